@@ -1,0 +1,150 @@
+"""`kapps`: one command line for every app.
+
+    kapps list
+    kapps [--backend B] <app> train|evaluate|export|predict|tune [flags]
+    kapps serve [tensorflow_model_server flags]
+"""
+
+import argparse
+import importlib
+import sys
+
+from apps.core.backend import BACKENDS, select_backend
+
+ACTIONS = ("train", "evaluate", "export", "predict", "tune")
+
+
+def _pop_backend(argv):
+    """Removes `--backend X` wherever it stands; the backend must be set before Keras loads."""
+    argv = list(argv)
+    for index, token in enumerate(argv):
+        if token == "--backend" and index + 1 < len(argv):
+            value = argv[index + 1]
+            del argv[index:index + 2]
+            return value, argv
+        if token.startswith("--backend="):
+            del argv[index]
+            return token.split("=", 1)[1], argv
+    return None, argv
+
+
+def _add_run_dir(parser, required=False):
+    parser.add_argument("--run-dir", required=required,
+                        help="run folder (default: a new runs/<app>/<timestamp> for train, "
+                             "the newest trained run otherwise)")
+
+
+def _add_action_parsers(app_parser, app):
+    from apps.core.config import add_config_arguments
+
+    actions = app_parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    train = actions.add_parser("train", help="train, save model.keras, evaluate")
+    _add_run_dir(train)
+    add_config_arguments(train, app.config_class)
+
+    evaluate = actions.add_parser("evaluate", help="metrics and plots of a trained run")
+    _add_run_dir(evaluate)
+    evaluate.add_argument("--data", dest="config__data", help="evaluate on another source")
+
+    export = actions.add_parser("export", help="SavedModel in TF Serving's layout")
+    _add_run_dir(export)
+    export.add_argument("--model-base-path", default="models")
+    export.add_argument("--version", type=int, help="version number (default: next free)")
+
+    predict = actions.add_parser("predict", help="answer inputs from the exported model")
+    predict.add_argument("inputs", nargs="+", metavar="INPUT")
+    predict.add_argument("--model-base-path", default="models")
+    predict.add_argument("--server", help="ask a TF Serving (or `kapps serve`) server at this URL "
+                                          "(http://host:8501 for REST, grpc://host:8500 for gRPC)")
+
+    tune = actions.add_parser("tune", help="Keras Tuner search over the app's config")
+    tuner_cli = _tuner_cli()
+    if tuner_cli is not None:
+        tuner_cli.add_arguments(tune, app)
+
+
+def _tuner_cli():
+    try:
+        return importlib.import_module("tuner.cli")
+    except ModuleNotFoundError:
+        return None
+
+
+def build_parser(registry):
+    parser = argparse.ArgumentParser(prog="kapps", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", choices=BACKENDS,
+                        help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("list", help="list the apps")
+    commands.add_parser("serve", help="TF Serving-compatible model server", add_help=False)
+    for name in registry.names():
+        app = registry.get(name)
+        _add_action_parsers(commands.add_parser(name, help=app.title), app)
+    return parser
+
+
+def _run_action(app, args):
+    from apps.core import workflow
+    from apps.core.config import overrides_from_args
+
+    overrides = overrides_from_args(args)
+    if args.action == "train":
+        config = app.default_config().replace(**overrides)
+        run, metrics = workflow.train(app, config, args.run_dir)
+        print(app.report(metrics))
+        print(f"Saved {run.model_path} and {run.metrics_path}")
+    elif args.action == "evaluate":
+        run, metrics = workflow.evaluate(app, args.run_dir, overrides)
+        print(app.report(metrics))
+        print(f"Saved {run.metrics_path}")
+    elif args.action == "export":
+        path = workflow.export(app, args.run_dir, args.model_base_path, args.version)
+        print(f"Exported {app.name} to {path}")
+    elif args.action == "predict":
+        if args.server:
+            from serving.client import predict_with_server
+
+            print(predict_with_server(app, args.inputs, args.server))
+        else:
+            print(workflow.predict_local(app, args.inputs, args.model_base_path))
+    elif args.action == "tune":
+        tuner_cli = _tuner_cli()
+        if tuner_cli is None:
+            raise SystemExit("Tuning is not installed in this build (tuner/ is missing).")
+        tuner_cli.run(app, args)
+
+
+def _serve(argv):
+    try:
+        server = importlib.import_module("serving.server")
+    except ModuleNotFoundError:
+        raise SystemExit("The model server is not available in this build (serving/server.py).")
+    return server.main(argv)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    backend, argv = _pop_backend(argv)
+    try:
+        select_backend(backend)
+    except (ValueError, RuntimeError) as error:
+        raise SystemExit(f"kapps: {error}")
+    if argv[:1] == ["serve"]:
+        return _serve(argv[1:])
+
+    from apps.catalog import load_apps
+    from apps.core.data import DataSourceError
+
+    registry = load_apps()
+    args = build_parser(registry).parse_args(argv)
+    if args.command == "list":
+        for name in registry.names():
+            app = registry.get(name)
+            print(f"{name:<12} {app.title}")
+        return 0
+    try:
+        _run_action(registry.get(args.command), args)
+    except (FileNotFoundError, FileExistsError, DataSourceError) as error:
+        raise SystemExit(f"kapps {args.command} {args.action}: {error}")
+    return 0

@@ -1,0 +1,1 @@
+"""Shared machinery of every app: registry, typed configs, data sources, runs."""

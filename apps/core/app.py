@@ -1,0 +1,139 @@
+"""The App contract: what each of the six apps provides to the CLI, tuner and server."""
+
+import abc
+import dataclasses
+from typing import ClassVar
+
+import numpy as np
+
+from apps.core.config import AppConfig
+from apps.core.data import DataSource
+
+
+@dataclasses.dataclass
+class SampleRequest:
+    """One request a client could send: named input arrays for one signature.
+
+    Used for warm-up records in exports, README examples, tests and the server's
+    smoke checks. `inputs` maps the signature's input names to NumPy arrays
+    (strings as `bytes`/object arrays).
+    """
+
+    signature_name: str
+    inputs: dict
+
+    def as_rest_instances(self):
+        """The request in TF Serving's row format (`{"instances": [...]}` body)."""
+        names = list(self.inputs)
+        count = len(next(iter(self.inputs.values())))
+        rows = []
+        for index in range(count):
+            row = {name: _jsonable(self.inputs[name][index]) for name in names}
+            rows.append(row[names[0]] if len(names) == 1 else row)
+        return {"signature_name": self.signature_name, "instances": rows}
+
+
+def _jsonable(value):
+    value = np.asarray(value)
+    if value.dtype.kind in ("S", "O"):
+        item = value.item()
+        if isinstance(item, bytes):
+            import base64
+
+            return {"b64": base64.b64encode(item).decode("ascii")}
+        return item
+    return value.tolist()
+
+
+class App(abc.ABC):
+    """Base class of the apps. Subclasses set the class attributes and implement the hooks.
+
+    The workflow (`apps.core.workflow`) drives them: load_data → build_model →
+    train → evaluate → export (`serving.export`) → predict.
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str] = ""
+    config_class: ClassVar[type] = AppConfig
+    default_tfds_name: ClassVar[str] = ""
+    # The metric that picks the best checkpoint and the tuner's default objective.
+    objective: ClassVar[str] = "val_loss"
+    objective_direction: ClassVar[str] = "min"
+
+    def default_config(self):
+        return self.config_class()
+
+    # ----- data ---------------------------------------------------------------
+    def load_data(self, config):
+        """Dispatches `config.data` to the loader of its kind; returns `DataSplits`."""
+        source = DataSource.parse(config.data)
+        if source.kind == "tfds":
+            return self.load_tfds(source.argument or self.default_tfds_name, config)
+        if source.kind == "files":
+            return self.load_files(source.argument, config)
+        return self.load_builtin(config)
+
+    @abc.abstractmethod
+    def load_tfds(self, name, config):
+        """`DataSplits` from the TFDS dataset `name` (use `apps.core.data.load_tfds`)."""
+
+    @abc.abstractmethod
+    def load_files(self, path, config):
+        """`DataSplits` from local files in the field's usual format."""
+
+    @abc.abstractmethod
+    def load_builtin(self, config):
+        """`DataSplits` from the small offline source that is always available."""
+
+    # ----- model --------------------------------------------------------------
+    @abc.abstractmethod
+    def build_model(self, config, data):
+        """A compiled Keras model for `config`; `data.info` carries what was fitted on
+        the training split (vocabularies, normalisers...)."""
+
+    @abc.abstractmethod
+    def hypermodel(self, config, data):
+        """A `keras_tuner.HyperModel` that only chooses config values and builds with
+        `build_model`."""
+
+    def train(self, model, data, config, run):
+        """Fits the model; apps with their own training step (GANs) override this."""
+        return model.fit(
+            data.train,
+            validation_data=data.validation,
+            epochs=config.epochs,
+            callbacks=run.callbacks(monitor=self.objective, mode=self.objective_direction),
+        )
+
+    @abc.abstractmethod
+    def evaluate(self, model, data, config, run):
+        """Computes the field's standard metrics on the test split (validation if
+        there is none), writes PNG plots into the run folder, returns a JSON-able dict."""
+
+    def report(self, metrics):
+        """A short human-readable summary of `metrics`."""
+        return "\n".join(
+            f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}"
+            for key, value in metrics.items()
+            if not isinstance(value, (dict, list))
+        )
+
+    # ----- serving ------------------------------------------------------------
+    @abc.abstractmethod
+    def serving_signatures(self, model, config):
+        """`{signature_name: tf.function}`; each tf.function has an `input_signature` of
+        named `tf.TensorSpec`s taking raw inputs, and returns a dict of named outputs.
+        One of them should be `serving_default`. TensorFlow backend only."""
+
+    @abc.abstractmethod
+    def sample_requests(self, config):
+        """A few `SampleRequest`s covering every signature."""
+
+    @abc.abstractmethod
+    def request_from_cli(self, items):
+        """Turns app-native CLI inputs (image paths, texts, CSV rows...) into a
+        `SampleRequest`."""
+
+    @abc.abstractmethod
+    def format_response(self, outputs, items):
+        """Readable text for the outputs of a request made by `request_from_cli(items)`."""

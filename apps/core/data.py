@@ -1,0 +1,127 @@
+"""Data sources (`tfds[:NAME]`, `files:PATH`, `builtin`) and the shared tf.data pipeline."""
+
+import dataclasses
+import socket
+import concurrent.futures
+
+import tensorflow as tf
+
+AUTOTUNE = tf.data.AUTOTUNE
+SOURCE_KINDS = ("tfds", "files", "builtin")
+TFDS_PROBE_HOST = ("storage.googleapis.com", 443)
+TFDS_PROBE_SECONDS = 10
+
+
+class DataSourceError(RuntimeError):
+    """The requested data cannot be had; the message says what to use instead."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSource:
+    """A parsed `--data` value."""
+
+    kind: str
+    argument: str = ""
+
+    @classmethod
+    def parse(cls, text):
+        kind, _, argument = text.partition(":")
+        if kind not in SOURCE_KINDS:
+            raise DataSourceError(
+                f"Unknown data source {text!r}. Use tfds[:NAME], files:PATH or builtin."
+            )
+        if kind == "files" and not argument:
+            raise DataSourceError("files: needs a path, e.g. --data files:../shared/datasets/mnist")
+        if kind == "builtin" and argument:
+            raise DataSourceError(f"builtin takes no argument, got {text!r}.")
+        return cls(kind, argument)
+
+
+@dataclasses.dataclass
+class DataSplits:
+    """What an app's data loader returns.
+
+    Attributes:
+        train: batched, shuffled, augmented training pipeline.
+        validation: batched validation pipeline (or None).
+        test: batched test pipeline (or None when the source has no test split).
+        info: app-specific facts: class names, example counts, vocabularies...
+    """
+
+    train: tf.data.Dataset
+    validation: "tf.data.Dataset | None" = None
+    test: "tf.data.Dataset | None" = None
+    info: dict = dataclasses.field(default_factory=dict)
+
+
+def _can_connect(address):
+    try:
+        with socket.create_connection(address, timeout=TFDS_PROBE_SECONDS):
+            return True
+    except OSError:
+        return False
+
+
+def network_reachable(address=TFDS_PROBE_HOST, seconds=TFDS_PROBE_SECONDS):
+    """True if a TCP connection to `address` opens within `seconds` (DNS included)."""
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(_can_connect, address)
+    try:
+        return future.result(timeout=seconds + 1)
+    except concurrent.futures.TimeoutError:
+        return False
+    finally:
+        pool.shutdown(wait=False)
+
+
+def load_tfds(name, split, *, as_supervised=True, data_dir=None):
+    """`tfds.load` that fails fast, naming the other sources, when TFDS cannot download.
+
+    A dataset already prepared in the TFDS data directory loads without the network.
+    Otherwise TFDS would retry for minutes before failing offline, so the network
+    is probed first.
+    """
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder(name, data_dir=data_dir)
+    if not builder.is_prepared() and not network_reachable():
+        raise DataSourceError(
+            f"TFDS dataset {name!r} is not downloaded and the TFDS servers cannot be reached "
+            f"(no network?). Use local files with --data files:PATH or the offline sample "
+            f"with --data builtin."
+        )
+    builder.download_and_prepare()
+    return builder.as_dataset(split=split, as_supervised=as_supervised)
+
+
+def take_examples(dataset, max_examples):
+    """The first `max_examples` elements, or all when it is 0."""
+    return dataset.take(max_examples) if max_examples else dataset
+
+
+def batched_pipeline(
+    dataset,
+    batch_size,
+    *,
+    training,
+    seed=None,
+    preprocess=None,
+    augment=None,
+    cache=True,
+    shuffle_buffer=10_000,
+):
+    """parse/preprocess → cache → shuffle → batch → augment → prefetch.
+
+    `preprocess` maps single examples (deterministic work, cached); `augment` maps
+    whole batches, training only, after the cache so each epoch sees new variants.
+    """
+    if preprocess is not None:
+        dataset = dataset.map(preprocess, num_parallel_calls=AUTOTUNE)
+    if cache:
+        dataset = dataset.cache()
+    if training:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size, drop_remainder=False)
+    if training and augment is not None:
+        dataset = dataset.map(augment, num_parallel_calls=AUTOTUNE)
+    return dataset.prefetch(AUTOTUNE)

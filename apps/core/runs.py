@@ -1,0 +1,126 @@
+"""Run folders: `runs/<app>/<run-id>/` with config, logs, checkpoints, model, metrics, plots."""
+
+import datetime
+import json
+import os
+import platform
+from pathlib import Path
+
+import keras
+
+DEFAULT_RUNS_ROOT = "runs"
+
+
+def new_run_id():
+    return datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+class Run:
+    """The folder one training run writes to, and the callbacks that fill it.
+
+    Re-opening the same folder after a crash resumes training from the last
+    finished epoch (`keras.callbacks.BackupAndRestore`).
+    """
+
+    def __init__(self, app_name, run_dir=None, runs_root=DEFAULT_RUNS_ROOT):
+        self.app_name = app_name
+        self.path = Path(run_dir) if run_dir else Path(runs_root) / app_name / new_run_id()
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    # Paths, one per artifact.
+    @property
+    def config_path(self):
+        return self.path / "config.json"
+
+    @property
+    def model_path(self):
+        return self.path / "model.keras"
+
+    @property
+    def best_checkpoint_path(self):
+        return self.path / "checkpoints" / "best.keras"
+
+    @property
+    def backup_dir(self):
+        return self.path / "backup"
+
+    @property
+    def log_dir(self):
+        return self.path / "logs"
+
+    @property
+    def history_path(self):
+        return self.path / "history.csv"
+
+    @property
+    def metrics_path(self):
+        return self.path / "metrics.json"
+
+    def plot_path(self, name):
+        return self.path / f"{name}.png"
+
+    def save_config(self, config, backend):
+        record = {
+            "app": self.app_name,
+            "backend": backend,
+            "keras": keras.__version__,
+            "python": platform.python_version(),
+            "config": config.to_dict(),
+        }
+        self.config_path.write_text(json.dumps(record, indent=2) + "\n")
+
+    def load_config(self, config_class):
+        if not self.config_path.exists():
+            raise FileNotFoundError(
+                f"{self.config_path} not found: is {self.path} a run folder written by `kapps train`?"
+            )
+        record = json.loads(self.config_path.read_text())
+        return config_class.from_dict(record["config"])
+
+    def callbacks(self, monitor="val_loss", mode="auto", extra=()):
+        """Backup (resume), best checkpoint, TensorBoard and a CSV history that survives resumes."""
+        self.best_checkpoint_path.parent.mkdir(exist_ok=True)
+        return [
+            keras.callbacks.BackupAndRestore(str(self.backup_dir)),
+            keras.callbacks.ModelCheckpoint(
+                str(self.best_checkpoint_path), monitor=monitor, mode=mode, save_best_only=True
+            ),
+            keras.callbacks.TensorBoard(str(self.log_dir)),
+            keras.callbacks.CSVLogger(str(self.history_path), append=True),
+            *extra,
+        ]
+
+    def save_metrics(self, metrics):
+        self.metrics_path.write_text(json.dumps(metrics, indent=2, default=float) + "\n")
+
+    def load_history(self):
+        """Per-epoch logs from the CSV history (all epochs, across resumes)."""
+        import csv
+
+        if not self.history_path.exists():
+            return {}
+        rows = {}
+        with open(self.history_path) as handle:
+            for row in csv.DictReader(handle):
+                rows[int(row["epoch"])] = row  # a resumed epoch overwrites its partial twin
+        history = {}
+        for epoch in sorted(rows):
+            for key, value in rows[epoch].items():
+                if key != "epoch" and value not in ("", None):
+                    history.setdefault(key, []).append(float(value))
+        return history
+
+
+def find_latest_run(app_name, runs_root=DEFAULT_RUNS_ROOT):
+    """The newest run folder of `app_name` that holds a trained model."""
+    root = Path(runs_root) / app_name
+    candidates = sorted(
+        (p for p in root.glob("*") if (p / "model.keras").exists()),
+        key=lambda p: os.path.getmtime(p / "model.keras"),
+    )
+    if not candidates:
+        raise FileNotFoundError(
+            f"No trained {app_name} run under {root}. Train one with `kapps {app_name} train` "
+            "or name it with --run-dir."
+        )
+    return candidates[-1]
