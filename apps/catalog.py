@@ -4,6 +4,8 @@ import importlib
 
 APP_MODULES = (
     "apps.digits",
+    "apps.churn",
+    "apps.sentiment",
 )
 
 

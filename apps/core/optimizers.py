@@ -1,0 +1,38 @@
+"""Optimizers and learning-rate schedules shared by the apps (and chosen by the tuner)."""
+
+import math
+
+import keras
+
+OPTIMIZERS = ("adam", "adamw", "rmsprop", "adagrad", "sgd")
+
+
+def warmup_cosine_schedule(peak_learning_rate, total_steps, warmup_steps=0):
+    """Linear warm-up to the peak, then cosine decay to zero over the remaining steps."""
+    total_steps = max(1, int(total_steps))
+    warmup_steps = min(int(warmup_steps), total_steps - 1)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup_steps else peak_learning_rate,
+        decay_steps=total_steps - warmup_steps,
+        warmup_target=peak_learning_rate if warmup_steps else None,
+        warmup_steps=warmup_steps,
+    )
+
+
+def make_optimizer(name, learning_rate, weight_decay=0.0):
+    """A Keras optimizer by name; `learning_rate` may be a float or a schedule."""
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate)
+    if name == "adamw":
+        return keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate)
+    if name == "adagrad":
+        return keras.optimizers.Adagrad(learning_rate)
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
+    raise ValueError(f"Unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}.")
+
+
+def steps_per_epoch(examples, batch_size):
+    return max(1, math.ceil(examples / batch_size))

@@ -1,0 +1,5 @@
+"""Handwritten digits: MNIST classification with a plain or residual CNN."""
+
+from apps.digits.app import DigitsApp
+
+__all__ = ["DigitsApp"]

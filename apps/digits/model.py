@@ -1,0 +1,69 @@
+"""Digits models: a plain CNN and a residual CNN built from `layers.ConvResidualBlock`."""
+
+import keras
+
+from apps.core.optimizers import make_optimizer, steps_per_epoch, warmup_cosine_schedule
+from layers import ConvResidualBlock
+
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+NUM_CLASSES = 10
+
+
+def _stem(inputs, width):
+    x = keras.layers.Normalization(mean=MNIST_MEAN, variance=MNIST_STD**2, name="normalize")(inputs)
+    x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name="stem_conv")(x)
+    x = keras.layers.BatchNormalization(name="stem_bn")(x)
+    return keras.layers.ReLU(name="stem_relu")(x)
+
+
+def _head(x, config):
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    x = keras.layers.Dropout(config.dropout, name="dropout")(x)
+    return keras.layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32", name="probabilities")(x)
+
+
+def _conv_bn_relu(x, filters, name):
+    x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    return keras.layers.ReLU(name=f"{name}_relu")(x)
+
+
+def build_cnn(config):
+    """Plain VGG-style CNN: two conv stages with max-pooling, then a wider conv."""
+    inputs = keras.Input((28, 28, 1), name="images")
+    x = _stem(inputs, config.width)
+    x = keras.layers.MaxPooling2D(name="pool1")(x)
+    x = _conv_bn_relu(x, 2 * config.width, "stage2")
+    x = keras.layers.MaxPooling2D(name="pool2")(x)
+    x = _conv_bn_relu(x, 4 * config.width, "stage3")
+    return keras.Model(inputs, _head(x, config), name="digits_cnn")
+
+
+def build_resnet(config):
+    """Residual CNN: stem at 28×28, then residual stages at 14×14 and 7×7."""
+    inputs = keras.Input((28, 28, 1), name="images")
+    x = _stem(inputs, config.width)
+    x = ConvResidualBlock(2 * config.width, strides=2, name="stage2")(x)
+    x = ConvResidualBlock(4 * config.width, strides=2, name="stage3")(x)
+    return keras.Model(inputs, _head(x, config), name="digits_resnet")
+
+
+BUILDERS = {"cnn": build_cnn, "resnet": build_resnet}
+
+
+def compile_model(model, config, train_examples):
+    steps = steps_per_epoch(train_examples, config.batch_size)
+    schedule = warmup_cosine_schedule(
+        config.learning_rate, steps * config.epochs, warmup_steps=steps * config.warmup_epochs
+    )
+    model.compile(
+        optimizer=make_optimizer(config.optimizer, schedule, config.weight_decay),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+    )
+    return model
+
+
+def build_model(config, train_examples):
+    """The compiled model that `config.model` names."""
+    return compile_model(BUILDERS[config.model](config), config, train_examples)
