@@ -4,8 +4,6 @@ import importlib
 
 APP_MODULES = (
     "apps.digits",
-    "apps.churn",
-    "apps.sentiment",
 )
 
 
