@@ -65,5 +65,11 @@ def export_model(app, model, config, model_base_path="models", version=None):
 
 
 def write_extra_assets(app, config, export_dir):
-    """Hook for `assets.extra/` (warm-up requests); filled in by the serving module."""
-    return None
+    """Writes `assets.extra/tf_serving_warmup_requests` from the app's sample requests.
+
+    TF Serving replays these records when it loads the version, so the first
+    real request does not pay for graph initialisation.
+    """
+    from serving.warmup import write_warmup_requests
+
+    return write_warmup_requests(export_dir, app.name, app.sample_requests(config))

@@ -1,0 +1,168 @@
+"""TF Serving's gRPC services (`PredictionService`, `ModelService`) on grpcio.
+
+The servicers are the ones generated in `tensorflow_serving.apis`, so TF
+Serving's own stubs (and any client written for `tensorflow_model_server`)
+work unchanged.
+"""
+
+import concurrent.futures
+import logging
+import os
+
+import grpc
+from tensorflow_serving.apis import (classification_pb2, get_model_status_pb2, model_management_pb2,
+                                     model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc,
+                                     regression_pb2)
+
+from serving import inference
+from serving.errors import ServingError, invalid_argument
+from serving.metrics import Timer
+
+log = logging.getLogger("kapps.serving.grpc")
+MAX_MESSAGE_BYTES = 2 ** 31 - 1
+
+
+def _spec(model_spec):
+    version = model_spec.version.value if model_spec.HasField("version") else None
+    label = model_spec.version_label if model_spec.WhichOneof("version_choice") == "version_label" else None
+    return model_spec.name, version, label
+
+
+def model_status_response(manager, name, version=None, label=None):
+    response = get_model_status_pb2.GetModelStatusResponse()
+    for number, state, error in manager.version_status(name, version, label):
+        status = response.model_version_status.add()
+        status.version = number
+        status.state = state
+        status.status.SetInParent()
+        if error is not None:
+            status.status.error_code = error.code.value[0]
+            status.status.error_message = error.message
+    return response
+
+
+class _Servicer:
+    def __init__(self, manager, metrics):
+        self.manager = manager
+        self.metrics = metrics
+
+    def _call(self, api, request, context, function):
+        timer = Timer()
+        name = getattr(getattr(request, "model_spec", None), "name", "")
+        try:
+            response = function()
+        except ServingError as error:
+            self.metrics.record_request(name, api, "GRPC", error.code_name, timer.elapsed())
+            context.abort(error.code, error.message)
+        except grpc.RpcError:
+            raise
+        except Exception as error:  # noqa: BLE001
+            log.exception("Unexpected error in %s", api)
+            context.abort(grpc.StatusCode.INTERNAL, f"Internal error: {error}")
+        self.metrics.record_request(name, api, "GRPC", "OK", timer.elapsed())
+        return response
+
+
+class PredictionServicer(_Servicer, prediction_service_pb2_grpc.PredictionServiceServicer):
+    def Predict(self, request, context):
+        def run():
+            import tensorflow as tf
+
+            with self.manager.acquire(*_spec(request.model_spec)) as entry:
+                signature_name = request.model_spec.signature_name or None
+                inputs = inference.arrays_from_tensor_protos(request.inputs, entry, signature_name)
+                signature_name, outputs = inference.predict(entry, signature_name, inputs,
+                                                            tuple(request.output_filter))
+                response = predict_pb2.PredictResponse()
+                response.model_spec.name = entry.model_name
+                response.model_spec.version.value = entry.version
+                response.model_spec.signature_name = signature_name
+                for key, value in outputs.items():
+                    response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
+                return response
+
+        return self._call("predict", request, context, run)
+
+    def _examples_call(self, api, request, context, function, response_class):
+        def run():
+            with self.manager.acquire(*_spec(request.model_spec)) as entry:
+                examples = inference.examples_from_input(request.input)
+                signature_name, result = function(
+                    entry, request.model_spec.signature_name or None, examples)
+                response = response_class()
+                response.model_spec.name = entry.model_name
+                response.model_spec.version.value = entry.version
+                response.model_spec.signature_name = signature_name
+                response.result.CopyFrom(result)
+                return response
+
+        return self._call(api, request, context, run)
+
+    def Classify(self, request, context):
+        return self._examples_call("classify", request, context, inference.classify,
+                                   classification_pb2.ClassificationResponse)
+
+    def Regress(self, request, context):
+        return self._examples_call("regress", request, context, inference.regress,
+                                   regression_pb2.RegressionResponse)
+
+    def GetModelMetadata(self, request, context):
+        def run():
+            fields = list(request.metadata_field)
+            if fields != ["signature_def"]:
+                raise invalid_argument(
+                    "Metadata field(s) not supported: "
+                    f"{', '.join(f for f in fields if f != 'signature_def') or '(none requested)'}")
+            with self.manager.acquire(*_spec(request.model_spec)) as entry:
+                return inference.metadata_response(entry)
+
+        return self._call("metadata", request, context, run)
+
+    def MultiInference(self, request, context):
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "MultiInference is not supported")
+
+
+class ModelServicer(_Servicer, model_service_pb2_grpc.ModelServiceServicer):
+    def GetModelStatus(self, request, context):
+        return self._call("status", request, context,
+                          lambda: model_status_response(self.manager, *_spec(request.model_spec)))
+
+    def HandleReloadConfigRequest(self, request, context):
+        response = model_management_pb2.ReloadConfigResponse()
+        try:
+            self.manager.reload_config(request.config)
+        except ServingError as error:
+            response.status.error_code = error.code.value[0]
+            response.status.error_message = error.message
+        except Exception as error:  # noqa: BLE001 - reported in the response, as TF Serving does
+            response.status.error_code = grpc.StatusCode.UNKNOWN.value[0]
+            response.status.error_message = str(error)
+        return response
+
+
+class GrpcServer:
+    def __init__(self, manager, metrics, host="127.0.0.1", port=8500, max_workers=None):
+        self.host = host
+        self.port = port
+        self._server = grpc.server(
+            concurrent.futures.ThreadPoolExecutor(
+                max_workers=max_workers or max(16, 4 * (os.cpu_count() or 1)),
+                thread_name_prefix="grpc"),
+            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                     ("grpc.so_reuseport", 0)])
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            PredictionServicer(manager, metrics), self._server)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+            ModelServicer(manager, metrics), self._server)
+
+    def start(self):
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        self.port = self._server.add_insecure_port(f"{host}:{self.port}")
+        if not self.port:
+            raise OSError(f"Could not bind gRPC to {self.host}")
+        self._server.start()
+        return self
+
+    def stop(self, grace=2):
+        self._server.stop(grace).wait(grace + 5)

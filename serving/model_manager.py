@@ -1,0 +1,367 @@
+"""Which model versions are served: version policies, labels, polling, warm-up, rollover.
+
+TF Serving's semantics: each model's base path holds numbered version folders;
+the version policy (`latest{num_versions}`, `all`, `specific{versions}`) picks
+the aspired ones; every `file_system_poll_wait_seconds` new aspired versions are
+loaded and warmed up *before* versions that are no longer aspired are unloaded,
+and an old version stays until no request is using it. A failed load leaves
+the versions already serving in place.
+"""
+
+import contextlib
+import logging
+import re
+import threading
+import time
+from pathlib import Path
+
+from tensorflow_serving.apis import get_model_status_pb2
+from tensorflow_serving.config import model_server_config_pb2
+
+from serving.errors import ServingError, invalid_argument, not_found
+
+log = logging.getLogger("kapps.serving")
+
+State = get_model_status_pb2.ModelVersionStatus.State
+MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
+
+
+def check_model_name(name):
+    """Model names are plain folder names: nothing that could leave the base path."""
+    if not isinstance(name, str) or not MODEL_NAME_PATTERN.match(name) or ".." in name:
+        raise invalid_argument(f"Invalid model name: {str(name)[:80]!r}")
+    return name
+
+
+def scan_versions(base_path):
+    """`{version: folder}` of the complete numbered version folders under `base_path`."""
+    base = Path(base_path)
+    if not base.is_dir():
+        return {}
+    versions = {}
+    for child in base.iterdir():
+        if child.name.isdigit() and child.is_dir() and (
+                (child / "saved_model.pb").exists() or (child / "saved_model.pbtxt").exists()):
+            versions[int(child.name)] = child
+    return versions
+
+
+def aspired_versions(policy, available):
+    """The versions `policy` (a `FileSystemStoragePathSourceConfig.ServableVersionPolicy`) picks."""
+    available = sorted(available)
+    which = policy.WhichOneof("policy_choice")
+    if which == "all":
+        return set(available)
+    if which == "specific":
+        return set(policy.specific.versions) & set(available)
+    count = policy.latest.num_versions if which == "latest" and policy.latest.num_versions else 1
+    return set(available[-count:])
+
+
+class VersionEntry:
+    """One version of one model and its lifecycle state."""
+
+    def __init__(self, model_name, version, path):
+        self.model_name = model_name
+        self.version = version
+        self.path = path
+        self.state = State.START
+        self.error = None
+        self.servable = None
+        self.scheduler = None
+        self._in_flight = 0
+        self._idle = threading.Condition()
+
+    # The callable that runs a signature: the batch scheduler when batching is on.
+    def run(self, signature_name, inputs, output_filter=()):
+        if self.scheduler is not None:
+            return self.scheduler(signature_name, inputs, output_filter)
+        return self.servable.run(signature_name, inputs, output_filter)
+
+    def submit(self, executor, signature_name, inputs, output_filter=()):
+        """A concurrent Future of the outputs (batched, or run on `executor`)."""
+        if self.scheduler is not None:
+            return self.scheduler.submit(signature_name, inputs, output_filter)
+        return executor.submit(self.servable.run, signature_name, inputs, output_filter)
+
+    def enter(self):
+        with self._idle:
+            self._in_flight += 1
+
+    def leave(self):
+        with self._idle:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout):
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
+
+
+class ManagedModel:
+    def __init__(self, config):
+        self.config = config
+        self.versions = {}  # version -> VersionEntry (including unloaded ones, state END)
+        self.failed = set()
+
+    @property
+    def name(self):
+        return self.config.name
+
+    def available(self):
+        return sorted(v for v, e in self.versions.items() if e.state == State.AVAILABLE)
+
+
+def model_config_list(config):
+    """The `ModelConfig`s of a `ModelServerConfig` (only `model_config_list` is supported)."""
+    which = config.WhichOneof("config")
+    if which not in (None, "model_config_list"):
+        raise invalid_argument("Only model_config_list is supported (not custom_model_config)")
+    names = set()
+    for model in config.model_config_list.config:
+        check_model_name(model.name)
+        if model.name in names:
+            raise invalid_argument(f"Illegal to list model {model.name} multiple times in config list")
+        if not model.base_path:
+            raise invalid_argument(f"Model {model.name} has no base_path")
+        if model.model_platform not in ("", "tensorflow"):
+            raise invalid_argument(f"Model {model.name}: unsupported platform {model.model_platform}")
+        names.add(model.name)
+    return list(config.model_config_list.config)
+
+
+class ModelManager:
+    """Loads, serves and unloads the versions of the configured models."""
+
+    def __init__(self, config, poll_wait_seconds=1.0, enable_warmup=True, batching=None,
+                 metrics=None, servable_factory=None, unload_grace_seconds=30.0):
+        from serving.servable import SavedModelServable
+
+        self._servable_factory = servable_factory or SavedModelServable
+        self.poll_wait_seconds = poll_wait_seconds
+        self.enable_warmup = enable_warmup
+        self.batching = batching
+        self.metrics = metrics
+        self.unload_grace_seconds = unload_grace_seconds
+        self._models = {}
+        self._lock = threading.RLock()
+        self._poll_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = None
+        self._config = model_server_config_pb2.ModelServerConfig()
+        self._apply_config(config)
+
+    # ----- configuration ------------------------------------------------------
+    def _apply_config(self, config):
+        configs = model_config_list(config)
+        removed = []
+        with self._lock:
+            wanted = {model.name: model for model in configs}
+            for name in list(self._models):
+                if name not in wanted:
+                    removed.append(self._models.pop(name))
+            for name, model_config in wanted.items():
+                if name in self._models:
+                    self._models[name].config = model_config
+                else:
+                    self._models[name] = ManagedModel(model_config)
+            self._config = config
+        for model in removed:
+            for entry in list(model.versions.values()):
+                self._unload(entry)
+
+    def reload_config(self, config):
+        """Applies a new `ModelServerConfig` (HandleReloadConfigRequest) and loads what it asks for."""
+        self._apply_config(config)
+        self.poll()
+
+    @property
+    def config(self):
+        return self._config
+
+    # ----- lifecycle ----------------------------------------------------------
+    def start(self):
+        """Loads the initial versions (synchronously), then polls in the background."""
+        self.poll()
+        if self.poll_wait_seconds > 0:
+            self._thread = threading.Thread(target=self._poll_loop, name="model-poller", daemon=True)
+            self._thread.start()
+        return self
+
+    def _poll_loop(self):
+        while not self._stop.wait(self.poll_wait_seconds):
+            try:
+                self.poll()
+            except Exception:  # noqa: BLE001 - keep polling whatever one pass did
+                log.exception("Polling the model base paths failed")
+
+    def stop(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        with self._lock:
+            models, self._models = list(self._models.values()), {}
+        for model in models:
+            for entry in list(model.versions.values()):
+                self._unload(entry, grace=5)
+
+    def poll(self):
+        with self._poll_lock:
+            with self._lock:
+                models = list(self._models.values())
+            for model in models:
+                self._poll_model(model)
+
+    def _poll_model(self, model):
+        found = scan_versions(model.config.base_path)
+        aspired = aspired_versions(model.config.model_version_policy, found)
+        for version in sorted(aspired, reverse=True):
+            entry = model.versions.get(version)
+            if version in model.failed or (entry and entry.state in (State.LOADING, State.AVAILABLE)):
+                continue
+            self._load(model, version, found[version])
+        with self._lock:
+            if model.name not in self._models:
+                return
+            serving_aspired = [v for v in model.available() if v in aspired]
+            to_unload = [e for v, e in model.versions.items()
+                         if e.state == State.AVAILABLE and v not in aspired]
+        if to_unload and not serving_aspired:
+            log.warning("Model %s: keeping versions %s until an aspired version loads",
+                        model.name, [e.version for e in to_unload])
+            return
+        for entry in to_unload:
+            self._unload(entry)
+
+    def _load(self, model, version, path):
+        entry = VersionEntry(model.name, version, path)
+        entry.state = State.LOADING
+        with self._lock:
+            model.versions[version] = entry
+        started = time.monotonic()
+        try:
+            log.info("Loading servable: {name: %s version: %d} from %s", model.name, version, path)
+            entry.servable = self._servable_factory(model.name, version, path)
+            if self.batching is not None:
+                from serving.batching import BatchScheduler
+
+                on_batch = self.metrics.record_batch if self.metrics else None
+                entry.scheduler = BatchScheduler(entry.servable.run, self.batching, on_batch)
+            if self.enable_warmup:
+                from serving.warmup import run_warmup
+
+                count = run_warmup(entry, path)
+                if count:
+                    log.info("Finished reading warmup data for model %s version %d: %d requests",
+                             model.name, version, count)
+        except Exception as error:  # noqa: BLE001 - a bad version must not stop the server
+            log.error("Loading %s version %d failed: %s", model.name, version, error)
+            entry.error = error if isinstance(error, ServingError) else ServingError(
+                _unknown(), f"Failed to load {model.name} version {version}: {error}")
+            entry.state = State.END
+            model.failed.add(version)
+            self._close(entry)
+            if self.metrics:
+                self.metrics.record_load(str(path), "error")
+            return
+        entry.state = State.AVAILABLE
+        if self.metrics:
+            self.metrics.record_load(str(path), "success", time.monotonic() - started)
+        log.info("Successfully loaded servable version {name: %s version: %d}", model.name, version)
+
+    def _unload(self, entry, grace=None):
+        if entry.state != State.AVAILABLE:
+            return
+        entry.state = State.UNLOADING  # new requests no longer resolve to it
+        log.info("Unloading servable version {name: %s version: %d}", entry.model_name, entry.version)
+        entry.wait_idle(self.unload_grace_seconds if grace is None else grace)
+        self._close(entry)
+        entry.state = State.END
+
+    @staticmethod
+    def _close(entry):
+        if entry.scheduler is not None:
+            entry.scheduler.stop()
+        if entry.servable is not None:
+            entry.servable.close()
+            entry.servable = None
+
+    # ----- lookups --------------------------------------------------------------
+    def model_names(self):
+        with self._lock:
+            return sorted(self._models)
+
+    def _model(self, name, description):
+        check_model_name(name)
+        model = self._models.get(name)
+        if model is None:
+            raise not_found(f"Servable not found for request: {description}")
+        return model
+
+    def _resolve(self, name, version=None, label=None):
+        if label:
+            description = f"Labeled({name}, {label})"
+            model = self._model(name, description)
+            labels = model.config.version_labels
+            if label not in labels:
+                raise invalid_argument(f"Unrecognized servable version label: {label}")
+            version = labels[label]
+        description = f"Specific({name}, {version})" if version is not None else f"Latest({name})"
+        model = self._model(name, description)
+        if version is None:
+            available = model.available()
+            if not available:
+                raise not_found(f"Servable not found for request: {description}")
+            return model.versions[available[-1]]
+        entry = model.versions.get(int(version))
+        if entry is None or entry.state != State.AVAILABLE:
+            raise not_found(f"Servable not found for request: {description}")
+        return entry
+
+    @contextlib.contextmanager
+    def acquire(self, name, version=None, label=None):
+        """The serving `VersionEntry` for a request; it is not unloaded while held."""
+        with self._lock:
+            entry = self._resolve(name, version, label)
+            entry.enter()
+        try:
+            yield entry
+        finally:
+            entry.leave()
+
+    def version_status(self, name, version=None, label=None):
+        """`[(version, state, error or None)]` as GetModelStatus reports them."""
+        check_model_name(name)
+        with self._lock:
+            model = self._models.get(name)
+            if model is None or not model.versions:
+                raise not_found(f"Could not find any versions of model {name}")
+            if label:
+                if label not in model.config.version_labels:
+                    raise invalid_argument(f"Unrecognized servable version label: {label}")
+                version = model.config.version_labels[label]
+            if version is not None:
+                entry = model.versions.get(int(version))
+                if entry is None:
+                    raise not_found(f"Could not find version {version} of model {name}")
+                entries = [entry]
+            else:
+                entries = [model.versions[v] for v in sorted(model.versions, reverse=True)]
+            return [(e.version, e.state, e.error) for e in entries]
+
+    def wait_until_available(self, name, version=None, timeout=60.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with self.acquire(name, version):
+                    return True
+            except ServingError:
+                time.sleep(0.05)
+        return False
+
+
+def _unknown():
+    import grpc
+
+    return grpc.StatusCode.UNKNOWN
