@@ -37,6 +37,7 @@ STATUS_PATH = re.compile(
     r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?",
     re.IGNORECASE)
 DEFAULT_MAX_BODY_BYTES = 64 << 20
+DRAIN_FACTOR = 4
 INT64_MAX = 2 ** 63 - 1
 
 
@@ -70,14 +71,16 @@ class ApiHandler(tornado.web.RequestHandler):
 
     # ----- body ---------------------------------------------------------------
     def prepare(self):
+        # A body over the limit is drained (up to DRAIN_FACTOR times the limit) so that the
+        # client reads a clean 413 answer; anything larger is refused before it is read.
         length = self.request.headers.get("Content-Length")
         limit = self.server.max_body_bytes
-        if length is not None and length.isdigit() and int(length) > limit:
+        if length is not None and length.isdigit() and int(length) > DRAIN_FACTOR * limit:
             self._too_large = True
             self._send_error(ServingError(_resource_exhausted(), f"Request body of {length} bytes is "
                                           f"larger than the limit of {limit} bytes"), status=413)
             return
-        self.request.connection.set_max_body_size(limit + 1)
+        self.request.connection.set_max_body_size(DRAIN_FACTOR * limit)
 
     def data_received(self, chunk):
         self._received += len(chunk)

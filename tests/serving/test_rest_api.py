@@ -1,0 +1,130 @@
+"""The REST API on TF Serving's own test models, answered as TF Serving answers."""
+
+import base64
+import json
+
+import pytest
+
+
+def test_predict_half_plus_two(rest):
+    assert rest("POST", "/v1/models/half_plus_two:predict", {"instances": [1.0, 2.0, 5.0]}) == (
+        200, {"predictions": [2.5, 3.0, 4.5]})
+    assert rest("POST", "/v1/models/half_plus_three:predict", {"instances": [1.0, 2.0, 5.0]}) == (
+        200, {"predictions": [3.5, 4.0, 5.5]})
+
+
+def test_columnar_named_and_signature(rest):
+    assert rest("POST", "/v1/models/half_plus_two:predict", {"inputs": {"x": [[1.0], [2.0]]}}) == (
+        200, {"outputs": [[2.5], [3.0]]})
+    assert rest("POST", "/v1/models/half_plus_two:predict",
+                {"signature_name": "serving_default", "instances": [{"x": [1.0]}]}) == (
+        200, {"predictions": [[2.5]]})
+    status, answer = rest("POST", "/v1/models/half_plus_two:predict",
+                          {"signature_name": "regress_x2_to_y3", "inputs": [[1.0]]})
+    assert (status, answer) == (200, {"outputs": [[3.5]]})
+
+
+def test_nan_infinity_round_trip(rest):
+    status, text = rest("POST", "/v1/models/half_plus_two:predict",
+                        raw=b'{"instances": [NaN, Infinity, -Infinity]}')
+    assert status == 200 and text == {"predictions": [float("nan"), float("inf"), float("-inf")]} or \
+        json.dumps(text) == '{"predictions": [NaN, Infinity, -Infinity]}'
+
+
+def test_status_and_metadata(rest):
+    assert rest("GET", "/v1/models/half_plus_two") == (200, {"model_version_status": [
+        {"version": "123", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]})
+    assert rest("GET", "/v1/models/half_plus_two/versions/123")[0] == 200
+    assert rest("GET", "/v1/models/half_plus_two/labels/stable")[0] == 200
+    status, metadata = rest("GET", "/v1/models/half_plus_two/metadata")
+    assert status == 200
+    assert metadata["model_spec"] == {"name": "half_plus_two", "version": "123", "signature_name": ""}
+    signatures = metadata["metadata"]["signature_def"]["signature_def"]
+    assert metadata["metadata"]["signature_def"]["@type"].endswith("tensorflow.serving.SignatureDefMap")
+    assert signatures["serving_default"]["inputs"]["x"]["dtype"] == "DT_FLOAT"
+    assert signatures["classify_x_to_y"]["method_name"] == "tensorflow/serving/classify"
+
+
+def test_classify_and_regress(rest):
+    assert rest("POST", "/v1/models/half_plus_two:regress", {
+        "signature_name": "regress_x_to_y", "examples": [{"x": 1.0}, {"x": 2.0}]}) == (
+        200, {"result": [2.5, 3.0]})
+    assert rest("POST", "/v1/models/half_plus_two:classify", {
+        "signature_name": "classify_x_to_y", "examples": [{"x": 1.0}, {"x": 5.0}]}) == (
+        200, {"result": [[["", 2.5]], [["", 4.5]]]})
+    assert rest("POST", "/v1/models/half_plus_three:regress", {
+        "signature_name": "tensorflow/serving/regress", "examples": [{"x": 1.0}, {"x": 2.0}]}) == (
+        200, {"result": [3.5, 4.0]})
+    status, answer = rest("POST", "/v1/models/half_plus_two:classify", {"examples": [{"x": 1.0}]})
+    assert status == 400 and "classify" in answer["error"]
+
+
+def test_versions_and_labels(rest):
+    assert rest("POST", "/v1/models/half_plus_two/versions/123:predict", {"instances": [1.0]}) == (
+        200, {"predictions": [2.5]})
+    assert rest("POST", "/v1/models/half_plus_two/labels/stable:predict", {"instances": [1.0]}) == (
+        200, {"predictions": [2.5]})
+    assert rest("GET", "/v1/models/half_plus_two/versions/123/metadata")[0] == 200
+
+
+@pytest.mark.parametrize("method, path, body, code, fragment", [
+    ("POST", "/v1/models/half:predict", {"instances": [1.0]}, 404,
+     "Servable not found for request: Latest(half)"),
+    ("POST", "/v1/models/half_plus_two/versions/7:predict", {"instances": [1.0]}, 404, "Specific"),
+    ("POST", "/v1/models/half_plus_two/labels/canary:predict", {"instances": [1.0]}, 400, "label"),
+    ("POST", "/v1/models/half_plus_two:predict", {"signature_name": "nope", "instances": [1]}, 400,
+     "nope"),
+    ("POST", "/v1/models/half_plus_two:predict", {"instances": ["a"]}, 400, "numbers"),
+    ("POST", "/v1/models/half_plus_two:predict", {"instances": [[1.0], [1.0, 2.0]]}, 400, "ragged"),
+    ("POST", "/v1/models/half_plus_two:predict", {"inputs": {"y": [1.0]}}, 400, "y"),
+    ("POST", "/v1/models/half_plus_two:predict", {"instances": [1.0], "inputs": [1.0]}, 400, "both"),
+    ("POST", "/v1/models/half_plus_two:regress", {"signature_name": "regress_x_to_y",
+                                                  "examples": [{"x": "a"}]}, 400, ""),
+    ("POST", "/v1/models/..%2F..%2Fetc:predict", {"instances": [1.0]}, 400, "Invalid model name"),
+    ("POST", "/v1/models/%2E%2E:predict", {"instances": [1.0]}, 400, "Invalid model name"),
+    ("GET", "/v1/models/half_plus_two/versions/99", None, 404, "version 99"),
+    ("GET", "/v1/models/nothing", None, 404, "nothing"),
+    ("GET", "/v1/models", None, 400, "Missing model name"),
+    ("GET", "/v1/models/half_plus_two:predict", None, 400, "Malformed request"),
+    ("PUT", "/v1/models/half_plus_two", {}, 400, "Malformed request"),
+    ("GET", "/v2/anything", None, 404, "Not found"),
+])
+def test_errors(rest, method, path, body, code, fragment):
+    status, answer = rest(method, path, body)
+    assert status == code, answer
+    assert fragment in answer["error"]
+
+
+def test_invalid_json_and_base64(rest):
+    status, answer = rest("POST", "/v1/models/half_plus_two:predict", raw=b'{"instances": [1.0')
+    assert status == 400 and "JSON Parse error" in answer["error"]
+    status, answer = rest("POST", "/v1/models/half_plus_two:regress", {
+        "signature_name": "regress_x_to_y", "examples": [{"x": {"b64": "@@@"}}]})
+    assert status == 400 and "base64" in answer["error"]
+
+
+def test_body_over_the_limit(rest, server):
+    big = b'{"instances": [' + b"1.0," * (server.max_body_bytes // 3) + b"1.0]}"
+    status, answer = rest("POST", "/v1/models/half_plus_two:predict", raw=big)
+    assert status == 413 and "limit" in answer["error"]
+    assert rest("POST", "/v1/models/half_plus_two:predict", {"instances": [1.0]})[0] == 200
+
+
+def test_prometheus_metrics(rest):
+    rest("POST", "/v1/models/half_plus_two:predict", {"instances": [1.0]})
+    status, text = rest("GET", "/monitoring/prometheus/metrics")
+    assert status == 200
+    assert ':tensorflow:serving:request_count{model_name="half_plus_two",status="OK"}' in text
+    assert ":tensorflow:serving:request_latency_bucket" in text
+    assert ":tensorflow:cc:saved_model:load_attempt_count" in text
+
+
+def test_b64_string_outputs_use_bytes_suffix(tiny_keras_server):
+    rest = tiny_keras_server
+    encoded = base64.b64encode(b"abc\xff").decode()
+    status, answer = rest("POST", "/v1/models/tiny:predict", {
+        "signature_name": "serve_text", "instances": [{"b64": encoded}, "hé"]})
+    assert status == 200
+    assert answer["predictions"][0] == {"length": 4, "upper_bytes": {
+        "b64": base64.b64encode(b"ABC\xff").decode()}}
+    assert answer["predictions"][1]["length"] == 3  # bytes, as tf.strings.length counts
