@@ -1,27 +1,131 @@
-"""A Keras Tuner HyperModel that only chooses config values and builds through the app."""
+"""A Keras Tuner HyperModel that only chooses config values and builds through the app.
+
+The app's `search_space(hp, config)` chooses its own fields (architecture, widths,
+depth, dropout...). `ConfigHyperModel` adds the choices every app shares, unless
+the app already made them: the optimizer, the learning rate, the batch size and
+the number of epochs. Batch size and epochs are applied in `HyperModel.fit`, which
+rebatches the app's already batched pipelines instead of reloading the data.
+"""
+
+import dataclasses
 
 import keras_tuner
 
+# Adam, RMSProp, AdaGrad and SGD with (Nesterov) momentum; see apps.core.optimizers.
+SHARED_OPTIMIZERS = ("adam", "rmsprop", "adagrad", "sgd")
+LEARNING_RATE_SPAN = 10.0  # the shared learning-rate range is [lr / 10, lr * 10]
+
+
+@dataclasses.dataclass
+class TrainingSpace:
+    """How the shared training hyperparameters are searched.
+
+    Attributes:
+        max_epochs: the largest number of epochs; None keeps `config.epochs`.
+        tune_epochs: choose the epochs (1..max_epochs) per trial; False trains
+            every trial for `max_epochs` (Hyperband decides the epochs itself).
+        batch_sizes: batch sizes to choose from; empty: half, equal to and twice
+            the config's batch size.
+        optimizers: optimizers to choose from when the app's space has none.
+    """
+
+    max_epochs: "int | None" = None
+    tune_epochs: bool = True
+    batch_sizes: tuple = ()
+    optimizers: tuple = SHARED_OPTIMIZERS
+
+
+def _has_field(config, name):
+    return name in {field.name for field in dataclasses.fields(config)}
+
+
+def _default_batch_sizes(batch_size):
+    return tuple(sorted({max(1, batch_size // 2), batch_size, batch_size * 2}))
+
+
+def choose_shared_values(hp, config, space):
+    """The shared choices as config values. Names the app already declared keep
+    the app's value (Keras Tuner returns the existing value for a known name)."""
+    changes = {}
+    if _has_field(config, "optimizer"):
+        choices = list(dict.fromkeys((config.optimizer, *space.optimizers)))
+        changes["optimizer"] = hp.Choice("optimizer", choices, default=config.optimizer)
+    if _has_field(config, "learning_rate"):
+        rate = config.learning_rate
+        changes["learning_rate"] = hp.Float(
+            "learning_rate", rate / LEARNING_RATE_SPAN, rate * LEARNING_RATE_SPAN,
+            sampling="log", default=rate,
+        )
+    if _has_field(config, "batch_size"):
+        sizes = space.batch_sizes or _default_batch_sizes(config.batch_size)
+        default = config.batch_size if config.batch_size in sizes else sizes[0]
+        changes["batch_size"] = hp.Choice("batch_size", list(sizes), default=default)
+    if _has_field(config, "epochs"):
+        changes["epochs"] = _choose_epochs(hp, config, space)
+    return config.replace(**changes)
+
+
+def _choose_epochs(hp, config, space):
+    max_epochs = space.max_epochs or config.epochs
+    if not space.tune_epochs or max_epochs <= 1:
+        return max_epochs
+    return hp.Int("epochs", 1, max_epochs, default=max_epochs)
+
+
+def rebatch(dataset, batch_size):
+    """The batched `dataset` regrouped into batches of `batch_size` (padded when the
+    examples have variable shapes, as padded text batches do)."""
+    import tensorflow as tf
+
+    if dataset is None:
+        return None
+    examples = dataset.unbatch()
+    shapes = tf.nest.flatten(tf.nest.map_structure(lambda spec: spec.shape, examples.element_spec))
+    if all(shape.is_fully_defined() for shape in shapes):
+        batches = examples.batch(batch_size)
+    else:
+        batches = examples.padded_batch(batch_size)
+    return batches.prefetch(tf.data.AUTOTUNE)
+
 
 class ConfigHyperModel(keras_tuner.HyperModel):
-    """Builds `app.build_model(search_space(hp, config), data)`.
+    """Builds `app.build_model(config_for(hp), data)` and fits with the chosen
+    batch size and epochs.
 
     Args:
         app: the App whose `build_model` is used, the same one training uses.
         config: the base config; the search space returns a copy with chosen values.
         data: the app's `DataSplits` (models may need what was fitted on it).
-        search_space: `fn(hp, config) -> config` declaring the hyperparameters.
+        search_space: `fn(hp, config) -> config` declaring the app's hyperparameters.
+        training_space: a `TrainingSpace` for the shared choices (the tuner sets it).
     """
 
-    def __init__(self, app, config, data, search_space, **kwargs):
+    def __init__(self, app, config, data, search_space, training_space=None, **kwargs):
         super().__init__(name=f"{app.name}_hypermodel", **kwargs)
         self.app = app
         self.config = config
         self.data = data
         self.search_space = search_space
+        self.training_space = training_space or TrainingSpace()
 
     def config_for(self, hp):
-        return self.search_space(hp, self.config)
+        """The config this trial trains: the app's choices, then the shared ones."""
+        return choose_shared_values(hp, self.search_space(hp, self.config), self.training_space)
 
     def build(self, hp):
         return self.app.build_model(self.config_for(hp), self.data)
+
+    def fit(self, hp, model, *args, **kwargs):
+        """`model.fit` on the app's data, rebatched to the chosen batch size, for the
+        chosen epochs (unless the tuner passes `epochs`, as Hyperband does)."""
+        config = self.config_for(hp)
+        kwargs.setdefault("epochs", config.epochs)
+        if args or "x" in kwargs:
+            return model.fit(*args, **kwargs)
+        kwargs.setdefault("validation_data", self._batches(self.data.validation, config))
+        return model.fit(self._batches(self.data.train, config), **kwargs)
+
+    def _batches(self, dataset, config):
+        if dataset is None or config.batch_size == self.config.batch_size:
+            return dataset
+        return rebatch(dataset, config.batch_size)
