@@ -1,0 +1,94 @@
+"""The churn app's typed config."""
+
+import dataclasses
+
+from apps.core.config import AppConfig
+
+TELCO_CSV = "../shared/datasets/telco_churn/WA_Fn-UseC_-Telco-Customer-Churn.csv"
+CLASS_WEIGHTINGS = ("none", "balanced", "sqrt")
+THRESHOLD_METRICS = ("f1", "f2", "youden", "fixed")
+BAD_NUMBER_POLICIES = ("error", "impute")
+
+
+@dataclasses.dataclass
+class ChurnConfig(AppConfig):
+    """Churn settings; shared fields are documented on `AppConfig`.
+
+    Attributes:
+        data: `files:PATH` (any churn CSV, the default is the IBM Telco file) or
+            `builtin` (a generated table with the Telco schema, see README).
+        label_column: the column that says whether the customer left.
+        positive_label: the label value that means "churned" (every other value: stayed).
+        id_column: a column to drop (customer ids carry no signal); "" for none.
+        column_types: overrides of the inferred types, e.g.
+            `"SeniorCitizen=categorical,tenure=numeric,Notes=ignore"`.
+        bad_numbers: what to do with a non-blank value that does not parse in a
+            numeric column: `error` (names the row and column) or `impute` (treated
+            as missing). Blank values are always imputed.
+        crosses: feature crosses of categorical columns, `A*B` pairs separated by
+            commas; `auto` uses the Telco crosses when those columns exist; `none`.
+        numeric_bins: quantile bins (one-hot) added beside each normalised number; 0: none.
+        test_fraction: stratified share of the rows held out for the final test.
+        validation_fraction: stratified share of the remaining rows used to stop
+            training early and to choose the decision threshold.
+        depth: residual dense blocks (`layers.DenseResidualBlock`).
+        width: units of each block.
+        dropout: dropout inside the blocks and before the head.
+        wide: adds a linear (wide) path from the encoded features to the logit.
+        class_weighting: `none`, `balanced` (inverse class frequency) or `sqrt`
+            (its square root), applied through the loss.
+        focal_gamma: focusing parameter of the focal loss; 0 is plain cross-entropy.
+        weight_decay: decoupled weight decay (AdamW).
+        patience: epochs without a better validation ROC-AUC before stopping.
+        threshold_metric: how the decision threshold is chosen on validation data:
+            `f1`, `f2` (recall-weighted), `youden` (TPR - FPR) or `fixed` (0.5).
+        builtin_rows: rows of the generated table (`--data builtin`).
+    """
+
+    data: str = f"files:{TELCO_CSV}"
+    model: str = "resmlp"
+    epochs: int = 60
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    optimizer: str = "adamw"
+    validation_fraction: float = 0.2
+    label_column: str = "Churn"
+    positive_label: str = "Yes"
+    id_column: str = "customerID"
+    column_types: str = ""
+    bad_numbers: str = "error"
+    crosses: str = "auto"
+    numeric_bins: int = 8
+    test_fraction: float = 0.2
+    depth: int = 2
+    width: int = 64
+    dropout: float = 0.3
+    wide: bool = True
+    class_weighting: str = "none"
+    focal_gamma: float = 0.0
+    weight_decay: float = 1e-4
+    patience: int = 8
+    threshold_metric: str = "f1"
+    builtin_rows: int = 7043
+
+    def __post_init__(self):
+        _check_choice("class_weighting", self.class_weighting, CLASS_WEIGHTINGS)
+        _check_choice("threshold_metric", self.threshold_metric, THRESHOLD_METRICS)
+        _check_choice("bad_numbers", self.bad_numbers, BAD_NUMBER_POLICIES)
+        if not self.label_column:
+            raise ValueError("label_column must name the label column of the table.")
+        if self.depth < 0 or self.width < 1 or self.epochs < 1 or self.batch_size < 1:
+            raise ValueError(
+                f"depth must be >= 0 and width, epochs, batch_size positive, got "
+                f"{self.depth}, {self.width}, {self.epochs}, {self.batch_size}."
+            )
+        if not 0 < self.test_fraction < 1 or not 0 < self.validation_fraction < 1:
+            raise ValueError(
+                f"test_fraction and validation_fraction must be in (0, 1), got "
+                f"{self.test_fraction} and {self.validation_fraction}."
+            )
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}.")
