@@ -224,7 +224,8 @@ class StandardLayerChecks:
             size=self.spec.expected_output_shape
         )
         model.compile(
-            optimizer=keras.optimizers.Adam(1e-2), loss="mse", jit_compile=False
+            optimizer=keras.optimizers.Adam(1e-2), loss="mse",
+            jit_compile=BACKEND == "jax",
         )
         before = {w.path: to_numpy(w).copy() for w in layer.trainable_weights}
         loss = model.train_on_batch(xs, target.astype("float32"))
