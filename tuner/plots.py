@@ -17,9 +17,16 @@ def _scatter_numbers(axis, values, objective):
         axis.set_xscale("log")
 
 
+def _label(value):
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def _scatter_categories(axis, values, objective):
-    labels = sorted({str(value) for value in values})
-    positions = [labels.index(str(value)) for value in values]
+    if is_numeric(values):
+        labels = [_label(value) for value in sorted(set(values))]
+    else:
+        labels = sorted({_label(value) for value in values})
+    positions = [labels.index(_label(value)) for value in values]
     jitter = np.random.default_rng(0).uniform(-0.08, 0.08, len(values))
     axis.scatter(np.add(positions, jitter), objective, alpha=0.8)
     axis.set_xticks(range(len(labels)), labels)

@@ -72,9 +72,21 @@ def _choose_epochs(hp, config, space):
     return hp.Int("epochs", 1, max_epochs, default=max_epochs)
 
 
-def rebatch(dataset, batch_size):
+def count_examples(dataset):
+    """Examples in a batched dataset (one pass over it)."""
+    import tensorflow as tf
+
+    return int(dataset.reduce(tf.constant(0, tf.int64),
+                              lambda count, batch: count + tf.cast(
+                                  tf.shape(tf.nest.flatten(batch)[0])[0], tf.int64)))
+
+
+def rebatch(dataset, batch_size, examples_count=None):
     """The batched `dataset` regrouped into batches of `batch_size` (padded when the
-    examples have variable shapes, as padded text batches do)."""
+    examples have variable shapes, as padded text batches do). With `examples_count`,
+    the result knows its length, so Keras shows progress and does not warn."""
+    import math
+
     import tensorflow as tf
 
     if dataset is None:
@@ -85,6 +97,9 @@ def rebatch(dataset, batch_size):
         batches = examples.batch(batch_size)
     else:
         batches = examples.padded_batch(batch_size)
+    if examples_count is not None:
+        batches = batches.apply(tf.data.experimental.assert_cardinality(
+            math.ceil(examples_count / batch_size)))
     return batches.prefetch(tf.data.AUTOTUNE)
 
 
@@ -107,6 +122,7 @@ class ConfigHyperModel(keras_tuner.HyperModel):
         self.data = data
         self.search_space = search_space
         self.training_space = training_space or TrainingSpace()
+        self._example_counts = {}
 
     def config_for(self, hp):
         """The config this trial trains: the app's choices, then the shared ones."""
@@ -128,4 +144,6 @@ class ConfigHyperModel(keras_tuner.HyperModel):
     def _batches(self, dataset, config):
         if dataset is None or config.batch_size == self.config.batch_size:
             return dataset
-        return rebatch(dataset, config.batch_size)
+        if id(dataset) not in self._example_counts:
+            self._example_counts[id(dataset)] = count_examples(dataset)
+        return rebatch(dataset, config.batch_size, self._example_counts[id(dataset)])
