@@ -4,6 +4,7 @@ import importlib
 
 APP_MODULES = (
     "apps.digits",
+    "apps.churn",
 )
 
 

@@ -40,6 +40,19 @@ def calibrate_threshold(model, data, config):
     return threshold
 
 
+def fit_and_calibrate(model, data, config, callbacks=(), verbose=2):
+    """Fits with early stopping on validation ROC-AUC (best weights kept), then stores
+    the decision threshold chosen on the validation split."""
+    import keras
+
+    early_stopping = keras.callbacks.EarlyStopping(
+        monitor="val_auc", mode="max", patience=config.patience, restore_best_weights=True)
+    history = model.fit(data.train, validation_data=data.validation, epochs=config.epochs,
+                        shuffle=False, verbose=verbose, callbacks=[*callbacks, early_stopping])
+    calibrate_threshold(model, data, config)
+    return history
+
+
 @register_app
 class ChurnApp(App):
     name = "churn"
@@ -66,18 +79,8 @@ class ChurnApp(App):
 
     def train(self, model, data, config, run):
         """Fits with early stopping on validation ROC-AUC, then sets the threshold on validation."""
-        import keras
-
-        early_stopping = keras.callbacks.EarlyStopping(
-            monitor=self.objective, mode=self.objective_direction, patience=config.patience,
-            restore_best_weights=True)
-        history = model.fit(
-            data.train, validation_data=data.validation, epochs=config.epochs, verbose=2,
-            callbacks=run.callbacks(monitor=self.objective, mode=self.objective_direction,
-                                    extra=(early_stopping,)),
-        )
-        calibrate_threshold(model, data, config)
-        return history
+        callbacks = run.callbacks(monitor=self.objective, mode=self.objective_direction)
+        return fit_and_calibrate(model, data, config, callbacks)
 
     def evaluate(self, model, data, config, run):
         return evaluate_churn(model, data, config, run)
