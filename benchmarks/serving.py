@@ -1,0 +1,221 @@
+"""Serving benchmark: the exported digits model over REST and gRPC vs. in process.
+
+    python benchmarks/serving.py [--seconds 3] [--json out.json]
+
+Exports an (untrained: latency does not depend on the weights) digits model,
+times the SavedModel signature called in process, then starts `kapps serve`
+in a subprocess with batching off and on, and measures p50/p99 latency and
+requests/s at concurrency 1, 8 and 32 (client threads, one image per request).
+Goals: REST p50 overhead <= 1 ms over in-process at batch 1; batching >= 3x
+throughput at 32 concurrent clients.
+"""
+
+import argparse
+import concurrent.futures
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def export_digits(base):
+    from apps.digits.app import DigitsApp
+    from apps.digits.config import DigitsConfig
+    from apps.digits.model import build_model
+    from serving.export import export_model
+
+    app, config = DigitsApp(), DigitsConfig()
+    return export_model(app, build_model(config, 1000), config, base)
+
+
+def percentiles(latencies):
+    values = np.asarray(latencies) * 1e3
+    return float(np.percentile(values, 50)), float(np.percentile(values, 99))
+
+
+def in_process(path, image, seconds):
+    import tensorflow as tf
+
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    tensor = tf.constant(image[None])
+    for _ in range(20):
+        signature(images=tensor)
+    latencies, deadline = [], time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        start = time.perf_counter()
+        signature(images=tf.constant(image[None]))
+        latencies.append(time.perf_counter() - start)
+    return latencies
+
+
+def in_process_session(path, image, seconds):
+    """The same SavedModel through the session callable the server uses (no HTTP, no JSON)."""
+    from serving.servable import SavedModelServable
+
+    servable = SavedModelServable("digits", 1, path)
+    inputs = {"images": image[None]}
+    for _ in range(20):
+        servable.run("serving_default", inputs)
+    latencies, deadline = [], time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        start = time.perf_counter()
+        servable.run("serving_default", inputs)
+        latencies.append(time.perf_counter() - start)
+    servable.close()
+    return latencies
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(base, batching):
+    rest, grpc_port = free_port(), free_port()
+    command = [sys.executable, "-m", "apps", "serve", "--port", str(grpc_port), "--rest_api_port",
+               str(rest), "--model_name", "digits", "--model_base_path", str(base / "digits"),
+               "--file_system_poll_wait_seconds", "0"]
+    if batching:
+        command += ["--enable_batching", "--batching_parameters_file",
+                    str(REPO / "serving" / "deploy" / "batching_parameters.txt")]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if line.startswith("Exporting HTTP/REST API"):
+            threading.Thread(target=process.stdout.read, daemon=True).start()
+            return process, rest, grpc_port
+        if not line and process.poll() is not None:
+            break
+    process.kill()
+    raise RuntimeError("kapps serve did not start")
+
+
+def rest_caller(port, image):
+    import http.client
+
+    body = json.dumps({"instances": [image.tolist()]}).encode()
+    local = threading.local()
+
+    def call():
+        if not hasattr(local, "connection"):
+            local.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        local.connection.request("POST", "/v1/models/digits:predict", body,
+                                 {"Content-Type": "application/json"})
+        response = local.connection.getresponse()
+        payload = response.read()
+        if response.status != 200:
+            raise RuntimeError(payload[:200])
+
+    return call
+
+
+def grpc_caller(port, image):
+    import grpc
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "digits"
+    request.inputs["images"].CopyFrom(tf.make_tensor_proto(image[None]))
+
+    def call():
+        stub.Predict(request, timeout=60)
+
+    return call
+
+
+def load(call, concurrency, seconds):
+    for _ in range(10):
+        call()
+    latencies, lock = [], threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def worker():
+        mine = []
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            call()
+            mine.append(time.perf_counter() - start)
+        with lock:
+            latencies.extend(mine)
+
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
+        for future in [pool.submit(worker) for _ in range(concurrency)]:
+            future.result()
+    elapsed = time.perf_counter() - started
+    p50, p99 = percentiles(latencies)
+    return {"p50_ms": p50, "p99_ms": p99, "rps": len(latencies) / elapsed, "requests": len(latencies)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--json", help="write the results here")
+    args = parser.parse_args(argv)
+
+    base = Path(tempfile.mkdtemp(prefix="kapps-bench-"))
+    path = export_digits(base)
+    image = np.random.default_rng(0).random((28, 28), dtype=np.float32)
+    p50, p99 = percentiles(in_process(path, image, args.seconds))
+    results = {"in_process": {"p50_ms": p50, "p99_ms": p99}, "runs": []}
+    print(f"in-process SavedModel call, batch 1: p50 {p50:.3f} ms  p99 {p99:.3f} ms")
+    s50, s99 = percentiles(in_process_session(path, image, args.seconds))
+    results["in_process_session"] = {"p50_ms": s50, "p99_ms": s99}
+    print(f"in-process session callable (server's runtime), batch 1: p50 {s50:.3f} ms  "
+          f"p99 {s99:.3f} ms")
+    print(f"{'protocol':<6} {'batching':<8} {'conc':>4} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
+    for batching in (False, True):
+        process, rest_port, grpc_port = start_server(base, batching)
+        try:
+            for protocol, make in (("rest", rest_caller), ("grpc", grpc_caller)):
+                call = make(rest_port if protocol == "rest" else grpc_port, image)
+                for concurrency in args.concurrency:
+                    run = {"protocol": protocol, "batching": batching, "concurrency": concurrency,
+                           **load(call, concurrency, args.seconds)}
+                    results["runs"].append(run)
+                    print(f"{protocol:<6} {'on' if batching else 'off':<8} {concurrency:>4} "
+                          f"{run['p50_ms']:>8.3f} {run['p99_ms']:>8.3f} {run['rps']:>8.1f}", flush=True)
+        finally:
+            process.terminate()
+            process.wait(30)
+
+    def find(protocol, batching, concurrency):
+        return next(r for r in results["runs"] if (r["protocol"], r["batching"], r["concurrency"]) ==
+                    (protocol, batching, concurrency))
+
+    overhead = find("rest", False, 1)["p50_ms"] - p50
+    print(f"\nREST p50 overhead at batch 1: {overhead:.3f} ms over the SavedModel signature call, "
+          f"{find('rest', False, 1)['p50_ms'] - s50:.3f} ms over the session callable (goal <= 1 ms)")
+    if 32 in args.concurrency:
+        for protocol in ("rest", "grpc"):
+            gain = find(protocol, True, 32)["rps"] / find(protocol, False, 32)["rps"]
+            results[f"{protocol}_batching_gain_at_32"] = gain
+            print(f"{protocol} batching throughput gain at 32 clients: {gain:.2f}x (goal >= 3x)")
+    results["rest_p50_overhead_ms"] = overhead
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
