@@ -86,6 +86,15 @@ def clear_folder(folder):
         path.unlink(missing_ok=True)
 
 
+def checked_metric_names(folder, objective, hypermodel):
+    """The metric names training reports, checked to include the objective before the
+    first trial; a resumed search reuses the names its first run checked."""
+    saved = folder.load_search() or {}
+    if objective.name in (saved.get("metric_names") or ()):
+        return saved["metric_names"]
+    return check_objective(objective, hypermodel)
+
+
 def prepare_hypermodel(app, config, settings):
     data = app.load_data(config)
     hypermodel = app.hypermodel(config, data)
@@ -120,11 +129,12 @@ def run_search(app, config, settings):
     check_same_search(folder, identity)
     keras.utils.set_random_seed(config.seed)
     hypermodel = prepare_hypermodel(app, config, settings)
+    metric_names = None
     if not settings.is_worker:
-        check_objective(objective, hypermodel)  # before the first trial, not after it
+        metric_names = checked_metric_names(folder, objective, hypermodel)
     tuner = build_tuner(hypermodel, objective, settings, folder, config, overwrite)
     if not settings.is_worker:
-        folder.save_search({"app": app.name, "identity": identity,
+        folder.save_search({"app": app.name, "identity": identity, "metric_names": metric_names,
                             "max_trials": settings.max_trials, "max_epochs": settings.max_epochs})
     tuner.search(callbacks=[keras.callbacks.TensorBoard(str(folder.tensorboard_dir))],
                  verbose=settings.verbose)

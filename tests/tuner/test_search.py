@@ -54,13 +54,9 @@ def test_only_the_best_trials_checkpoint_is_kept(searched):
     assert [os.path.basename(os.path.dirname(path)) for path in kept] == [f"trial_{best}"]
 
 
-def test_same_command_resumes_without_repeating_and_more_trials_continue(searched):
+def test_same_command_resumes_without_repeating(searched):
     run_in_process(tune_argv(searched, max_trials=2))
     assert len(events(read_ledger(searched), "start")) == 2  # nothing ran again
-    run_in_process(tune_argv(searched, max_trials=3))
-    starts = [record["trial_id"] for record in events(read_ledger(searched), "start")]
-    assert starts == ["0", "1", "2"]
-    assert [row["trial"] for row in _csv_rows(searched)] == ["0", "1", "2"]
 
 
 def test_resuming_another_search_is_refused(searched):
@@ -78,10 +74,14 @@ def test_missing_objective_fails_before_the_first_trial(tmp_path):
     assert not read_ledger(tune_dir)
 
 
-def test_retrain_best_trains_and_exports(searched, tmp_path, monkeypatch):
+def test_more_trials_continue_the_search_then_the_best_is_retrained(searched, tmp_path,
+                                                                     monkeypatch):
     monkeypatch.chdir(tmp_path)
     run_in_process(tune_argv(searched, "--retrain-best", "--retrain-max-examples", "300",
                              "--model-base-path", str(tmp_path / "models"), max_trials=3))
+    starts = [record["trial_id"] for record in events(read_ledger(searched), "start")]
+    assert starts == ["0", "1", "2"]
+    assert [row["trial"] for row in _csv_rows(searched)] == ["0", "1", "2"]
     retrained = json.loads((searched / "retrained.json").read_text())
     assert os.path.exists(os.path.join(retrained["run_dir"], "model.keras"))
     assert retrained["config"]["max_examples"] == 300

@@ -1,0 +1,46 @@
+"""A search killed with `kill -9` in the middle of a trial resumes: the killed trial
+runs again, finished trials do not."""
+
+import os
+import signal
+import subprocess
+import time
+
+from tests.tuner.conftest import events, read_ledger, start_kapps, tune_argv
+
+STARTUP_SECONDS = 240
+
+
+def _wait_for_start_of(trial_id, tune_dir, process):
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if any(record["trial_id"] == trial_id for record in events(read_ledger(tune_dir), "start")):
+            return
+        assert process.poll() is None, "the search ended before trial 1 started"
+        time.sleep(0.05)
+    raise AssertionError(f"trial {trial_id} did not start within {STARTUP_SECONDS}s")
+
+
+def test_search_killed_mid_trial_resumes_without_repeating(tmp_path):
+    tune_dir = tmp_path / "search"
+    argv = tune_argv(tune_dir, max_trials=2)
+    first = start_kapps(argv, tmp_path, tmp_path / "first.log")
+    try:
+        _wait_for_start_of("1", tune_dir, first)
+        os.kill(first.pid, signal.SIGKILL)  # mid-trial: trial 1 has just started
+    finally:
+        first.wait(timeout=60)
+    assert first.returncode == -signal.SIGKILL
+    ledger = read_ledger(tune_dir)
+    assert [r["trial_id"] for r in events(ledger, "end")] == ["0"]
+
+    second = start_kapps(argv, tmp_path, tmp_path / "second.log")
+    assert second.wait(timeout=STARTUP_SECONDS) == 0, (tmp_path / "second.log").read_text()[-3000:]
+    ledger = read_ledger(tune_dir)
+    starts = [r["trial_id"] for r in events(ledger, "start")]
+    ends = [(r["trial_id"], r["status"]) for r in events(ledger, "end")]
+    assert starts == ["0", "1", "1"]  # trial 0 not repeated, the killed trial 1 run again
+    assert ends == [("0", "COMPLETED"), ("1", "COMPLETED")]
+    rows = (tune_dir / "trials.csv").read_text().splitlines()
+    assert len(rows) == 3 and all(",COMPLETED," in row for row in rows[1:])
+    assert "Reloading Tuner" in (tmp_path / "second.log").read_text()
