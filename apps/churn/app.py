@@ -8,7 +8,7 @@ import numpy as np
 from apps.churn import data as churn_data
 from apps.churn.config import ChurnConfig
 from apps.churn.evaluation import evaluate_churn, predict_probabilities
-from apps.churn.model import build_model, set_threshold
+from apps.churn.model import build_model, compile_model, ensemble_members, set_threshold
 from apps.churn.signatures import make_signatures
 from apps.churn.table import (ChurnDataError, Column, CATEGORICAL, NUMERIC, parse_number,
                               read_csv_text, sanitize_input_name)
@@ -40,15 +40,25 @@ def calibrate_threshold(model, data, config):
     return threshold
 
 
-def fit_and_calibrate(model, data, config, callbacks=(), verbose=2):
-    """Fits with early stopping on validation ROC-AUC (best weights kept), then stores
-    the decision threshold chosen on the validation split."""
+def fit_with_early_stopping(model, data, config, callbacks=(), verbose=2):
+    """Fits until validation ROC-AUC stops improving for `patience` epochs; keeps the best weights."""
     import keras
 
     early_stopping = keras.callbacks.EarlyStopping(
         monitor="val_auc", mode="max", patience=config.patience, restore_best_weights=True)
-    history = model.fit(data.train, validation_data=data.validation, epochs=config.epochs,
-                        shuffle=False, verbose=verbose, callbacks=[*callbacks, early_stopping])
+    return model.fit(data.train, validation_data=data.validation, epochs=config.epochs,
+                     shuffle=False, verbose=verbose, callbacks=[*callbacks, early_stopping])
+
+
+def fit_and_calibrate(model, data, config, callbacks=(), verbose=2):
+    """Fits the network (each ensemble member in turn, each stopped early on its own), then
+    stores the decision threshold chosen on the validation split."""
+    if config.ensemble == 1:
+        history = fit_with_early_stopping(model, data, config, callbacks, verbose)
+    else:
+        for member in ensemble_members(model, config):
+            compile_model(member, config, data.info["positive_rate"])
+            history = fit_with_early_stopping(member, data, config, verbose=verbose)
     calibrate_threshold(model, data, config)
     return history
 
@@ -78,8 +88,12 @@ class ChurnApp(App):
         return ConfigHyperModel(self, config, data, search_space)
 
     def train(self, model, data, config, run):
-        """Fits with early stopping on validation ROC-AUC, then sets the threshold on validation."""
-        callbacks = run.callbacks(monitor=self.objective, mode=self.objective_direction)
+        """Fits with early stopping on validation ROC-AUC, then sets the threshold on validation.
+
+        A single network uses the run's callbacks (resumable, checkpoints, logs); ensemble
+        members are trained one after the other without them."""
+        callbacks = run.callbacks(monitor=self.objective, mode=self.objective_direction) \
+            if config.ensemble == 1 else ()
         return fit_and_calibrate(model, data, config, callbacks)
 
     def evaluate(self, model, data, config, run):
@@ -133,9 +147,8 @@ def _rows_from_items(items):
 
 
 def _row_names(frame):
-    if "customerID" in frame.columns:
-        return [f"{identifier}" for identifier in frame["customerID"]]
-    return [f"row {index}" for index in range(len(frame))]
+    identifiers = frame["customerID"].tolist() if "customerID" in frame.columns else [""] * len(frame)
+    return [identifier.strip() or f"row {index}" for index, identifier in enumerate(identifiers)]
 
 
 def _expected_columns(app):

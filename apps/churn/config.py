@@ -35,6 +35,8 @@ class ChurnConfig(AppConfig):
         width: units of each block.
         dropout: dropout inside the blocks and before the head.
         wide: adds a linear (wide) path from the encoded features to the logit.
+        ensemble: residual MLPs trained one after the other on the shared preprocessing,
+            their probabilities averaged inside the model (1: a single network).
         class_weighting: `none`, `balanced` (inverse class frequency) or `sqrt`
             (its square root), applied through the loss.
         focal_gamma: focusing parameter of the focal loss; 0 is plain cross-entropy.
@@ -64,6 +66,7 @@ class ChurnConfig(AppConfig):
     width: int = 64
     dropout: float = 0.3
     wide: bool = True
+    ensemble: int = 1
     class_weighting: str = "none"
     focal_gamma: float = 0.0
     weight_decay: float = 1e-4
@@ -77,10 +80,10 @@ class ChurnConfig(AppConfig):
         _check_choice("bad_numbers", self.bad_numbers, BAD_NUMBER_POLICIES)
         if not self.label_column:
             raise ValueError("label_column must name the label column of the table.")
-        if self.depth < 0 or self.width < 1 or self.epochs < 1 or self.batch_size < 1:
+        if self.depth < 0 or self.width < 1 or self.ensemble < 1 or self.epochs < 1 or self.batch_size < 1:
             raise ValueError(
-                f"depth must be >= 0 and width, epochs, batch_size positive, got "
-                f"{self.depth}, {self.width}, {self.epochs}, {self.batch_size}."
+                f"depth must be >= 0 and width, ensemble, epochs, batch_size positive, got "
+                f"{self.depth}, {self.width}, {self.ensemble}, {self.epochs}, {self.batch_size}."
             )
         if not 0 < self.test_fraction < 1 or not 0 < self.validation_fraction < 1:
             raise ValueError(

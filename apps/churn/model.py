@@ -30,33 +30,54 @@ def make_loss(config, positive_rate):
     )
 
 
-def residual_tower(x, config):
+def residual_tower(x, config, prefix="", seed=0):
     for index in range(config.depth):
-        x = DenseResidualBlock(config.width, dropout=config.dropout, seed=config.seed + index,
-                               name=f"residual_block_{index + 1}")(x)
+        x = DenseResidualBlock(config.width, dropout=config.dropout, seed=seed + index,
+                               name=f"{prefix}residual_block_{index + 1}")(x)
     if config.depth:
-        x = keras.layers.LayerNormalization(name="tower_norm")(x)
-        x = keras.layers.Activation("relu", name="tower_relu")(x)
-        x = keras.layers.Dropout(config.dropout, seed=config.seed, name="head_dropout")(x)
-    return keras.layers.Dense(1, name="deep_logit")(x)
+        x = keras.layers.LayerNormalization(name=f"{prefix}tower_norm")(x)
+        x = keras.layers.Activation("relu", name=f"{prefix}tower_relu")(x)
+        x = keras.layers.Dropout(config.dropout, seed=seed, name=f"{prefix}head_dropout")(x)
+    return keras.layers.Dense(1, name=f"{prefix}deep_logit")(x)
 
 
-def churn_logit(encoded, config):
-    logit = residual_tower(encoded, config)
+def churn_logit(encoded, config, prefix="", seed=0):
+    logit = residual_tower(encoded, config, prefix, seed)
     if config.wide and config.depth:
-        wide = keras.layers.Dense(1, name="wide_logit")(encoded)
-        logit = keras.layers.Add(name="logit")([logit, wide])
+        wide = keras.layers.Dense(1, name=f"{prefix}wide_logit")(encoded)
+        logit = keras.layers.Add(name=f"{prefix}logit")([logit, wide])
     return logit
+
+
+def member_prefix(index, config):
+    return f"member{index + 1}_" if config.ensemble > 1 else ""
+
+
+def churn_probability(encoded, config):
+    """One residual MLP's probability, or the mean of `config.ensemble` of them."""
+    probabilities = [
+        keras.layers.Activation("sigmoid", dtype="float32", name=f"{member_prefix(index, config)}probability")(
+            churn_logit(encoded, config, member_prefix(index, config), config.seed + 1000 * index))
+        for index in range(config.ensemble)
+    ]
+    if len(probabilities) == 1:
+        return probabilities[0]
+    return keras.layers.Average(name="ensemble_mean")(probabilities)
 
 
 def build_network(columns, train_features, config):
     """The uncompiled model: a dict of raw columns in, churn probability (batch, 1) out."""
     inputs = model_inputs(columns)
     encoded = encoded_features(inputs, columns, train_features, config)
-    probability = keras.layers.Activation("sigmoid", dtype="float32", name="churn_probability")(
-        churn_logit(encoded, config))
-    outputs = DecisionThreshold(name=THRESHOLD_LAYER)(probability)
+    outputs = DecisionThreshold(name=THRESHOLD_LAYER)(churn_probability(encoded, config))
     return keras.Model(inputs, outputs, name=f"churn_{config.model}")
+
+
+def ensemble_members(model, config):
+    """Models sharing the ensemble's layers, one per member, to be trained one at a time."""
+    return [keras.Model(model.input, model.get_layer(f"{member_prefix(index, config)}probability").output,
+                        name=f"member_{index + 1}")
+            for index in range(config.ensemble)]
 
 
 def compile_model(model, config, positive_rate):

@@ -146,3 +146,21 @@ def test_cli_requests_from_csv_and_json(app, tmp_path, telco_frame, monkeypatch)
     outputs = {"churn_probability": np.array([0.9, 0.1, 0.5]), "churn": np.array([True, False, True])}
     text = app.format_response(outputs, items)
     assert text.splitlines()[0].startswith(telco_frame["customerID"][0]) and "churns" in text
+
+
+def test_ensemble_members_train_in_turn_and_save_as_one_model(tmp_path):
+    from apps.churn.app import fit_and_calibrate
+    from apps.churn.model import build_model
+
+    config = tiny_config(ensemble=2, epochs=1)
+    data = make_splits(load_builtin_table(config), config)
+    model = build_model(config, data.info)
+    before = model.get_layer("member2_deep_logit").get_weights()[0].copy()
+    fit_and_calibrate(model, data, config, verbose=0)
+    assert not np.allclose(before, model.get_layer("member2_deep_logit").get_weights()[0])
+    model.save(tmp_path / "ensemble.keras")
+    reloaded = keras.saving.load_model(tmp_path / "ensemble.keras")
+    test = data.info["test_table"]
+    np.testing.assert_allclose(predict_probabilities(model, test), predict_probabilities(reloaded, test),
+                               rtol=1e-6)
+    assert get_threshold(reloaded) == pytest.approx(get_threshold(model))
