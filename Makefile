@@ -1,0 +1,40 @@
+# Two entry points for a new user: `make demo` (the main job) and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
+
+.PHONY: demo test test-tensorflow test-jax test-torch test-slow clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test,jax,torch]"
+	touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(BIN)/python -m apps.demo
+
+test: $(VENV)/.installed-test
+	$(MAKE) test-tensorflow test-jax test-torch
+
+test-tensorflow:
+	KERAS_BACKEND=tensorflow $(PYTEST) -m "not slow"
+
+test-jax:
+	KERAS_BACKEND=jax $(PYTEST) -m "multibackend and not slow"
+
+test-torch:
+	KERAS_BACKEND=torch $(PYTEST) -m "multibackend and not slow"
+
+test-slow: $(VENV)/.installed-test
+	KERAS_BACKEND=tensorflow $(PYTEST) -m slow
+
+clean:
+	rm -rf runs models .pytest_cache

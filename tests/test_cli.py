@@ -1,0 +1,58 @@
+"""The `kapps` command line: listing, errors and a train → export → predict round trip."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from apps import cli
+
+
+def kapps(*arguments, check=True):
+    result = subprocess.run([sys.executable, "-m", "apps", *arguments], capture_output=True, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=600)
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_list_names_every_registered_app():
+    assert "digits" in kapps("list").stdout
+
+
+def test_backend_flag_is_taken_from_anywhere_in_the_command():
+    assert cli._pop_backend(["digits", "train", "--backend", "jax", "--epochs", "1"]) == (
+        "jax", ["digits", "train", "--epochs", "1"])
+    assert cli._pop_backend(["--backend=torch", "list"]) == ("torch", ["list"])
+    assert cli._pop_backend(["list"]) == (None, ["list"])
+
+
+def test_unknown_backend_and_app_are_clear_errors():
+    result = kapps("--backend", "theano", "list", check=False)
+    assert result.returncode != 0 and "tensorflow, jax, torch" in result.stderr
+    result = kapps("nope", "train", check=False)
+    assert result.returncode != 0 and "digits" in result.stderr
+
+
+def test_missing_run_is_a_message_not_a_traceback(tmp_path):
+    result = kapps("digits", "export", "--run-dir", str(tmp_path / "none"), check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "train first" in result.stderr
+
+
+def test_train_export_predict(tmp_path):
+    run_dir, models = tmp_path / "run", tmp_path / "models"
+    train = kapps("digits", "train", "--data", "builtin", "--epochs", "1", "--width", "4",
+                  "--max-examples", "128", "--run-dir", str(run_dir))
+    assert "accuracy:" in train.stdout
+    export = kapps("digits", "export", "--run-dir", str(run_dir), "--model-base-path", str(models))
+    assert f"Exported digits to {models / 'digits' / '1'}" in export.stdout
+    sample = sorted((run_dir / "samples").glob("*.png"))[0]
+    predict = kapps("digits", "predict", "--model-base-path", str(models), str(sample))
+    assert predict.stdout.startswith(str(sample)) and "probability" in predict.stdout
+
+
+@pytest.mark.parametrize("action", ["train", "evaluate", "export", "predict"])
+def test_each_action_has_help(action):
+    assert "usage" in kapps("digits", action, "--help").stdout
