@@ -4,8 +4,9 @@ Times one forward + backward pass (gradients w.r.t. the layer weights and
 the input) of self-attention on the same shapes for
 
 * `keras`   - `keras.layers.MultiHeadAttention` called as `mha(x, x)`,
-* `fused`   - `MultiHeadSelfAttention` (fused QKV projection and
-              `keras.ops.dot_product_attention`, the default),
+* `fused`   - `MultiHeadSelfAttention(fused_attention=True)` (fused QKV
+              projection and `keras.ops.dot_product_attention`; the
+              default on PyTorch),
 * `einsum`  - `MultiHeadSelfAttention(fused_attention=False)` (explicit
               einsum / softmax path, the one used for scores or dropout).
 
@@ -110,7 +111,8 @@ def build_variants(args, keras, MultiHeadSelfAttention):
 
     keras_layer = SelfMHA(mha)
     fused = MultiHeadSelfAttention(args.heads, key_dim,
-                                   use_causal_mask=args.causal)
+                                   use_causal_mask=args.causal,
+                                   fused_attention=True)
     einsum = MultiHeadSelfAttention(args.heads, key_dim,
                                     use_causal_mask=args.causal,
                                     fused_attention=False)

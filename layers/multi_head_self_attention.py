@@ -16,8 +16,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     (`inputs @ W_qkv`), attention is computed per head with batched
     matmuls, and the heads are merged by a single output projection. When
     neither attention scores nor (active) dropout are needed the attention
-    itself runs through `keras.ops.dot_product_attention`, which dispatches
-    to each backend's fused kernel.
+    can run through `keras.ops.dot_product_attention` (see
+    `fused_attention`), which dispatches to the backend's fused kernel.
 
     Given the same weights, the result equals
     `keras.layers.MultiHeadAttention(num_heads, key_dim)(x, x)` for every
@@ -36,10 +36,12 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         use_bias: bool. Whether the projections use biases.
         output_dim: int or None. Size of the output features; defaults to
             the input feature size.
-        fused_attention: bool. If True (default), use
+        fused_attention: bool or None. If True, use
             `keras.ops.dot_product_attention` when no scores are returned,
-            dropout is inactive and `value_dim == key_dim`; otherwise always
-            use explicit einsums.
+            dropout is inactive and `value_dim == key_dim`; if False, always
+            use explicit einsums. None (default) picks per backend from
+            `benchmarks/layers.py`: fused on PyTorch (SDPA kernel), einsum on
+            TensorFlow and JAX (where the fused op was not faster on CPU).
         kernel_initializer: Initializer for the projection kernels.
         bias_initializer: Initializer for the projection biases.
         kernel_regularizer: Optional regularizer for the kernels.
@@ -76,7 +78,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         use_causal_mask=False,
         use_bias=True,
         output_dim=None,
-        fused_attention=True,
+        fused_attention=None,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
         kernel_regularizer=None,
@@ -96,7 +98,9 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.output_dim = _utils.check_positive_int(
             "output_dim", output_dim, allow_none=True
         )
-        self.fused_attention = bool(fused_attention)
+        self.fused_attention = (
+            None if fused_attention is None else bool(fused_attention)
+        )
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
@@ -104,6 +108,12 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.seed = seed
         self.supports_masking = True
         self._scale = 1.0 / math.sqrt(float(self.key_dim))
+
+    @property
+    def _use_fused(self):
+        if self.fused_attention is None:
+            return keras.backend.backend() == "torch"
+        return self.fused_attention
 
     @property
     def _value_head_dim(self):
@@ -195,7 +205,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         query, key, value = self._project_qkv(inputs)
         dropout_active = self.dropout > 0.0 and bool(training)
         if (
-            self.fused_attention
+            self._use_fused
             and self._value_head_dim == self.key_dim
             and not return_attention_scores
             and not dropout_active
