@@ -5,6 +5,7 @@ import importlib
 APP_MODULES = (
     "apps.digits",
     "apps.churn",
+    "apps.sentiment",
 )
 
 

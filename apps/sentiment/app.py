@@ -1,0 +1,104 @@
+"""The sentiment app: positive/negative classification of movie reviews (or any labelled text)."""
+
+from pathlib import Path
+
+import numpy as np
+
+from apps.core.app import App, SampleRequest
+from apps.core.hypermodel import ConfigHyperModel
+from apps.core.registry import register_app
+from apps.sentiment import data as sentiment_data
+from apps.sentiment.config import SentimentConfig
+from apps.sentiment.evaluation import evaluate_sentiment
+from apps.sentiment.model import build_model
+from apps.sentiment.signatures import TEXT_INPUT, make_signatures
+
+SAMPLE_TEXTS = (
+    "What a film! The cast is superb and the story moved me to tears.",
+    "Not good at all: a dull plot, wooden acting and a waste of two hours.",
+    "",
+)
+
+
+def search_space(hp, config):
+    """Depth, heads, width, sequence length, vocabulary size, dropout and learning rate.
+
+    Sequence length and vocabulary are capped by the base config's, whose adapted
+    vectorizers every trial shares (shorter or smaller is cut inside the model).
+    """
+    lengths = sorted({min(length, config.sequence_length) for length in (128, 256, 400)})
+    vocabularies = sorted({min(size, config.vocabulary_size) for size in (10_000, 20_000, 30_000)})
+    return config.replace(
+        num_blocks=hp.Int("num_blocks", 1, 3),
+        num_heads=hp.Choice("num_heads", [2, 4]),
+        embedding_dim=hp.Choice("embedding_dim", [32, 64, 128]),
+        sequence_length=hp.Choice("sequence_length", lengths),
+        vocabulary_size=hp.Choice("vocabulary_size", vocabularies),
+        dropout=hp.Float("dropout", 0.0, 0.4, step=0.1),
+        learning_rate=hp.Float("learning_rate", 3e-4, 5e-3, sampling="log"),
+    )
+
+
+def read_cli_text(item):
+    """A CLI input is the review itself, or the path of a text file holding it."""
+    path = Path(item)
+    try:
+        if len(item) < 1024 and path.is_file():
+            return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        pass
+    return item
+
+
+@register_app
+class SentimentApp(App):
+    name = "sentiment"
+    title = "Review sentiment (transformer / BiRNN on IMDB)"
+    config_class = SentimentConfig
+    default_tfds_name = "imdb_reviews"
+    objective = "val_accuracy"
+    objective_direction = "max"
+
+    def load_tfds(self, name, config):
+        train = sentiment_data.tfds_arrays(name, "train")
+        test = sentiment_data.tfds_arrays(name, "test")
+        return sentiment_data.make_splits(train, test, config, f"tfds:{name}")
+
+    def load_files(self, path, config):
+        train, test = sentiment_data.read_labelled_path(path)
+        return sentiment_data.make_splits(train, test, config, f"files:{path}")
+
+    def load_builtin(self, config):
+        train, test = sentiment_data.builtin_arrays()
+        return sentiment_data.make_splits(train, test, config, "builtin (generated reviews)")
+
+    def build_model(self, config, data):
+        return build_model(config, data.info["vectorizers"], data.info["train_examples"])
+
+    def hypermodel(self, config, data):
+        return ConfigHyperModel(self, config, data, search_space)
+
+    def evaluate(self, model, data, config, run):
+        return evaluate_sentiment(model, data, config, run)
+
+    def serving_signatures(self, model, config):
+        return make_signatures(model)
+
+    def sample_requests(self, config):
+        texts = np.array([text.encode("utf-8") for text in SAMPLE_TEXTS], dtype=object)
+        return [SampleRequest("serving_default", {TEXT_INPUT: texts})]
+
+    def request_from_cli(self, items):
+        texts = np.array([read_cli_text(item).encode("utf-8") for item in items], dtype=object)
+        return SampleRequest("serving_default", {TEXT_INPUT: texts})
+
+    def format_response(self, outputs, items):
+        probabilities = np.asarray(outputs["probability"]).reshape(-1)
+        labels = np.asarray(outputs["label"]).reshape(-1)
+        lines = []
+        for item, probability, label in zip(items, probabilities, labels):
+            sentiment = sentiment_data.CLASS_NAMES[int(label)]
+            text = read_cli_text(item).replace("\n", " ")
+            shown = text if len(text) <= 70 else text[:69] + "…"
+            lines.append(f"{sentiment} (P(positive) {float(probability):.3f}): {shown!r}")
+        return "\n".join(lines)

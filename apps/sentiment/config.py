@@ -1,0 +1,89 @@
+"""The sentiment app's typed config."""
+
+import dataclasses
+
+from apps.core.config import AppConfig
+
+MODELS = ("transformer", "recurrent")
+RNN_CELLS = ("gru", "lstm")
+
+
+@dataclasses.dataclass
+class SentimentConfig(AppConfig):
+    """Sentiment settings; shared fields are documented on `AppConfig`.
+
+    Attributes:
+        model: `transformer` (token + position embedding, encoder blocks from
+            `layers`, masked mean+max pooling) or `recurrent` (bidirectional
+            GRU/LSTM with additive attention pooling).
+        vocabulary_size: word vocabulary of the adapted `TextVectorization`
+            (padding and out-of-vocabulary ids included).
+        bigram_vocabulary_size: vocabulary of word pairs; each position adds the
+            embedding of the pair starting there. 0 turns bigrams off.
+        sequence_length: tokens kept per text; longer texts are truncated.
+        embedding_dim: width of the token embeddings and the encoder.
+        num_blocks: transformer encoder blocks.
+        num_heads: attention heads per block.
+        intermediate_dim: hidden size of each block's feed-forward network.
+        pool_size: neighbouring tokens averaged into one attention position
+            (1: attention over every token).
+        dropout: dropout on the embeddings, inside the blocks and before the
+            classifier.
+        rnn_cell: `gru` or `lstm` for the recurrent model.
+        rnn_units: units per direction of the recurrent model.
+        warmup_epochs: linear learning-rate warm-up before the cosine decay.
+        weight_decay: decoupled weight decay (AdamW); 0 turns it off.
+        label_smoothing: softens the 0/1 targets.
+        test_fraction: share of a single labelled file held out as test split
+            (sources with their own test split ignore it).
+    """
+
+    data: str = "tfds:imdb_reviews"
+    model: str = "transformer"
+    epochs: int = 2
+    batch_size: int = 128
+    learning_rate: float = 3e-3
+    optimizer: str = "adamw"
+    vocabulary_size: int = 30_000
+    bigram_vocabulary_size: int = 200_000
+    sequence_length: int = 400
+    embedding_dim: int = 64
+    num_blocks: int = 1
+    num_heads: int = 4
+    intermediate_dim: int = 128
+    pool_size: int = 4
+    dropout: float = 0.3
+    rnn_cell: str = "gru"
+    rnn_units: int = 64
+    warmup_epochs: float = 0.2
+    weight_decay: float = 1e-2
+    label_smoothing: float = 0.0
+    validation_fraction: float = 0.1
+    test_fraction: float = 0.2
+
+    def __post_init__(self):
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {MODELS}, got {self.model!r}.")
+        if self.rnn_cell not in RNN_CELLS:
+            raise ValueError(f"rnn_cell must be one of {RNN_CELLS}, got {self.rnn_cell!r}.")
+        positive = ("epochs", "batch_size", "vocabulary_size", "sequence_length", "embedding_dim",
+                    "num_blocks", "num_heads", "intermediate_dim", "pool_size", "rnn_units")
+        bad = [name for name in positive if getattr(self, name) < 1]
+        if bad:
+            raise ValueError(f"{', '.join(bad)} must be positive.")
+        if self.vocabulary_size < 3:
+            raise ValueError("vocabulary_size must leave room for padding, [UNK] and a word.")
+        if self.bigram_vocabulary_size < 0:
+            raise ValueError("bigram_vocabulary_size must be 0 (off) or positive.")
+        if self.embedding_dim % self.num_heads:
+            raise ValueError(
+                f"embedding_dim ({self.embedding_dim}) must be divisible by num_heads ({self.num_heads})."
+            )
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}.")
+        if not 0 < self.test_fraction < 1:
+            raise ValueError(f"test_fraction must be in (0, 1), got {self.test_fraction}.")
+
+    @property
+    def uses_bigrams(self):
+        return self.bigram_vocabulary_size > 0

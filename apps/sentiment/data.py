@@ -1,0 +1,199 @@
+"""Sentiment data: TFDS `imdb_reviews`, local JSONL/CSV files or aclImdb folders, or the
+generated `builtin` corpus; vectorized once into integer-id pipelines."""
+
+import csv
+import gzip
+import json
+import lzma
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from apps.core.data import DataSplits, batched_pipeline, load_tfds
+from apps.sentiment import corpus
+from apps.sentiment.text import adapt_vectorizers, make_vectorizers, vectorize_texts
+
+CLASS_NAMES = ["negative", "positive"]
+TEXT_COLUMNS = ("text", "review", "sentence", "content", "body")
+LABEL_COLUMNS = ("label", "sentiment", "polarity", "target", "class")
+LABEL_WORDS = {"0": 0, "1": 1, "neg": 0, "pos": 1, "negative": 0, "positive": 1,
+               "false": 0, "true": 1, "bad": 0, "good": 1}
+TABLE_SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".tsv")
+
+
+# ----- reading labelled text --------------------------------------------------------------
+def _open_text(path):
+    path = Path(path)
+    if path.suffix == ".xz":
+        return lzma.open(path, "rt", encoding="utf-8")
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8", newline="")
+
+
+def _table_suffix(path):
+    """`.jsonl` for `x.jsonl.xz`, `.csv` for `x.csv`..."""
+    suffixes = [s for s in Path(path).suffixes if s not in (".xz", ".gz")]
+    return suffixes[-1].lower() if suffixes else ""
+
+
+def parse_label(value):
+    """0/1 from ints, bools, '0'/'1', 'neg'/'pos', 'negative'/'positive'..."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return int(value)
+    word = str(value).strip().lower()
+    if word in LABEL_WORDS:
+        return LABEL_WORDS[word]
+    raise ValueError(f"Cannot read {value!r} as a sentiment label (expected 0/1, neg/pos, negative/positive).")
+
+
+def _pick_column(names, candidates, kind, path):
+    lowered = {name.lower(): name for name in names}
+    for candidate in candidates:
+        if candidate in lowered:
+            return lowered[candidate]
+    raise ValueError(f"{path}: no {kind} column; expected one of {', '.join(candidates)}, found {sorted(names)}.")
+
+
+def rows_to_arrays(rows, path):
+    """`(texts, labels)` from dict rows, finding the text and label columns by name."""
+    if not rows:
+        raise ValueError(f"{path} holds no examples.")
+    text_column = _pick_column(rows[0].keys(), TEXT_COLUMNS, "text", path)
+    label_column = _pick_column(rows[0].keys(), LABEL_COLUMNS, "label", path)
+    texts = np.asarray([str(row[text_column] or "") for row in rows], dtype=object)
+    labels = np.asarray([parse_label(row[label_column]) for row in rows], dtype=np.int64)
+    return texts, labels
+
+
+def read_table(path):
+    """`(texts, labels)` from a JSON-lines or CSV/TSV file (optionally .gz/.xz)."""
+    suffix = _table_suffix(path)
+    with _open_text(path) as handle:
+        if suffix in (".csv", ".tsv"):
+            rows = list(csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ","))
+        else:
+            rows = [json.loads(line) for line in handle if line.strip()]
+    return rows_to_arrays(rows, path)
+
+
+def read_acl_imdb_split(folder):
+    """`(texts, labels)` from an aclImdb-style `<split>/{pos,neg}/*.txt` folder."""
+    texts, labels = [], []
+    for label, name in ((0, "neg"), (1, "pos")):
+        for file in sorted((Path(folder) / name).glob("*.txt")):
+            texts.append(file.read_text(encoding="utf-8", errors="replace"))
+            labels.append(label)
+    if not texts:
+        raise ValueError(f"{folder} has no pos/*.txt or neg/*.txt files.")
+    return np.asarray(texts, dtype=object), np.asarray(labels, dtype=np.int64)
+
+
+def _is_table(path):
+    return path.is_file() and _table_suffix(path) in TABLE_SUFFIXES
+
+
+def _split_file(folder, split):
+    """The table in `folder` whose name mentions `split` (`imdb_train.jsonl.xz`, `test.csv`)."""
+    matches = sorted(p for p in folder.iterdir() if _is_table(p) and split in p.name.lower())
+    return matches[0] if matches else None
+
+
+def read_labelled_path(path):
+    """`(train, test)` arrays from a file or folder; `test` is None for a single file.
+
+    Accepts a JSONL/CSV file, a folder holding `*train*` and `*test*` tables, or an
+    aclImdb-style tree (`train/{pos,neg}/*.txt`, `test/...`), at the top or in `aclImdb/`.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist.")
+    if path.is_file():
+        return read_table(path), None
+    for root in (path, path / "aclImdb"):
+        if (root / "train" / "pos").is_dir():
+            test = read_acl_imdb_split(root / "test") if (root / "test" / "pos").is_dir() else None
+            return read_acl_imdb_split(root / "train"), test
+    train_file, test_file = _split_file(path, "train"), _split_file(path, "test")
+    if train_file is None:
+        raise FileNotFoundError(
+            f"{path}: expected a *train*.jsonl/.csv file (and a *test* one) or an aclImdb "
+            "folder tree (train/pos/*.txt...)."
+        )
+    return read_table(train_file), (read_table(test_file) if test_file else None)
+
+
+def tfds_arrays(name, split):
+    texts, labels = [], []
+    for text, label in load_tfds(name, split).as_numpy_iterator():
+        texts.append(text.decode("utf-8", errors="replace"))
+        labels.append(int(label))
+    return np.asarray(texts, dtype=object), np.asarray(labels, dtype=np.int64)
+
+
+# ----- splits ---------------------------------------------------------------------------
+def hold_out(texts, labels, fraction, seed):
+    """`(kept, held)`: a random `fraction` of the examples held out."""
+    if not 0 <= fraction < 1:
+        raise ValueError(f"the held-out fraction must be in [0, 1), got {fraction}.")
+    order = np.random.default_rng(seed).permutation(len(texts))
+    count = int(round(len(texts) * fraction))
+    held, kept = order[:count], order[count:]
+    return (texts[kept], labels[kept]), (texts[held], labels[held])
+
+
+def _capped(arrays, max_examples, seed):
+    """A random sample of `max_examples` (all when 0); sources may be sorted by label."""
+    texts, labels = arrays
+    if not max_examples or max_examples >= len(texts):
+        return texts, labels
+    chosen = np.random.default_rng(seed).permutation(len(texts))[:max_examples]
+    return texts[chosen], labels[chosen]
+
+
+def _dataset(ids, labels):
+    targets = np.asarray(labels, dtype=np.float32)[:, None]
+    return tf.data.Dataset.from_tensor_slices((ids, targets))
+
+
+def make_splits(train, test, config, source, vectorizers=None):
+    """Vectorized pipelines for the splits; the vectorizers are adapted on `train` only.
+
+    `test` None holds out `config.test_fraction` of `train` as the test split.
+    Pass already adapted `vectorizers` to reuse them (the benchmark does).
+    """
+    if test is None:
+        train, test = hold_out(*train, config.test_fraction, config.seed + 1)
+    train = _capped(train, config.max_examples, config.seed)
+    (texts, labels), (val_texts, val_labels) = hold_out(*train, config.validation_fraction, config.seed)
+    if vectorizers is None:
+        vectorizers = adapt_vectorizers(make_vectorizers(config), texts)
+
+    def pipeline(split_texts, split_labels, training):
+        ids = vectorize_texts(vectorizers, split_texts)
+        return batched_pipeline(_dataset(ids, split_labels), config.batch_size, training=training,
+                                seed=config.seed)
+
+    test_texts, test_labels = test
+    return DataSplits(
+        train=pipeline(texts, labels, training=True),
+        validation=pipeline(val_texts, val_labels, training=False) if len(val_texts) else None,
+        test=pipeline(test_texts, test_labels, training=False),
+        info={
+            "class_names": CLASS_NAMES,
+            "source": source,
+            "vectorizers": vectorizers,
+            "train_examples": len(texts),
+            "validation_examples": len(val_texts),
+            "test_examples": len(test_texts),
+            "test_texts": test_texts,
+            "test_labels": test_labels,
+        },
+    )
+
+
+def builtin_arrays():
+    return corpus.builtin_corpus()

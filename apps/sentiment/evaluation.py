@@ -1,0 +1,204 @@
+"""Sentiment evaluation: accuracy, precision, recall, F1, ROC-AUC, learning curves, the most
+confident mistakes and an attention heat map of one review."""
+
+import re
+
+import numpy as np
+from sklearn.metrics import accuracy_score, precision_recall_fscore_support, roc_auc_score, roc_curve
+
+import keras
+
+from apps.core.plots import plot_learning_curves
+from apps.sentiment.model import ENCODER_BLOCK_PREFIX
+from apps.sentiment.text import TOKEN_IDS, vectorize_texts
+
+MISTAKES_SHOWN = 8
+EXCERPT_CHARS = 160
+HEAT_MAP_WORDS = 160
+THRESHOLD = 0.5
+
+
+# ----- metrics ---------------------------------------------------------------------------
+def binary_metrics(labels, probabilities):
+    """Accuracy, precision, recall, F1 (positive class) and ROC-AUC."""
+    labels = np.asarray(labels).astype(int)
+    predicted = (np.asarray(probabilities) >= THRESHOLD).astype(int)
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        labels, predicted, average="binary", zero_division=0
+    )
+    both_classes = len(np.unique(labels)) == 2
+    return {
+        "accuracy": float(accuracy_score(labels, predicted)),
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": float(f1),
+        "roc_auc": float(roc_auc_score(labels, probabilities)) if both_classes else float("nan"),
+    }
+
+
+def excerpt(text, limit=EXCERPT_CHARS):
+    text = re.sub(r"\s+", " ", re.sub(r"<br\s*/?>", " ", str(text))).strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def most_confident_mistakes(texts, labels, probabilities, count=MISTAKES_SHOWN):
+    """The wrong predictions with the highest confidence, most confident first."""
+    labels = np.asarray(labels).astype(int)
+    probabilities = np.asarray(probabilities, dtype=float)
+    predicted = (probabilities >= THRESHOLD).astype(int)
+    wrong = np.flatnonzero(predicted != labels)
+    confidence = np.abs(probabilities[wrong] - THRESHOLD)
+    chosen = wrong[np.argsort(-confidence, kind="stable")][:count]
+    return [
+        {"index": int(i), "label": int(labels[i]), "probability": float(probabilities[i]),
+         "text": excerpt(texts[i])}
+        for i in chosen
+    ]
+
+
+def mistakes_markdown(mistakes, class_names):
+    lines = ["| # | true | P(positive) | review |", "| ---: | --- | ---: | --- |"]
+    for rank, mistake in enumerate(mistakes, 1):
+        text = mistake["text"].replace("|", "\\|")
+        lines.append(f"| {rank} | {class_names[mistake['label']]} | {mistake['probability']:.3f} | {text} |")
+    return "\n".join(lines) + "\n"
+
+
+# ----- attention -------------------------------------------------------------------------
+def _layer_named(model, prefix):
+    return next((layer for layer in model.layers if layer.name.startswith(prefix)), None)
+
+
+def _layer_inputs(classifier, layer, ids):
+    """The tensors `layer` receives inside `classifier` for `ids`, as a list."""
+    inputs = keras.Model(classifier.inputs, layer.input)(ids)
+    return list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+
+
+def _pooled_mask(classifier, token_ids):
+    """The padding mask at the resolution the attention sees (after chunk pooling)."""
+    limit = classifier.get_layer("limit_token_ids")
+    mask = keras.ops.not_equal(limit(token_ids), 0)
+    pooling = _layer_named(classifier, "chunk_pooling")
+    return pooling.compute_mask(None, mask) if pooling is not None else mask
+
+
+def attention_weights(model, text):
+    """`(words, weight per word)`: how much attention each word of `text` receives.
+
+    Transformer: the first encoder block's attention probabilities, averaged over
+    heads and (valid) query positions. Recurrent: the additive attention pooling
+    weights. With chunk pooling a weight covers `pool_size` neighbouring words.
+    """
+    classifier = model.classifier
+    ids = vectorize_texts(model.vectorizers, [text])
+    token_ids = keras.ops.convert_to_tensor(ids[TOKEN_IDS])
+    mask = _pooled_mask(classifier, token_ids)
+    block = _layer_named(classifier, ENCODER_BLOCK_PREFIX)
+    if block is not None:
+        features = _layer_inputs(classifier, block, ids)[0]
+        _, scores = block(features, padding_mask=mask, return_attention_scores=True)
+        scores = keras.ops.convert_to_numpy(scores)[0].mean(axis=0)  # (queries, keys)
+        valid = keras.ops.convert_to_numpy(mask)[0]
+        weights = scores[valid].mean(axis=0) if valid.any() else scores.mean(axis=0)
+    else:
+        attention = classifier.get_layer("attention_pooling")
+        query, values = _layer_inputs(classifier, attention, ids)[:2]
+        _, weights = attention([query, values], mask=[None, mask], return_attention_scores=True)
+        weights = keras.ops.convert_to_numpy(weights)[0]
+    vocabulary = model.token_vectorizer.get_vocabulary()
+    limit = classifier.get_layer("limit_token_ids").sequence_length
+    word_ids = [index for index in ids[TOKEN_IDS][0][:limit] if index != 0]
+    pool_size = len(ids[TOKEN_IDS][0][:limit]) // max(1, len(weights))
+    words = [vocabulary[index] for index in word_ids]
+    per_word = np.array([weights[min(position // max(1, pool_size), len(weights) - 1)]
+                         for position in range(len(words))])
+    return words, per_word
+
+
+def plot_attention_heat_map(words, weights, path, title, width_chars=95):
+    """The words laid out as text, each on a background coloured by its weight."""
+    import matplotlib.pyplot as plt
+    from matplotlib import cm, colors
+
+    words, weights = list(words)[:HEAT_MAP_WORDS], np.asarray(weights)[:HEAT_MAP_WORDS]
+    lines, line, used = [], [], 0
+    for word, weight in zip(words, weights):
+        if used + len(word) + 1 > width_chars and line:
+            lines.append(line)
+            line, used = [], 0
+        line.append((word, weight, used))
+        used += len(word) + 1
+    lines.append(line)
+    low, high = (float(weights.min()), float(weights.max())) if len(weights) else (0.0, 1.0)
+    norm = colors.Normalize(vmin=low, vmax=max(high, low + 1e-9))
+    colour_map = plt.colormaps["YlOrRd"]
+    figure, axis = plt.subplots(figsize=(11, 0.9 + 0.28 * len(lines)))
+    axis.set_xlim(0, width_chars)
+    axis.set_ylim(len(lines), -0.5)
+    axis.axis("off")
+    for row, entries in enumerate(lines):
+        for word, weight, column in entries:
+            axis.text(column, row, word, family="monospace", fontsize=9, va="center",
+                      bbox=dict(facecolor=colour_map(norm(weight)), edgecolor="none", pad=1.2))
+    figure.colorbar(cm.ScalarMappable(norm=norm, cmap=colour_map), ax=axis, fraction=0.02,
+                    pad=0.01, label="attention")
+    axis.set_title(title, fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def plot_roc(labels, probabilities, path, title):
+    import matplotlib.pyplot as plt
+
+    false_positive, true_positive, _ = roc_curve(labels, probabilities)
+    figure, axis = plt.subplots(figsize=(4.2, 4))
+    axis.plot(false_positive, true_positive, label=f"AUC {roc_auc_score(labels, probabilities):.3f}")
+    axis.plot([0, 1], [0, 1], linestyle="--", color="grey")
+    axis.set_xlabel("false positive rate")
+    axis.set_ylabel("true positive rate")
+    axis.set_title(title)
+    axis.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+# ----- the app's evaluate ----------------------------------------------------------------
+def _labels_of(dataset):
+    return np.concatenate([labels.reshape(-1) for _, labels in dataset.as_numpy_iterator()]).astype(int)
+
+
+def _heat_map_review(texts, labels):
+    """A short-ish review (≤ 150 words when there is one) to render."""
+    lengths = np.array([len(str(text).split()) for text in texts])
+    short = np.flatnonzero((lengths >= 5) & (lengths <= 150))
+    return int(short[0]) if len(short) else 0
+
+
+def evaluate_sentiment(model, data, config, run):
+    split_name, split = ("test", data.test) if data.test is not None else ("validation", data.validation)
+    probabilities = model.predict(split, verbose=0).reshape(-1)
+    labels = _labels_of(split)
+    metrics = {"split": split_name, "examples": int(len(labels)), **binary_metrics(labels, probabilities)}
+    plots = []
+    history = run.load_history()
+    if history:
+        plots.append(plot_learning_curves(history, run.plot_path("learning_curves"), f"sentiment ({config.model})"))
+    if len(np.unique(labels)) == 2:
+        plots.append(plot_roc(labels, probabilities, run.plot_path("roc_curve"), f"ROC ({split_name})"))
+    if split_name == "test":
+        texts = data.info["test_texts"]
+        mistakes = most_confident_mistakes(texts, labels, probabilities)
+        metrics["confident_mistakes"] = mistakes
+        (run.path / "confident_mistakes.md").write_text(mistakes_markdown(mistakes, data.info["class_names"]))
+        index = _heat_map_review(texts, labels)
+        words, weights = attention_weights(model, str(texts[index]))
+        title = (f"Attention over test review {index} (true {data.info['class_names'][labels[index]]}, "
+                 f"P(positive) {probabilities[index]:.2f}, {config.model})")
+        plots.append(plot_attention_heat_map(words, weights, run.plot_path("attention"), title))
+    metrics["plots"] = [str(path) for path in plots]
+    return metrics

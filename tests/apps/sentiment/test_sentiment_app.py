@@ -1,0 +1,109 @@
+"""The sentiment app end to end: train → evaluate → export → serve raw strings."""
+
+import json
+
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+
+from apps.core import workflow
+from tests.apps.sentiment.conftest import tiny_config
+
+LONG_REVIEW = "the acting was great but the plot was dull " * 40
+
+
+def test_training_writes_metrics_and_plots(trained_run):
+    run, metrics = trained_run
+    for key in ("accuracy", "precision", "recall", "f1", "roc_auc"):
+        assert 0.0 <= metrics[key] <= 1.0
+    assert metrics["split"] == "test" and metrics["examples"] == 1000
+    for name in ("learning_curves", "roc_curve", "attention"):
+        assert run.plot_path(name).stat().st_size > 1000
+    assert (run.path / "confident_mistakes.md").read_text().startswith("| # | true |")
+    assert len(metrics["confident_mistakes"]) <= 8
+    json.loads(run.metrics_path.read_text())
+
+
+@pytest.fixture(scope="module")
+def exported(trained_run, tmp_path_factory):
+    """The tiny run exported once (through `kapps sentiment export`'s workflow step)."""
+    from apps.sentiment.app import SentimentApp
+
+    run, _ = trained_run
+    model_base_path = tmp_path_factory.mktemp("models")
+    return workflow.export(SentimentApp(), run.path, model_base_path), model_base_path
+
+
+def test_export_answers_raw_strings_like_the_keras_model(trained_run, exported):
+    import tensorflow as tf
+
+    run, _ = trained_run
+    path, _ = exported
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    texts = ["the plot was not good", "", LONG_REVIEW]
+    outputs = {name: value.numpy() for name, value in signature(text=tf.constant(texts)).items()}
+    assert outputs["probability"].shape == (3,) and np.isfinite(outputs["probability"]).all()
+    assert outputs["label"].tolist() == (outputs["probability"] >= 0.5).astype(int).tolist()
+    assert set(outputs["sentiment"]) <= {b"positive", b"negative"}
+    model = keras.saving.load_model(run.model_path)
+    expected = model.predict(model.vectorize(np.array(texts)), verbose=0).reshape(-1)
+    np.testing.assert_allclose(outputs["probability"], expected, atol=1e-5)
+
+
+def test_predict_local_formats_answers(app, exported):
+    _, model_base_path = exported
+    answer = workflow.predict_local(app, ["what a film", "dull"], model_base_path)
+    lines = answer.splitlines()
+    assert len(lines) == 2 and "P(positive)" in lines[0] and "what a film" in lines[0]
+
+
+def test_sample_requests_fit_the_signature(app):
+    (request,) = app.sample_requests(tiny_config())
+    body = request.as_rest_instances()
+    assert body["signature_name"] == "serving_default" and len(body["instances"]) == 3
+
+
+def test_cli_reads_text_files_and_plain_texts(app, tmp_path):
+    review = tmp_path / "review.txt"
+    review.write_text("a moving story")
+    request = app.request_from_cli([str(review), "just text"])
+    assert request.inputs["text"].tolist() == [b"a moving story", b"just text"]
+
+
+def test_hypermodel_builds_compiled_models_within_the_adapted_limits(app):
+    config = tiny_config(max_examples=64)
+    data = app.load_data(config)
+    hypermodel = app.hypermodel(config, data)
+    hp = keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)
+    chosen = hypermodel.config_for(hp)
+    assert model.optimizer is not None
+    assert chosen.sequence_length <= config.sequence_length
+    assert chosen.vocabulary_size <= config.vocabulary_size
+    assert {"num_blocks", "num_heads", "embedding_dim", "dropout", "learning_rate"} <= set(hp.values)
+
+
+def test_recurrent_attention_weights_cover_the_words(app):
+    from apps.sentiment.evaluation import attention_weights
+
+    config = tiny_config(model="recurrent", max_examples=64)
+    model = app.build_model(config, app.load_data(config))
+    words, weights = attention_weights(model, "the plot was not good but the cast was superb")
+    assert words[:3] == ["the", "plot", "was"] and len(weights) == len(words)
+    assert np.all(weights >= 0) and weights.max() <= 1.0
+
+
+def test_the_catalog_lists_the_app():
+    from apps.catalog import load_apps
+
+    assert "sentiment" in load_apps()
+
+
+@pytest.mark.slow
+def test_a_short_imdb_run_learns(app, shared_dataset, tmp_path):
+    config = tiny_config(data=f"files:{shared_dataset('imdb')}", max_examples=2000, epochs=2,
+                         sequence_length=128, vocabulary_size=5000, bigram_vocabulary_size=10000,
+                         embedding_dim=32, pool_size=4)
+    _, metrics = workflow.train(app, config, tmp_path / "imdb", verbose=False)
+    assert metrics["accuracy"] > 0.7
