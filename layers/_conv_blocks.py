@@ -92,21 +92,32 @@ class ConvBlockBase(keras.layers.Layer):
         return (input_shape[0], *spatial, channels)
 
     def _build_projection(self, input_shape, out_channels):
-        """1x1 conv + BN shortcut when the stride or channels change."""
+        """1x1 conv + BN shortcut when the stride or channels change.
+
+        A strided 1x1 convolution reads exactly the inputs at positions
+        0, s, 2s, ...; the shortcut slices those out and applies a stride-1
+        1x1 convolution instead. Same weights and outputs, and it avoids a
+        oneDNN crash (TensorFlow 2.21 on CPU) in the gradient of strided 1x1
+        convolutions with few channels on odd batch sizes.
+        """
         in_channels = input_shape[-1]
         self.projection_conv = None
         self.projection_norm = None
         if self.strides != 1 or in_channels != out_channels:
             self.projection_conv = self._conv(
-                out_channels, 1, self.strides, "projection_conv"
+                out_channels, 1, 1, "projection_conv"
             )
             self.projection_norm = self._batch_norm("projection_norm")
-            shape = self._build_chain([(self.projection_conv, input_shape)])
+            sliced_shape = self._strided_shape(input_shape, in_channels)
+            shape = self._build_chain([(self.projection_conv, sliced_shape)])
             self.projection_norm.build(shape)
 
     def _shortcut(self, inputs, training):
         if self.projection_conv is None:
             return inputs
+        if self.strides != 1:
+            step = slice(None, None, self.strides)
+            inputs = inputs[(slice(None), *([step] * self.rank), slice(None))]
         return self.projection_norm(
             self.projection_conv(inputs), training=training
         )

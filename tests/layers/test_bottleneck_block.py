@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 
@@ -36,8 +37,12 @@ def test_zeroed_branch_is_projection():
     block = BottleneckBlock(filters=2, strides=2)
     block(x)
     zero_last_norm(block.expand_norm)
-    projection = block.projection_norm(block.projection_conv(x),
-                                       training=False)
+    # The reference is a plain strided 1x1 convolution with the same kernel.
+    strided = keras.layers.Conv2D(block.projection_conv.filters, 1, strides=2,
+                                  padding="same", use_bias=False)
+    strided.build(x.shape)
+    strided.set_weights(block.projection_conv.get_weights())
+    projection = block.projection_norm(strided(x), training=False)
     lc.assert_close(block(x, training=False),
                     np.maximum(lc.to_numpy(projection), 0.0))
 

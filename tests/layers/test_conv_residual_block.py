@@ -37,8 +37,11 @@ def test_zeroed_branch_is_projection():
     block = ConvResidualBlock(5, strides=2)
     block(x)
     zero_last_norm(block.norm2)
-    projection = block.projection_norm(block.projection_conv(x),
-                                       training=False)
+    # The reference is a plain strided 1x1 convolution with the same kernel.
+    strided = keras.layers.Conv2D(5, 1, strides=2, padding="same", use_bias=False)
+    strided.build(x.shape)
+    strided.set_weights(block.projection_conv.get_weights())
+    projection = block.projection_norm(strided(x), training=False)
     expected = np.maximum(lc.to_numpy(projection), 0.0)
     lc.assert_close(block(x, training=False), expected)
 

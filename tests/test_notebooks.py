@@ -1,0 +1,24 @@
+"""Notebooks run headless, top to bottom, on tiny settings."""
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name", ["digits.ipynb"])
+def test_notebook_executes(name, monkeypatch):
+    monkeypatch.setenv("KAPPS_NOTEBOOK_QUICK", "1")
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+    notebook = nbformat.read(REPO_ROOT / "notebooks" / name, as_version=4)
+    NotebookClient(notebook, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(REPO_ROOT)}}).execute()
+    outputs = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.get("outputs", [])]
+    assert not [out for out in outputs if out.get("output_type") == "error"]
+    text = "".join(out.get("text", "") for out in outputs)
+    assert "accuracy:" in text and "serve_image_bytes" not in text or "png" in text
