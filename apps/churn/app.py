@@ -14,6 +14,7 @@ from apps.churn.table import (ChurnDataError, Column, CATEGORICAL, NUMERIC, pars
                               read_csv_text, sanitize_input_name)
 from apps.churn.threshold import choose_threshold
 from apps.core.app import App, SampleRequest
+from apps.core.data import DataSourceError
 from apps.core.hypermodel import ConfigHyperModel
 from apps.core.registry import register_app
 
@@ -72,7 +73,7 @@ class ChurnApp(App):
     objective_direction = "max"
 
     def load_tfds(self, name, config):
-        raise churn_data.DataSourceError(
+        raise DataSourceError(
             "The churn app has no TFDS source: use --data files:PATH.csv (any churn CSV) or --data builtin.")
 
     def load_files(self, path, config):

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from apps.churn.builtin import generate_telco_table
 from apps.churn.table import parse_table, read_csv_text, stratified_split_indices
-from apps.core.data import DataSourceError, DataSplits, batched_pipeline  # noqa: F401
+from apps.core.data import DataSplits, batched_pipeline
 
 
 def load_csv_table(path, config):

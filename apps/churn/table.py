@@ -227,18 +227,3 @@ def stratified_split_indices(labels, test_fraction, validation_fraction, seed):
     train, validation = train_test_split(rest, test_size=validation_fraction,
                                          stratify=labels[rest], random_state=seed)
     return np.sort(train), np.sort(validation), np.sort(test)
-
-
-def raw_request_columns(frame, columns):
-    """Feature arrays for a request from a frame of strings (label/id/extra columns ignored).
-
-    Missing columns are sent blank: NaN for numbers, "" for categories.
-    """
-    features = {}
-    for column in columns:
-        values = frame[column.name].tolist() if column.name in frame.columns else [""] * len(frame)
-        if column.kind == NUMERIC:
-            features[column.input_name] = parse_numeric_column(values, column, "error")
-        else:
-            features[column.input_name] = parse_categorical_column(values)
-    return features

@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from apps.churn.app import request_features
 from apps.churn.data import as_model_inputs, load_builtin_table, make_splits
 from apps.churn.evaluation import predict_probabilities
 from apps.churn.model import class_balance_alpha, get_threshold, make_loss
+from apps.churn.table import parse_table
 from apps.core import workflow
 
 from .conftest import tiny_config
@@ -164,3 +166,17 @@ def test_ensemble_members_train_in_turn_and_save_as_one_model(tmp_path):
     np.testing.assert_allclose(predict_probabilities(model, test), predict_probabilities(reloaded, test),
                                rtol=1e-6)
     assert get_threshold(reloaded) == pytest.approx(get_threshold(model))
+
+
+def test_column_names_tensorflow_rejects_become_valid_input_names(app, telco_frame):
+    frame = telco_frame.rename(columns={"MonthlyCharges": "Monthly Charges ($)", "Contract": "_contract"})
+    config = tiny_config(crosses="none")
+    table = parse_table(frame, config, "test")
+    names = {column.name: column.input_name for column in table.columns}
+    assert names["Monthly Charges ($)"] == "Monthly_Charges____" and names["_contract"] == "x_contract"
+    data = make_splits(table, config)
+    model = app.build_model(config, data)
+    assert {"Monthly_Charges____", "x_contract"} <= set(model.input)
+    assert np.isfinite(predict_probabilities(model, data.info["test_table"])).all()
+    features = request_features(frame.head(2), table.columns)  # found by CSV name
+    assert features["Monthly_Charges____"].dtype == np.float32
