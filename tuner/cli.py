@@ -6,6 +6,8 @@
 
 import dataclasses
 import json
+import os
+import sys
 import typing
 
 from apps.core.config import add_config_arguments, overrides_from_args
@@ -39,6 +41,9 @@ def _add_output_arguments(parser):
                        help="best trials whose weights are kept on disk (default: 1)")
     group.add_argument("--threads", type=int, default=0,
                        help="TensorFlow intra/inter-op threads per process (default: TensorFlow's)")
+    group.add_argument("--trials-per-process", type=int, default=10,
+                       help="restart the process after this many trials, resuming the search, "
+                            "to give back memory TensorFlow keeps across models (0: never; default 10)")
     group.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2, help="Keras fit verbosity")
     group.add_argument("--retrain-best", action="store_true",
                        help="train the best config on all training examples and export it")
@@ -97,7 +102,8 @@ def settings_from_args(app, args):
         executions_per_trial=args.executions_per_trial, project_name=args.project_name,
         tune_dir=args.tune_dir, overwrite=args.overwrite,
         fixed=parse_fixed(args.fix, app.config_class), keep_checkpoints=args.keep_checkpoints,
-        hyperband_factor=args.hyperband_factor, threads=args.threads, verbose=args.verbose,
+        hyperband_factor=args.hyperband_factor, threads=args.threads,
+        trials_per_process=args.trials_per_process, verbose=args.verbose,
         retrain_best=args.retrain_best, retrain_max_examples=args.retrain_max_examples,
         model_base_path=args.model_base_path,
         distributed=args.distributed or role_from_environment(),
@@ -128,19 +134,45 @@ def _retrain(app, result, settings):
     print(f"Retrained the best config in {run.path}; exported to {export_path}")
 
 
+def launched_as_kapps():
+    """True when this process is the `kapps` command (not, e.g., a test calling `main`)."""
+    program = os.path.basename(sys.argv[0])
+    return program == "kapps" or sys.argv[0].endswith(os.path.join("apps", "__main__.py"))
+
+
+def restart_process(settings):
+    """Replaces this process by a fresh run of the same command (same pid), which
+    resumes the search. In-process callers (tests, notebooks) just continue."""
+    print(f"Restarting the tuner process after {settings.trials_per_process} trials to give "
+          "back the memory TensorFlow keeps across models; the search resumes.", flush=True)
+    if not launched_as_kapps():
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    argv = [token for token in sys.orig_argv if token != "--overwrite"]  # resume, never start over
+    os.execv(sys.executable, argv)
+
+
 def run(app, args):
     """`kapps <app> tune`: search (or resume), print and save the report."""
     from tuner.objective import ObjectiveError
-    from tuner.search import SearchMismatchError, limit_threads, run_search
+    from tuner.search import RESTART, SearchMismatchError, limit_threads, run_search
 
     try:
         settings = settings_from_args(app, args)
+        config = app.default_config().replace(**overrides_from_args(args))
         if settings.distributed and args.oracle:
             configure_distributed(settings.distributed, settings.oracle, settings.tuner_id)
-        config = app.default_config().replace(**overrides_from_args(args))
-        limit_threads(settings.threads)
+    except ValueError as error:
+        raise SystemExit(f"kapps {app.name} tune: {error}")
+    limit_threads(settings.threads)
+    try:
         result = run_search(app, config, settings)
-    except (ObjectiveError, SearchMismatchError, ValueError) as error:
+        while result == RESTART:
+            restart_process(settings)  # returns only when the process cannot be replaced
+            settings = dataclasses.replace(settings, overwrite=False)
+            result = run_search(app, config, settings)
+    except (ObjectiveError, SearchMismatchError) as error:
         raise SystemExit(f"kapps {app.name} tune: {error}")
     if result is None:
         print("Worker finished: the chief writes the report.")

@@ -13,7 +13,10 @@ from tuner import plots, report
 from tuner.importance import hyperparameter_importance, most_important
 from tuner.ledger import read_ledger
 from tuner.objective import check_objective, make_objective
-from tuner.tuners import make_tuner
+from tuner.tuners import RestartRequested, make_tuner
+
+# What `run_search` returns when the process should restart and resume the search.
+RESTART = "restart"
 
 
 class SearchMismatchError(ValueError):
@@ -111,13 +114,15 @@ def build_tuner(hypermodel, objective, settings, folder, config, overwrite):
         executions_per_trial=settings.executions_per_trial, seed=config.seed,
         overwrite=overwrite, fixed=settings.fixed, factor=settings.hyperband_factor,
     )
-    tuner.start_bookkeeping(folder.ledger_path, settings.keep_checkpoints)
+    tuner.start_bookkeeping(folder.ledger_path, settings.keep_checkpoints,
+                            settings.trials_per_process)
     return tuner
 
 
 def run_search(app, config, settings):
-    """Searches (resuming what the folder holds); returns a `SearchResult`, or None
-    on a distributed worker (the chief writes the report)."""
+    """Searches (resuming what the folder holds); returns a `SearchResult`, None on
+    a distributed worker (the chief writes the report), or `RESTART` after
+    `settings.trials_per_process` trials."""
     import keras
 
     folder = settings.folder(app.name).create()
@@ -136,8 +141,11 @@ def run_search(app, config, settings):
     if not settings.is_worker:
         folder.save_search({"app": app.name, "identity": identity, "metric_names": metric_names,
                             "max_trials": settings.max_trials, "max_epochs": settings.max_epochs})
-    tuner.search(callbacks=[keras.callbacks.TensorBoard(str(folder.tensorboard_dir))],
-                 verbose=settings.verbose)
+    try:
+        tuner.search(callbacks=[keras.callbacks.TensorBoard(str(folder.tensorboard_dir))],
+                     verbose=settings.verbose)
+    except RestartRequested:
+        return RESTART
     if settings.is_worker:
         return None
     return write_report(app, tuner, hypermodel, objective, folder, settings)

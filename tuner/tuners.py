@@ -27,6 +27,10 @@ from tuner.ledger import TrialLedger
 SECONDS_METRIC = "trial_seconds"
 
 
+class RestartRequested(Exception):
+    """Raised after `trials_per_process` trials: the process should start afresh and resume."""
+
+
 def _record_seconds(histories, seconds):
     """Adds `trial_seconds` to each epoch of each execution's History."""
     for history in histories:
@@ -41,9 +45,11 @@ def _record_seconds(histories, seconds):
 class TrialBookkeeping:
     """Mixin for a `keras_tuner.Tuner` subclass; set up with `start_bookkeeping`."""
 
-    def start_bookkeeping(self, ledger_path, keep_checkpoints=1):
+    def start_bookkeeping(self, ledger_path, keep_checkpoints=1, trials_per_process=0):
         self.ledger = TrialLedger(ledger_path, self.tuner_id)
         self.pruner = CheckpointPruner(self, keep_checkpoints)
+        self.trials_per_process = trials_per_process
+        self._trials_ended = 0
         self._trial_started = {}
 
     def run_trial(self, trial, *args, **kwargs):
@@ -64,6 +70,15 @@ class TrialBookkeeping:
         seconds = time.monotonic() - self._trial_started.pop(trial.trial_id, time.monotonic())
         self.ledger.ended(trial.trial_id, trial.status, seconds)
         self.pruner.after_trial(trial)
+        self._trials_ended += 1
+        if self._should_restart():
+            raise RestartRequested(f"{self._trials_ended} trials ended in this process")
+
+    def _should_restart(self):
+        if not self.trials_per_process or self._trials_ended < self.trials_per_process:
+            return False
+        remaining = None if self._is_worker() else self.remaining_trials
+        return remaining is None or remaining > 0
 
     def on_search_end(self):
         super().on_search_end()

@@ -1,5 +1,6 @@
 """A search killed with `kill -9` in the middle of a trial resumes: the killed trial
-runs again, finished trials do not."""
+runs again, finished trials do not. The first run also restarts its own process
+after each trial (`--trials-per-process 1`), resuming in the same way."""
 
 import os
 import signal
@@ -24,7 +25,7 @@ def _wait_for_start_of(trial_id, tune_dir, process):
 def test_search_killed_mid_trial_resumes_without_repeating(tmp_path):
     tune_dir = tmp_path / "search"
     argv = tune_argv(tune_dir, max_trials=2)
-    first = start_kapps(argv, tmp_path, tmp_path / "first.log")
+    first = start_kapps(argv + ["--trials-per-process", "1"], tmp_path, tmp_path / "first.log")
     try:
         _wait_for_start_of("1", tune_dir, first)
         os.kill(first.pid, signal.SIGKILL)  # mid-trial: trial 1 has just started
@@ -33,6 +34,8 @@ def test_search_killed_mid_trial_resumes_without_repeating(tmp_path):
     assert first.returncode == -signal.SIGKILL
     ledger = read_ledger(tune_dir)
     assert [r["trial_id"] for r in events(ledger, "end")] == ["0"]
+    assert "Restarting the tuner process" in (tmp_path / "first.log").read_text()
+    assert {r["pid"] for r in ledger} == {first.pid}  # restarted in place (exec)
 
     second = start_kapps(argv, tmp_path, tmp_path / "second.log")
     assert second.wait(timeout=STARTUP_SECONDS) == 0, (tmp_path / "second.log").read_text()[-3000:]
