@@ -2,7 +2,7 @@
 
 import json
 
-from tests.tuner.conftest import events, free_port, read_ledger, start_kapps, tune_argv
+from tests.tuner.tuner_helpers import events, free_port, read_ledger, start_kapps, tune_argv
 
 TRIALS = 3
 TIMEOUT_SECONDS = 420

@@ -4,10 +4,9 @@ after each trial (`--trials-per-process 1`), resuming in the same way."""
 
 import os
 import signal
-import subprocess
 import time
 
-from tests.tuner.conftest import events, read_ledger, start_kapps, tune_argv
+from tests.tuner.tuner_helpers import events, read_ledger, start_kapps, tune_argv
 
 STARTUP_SECONDS = 240
 

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.tuner.conftest import events, read_ledger, run_in_process, tune_argv
+from tests.tuner.tuner_helpers import events, read_ledger, run_in_process, tune_argv
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import json
 import keras_tuner
 import pytest
 
-from tests.tuner.conftest import events, read_ledger, run_in_process, tune_argv
+from tests.tuner.tuner_helpers import events, read_ledger, run_in_process, tune_argv
 from tests.tuner.test_hypermodel import _hypermodel
 from tuner.checkpoints import CheckpointPruner
 from tuner.tuners import TUNER_CLASSES, TrialBookkeeping, make_tuner

@@ -6,8 +6,6 @@ import socket
 import subprocess
 import sys
 
-import pytest
-
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # A tiny digits search: 300 builtin examples, 1 epoch, a width-8 plain CNN.
@@ -59,8 +57,3 @@ def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-@pytest.fixture
-def tiny_digits_argv():
-    return tune_argv
