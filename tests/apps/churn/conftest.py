@@ -2,19 +2,7 @@ import pytest
 
 from apps.churn.app import ChurnApp
 from apps.churn.builtin import generate_telco_table
-from apps.churn.config import ChurnConfig
-
-
-def tiny_config(**changes):
-    """A config that trains in seconds: 400 generated rows, a narrow net, two epochs."""
-    base = ChurnConfig(data="builtin", builtin_rows=400, epochs=2, batch_size=64, depth=1, width=8,
-                       numeric_bins=4, patience=2, seed=3)
-    return base.replace(**changes)
-
-
-def write_csv(frame, path):
-    frame.to_csv(path, index=False)
-    return path
+from tests.apps.churn.churn_helpers import tiny_config
 
 
 @pytest.fixture

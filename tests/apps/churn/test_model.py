@@ -14,7 +14,7 @@ from apps.churn.model import class_balance_alpha, get_threshold, make_loss
 from apps.churn.table import parse_table
 from apps.core import workflow
 
-from .conftest import tiny_config
+from tests.apps.churn.churn_helpers import tiny_config
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from apps.churn.data import load_csv_table, split_table
 from apps.churn.table import (CATEGORICAL, NUMERIC, ChurnDataError, parse_column_types, parse_table,
                               sanitize_input_name, stratified_split_indices)
 
-from .conftest import tiny_config, write_csv
+from tests.apps.churn.churn_helpers import tiny_config, write_csv
 
 
 def kinds(table):
