@@ -25,11 +25,11 @@ class DigitsConfig(AppConfig):
 
     data: str = "tfds:mnist"
     model: str = "resnet"
-    epochs: int = 12
+    epochs: int = 20
     batch_size: int = 128
     learning_rate: float = 3e-3
     optimizer: str = "adamw"
-    width: int = 32
+    width: int = 16
     dropout: float = 0.2
     augment: bool = True
     max_shift: float = 0.1
