@@ -12,8 +12,10 @@ how well trials run side by side, not TensorFlow's own multithreading. Trials pe
 hour are counted between the first trial's start and the last trial's end in the
 trial ledger (process start-up, the same for both, is reported separately).
 
-memory: one single-process search of N trials; the resident memory of the process
-after each trial (from the ledger) shows whether it grows across trials.
+memory: one search of N trials (one process, restarting itself every
+`--trials-per-process` trials, default 10); the resident memory after each trial
+(from the ledger) shows how much TensorFlow keeps per trial and that the restarts
+bound it.
 """
 
 import argparse
@@ -28,6 +30,7 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+RESTART_DROP_MB = 50  # a drop this large between two trials is a process restart
 TINY_SEARCH = ["--data", "builtin", "--max-examples", "300", "--max-epochs", "1",
                "--fix", "model=cnn", "--fix", "width=8", "--verbose", "0"]
 
@@ -123,14 +126,16 @@ def measure_memory(app, trials, workdir):
     subprocess.run(tune_command(app, tune_dir, trials), env=environment(), check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rss = [record["rss_mb"] for record in read_ledger(tune_dir) if record["event"] == "end"]
-    half = len(rss) // 2
-    growth_second_half = rss[-1] - rss[half]
-    per_trial = growth_second_half / max(1, len(rss) - 1 - half)
+    steps = [after - before for before, after in zip(rss, rss[1:])]
+    restarts = [index + 1 for index, step in enumerate(steps) if step < -RESTART_DROP_MB]
+    within = [step for step in steps if step >= -RESTART_DROP_MB]
+    per_trial = statistics.mean(within) if within else 0.0
     print("RSS after each trial (MiB):", ", ".join(f"{value:.0f}" for value in rss))
     print(f"first {rss[0]:.0f} MiB, last {rss[-1]:.0f} MiB, max {max(rss):.0f} MiB; "
-          f"second half grows {growth_second_half:+.0f} MiB ({per_trial:+.1f} MiB/trial)")
-    return {"rss_mb": rss, "growth_second_half_mb": round(growth_second_half, 1),
-            "per_trial_mb": round(per_trial, 2)}
+          f"within a process {per_trial:+.1f} MiB/trial; process restarted before trial(s) "
+          f"{restarts or 'none'} (--trials-per-process)")
+    return {"rss_mb": rss, "max_mb": max(rss), "per_trial_within_process_mb": round(per_trial, 2),
+            "restarts_before_trial_index": restarts}
 
 
 def main(argv=None):
