@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 TARGET_ACCURACY = 0.8745
-OUR_CHECKS = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
+OUR_CHECKS = (0.625, 0.75, 0.875, 1.0, 2.0, 3.0, 4.0)
 REFERENCE = dict(vocabulary_size=20_000, sequence_length=200, embedding_dim=32, num_heads=2,
                  feed_forward_dim=32, dropout=0.1, dense_units=20, batch_size=32, epochs=2)
 

@@ -15,32 +15,47 @@ def _float_mask(mask, dtype):
 class BigramEmbedding(keras.layers.Layer):
     """Adds the embedding of the word pair starting at each position.
 
+    The pair table may be narrower than the token embeddings (`table_dim`), with a
+    linear projection up to `embedding_dim`: a large pair vocabulary then costs
+    fewer parameters (and optimizer updates per step).
+
     Call: `layer(token_embeddings, bigram_ids)`; the mask of `token_embeddings`
     (the padding mask) passes through unchanged.
     """
 
-    def __init__(self, vocabulary_size, embedding_dim, **kwargs):
+    def __init__(self, vocabulary_size, embedding_dim, table_dim=None, **kwargs):
         super().__init__(**kwargs)
         self.vocabulary_size = int(vocabulary_size)
         self.embedding_dim = int(embedding_dim)
+        self.table_dim = int(table_dim or embedding_dim)
         self.embedding = keras.layers.Embedding(
-            self.vocabulary_size, self.embedding_dim, dtype=self.dtype_policy, name="bigram_table"
+            self.vocabulary_size, self.table_dim, dtype=self.dtype_policy, name="bigram_table"
         )
+        self.projection = None
+        if self.table_dim != self.embedding_dim:
+            self.projection = keras.layers.Dense(self.embedding_dim, use_bias=False,
+                                                 dtype=self.dtype_policy, name="bigram_projection")
         self.supports_masking = True
 
     def build(self, token_embeddings_shape, bigram_ids_shape=None):
-        self.embedding.build(bigram_ids_shape or token_embeddings_shape[:-1])
+        ids_shape = bigram_ids_shape or token_embeddings_shape[:-1]
+        self.embedding.build(ids_shape)
+        if self.projection is not None:
+            self.projection.build(tuple(ids_shape) + (self.table_dim,))
         self.built = True
 
     def call(self, token_embeddings, bigram_ids):
-        return token_embeddings + self.embedding(bigram_ids)
+        pairs = self.embedding(bigram_ids)
+        if self.projection is not None:
+            pairs = self.projection(pairs)
+        return token_embeddings + pairs
 
     def compute_output_shape(self, token_embeddings_shape, bigram_ids_shape=None):
         return tuple(token_embeddings_shape)
 
     def get_config(self):
         return {**super().get_config(), "vocabulary_size": self.vocabulary_size,
-                "embedding_dim": self.embedding_dim}
+                "embedding_dim": self.embedding_dim, "table_dim": self.table_dim}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

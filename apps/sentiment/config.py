@@ -20,6 +20,8 @@ class SentimentConfig(AppConfig):
             (padding and out-of-vocabulary ids included).
         bigram_vocabulary_size: vocabulary of word pairs; each position adds the
             embedding of the pair starting there. 0 turns bigrams off.
+        bigram_embedding_dim: width of the bigram table, projected up to
+            `embedding_dim` (a narrow table keeps a large pair vocabulary cheap).
         sequence_length: tokens kept per text; longer texts are truncated.
         embedding_dim: width of the token embeddings and the encoder.
         num_blocks: transformer encoder blocks.
@@ -41,22 +43,23 @@ class SentimentConfig(AppConfig):
     data: str = "tfds:imdb_reviews"
     model: str = "transformer"
     epochs: int = 2
-    batch_size: int = 128
-    learning_rate: float = 3e-3
+    batch_size: int = 64
+    learning_rate: float = 2e-3
     optimizer: str = "adamw"
     vocabulary_size: int = 30_000
     bigram_vocabulary_size: int = 200_000
+    bigram_embedding_dim: int = 16
     sequence_length: int = 400
     embedding_dim: int = 64
     num_blocks: int = 1
     num_heads: int = 4
     intermediate_dim: int = 128
     pool_size: int = 4
-    dropout: float = 0.3
+    dropout: float = 0.25
     rnn_cell: str = "gru"
     rnn_units: int = 64
-    warmup_epochs: float = 0.2
-    weight_decay: float = 1e-2
+    warmup_epochs: float = 0.1
+    weight_decay: float = 1e-4
     label_smoothing: float = 0.0
     validation_fraction: float = 0.1
     test_fraction: float = 0.2
@@ -67,7 +70,8 @@ class SentimentConfig(AppConfig):
         if self.rnn_cell not in RNN_CELLS:
             raise ValueError(f"rnn_cell must be one of {RNN_CELLS}, got {self.rnn_cell!r}.")
         positive = ("epochs", "batch_size", "vocabulary_size", "sequence_length", "embedding_dim",
-                    "num_blocks", "num_heads", "intermediate_dim", "pool_size", "rnn_units")
+                    "bigram_embedding_dim", "num_blocks", "num_heads", "intermediate_dim", "pool_size",
+                    "rnn_units")
         bad = [name for name in positive if getattr(self, name) < 1]
         if bad:
             raise ValueError(f"{', '.join(bad)} must be positive.")

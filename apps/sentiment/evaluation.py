@@ -108,10 +108,10 @@ def attention_weights(model, text):
         weights = keras.ops.convert_to_numpy(weights)[0]
     vocabulary = model.token_vectorizer.get_vocabulary()
     limit = classifier.get_layer("limit_token_ids").sequence_length
-    word_ids = [index for index in ids[TOKEN_IDS][0][:limit] if index != 0]
-    pool_size = len(ids[TOKEN_IDS][0][:limit]) // max(1, len(weights))
-    words = [vocabulary[index] for index in word_ids]
-    per_word = np.array([weights[min(position // max(1, pool_size), len(weights) - 1)]
+    words = [vocabulary[index] for index in ids[TOKEN_IDS][0][:limit] if index != 0]
+    pooling = _layer_named(classifier, "chunk_pooling")
+    pool_size = pooling.pool_size if pooling is not None else 1
+    per_word = np.array([weights[min(position // pool_size, len(weights) - 1)]
                          for position in range(len(words))])
     return words, per_word
 

@@ -40,6 +40,7 @@ def add_bigrams(x, ids, config):
     if not config.uses_bigrams:
         return x
     return BigramEmbedding(config.bigram_vocabulary_size, config.embedding_dim,
+                           table_dim=min(config.bigram_embedding_dim, config.embedding_dim),
                            name="bigram_embedding")(x, ids[BIGRAM_IDS])
 
 
@@ -134,10 +135,6 @@ class SentimentClassifier(keras.Model):
         if self.bigram_vectorizer is not None:
             vectorizers[BIGRAM_IDS] = self.bigram_vectorizer
         return vectorizers
-
-    @property
-    def sequence_length(self):
-        return self.token_vectorizer.get_config()["output_sequence_length"]
 
     def call(self, inputs, training=None):
         return self.classifier(inputs, training=training)

@@ -102,8 +102,8 @@ def test_the_catalog_lists_the_app():
 
 @pytest.mark.slow
 def test_a_short_imdb_run_learns(app, shared_dataset, tmp_path):
-    config = tiny_config(data=f"files:{shared_dataset('imdb')}", max_examples=2000, epochs=2,
-                         sequence_length=128, vocabulary_size=5000, bigram_vocabulary_size=10000,
-                         embedding_dim=32, pool_size=4)
+    config = tiny_config(data=f"files:{shared_dataset('imdb')}", max_examples=3000, epochs=3,
+                         sequence_length=200, vocabulary_size=8000, bigram_vocabulary_size=20000,
+                         embedding_dim=32, pool_size=4, learning_rate=5e-3, dropout=0.25)
     _, metrics = workflow.train(app, config, tmp_path / "imdb", verbose=False)
     assert metrics["accuracy"] > 0.7

@@ -10,6 +10,8 @@ from apps.sentiment.model import SentimentClassifier, build_classifier, build_mo
 from apps.sentiment.text import BIGRAM_IDS, TOKEN_IDS, adapt_vectorizers, make_vectorizers
 from tests.apps.sentiment.conftest import tiny_config
 
+pytestmark = pytest.mark.multibackend
+
 SHORT = [5, 9, 17, 3, 40, 8, 2]
 LONG = list(range(2, 26))
 
