@@ -21,6 +21,8 @@ class AppConfig:
         seed: seeds Python, NumPy, the backend and the input pipeline.
         validation_fraction: share of the training data held out for validation.
         max_examples: cap on training examples (0: all); for quick runs and tests.
+        warmup_epochs: linear learning-rate warm-up before the cosine decay.
+        weight_decay: decoupled weight decay (AdamW); 0 turns it off.
     """
 
     data: str = "builtin"
@@ -32,6 +34,8 @@ class AppConfig:
     seed: int = 1337
     validation_fraction: float = 0.1
     max_examples: int = 0
+    warmup_epochs: float = 0.0
+    weight_decay: float = 0.0
 
     def replace(self, **changes):
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}

@@ -4,6 +4,7 @@ import dataclasses
 import socket
 import concurrent.futures
 
+import numpy as np
 import tensorflow as tf
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -92,6 +93,16 @@ def load_tfds(name, split, *, as_supervised=True, data_dir=None):
         )
     builder.download_and_prepare()
     return builder.as_dataset(split=split, as_supervised=as_supervised)
+
+
+def hold_out(inputs, labels, fraction, seed):
+    """`((inputs, labels), (held_inputs, held_labels))`: a random `fraction` of the examples held out."""
+    if not 0 <= fraction < 1:
+        raise ValueError(f"The held-out fraction must be in [0, 1), got {fraction}.")
+    order = np.random.default_rng(seed).permutation(len(inputs))
+    count = int(round(len(inputs) * fraction))
+    held, kept = order[:count], order[count:]
+    return (inputs[kept], labels[kept]), (inputs[held], labels[held])
 
 
 def take_examples(dataset, max_examples):

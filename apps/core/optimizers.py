@@ -36,3 +36,12 @@ def make_optimizer(name, learning_rate, weight_decay=0.0):
 
 def steps_per_epoch(examples, batch_size):
     return max(1, math.ceil(examples / batch_size))
+
+
+def scheduled_optimizer(config, train_examples):
+    """The config's optimizer with linear warm-up then cosine decay over the whole training."""
+    steps = steps_per_epoch(train_examples, config.batch_size)
+    schedule = warmup_cosine_schedule(
+        config.learning_rate, steps * config.epochs, warmup_steps=steps * config.warmup_epochs
+    )
+    return make_optimizer(config.optimizer, schedule, config.weight_decay)

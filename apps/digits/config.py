@@ -16,11 +16,10 @@ class DigitsConfig(AppConfig):
         width: filters of the first stage; later stages double it.
         dropout: dropout before the classifier.
         augment: random shifts and rotations of training images.
-        max_shift: largest shift, as a fraction of the image side.
-        max_rotation: largest rotation, as a fraction of a full turn.
+        max_shift: largest shift, as a fraction of the image side (whole pixels).
+        max_rotation: largest rotation, as a fraction of a full turn (0: none; rotations cost
+            far more CPU than shifts).
         label_smoothing: softens the one-hot targets.
-        warmup_epochs: linear learning-rate warm-up before the cosine decay.
-        weight_decay: decoupled weight decay (AdamW); 0 turns it off.
     """
 
     data: str = "tfds:mnist"
@@ -33,7 +32,7 @@ class DigitsConfig(AppConfig):
     dropout: float = 0.2
     augment: bool = True
     max_shift: float = 0.1
-    max_rotation: float = 0.03
+    max_rotation: float = 0.0
     label_smoothing: float = 0.05
     warmup_epochs: float = 0.5
     weight_decay: float = 1e-4

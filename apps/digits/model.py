@@ -2,7 +2,7 @@
 
 import keras
 
-from apps.core.optimizers import make_optimizer, steps_per_epoch, warmup_cosine_schedule
+from apps.core.optimizers import scheduled_optimizer
 from layers import ConvResidualBlock
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -54,12 +54,8 @@ BUILDERS = {"cnn": build_cnn, "resnet": build_resnet}
 
 
 def compile_model(model, config, train_examples):
-    steps = steps_per_epoch(train_examples, config.batch_size)
-    schedule = warmup_cosine_schedule(
-        config.learning_rate, steps * config.epochs, warmup_steps=steps * config.warmup_epochs
-    )
     model.compile(
-        optimizer=make_optimizer(config.optimizer, schedule, config.weight_decay),
+        optimizer=scheduled_optimizer(config, train_examples),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
     )

@@ -33,8 +33,6 @@ class SentimentConfig(AppConfig):
             classifier.
         rnn_cell: `gru` or `lstm` for the recurrent model.
         rnn_units: units per direction of the recurrent model.
-        warmup_epochs: linear learning-rate warm-up before the cosine decay.
-        weight_decay: decoupled weight decay (AdamW); 0 turns it off.
         label_smoothing: softens the 0/1 targets.
         test_fraction: share of a single labelled file held out as test split
             (sources with their own test split ignore it).

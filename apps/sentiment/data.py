@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from apps.core.data import DataSplits, batched_pipeline, load_tfds
+from apps.core.data import DataSplits, batched_pipeline, hold_out, load_tfds
 from apps.sentiment import corpus
 from apps.sentiment.text import adapt_vectorizers, make_vectorizers, vectorize_texts
 
@@ -135,16 +135,6 @@ def tfds_arrays(name, split):
 
 
 # ----- splits ---------------------------------------------------------------------------
-def hold_out(texts, labels, fraction, seed):
-    """`(kept, held)`: a random `fraction` of the examples held out."""
-    if not 0 <= fraction < 1:
-        raise ValueError(f"the held-out fraction must be in [0, 1), got {fraction}.")
-    order = np.random.default_rng(seed).permutation(len(texts))
-    count = int(round(len(texts) * fraction))
-    held, kept = order[:count], order[count:]
-    return (texts[kept], labels[kept]), (texts[held], labels[held])
-
-
 def _capped(arrays, max_examples, seed):
     """A random sample of `max_examples` (all when 0); sources may be sorted by label."""
     texts, labels = arrays

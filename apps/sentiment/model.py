@@ -3,7 +3,7 @@
 
 import keras
 
-from apps.core.optimizers import make_optimizer, steps_per_epoch, warmup_cosine_schedule
+from apps.core.optimizers import scheduled_optimizer
 from apps.sentiment.blocks import (
     PACKAGE,
     BigramEmbedding,
@@ -164,12 +164,8 @@ class SentimentClassifier(keras.Model):
 
 
 def compile_model(model, config, train_examples):
-    steps = steps_per_epoch(train_examples, config.batch_size)
-    schedule = warmup_cosine_schedule(
-        config.learning_rate, steps * config.epochs, warmup_steps=steps * config.warmup_epochs
-    )
     model.compile(
-        optimizer=make_optimizer(config.optimizer, schedule, config.weight_decay),
+        optimizer=scheduled_optimizer(config, train_examples),
         loss=keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing),
         metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")],
     )

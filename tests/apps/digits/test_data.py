@@ -47,5 +47,5 @@ def test_files_source_reads_idx_folders(tmp_path):
 
 
 def test_validation_fraction_is_checked():
-    with pytest.raises(ValueError, match="validation_fraction"):
-        digits_data.hold_out_validation(np.zeros((4, 28, 28)), np.zeros(4), 1.0, 0)
+    with pytest.raises(ValueError, match="fraction must be in"):
+        digits_data.make_splits(*digits_data.builtin_arrays(), DigitsConfig(validation_fraction=1.0), "builtin")
