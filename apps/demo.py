@@ -13,7 +13,7 @@ from pathlib import Path
 
 DEMO_RUN_DIR = Path("runs/digits/demo")
 DEMO_MODEL_BASE = Path("models")
-DEMO_TRAIN_FLAGS = ["--data", "builtin", "--epochs", "8", "--seed", "7"]
+DEMO_TRAIN_FLAGS = ["--data", "builtin", "--epochs", "12", "--seed", "7"]
 
 
 def kapps(*arguments):
