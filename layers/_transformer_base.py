@@ -117,6 +117,26 @@ class TransformerBlockBase(keras.layers.Layer):
             x = norm(x)
         return x, extras
 
+    def _self_attention_residual(self, inputs, mask, training, return_attention_scores):
+        """The self-attention sublayer with its residual: returns (outputs, scores or None)."""
+
+        def attend(x):
+            result = self.self_attention(
+                x,
+                mask=mask,
+                training=training,
+                return_attention_scores=return_attention_scores,
+            )
+            return result if return_attention_scores else (result, None)
+
+        return self._residual(
+            inputs,
+            self.self_attention_norm,
+            self.self_attention_dropout,
+            attend,
+            training,
+        )
+
     def _feedforward(self, inputs, training):
         def sublayer(x):
             x = self.feedforward_intermediate(x)

@@ -134,21 +134,8 @@ class TransformerDecoderBlock(TransformerBlockBase):
             encoder_padding_mask, encoder_sequence_mask
         )
 
-        def self_attend(x):
-            result = self.self_attention(
-                x,
-                mask=decoder_mask,
-                training=training,
-                return_attention_scores=return_attention_scores,
-            )
-            return result if return_attention_scores else (result, None)
-
-        x, self_scores = self._residual(
-            decoder_sequence,
-            self.self_attention_norm,
-            self.self_attention_dropout,
-            self_attend,
-            training,
+        x, self_scores = self._self_attention_residual(
+            decoder_sequence, decoder_mask, training, return_attention_scores
         )
         cross_scores = None
         if self.cross_attention is not None:

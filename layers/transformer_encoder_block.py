@@ -115,21 +115,8 @@ class TransformerEncoderBlock(TransformerBlockBase):
     ):
         mask = padding_mask if padding_mask is not None else mask
 
-        def attend(x):
-            result = self.self_attention(
-                x,
-                mask=mask,
-                training=training,
-                return_attention_scores=return_attention_scores,
-            )
-            return result if return_attention_scores else (result, None)
-
-        x, scores = self._residual(
-            inputs,
-            self.self_attention_norm,
-            self.self_attention_dropout,
-            attend,
-            training,
+        x, scores = self._self_attention_residual(
+            inputs, mask, training, return_attention_scores
         )
         outputs = self._feedforward(x, training)
         if return_attention_scores:
