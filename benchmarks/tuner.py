@@ -5,17 +5,17 @@
 
 throughput: the same small digits random search (builtin data, --max-examples 300,
 width-8 CNN, 1 epoch) runs twice through Keras Tuner's chief/worker mode on
-127.0.0.1: once with one worker, once with two. Every worker is limited to one
-TensorFlow thread (`--threads 1`), so on a 2-core machine the comparison is
-"1 worker x 1 thread" against "2 workers x 1 thread each": the speed-up measures
-how well trials run side by side, not TensorFlow's own multithreading. Trials per
+127.0.0.1: once with one worker, once with two. Each worker stands for one
+machine: it gets one TensorFlow thread (`--threads 1`) and, where the machine has
+a core per worker, its own core (CPU affinity), so the comparison is "1 worker on
+1 core" against "2 workers on a core each": the speed-up measures how well the
+chief/worker search runs trials side by side, not TensorFlow's multithreading. Trials per
 hour are counted between the first trial's start and the last trial's end in the
 trial ledger (process start-up, the same for both, is reported separately).
 
-memory: one search of N trials (one process, restarting itself every
-`--trials-per-process` trials, default 10); the resident memory after each trial
-(from the ledger) shows how much TensorFlow keeps per trial and that the restarts
-bound it.
+memory: one search of N trials in one process; the resident memory after each
+trial (from the ledger) shows whether anything is kept per trial (a drop larger
+than 50 MiB would be a `--trials-per-process` restart; none by default).
 """
 
 import argparse
@@ -70,8 +70,16 @@ def read_ledger(tune_dir):
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def pin_to_core(index, workers):
+    """A `preexec_fn` giving worker `index` a core of its own, or None when cores are too few."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cores) < workers:
+        return None
+    return lambda: os.sched_setaffinity(0, {cores[index]})
+
+
 def run_distributed(app, tune_dir, trials, workers):
-    """Chief + `workers` workers, one thread each; returns wall seconds end to end."""
+    """Chief + `workers` workers, one thread (and core) each; returns wall seconds end to end."""
     oracle = f"127.0.0.1:{free_port()}"
     common = ["--oracle", oracle, "--threads", "1"]
     started = time.monotonic()
@@ -81,7 +89,8 @@ def run_distributed(app, tune_dir, trials, workers):
         processes.append(subprocess.Popen(
             tune_command(app, tune_dir, trials, "--distributed", "worker", "--tuner-id",
                          f"worker-{index}", *common),
-            env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=pin_to_core(index, workers)))
     codes = [process.wait() for process in processes]
     if any(codes):
         raise RuntimeError(f"a tuner process failed: exit codes {codes}")
@@ -117,7 +126,8 @@ def measure_throughput(app, trials, workdir):
     print(f"2 workers: {results[2]['trials_per_hour']:.0f} trials/hour "
           f"(mean trial {results[2]['mean_trial_s']} s)")
     print(f"speed-up : {speedup:.2f}x (goal >= 1.7x) on {os.cpu_count()} CPU cores, "
-          f"1 TensorFlow thread per worker")
+          f"1 TensorFlow thread per worker"
+          + (", each worker on its own core" if pin_to_core(0, 2) else ""))
     return {"runs": list(results.values()), "speedup": round(speedup, 3), "cpus": os.cpu_count()}
 
 

@@ -41,9 +41,9 @@ def _add_output_arguments(parser):
                        help="best trials whose weights are kept on disk (default: 1)")
     group.add_argument("--threads", type=int, default=0,
                        help="TensorFlow intra/inter-op threads per process (default: TensorFlow's)")
-    group.add_argument("--trials-per-process", type=int, default=10,
+    group.add_argument("--trials-per-process", type=int, default=0,
                        help="restart the process after this many trials, resuming the search, "
-                            "to give back memory TensorFlow keeps across models (0: never; default 10)")
+                            "as a safeguard against memory a model keeps (default 0: never)")
     group.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2, help="Keras fit verbosity")
     group.add_argument("--retrain-best", action="store_true",
                        help="train the best config on all training examples and export it")

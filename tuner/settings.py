@@ -35,9 +35,8 @@ class TuneSettings:
         hyperband_factor: Hyperband's reduction factor.
         threads: TensorFlow intra/inter-op threads per process (0: TensorFlow's default).
         trials_per_process: a tuner process restarts itself after this many trials
-            (0: never), resuming the search; TensorFlow keeps some memory of every
-            model it trained, even after `clear_session()`, and only a new process
-            gives it back.
+            (0: never, the default), resuming the search; a safeguard for models that
+            keep memory the tuner cannot give back (see `tuner.graph_memory`).
         verbose: Keras `fit` verbosity during trials.
         retrain_best: train the best config on all training examples and export it.
         retrain_max_examples: cap on examples for that training (0: all).
@@ -60,7 +59,7 @@ class TuneSettings:
     keep_checkpoints: int = 1
     hyperband_factor: int = 3
     threads: int = 0
-    trials_per_process: int = 10
+    trials_per_process: int = 0
     verbose: int = 2
     retrain_best: bool = False
     retrain_max_examples: int = 0

@@ -5,7 +5,8 @@ nothing of the search itself:
 
 * `run_trial` times the trial and reports `trial_seconds` with its metrics, so
   the time reaches the oracle (and the report) in distributed mode too.
-* `on_trial_begin` / `on_trial_end` append to the trial ledger, free memory and
+* `on_trial_begin` / `on_trial_end` append to the trial ledger, free memory
+  (including the graphs TensorFlow keeps registered, see `tuner.graph_memory`) and
   delete the checkpoints no later trial needs.
 * `_configure_tensorboard_dir` (the hook Keras Tuner uses for per-trial TensorBoard
   folders and the HParams callback on TensorFlow) also gives each trial its own
@@ -22,6 +23,7 @@ import keras
 import keras_tuner
 
 from tuner.checkpoints import CheckpointPruner
+from tuner.graph_memory import GradientRegistryScope
 from tuner.ledger import TrialLedger
 
 SECONDS_METRIC = "trial_seconds"
@@ -51,6 +53,7 @@ class TrialBookkeeping:
         self.trials_per_process = trials_per_process
         self._trials_ended = 0
         self._trial_started = {}
+        self._trial_gradients = GradientRegistryScope()
 
     def run_trial(self, trial, *args, **kwargs):
         started = time.monotonic()
@@ -60,12 +63,15 @@ class TrialBookkeeping:
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
         self._trial_started[trial.trial_id] = time.monotonic()
+        self._trial_gradients.begin()
         self.ledger.started(trial.trial_id)
         if self._is_worker():
             print(f"[{self.tuner_id}] running trial {trial.trial_id}", flush=True)
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
+        keras.backend.clear_session()
+        self._trial_gradients.release()
         gc.collect()
         seconds = time.monotonic() - self._trial_started.pop(trial.trial_id, time.monotonic())
         self.ledger.ended(trial.trial_id, trial.status, seconds)
