@@ -136,9 +136,15 @@ class BatchScheduler:
                 self._waiting[key] += 1
             batch.tasks.append(task)
             batch.size += size
+            # Batch threads only need waking when there is something new to wait for (a
+            # batch opened: a new deadline) or to run (a batch closed); waking one for every
+            # task costs each request a thread switch under the GIL.
+            opened = len(batch.tasks) == 1
             if batch.size >= self.options.max_batch_size:
                 self._close(batch)
-            self._cond.notify()
+                self._cond.notify()
+            elif opened:
+                self._cond.notify()
         return task.future
 
     def __call__(self, signature_name, inputs, output_filter=()):

@@ -11,6 +11,7 @@ import binascii
 import json
 
 import numpy as np
+import orjson
 
 from serving.errors import invalid_argument
 from serving.servable import numpy_dtype
@@ -20,19 +21,31 @@ ROW, COLUMNAR = "row", "columnar"
 
 # ----- JSON text -----------------------------------------------------------------
 def loads(body):
-    """Parses a request body (bytes) into a JSON object; NaN/Infinity allowed."""
+    """Parses a request body (bytes) into a JSON object; NaN/Infinity allowed.
+
+    orjson parses strict JSON several times faster than the standard library; bodies
+    it refuses (NaN/Infinity tokens, integers beyond 64 bits, syntax errors) go through
+    `json`, which accepts the tokens TF Serving accepts and words the errors.
+    """
+    try:
+        value = orjson.loads(body)
+    except (orjson.JSONDecodeError, TypeError):
+        value = _loads_permissive(body)
+    if not isinstance(value, dict):
+        raise invalid_argument("JSON Value: not a JSON object. Expecting a JSON object.")
+    return value
+
+
+def _loads_permissive(body):
     try:
         text = body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else body
-        value = json.loads(text)
+        return json.loads(text)
     except UnicodeDecodeError as error:
         raise invalid_argument(f"JSON Parse error: body is not valid UTF-8 ({error.reason})") from None
     except RecursionError:
         raise invalid_argument("JSON Parse error: nesting too deep") from None
     except ValueError as error:
         raise invalid_argument(f"JSON Parse error: {error}") from None
-    if not isinstance(value, dict):
-        raise invalid_argument("JSON Value: not a JSON object. Expecting a JSON object.")
-    return value
 
 
 def dumps(value):
