@@ -23,6 +23,8 @@ class AppConfig:
         max_examples: cap on training examples (0: all); for quick runs and tests.
         warmup_epochs: linear learning-rate warm-up before the cosine decay.
         weight_decay: decoupled weight decay (AdamW); 0 turns it off.
+        ema_momentum: momentum of an exponential moving average of the weights that replaces
+            them at the end of each epoch (0 turns it off; 0.99 to 0.999 are usual).
     """
 
     data: str = "builtin"
@@ -36,6 +38,7 @@ class AppConfig:
     max_examples: int = 0
     warmup_epochs: float = 0.0
     weight_decay: float = 0.0
+    ema_momentum: float = 0.0
 
     def replace(self, **changes):
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
