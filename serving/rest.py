@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import threading
+import time
 import urllib.parse
 
 import tornado.httpserver
@@ -38,6 +39,8 @@ STATUS_PATH = re.compile(
     re.IGNORECASE)
 DEFAULT_MAX_BODY_BYTES = 64 << 20
 DRAIN_FACTOR = 4
+# Requests from other connections this recent mean clients are concurrent.
+CONCURRENCY_WINDOW_SECONDS = 0.05
 INT64_MAX = 2 ** 63 - 1
 
 
@@ -151,7 +154,7 @@ class ApiHandler(tornado.web.RequestHandler):
                 model_name, label = _name(model_name), _name(label)
                 body = self._body()
                 text = await self.server.predict_like(api.lower(), model_name, _version(version),
-                                                      label, body)
+                                                      label, body, id(self.request.connection))
                 self._send_json(text)
             else:
                 match = STATUS_PATH.fullmatch(path) if method == "GET" else None
@@ -219,6 +222,10 @@ class RestServer:
         self.host = host
         self.port = port
         self.timeout = timeout_ms / 1000.0 if timeout_ms and timeout_ms > 0 else None
+        self._timeout_ms = int(timeout_ms) if self.timeout else None
+        # Both only touched on the event-loop thread.
+        self._predicting = 0  # predictions in flight
+        self._recent_connections = {}  # connection id -> when it last sent a prediction
         self.prometheus_path = prometheus_path
         self.max_body_bytes = max_body_bytes
         self.executor = concurrent.futures.ThreadPoolExecutor(
@@ -228,13 +235,12 @@ class RestServer:
         self._http = None
 
     # ----- request logic (event-loop thread) -------------------------------------
-    async def predict_like(self, api, model_name, version, label, body):
+    async def predict_like(self, api, model_name, version, label, body, connection=None):
         with self.manager.acquire(model_name, version, label) as entry:
             if api == "predict":
                 signature_name, inputs, fmt = json_codec.parse_predict(
                     body, lambda name: _rest_input_infos(entry, name))
-                future = entry.submit(self.executor, signature_name or None, inputs)
-                outputs = await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
+                outputs = await self._predict(entry, signature_name or None, inputs, connection)
                 return json_codec.dumps(json_codec.format_predict(outputs, fmt))
             signature_name, examples = json_codec.parse_examples(body)
             function = inference.classify if api == "classify" else inference.regress
@@ -243,6 +249,37 @@ class RestServer:
             formatted = (json_codec.format_classify(result) if api == "classify"
                          else json_codec.format_regress(result))
             return json_codec.dumps(formatted)
+
+    def _alone(self, connection):
+        """Whether this connection is the only one that sent a request lately."""
+        now = time.monotonic()
+        recent = self._recent_connections
+        recent[connection] = now
+        if len(recent) > 1:
+            for key, seen in list(recent.items()):
+                if now - seen > CONCURRENCY_WINDOW_SECONDS:
+                    del recent[key]
+        return len(recent) == 1
+
+    async def _predict(self, entry, signature_name, inputs, connection):
+        """Runs a lone client's request inline on the event-loop thread (as each of TF
+        Serving's HTTP threads runs its request; handing a small model's run to another
+        thread costs about as much as the run), and otherwise on the executor or the batch
+        scheduler, so that concurrent requests overlap."""
+        alone = self._alone(connection)
+        if entry.scheduler is None and alone and not self._predicting:
+            self._predicting += 1
+            try:
+                return entry.servable.run(signature_name, inputs, timeout_ms=self._timeout_ms)
+            finally:
+                self._predicting -= 1
+        self._predicting += 1
+        try:
+            future = entry.submit(self.executor, signature_name, inputs)
+            async with asyncio.timeout(self.timeout):
+                return await asyncio.wrap_future(future)
+        finally:
+            self._predicting -= 1
 
     def status_or_metadata(self, model_name, version, label, metadata):
         if metadata:

@@ -85,8 +85,8 @@ class SavedModelServable:
         return dict(self.signature(signature_name)[1].inputs)
 
     # ----- running ------------------------------------------------------------
-    def _callable(self, signature_name, signature, input_names, output_names):
-        key = (signature_name, input_names, output_names)
+    def _callable(self, signature_name, signature, input_names, output_names, timeout_ms=None):
+        key = (signature_name, input_names, output_names, timeout_ms)
         function = self._callables.get(key)
         if function is None:
             from tensorflow.core.protobuf import config_pb2
@@ -94,6 +94,9 @@ class SavedModelServable:
             options = config_pb2.CallableOptions(
                 feed=[signature.inputs[name].name for name in input_names],
                 fetch=[signature.outputs[name].name for name in output_names])
+            if timeout_ms:
+                # As TF Serving does: the runtime cancels a run past the deadline.
+                options.run_options.timeout_in_ms = int(timeout_ms)
             with self._lock:
                 function = self._callables.get(key)
                 if function is None:
@@ -101,8 +104,11 @@ class SavedModelServable:
                     self._callables[key] = function
         return function
 
-    def run(self, signature_name, inputs, output_filter=()):
-        """Runs a signature on `{input alias: np.ndarray}`; returns `{output alias: np.ndarray}`."""
+    def run(self, signature_name, inputs, output_filter=(), timeout_ms=None):
+        """Runs a signature on `{input alias: np.ndarray}`; returns `{output alias: np.ndarray}`.
+
+        `timeout_ms` makes the runtime stop the run with DEADLINE_EXCEEDED after that long.
+        """
         signature_name, signature = self.signature(signature_name)
         expected, sent = set(signature.inputs), set(inputs)
         if expected != sent:
@@ -116,7 +122,7 @@ class SavedModelServable:
             if name not in signature.outputs:
                 raise invalid_argument(f"output tensor alias not found in signature: {name}")
         input_names = tuple(sorted(inputs))
-        function = self._callable(signature_name, signature, input_names, output_names)
+        function = self._callable(signature_name, signature, input_names, output_names, timeout_ms)
         arrays = [inputs[name] for name in input_names]
         tf = _tf()
         try:

@@ -23,6 +23,9 @@ class AppConfig:
         max_examples: cap on training examples (0: all); for quick runs and tests.
         warmup_epochs: linear learning-rate warm-up before the cosine decay.
         weight_decay: decoupled weight decay (AdamW); 0 turns it off.
+        first_cycle_epochs: 0 decays the learning rate once, over all epochs (cosine); a
+            positive value anneals it to zero after this many epochs first, then restarts
+            it for one cosine cycle over the remaining epochs (SGDR): a good model early.
         ema_momentum: momentum of an exponential moving average of the weights that replaces
             them at the end of each epoch (0 turns it off; 0.99 to 0.999 are usual).
     """
@@ -38,6 +41,7 @@ class AppConfig:
     max_examples: int = 0
     warmup_epochs: float = 0.0
     weight_decay: float = 0.0
+    first_cycle_epochs: float = 0.0
     ema_momentum: float = 0.0
 
     def replace(self, **changes):

@@ -19,6 +19,54 @@ def warmup_cosine_schedule(peak_learning_rate, total_steps, warmup_steps=0):
     )
 
 
+@keras.saving.register_keras_serializable(package="kapps")
+class WarmupCosineRestarts(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up to the peak, then a short cosine cycle and one long one (SGDR).
+
+    The first cycle anneals to zero after `first_cycle_steps`, which gives a good
+    model early; the learning rate then restarts at the peak for a second cycle
+    that spans the remaining `second_cycle_steps` (Loshchilov & Hutter, 2017).
+    """
+
+    def __init__(self, peak_learning_rate, warmup_steps, first_cycle_steps, second_cycle_steps):
+        self.peak_learning_rate = float(peak_learning_rate)
+        self.warmup_steps = int(warmup_steps)
+        self.first_cycle_steps = max(1, int(first_cycle_steps))
+        self.second_cycle_steps = max(1, int(second_cycle_steps))
+        self._cycles = keras.optimizers.schedules.CosineDecayRestarts(
+            self.peak_learning_rate, self.first_cycle_steps,
+            t_mul=self.second_cycle_steps / self.first_cycle_steps,
+        )
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        warming = self.peak_learning_rate * step / max(1, self.warmup_steps)
+        cycling = self._cycles(keras.ops.maximum(step - self.warmup_steps, 0.0))
+        return keras.ops.where(step < self.warmup_steps, warming, cycling)
+
+    def get_config(self):
+        return {
+            "peak_learning_rate": self.peak_learning_rate,
+            "warmup_steps": self.warmup_steps,
+            "first_cycle_steps": self.first_cycle_steps,
+            "second_cycle_steps": self.second_cycle_steps,
+        }
+
+
+def learning_rate_schedule(config, steps):
+    """Warm-up, then one cosine decay over all epochs, or two cycles when
+    `config.first_cycle_epochs` is set; `steps` is steps per epoch."""
+    total, warmup = steps * config.epochs, steps * config.warmup_epochs
+    first = steps * getattr(config, "first_cycle_epochs", 0.0)
+    if first <= 0:
+        return warmup_cosine_schedule(config.learning_rate, total, warmup_steps=warmup)
+    if warmup + first >= total:
+        raise ValueError(
+            f"first_cycle_epochs ({config.first_cycle_epochs}) plus warmup_epochs "
+            f"({config.warmup_epochs}) must be shorter than epochs ({config.epochs}).")
+    return WarmupCosineRestarts(config.learning_rate, warmup, first, total - warmup - first)
+
+
 def _ema_arguments(ema_momentum, ema_every_steps):
     if not ema_momentum:
         return {}
@@ -52,15 +100,14 @@ def steps_per_epoch(examples, batch_size):
 
 
 def scheduled_optimizer(config, train_examples):
-    """The config's optimizer with linear warm-up then cosine decay over the whole training.
+    """The config's optimizer with linear warm-up then cosine decay over the whole training
+    (or two cosine cycles, see `learning_rate_schedule`).
 
     With `config.ema_momentum` set, the weight average is copied into the model at the end
     of every epoch, so validation, checkpoints and the saved model all use it.
     """
     steps = steps_per_epoch(train_examples, config.batch_size)
-    schedule = warmup_cosine_schedule(
-        config.learning_rate, steps * config.epochs, warmup_steps=steps * config.warmup_epochs
-    )
+    schedule = learning_rate_schedule(config, steps)
     return make_optimizer(
         config.optimizer, schedule, config.weight_decay,
         ema_momentum=getattr(config, "ema_momentum", 0.0), ema_every_steps=steps,

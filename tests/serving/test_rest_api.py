@@ -128,3 +128,62 @@ def test_b64_string_outputs_use_bytes_suffix(tiny_keras_server):
     assert answer["predictions"][0] == {"length": 4, "upper_bytes": {
         "b64": base64.b64encode(b"ABC\xff").decode()}}
     assert answer["predictions"][1]["length"] == 3  # bytes, as tf.strings.length counts
+
+
+def test_lone_and_concurrent_clients_get_the_same_answers(tiny_keras_running):
+    """A lone client is answered inline, concurrent ones through the executor: same results."""
+    import concurrent.futures
+
+    import numpy as np
+
+    from tests.serving.serving_helpers import Http
+
+    server, model = tiny_keras_running
+    rows = np.random.default_rng(0).random((16,) + tuple(model.input_shape[1:])).astype("float32")
+    expected = np.asarray(model.predict(rows, verbose=0))
+
+    def ask(index):
+        client = Http(server.rest_api_port)
+        try:
+            status, answer = client("POST", "/v1/models/tiny:predict",
+                                    {"instances": rows[index:index + 1].tolist()})
+        finally:
+            client.close()
+        assert status == 200
+        return np.asarray(answer["predictions"][0]["scores"], dtype="float32")
+
+    lone = [ask(index) for index in range(4)]
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        concurrent_answers = list(pool.map(ask, range(16)))
+    np.testing.assert_allclose(np.stack(lone), expected[:4], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.stack(concurrent_answers), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_alone_tells_a_lone_connection_from_concurrent_ones():
+    from serving.rest import RestServer
+
+    server = RestServer(manager=None, metrics=None)
+    try:
+        assert server._alone("a") and server._alone("a")
+        assert not server._alone("b")  # "a" asked a moment ago
+        server._recent_connections = {"a": 0.0}  # long ago
+        assert server._alone("b")
+    finally:
+        server.executor.shutdown()
+
+
+def test_servable_run_with_a_deadline(tiny_keras_base):
+    import numpy as np
+
+    from serving.servable import SavedModelServable
+
+    base, model = tiny_keras_base
+    servable = SavedModelServable("tiny", 1, base / "tiny" / "1")
+    try:
+        rows = {"features": np.ones((2, 4), "float32")}
+        plain = servable.run("serving_default", rows)
+        timed = servable.run("serving_default", rows, timeout_ms=30_000)
+        np.testing.assert_array_equal(plain["scores"], timed["scores"])
+        assert len(servable._callables) == 2  # one callable per deadline
+    finally:
+        servable.close()
