@@ -2,7 +2,8 @@
 
     python benchmarks/sentiment.py --data files:../shared/datasets/imdb [--reference]
 
-Trains the app's default transformer on the official training split (validation held
+Trains the app's default transformer (any config field can be overridden:
+`--epochs 3 --sequence-length 512`) on the official training split (validation held
 out, never the test split), and reports its test accuracy, the training time it took
 to reach 87.45% test accuracy (the keras-io transformer's published 2-epoch result)
 and the total wall time. `--reference` also trains the keras-io "Text classification
@@ -35,12 +36,14 @@ REFERENCE = dict(vocabulary_size=20_000, sequence_length=200, embedding_dim=32, 
 
 
 def parse_args(argv=None):
+    """The benchmark's flags plus one `--field-name` flag per `SentimentConfig` field."""
+    from apps.core.config import add_config_arguments
+    from apps.sentiment.config import SentimentConfig
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default="files:../shared/datasets/imdb",
-                        help="tfds[:NAME], files:PATH or builtin (default: %(default)s)")
+    add_config_arguments(parser, SentimentConfig)
+    parser.set_defaults(config__data="files:../shared/datasets/imdb")
     parser.add_argument("--reference", action="store_true", help="also train the keras-io transformer")
-    parser.add_argument("--epochs", type=int, help="epochs of our model (default: the app's)")
-    parser.add_argument("--max-examples", type=int, default=0, help="cap on training examples (0: all)")
     parser.add_argument("--target", type=float, default=TARGET_ACCURACY)
     parser.add_argument("--json", help="also write the results to this JSON file")
     return parser.parse_args(argv)
@@ -140,7 +143,7 @@ def run_ours(app, config, train, test, args):
     from apps.sentiment.data import make_splits
 
     started = time.perf_counter()
-    data = make_splits(train, test, config, args.data)
+    data = make_splits(train, test, config, config.data)
     vectorizing = time.perf_counter() - started
     print(f"Our transformer: vectorized in {vectorizing:.1f} s; training {data.info['train_examples']} "
           f"reviews for {config.epochs} epochs", flush=True)
@@ -166,7 +169,7 @@ def run_reference(config, train, test, args):
         epochs=settings["epochs"],
     )
     started = time.perf_counter()
-    data = make_splits(train, test, reference_config, args.data)
+    data = make_splits(train, test, reference_config, config.data)
     vectorizing = time.perf_counter() - started
     print(f"keras-io reference: vectorized in {vectorizing:.1f} s; training for {settings['epochs']} epochs",
           flush=True)
@@ -219,18 +222,18 @@ def main(argv=None):
     started = time.perf_counter()
     import keras
 
+    from apps.core.config import overrides_from_args
     from apps.sentiment.app import SentimentApp
 
     app = SentimentApp()
-    config = app.default_config().replace(data=args.data, max_examples=args.max_examples)
-    if args.epochs:
-        config = config.replace(epochs=args.epochs)
+    config = app.default_config().replace(**overrides_from_args(args))
     keras.utils.set_random_seed(config.seed)
     train, test = load_arrays(app, config)
     if test is None:
-        raise SystemExit(f"{args.data} has no test split; the benchmark needs the official one.")
-    print(f"Data {args.data}: {len(train[0])} training, {len(test[0])} test reviews", flush=True)
-    results = {"data": args.data, "target": args.target, "ours": run_ours(app, config, train, test, args)}
+        raise SystemExit(f"{config.data} has no test split; the benchmark needs the official one.")
+    print(f"Data {config.data}: {len(train[0])} training, {len(test[0])} test reviews", flush=True)
+    results = {"data": config.data, "config": config.to_dict(), "target": args.target,
+               "ours": run_ours(app, config, train, test, args)}
     if args.reference:
         keras.utils.set_random_seed(config.seed)
         results["reference"] = run_reference(config, train, test, args)
