@@ -8,6 +8,7 @@ TELCO_CSV = "../shared/datasets/telco_churn/WA_Fn-UseC_-Telco-Customer-Churn.csv
 CLASS_WEIGHTINGS = ("none", "balanced", "sqrt")
 THRESHOLD_METRICS = ("f1", "f2", "youden", "fixed")
 BAD_NUMBER_POLICIES = ("error", "impute")
+DERIVED_CHOICES = ("auto", "none")
 
 
 @dataclasses.dataclass
@@ -27,6 +28,8 @@ class ChurnConfig(AppConfig):
             as missing). Blank values are always imputed.
         crosses: feature crosses of categorical columns, `A*B` pairs separated by
             commas; `auto` uses the Telco crosses when those columns exist; `none`.
+        derived: engineered numbers computed inside the model (`apps.churn.derived`):
+            `auto` adds the Telco billing features when those columns exist; `none`.
         numeric_bins: quantile bins (one-hot) added beside each normalised number; 0: none.
         test_fraction: stratified share of the rows held out for the final test.
         validation_fraction: stratified share of the remaining rows used to stop
@@ -60,16 +63,17 @@ class ChurnConfig(AppConfig):
     column_types: str = ""
     bad_numbers: str = "error"
     crosses: str = "auto"
+    derived: str = "none"
     numeric_bins: int = 8
     test_fraction: float = 0.2
-    depth: int = 2
-    width: int = 64
-    dropout: float = 0.3
+    depth: int = 1
+    width: int = 32
+    dropout: float = 0.5
     wide: bool = True
     ensemble: int = 1
     class_weighting: str = "none"
     focal_gamma: float = 0.0
-    weight_decay: float = 1e-4
+    weight_decay: float = 1e-2
     patience: int = 8
     threshold_metric: str = "f1"
     builtin_rows: int = 7043
@@ -78,6 +82,7 @@ class ChurnConfig(AppConfig):
         _check_choice("class_weighting", self.class_weighting, CLASS_WEIGHTINGS)
         _check_choice("threshold_metric", self.threshold_metric, THRESHOLD_METRICS)
         _check_choice("bad_numbers", self.bad_numbers, BAD_NUMBER_POLICIES)
+        _check_choice("derived", self.derived, DERIVED_CHOICES)
         if not self.label_column:
             raise ValueError("label_column must name the label column of the table.")
         if self.depth < 0 or self.width < 1 or self.ensemble < 1 or self.epochs < 1 or self.batch_size < 1:

@@ -7,7 +7,9 @@ Each raw column becomes encoded features with Keras preprocessing layers:
   (`Discretization`);
 * categories: `StringLookup` one-hot with one out-of-vocabulary bucket, so a
   category never seen in training is mapped there rather than failing;
-* crosses: `HashedCrossing` one-hot of pairs of categorical columns.
+* crosses: `HashedCrossing` one-hot of pairs of categorical columns;
+* derived numbers (`apps.churn.derived`, e.g. log1p(TotalCharges)): computed from the
+  raw inputs by layers of the model, then encoded like the CSV's numbers.
 
 Everything is a layer of the model, so `model.keras` and the SavedModel take raw values.
 """
@@ -15,6 +17,7 @@ Everything is a layer of the model, so `model.keras` and the SavedModel take raw
 import keras
 import numpy as np
 
+from apps.churn.derived import derived_features, derived_training_values
 from apps.churn.table import CATEGORICAL, NUMERIC
 
 # Pairs of Telco columns whose interaction the churn literature (and the builtin
@@ -151,6 +154,9 @@ def encoded_features(inputs, columns, train_features, config):
             parts += encode_numeric(raw, values, name, config.numeric_bins)
         else:
             parts += encode_categorical(raw, values, name)
+    train_derived = derived_training_values(columns, train_features, config.derived)
+    for name, value in derived_features(inputs, columns, config.derived).items():
+        parts += encode_numeric(value, train_derived[name], name, config.numeric_bins)
     for pair in resolve_crosses(config.crosses, columns):
         parts.append(encode_cross(inputs, pair, train_features))
     return keras.layers.Concatenate(name="encoded_features")(parts) if len(parts) > 1 else parts[0]
