@@ -26,6 +26,7 @@ class AppConfig:
         first_cycle_epochs: 0 decays the learning rate once, over all epochs (cosine); a
             positive value anneals it to zero after this many epochs first, then restarts
             it for one cosine cycle over the remaining epochs (SGDR): a good model early.
+            A training too short for two cycles has one.
         ema_momentum: momentum of an exponential moving average of the weights that replaces
             them at the end of each epoch (0 turns it off; 0.99 to 0.999 are usual).
     """

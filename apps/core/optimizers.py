@@ -55,15 +55,12 @@ class WarmupCosineRestarts(keras.optimizers.schedules.LearningRateSchedule):
 
 def learning_rate_schedule(config, steps):
     """Warm-up, then one cosine decay over all epochs, or two cycles when
-    `config.first_cycle_epochs` is set; `steps` is steps per epoch."""
+    `config.first_cycle_epochs` is set and leaves room for a second one (a shorter
+    training is one cycle); `steps` is steps per epoch."""
     total, warmup = steps * config.epochs, steps * config.warmup_epochs
     first = steps * getattr(config, "first_cycle_epochs", 0.0)
-    if first <= 0:
+    if first <= 0 or warmup + first >= total:
         return warmup_cosine_schedule(config.learning_rate, total, warmup_steps=warmup)
-    if warmup + first >= total:
-        raise ValueError(
-            f"first_cycle_epochs ({config.first_cycle_epochs}) plus warmup_epochs "
-            f"({config.warmup_epochs}) must be shorter than epochs ({config.epochs}).")
     return WarmupCosineRestarts(config.learning_rate, warmup, first, total - warmup - first)
 
 

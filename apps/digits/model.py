@@ -41,11 +41,21 @@ def build_cnn(config):
     return keras.Model(inputs, _head(x, config), name="digits_cnn")
 
 
+def _pooled_stem(inputs, width):
+    """ResNet's stem (conv, BN, ReLU, max-pool) with the pooling first: the same function
+    wherever BN's scale is positive, with BN and ReLU on a quarter of the pixels."""
+    x = keras.layers.Normalization(mean=MNIST_MEAN, variance=MNIST_STD**2, name="normalize")(inputs)
+    x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name="stem_conv")(x)
+    x = keras.layers.MaxPooling2D(name="stem_pool")(x)
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name="stem_bn")(x)
+    return keras.layers.ReLU(name="stem_relu")(x)
+
+
 def build_resnet(config):
-    """Residual CNN: stem at 28×28, then residual stages at 14×14 and 7×7."""
+    """Residual CNN: a pooled stem to 14×14, then residual stages at 14×14 and 7×7."""
     inputs = keras.Input((28, 28, 1), name="images")
-    x = _stem(inputs, config.width)
-    x = ConvResidualBlock(2 * config.width, strides=2, momentum=BN_MOMENTUM, name="stage2")(x)
+    x = _pooled_stem(inputs, config.width)
+    x = ConvResidualBlock(2 * config.width, momentum=BN_MOMENTUM, name="stage2")(x)
     x = ConvResidualBlock(4 * config.width, strides=2, momentum=BN_MOMENTUM, name="stage3")(x)
     return keras.Model(inputs, _head(x, config), name="digits_resnet")
 
