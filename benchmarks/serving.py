@@ -6,6 +6,9 @@ Exports an (untrained: latency does not depend on the weights) digits model,
 times the SavedModel signature called in process, then starts `kapps serve`
 in a subprocess with batching off and on, and measures p50/p99 latency and
 requests/s at concurrency 1, 8 and 32 (client threads, one image per request).
+With two or more cores the server and the in-process calls run on one core and
+the load-generating client on another (CPU affinity), as a server and its
+clients would on separate machines; `--no-pin` shares all cores instead.
 Goals: REST p50 overhead <= 1 ms over in-process at batch 1; batching >= 3x
 throughput at 32 concurrent clients.
 """
@@ -83,7 +86,16 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def start_server(base, batching):
+def cores():
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+
+
+def pin(core):
+    """A `preexec_fn` (or a call) putting a process on one core; None when not pinning."""
+    return None if core is None else (lambda: os.sched_setaffinity(0, {core}))
+
+
+def start_server(base, batching, core=None):
     rest, grpc_port = free_port(), free_port()
     command = [sys.executable, "-m", "apps", "serve", "--port", str(grpc_port), "--rest_api_port",
                str(rest), "--model_name", "digits", "--model_base_path", str(base / "digits"),
@@ -92,7 +104,8 @@ def start_server(base, batching):
         command += ["--enable_batching", "--batching_parameters_file",
                     str(REPO / "serving" / "deploy" / "batching_parameters.txt")]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+                               text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+                               preexec_fn=pin(core))
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         line = process.stdout.readline()
@@ -171,21 +184,32 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="do not give the server and the client a core each")
     args = parser.parse_args(argv)
+    available = cores()
+    server_core, client_core = (available[-1], available[0]) if len(available) >= 2 and not args.no_pin \
+        else (None, None)
+    if server_core is not None:
+        print(f"server and in-process calls on core {server_core}, client on core {client_core}")
+        pin(server_core)()
 
     base = Path(tempfile.mkdtemp(prefix="kapps-bench-"))
     path = export_digits(base)
     image = np.random.default_rng(0).random((28, 28), dtype=np.float32)
     p50, p99 = percentiles(in_process(path, image, args.seconds))
-    results = {"in_process": {"p50_ms": p50, "p99_ms": p99}, "runs": []}
+    results = {"in_process": {"p50_ms": p50, "p99_ms": p99}, "runs": [],
+               "server_core": server_core, "client_core": client_core}
     print(f"in-process SavedModel call, batch 1: p50 {p50:.3f} ms  p99 {p99:.3f} ms")
     s50, s99 = percentiles(in_process_session(path, image, args.seconds))
     results["in_process_session"] = {"p50_ms": s50, "p99_ms": s99}
     print(f"in-process session callable (server's runtime), batch 1: p50 {s50:.3f} ms  "
           f"p99 {s99:.3f} ms")
+    if client_core is not None:
+        pin(client_core)()
     print(f"{'protocol':<6} {'batching':<8} {'conc':>4} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
     for batching in (False, True):
-        process, rest_port, grpc_port = start_server(base, batching)
+        process, rest_port, grpc_port = start_server(base, batching, server_core)
         try:
             for protocol, make in (("rest", rest_caller), ("grpc", grpc_caller)):
                 call = make(rest_port if protocol == "rest" else grpc_port, image)
