@@ -152,13 +152,32 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         return ops.reshape(x, (batch, length, self.num_heads, head_dim))
 
     def _project_qkv(self, inputs):
-        qkv = self.qkv_dense(inputs)
+        """Query, key and value `(batch, length, heads, dim)` from the fused kernel.
+
+        Each is its own einsum over a slice of the kernel (viewed as
+        `(features, heads, dim)` blocks) rather than one matmul whose output
+        is sliced: slicing the weights is cheap, slicing activations (and
+        concatenating their gradients) is not.
+        """
+        kernel = self.qkv_dense.kernel
+        bias = self.qkv_dense.bias if self.use_bias else None
+        features = ops.shape(kernel)[0]
         q_end = self.num_heads * self.key_dim
-        k_end = 2 * q_end
-        query = self._split_heads(qkv[..., :q_end], self.key_dim)
-        key = self._split_heads(qkv[..., q_end:k_end], self.key_dim)
-        value = self._split_heads(qkv[..., k_end:], self._value_head_dim)
-        return query, key, value
+        bounds = (
+            (0, q_end, self.key_dim),
+            (q_end, 2 * q_end, self.key_dim),
+            (2 * q_end, None, self._value_head_dim),
+        )
+        projections = []
+        for start, end, head_dim in bounds:
+            block = ops.reshape(
+                kernel[:, start:end], (features, self.num_heads, head_dim)
+            )
+            x = ops.einsum("bld,dhk->blhk", inputs, block)
+            if bias is not None:
+                x = x + ops.reshape(bias[start:end], (self.num_heads, head_dim))
+            projections.append(x)
+        return tuple(projections)
 
     def _attention_mask(self, mask, length):
         """Boolean mask broadcastable to (batch, heads, query, key)."""
