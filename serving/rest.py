@@ -223,8 +223,8 @@ class RestServer:
         self.port = port
         self.timeout = timeout_ms / 1000.0 if timeout_ms and timeout_ms > 0 else None
         self._timeout_ms = int(timeout_ms) if self.timeout else None
-        # Both only touched on the event-loop thread.
-        self._predicting = 0  # predictions in flight
+        # Only touched on the event-loop thread.
+        self._predicting = 0  # predictions in flight on the executor or the batcher
         self._recent_connections = {}  # connection id -> when it last sent a prediction
         self.prometheus_path = prometheus_path
         self.max_body_bytes = max_body_bytes
@@ -244,8 +244,8 @@ class RestServer:
                 return json_codec.dumps(json_codec.format_predict(outputs, fmt))
             signature_name, examples = json_codec.parse_examples(body)
             function = inference.classify if api == "classify" else inference.regress
-            future = self.executor.submit(function, entry, signature_name, examples)
-            _, result = await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
+            _, result = await self._result(
+                self.executor.submit(function, entry, signature_name, examples))
             formatted = (json_codec.format_classify(result) if api == "classify"
                          else json_codec.format_regress(result))
             return json_codec.dumps(formatted)
@@ -266,20 +266,18 @@ class RestServer:
         Serving's HTTP threads runs its request; handing a small model's run to another
         thread costs about as much as the run), and otherwise on the executor or the batch
         scheduler, so that concurrent requests overlap."""
-        alone = self._alone(connection)
-        if entry.scheduler is None and alone and not self._predicting:
-            self._predicting += 1
-            try:
-                return entry.servable.run(signature_name, inputs, timeout_ms=self._timeout_ms)
-            finally:
-                self._predicting -= 1
+        if entry.scheduler is None and self._alone(connection) and not self._predicting:
+            return entry.servable.run(signature_name, inputs, timeout_ms=self._timeout_ms)
         self._predicting += 1
         try:
-            future = entry.submit(self.executor, signature_name, inputs)
-            async with asyncio.timeout(self.timeout):
-                return await asyncio.wrap_future(future)
+            return await self._result(entry.submit(self.executor, signature_name, inputs))
         finally:
             self._predicting -= 1
+
+    async def _result(self, future):
+        """The result of a concurrent future, or TimeoutError past the REST timeout."""
+        async with asyncio.timeout(self.timeout):
+            return await asyncio.wrap_future(future)
 
     def status_or_metadata(self, model_name, version, label, metadata):
         if metadata:
