@@ -58,7 +58,7 @@ def learning_rate_schedule(config, steps):
     `config.first_cycle_epochs` is set and leaves room for a second one (a shorter
     training is one cycle); `steps` is steps per epoch."""
     total, warmup = steps * config.epochs, steps * config.warmup_epochs
-    first = steps * getattr(config, "first_cycle_epochs", 0.0)
+    first = steps * config.first_cycle_epochs
     if first <= 0 or warmup + first >= total:
         return warmup_cosine_schedule(config.learning_rate, total, warmup_steps=warmup)
     return WarmupCosineRestarts(config.learning_rate, warmup, first, total - warmup - first)
@@ -107,5 +107,5 @@ def scheduled_optimizer(config, train_examples):
     schedule = learning_rate_schedule(config, steps)
     return make_optimizer(
         config.optimizer, schedule, config.weight_decay,
-        ema_momentum=getattr(config, "ema_momentum", 0.0), ema_every_steps=steps,
+        ema_momentum=config.ema_momentum, ema_every_steps=steps,
     )
