@@ -5,7 +5,8 @@
 For each seed, the table is split stratified 80/20 (the app's own split, seeded);
 the MLP trains on the 80% minus its validation share (early stopping and threshold
 on validation only), logistic regression on the whole 80%; both are scored on the 20%.
-The seeds are 0, 1, 2, ... (fixed in advance, not chosen by result).
+The seeds are 0, 1, 2, ... (fixed in advance, not chosen by result). Any ChurnConfig
+field can be overridden (`--depth 2 --width 64`).
 """
 
 import argparse
@@ -22,29 +23,16 @@ import numpy as np  # noqa: E402
 
 
 def parse_args(argv=None):
+    """The benchmark's flags plus one `--field-name` flag per `ChurnConfig` field."""
+    from apps.churn.config import ChurnConfig
+    from apps.core.config import add_config_arguments
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="builtin", help="files:PATH.csv or builtin")
+    add_config_arguments(parser, ChurnConfig)
+    parser.set_defaults(config__data="builtin")
     parser.add_argument("--seeds", type=int, default=5, help="number of seeds (splits)")
     parser.add_argument("--first-seed", type=int, default=0)
-    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
-                        help="ChurnConfig overrides, e.g. --set depth=3 width=128")
     return parser.parse_args(argv)
-
-
-def config_overrides(items, config_class):
-    import dataclasses
-    import typing
-
-    hints = typing.get_type_hints(config_class)
-    names = {field.name for field in dataclasses.fields(config_class)}
-    overrides = {}
-    for item in items:
-        name, _, text = item.partition("=")
-        if name not in names:
-            raise SystemExit(f"ChurnConfig has no field {name!r}.")
-        kind = hints[name]
-        overrides[name] = text.lower() in ("1", "true", "yes") if kind is bool else kind(text)
-    return overrides
 
 
 def logistic_regression_auc(train, test):
@@ -98,10 +86,11 @@ def main(argv=None):
     args = parse_args(argv)
     import apps.churn  # noqa: F401  (registers the app)
     from apps.churn.data import load_table
+    from apps.core.config import overrides_from_args
     from apps.core.registry import REGISTRY
 
     app = REGISTRY.get("churn")
-    base = app.default_config().replace(data=args.data, **config_overrides(args.set, app.config_class))
+    base = app.default_config().replace(**overrides_from_args(args))
     table = load_table(base)
     print(f"{table.source}: {len(table)} rows, churn rate {table.labels.mean():.3f}")
     print(f"model: depth={base.depth} width={base.width} dropout={base.dropout} wide={base.wide} "
