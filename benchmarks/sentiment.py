@@ -60,6 +60,18 @@ def test_accuracy(model, data):
     return float(np.mean(predicted.astype(int) == labels))
 
 
+def member_accuracies(model, data):
+    """Test accuracy of each ensemble member alone (the network, the tf-idf bag), if any."""
+    import numpy as np
+
+    if getattr(model, "members", None) is None:
+        return {}
+    outputs = model.members.predict(data.test.map(lambda inputs, labels: inputs), verbose=0)
+    labels = data.info["test_labels"]
+    return {name: float(np.mean((np.asarray(prediction).reshape(-1) >= 0.5) == labels))
+            for name, prediction in zip(model.members.output_names, outputs)}
+
+
 def make_checker(data, check_epochs, steps_per_epoch):
     """A callback that records (epoch, training seconds, test accuracy) at `check_epochs`."""
     import keras
@@ -141,6 +153,7 @@ def build_reference_model(settings):
 
 def run_ours(app, config, train, test, args):
     from apps.sentiment.data import make_splits
+    from apps.sentiment.model import fit_member_combination
 
     started = time.perf_counter()
     data = make_splits(train, test, config, config.data)
@@ -149,7 +162,18 @@ def run_ours(app, config, train, test, args):
           f"reviews for {config.epochs} epochs", flush=True)
     model = app.build_model(config, data)
     checker = fit_and_measure(model, data, config.epochs, OUR_CHECKS, config.batch_size)
+    combination = fit_member_combination(model, data.validation)
+    if combination is not None:
+        accuracy = test_accuracy(model, data)
+        checker.records.append({"epoch": config.epochs, "training_seconds": round(checker.total_training_seconds, 1),
+                                "test_accuracy": round(accuracy, 4), "after": "member weights fitted on validation"})
+        print(f"  member logit weights fitted on validation {combination}: test accuracy {accuracy:.4f}", flush=True)
+    members = member_accuracies(model, data)
+    for name, accuracy in members.items():
+        print(f"  member {name} alone: test accuracy {accuracy:.4f}", flush=True)
     return {
+        "member_test_accuracy": members,
+        "member_combination": combination,
         "model": f"sentiment transformer ({model.classifier.count_params():,} parameters)",
         "vectorizing_seconds": round(vectorizing, 1),
         "training_seconds": round(checker.total_training_seconds, 1),
@@ -164,7 +188,7 @@ def run_reference(config, train, test, args):
 
     settings = REFERENCE
     reference_config = config.replace(
-        vocabulary_size=settings["vocabulary_size"], bigram_vocabulary_size=0,
+        vocabulary_size=settings["vocabulary_size"], bigram_vocabulary_size=0, bag_vocabulary_size=0,
         sequence_length=settings["sequence_length"], batch_size=settings["batch_size"],
         epochs=settings["epochs"],
     )

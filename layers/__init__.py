@@ -13,6 +13,7 @@ from layers.dense_residual_block import DenseResidualBlock
 from layers.inverted_residual_block import InvertedResidualBlock
 from layers.luong_attention import LuongAttention
 from layers.multi_head_self_attention import MultiHeadSelfAttention
+from layers.piecewise_linear_encoding import PiecewiseLinearEncoding, quantile_bin_edges
 from layers.position_embedding import PositionEmbedding
 from layers.rotary_embedding import RotaryEmbedding
 from layers.sinusoidal_position_encoding import SinusoidalPositionEncoding
@@ -29,10 +30,12 @@ __all__ = [
     "InvertedResidualBlock",
     "LuongAttention",
     "MultiHeadSelfAttention",
+    "PiecewiseLinearEncoding",
     "PositionEmbedding",
     "RotaryEmbedding",
     "SinusoidalPositionEncoding",
     "TokenAndPositionEmbedding",
     "TransformerDecoderBlock",
     "TransformerEncoderBlock",
+    "quantile_bin_edges",
 ]

@@ -58,7 +58,7 @@ def fit_and_calibrate(model, data, config, callbacks=(), verbose=2):
         history = fit_with_early_stopping(model, data, config, callbacks, verbose)
     else:
         for member in ensemble_members(model, config):
-            compile_model(member, config, data.info["positive_rate"])
+            compile_model(member, config, data.info["positive_rate"], data.info["train_examples"])
             history = fit_with_early_stopping(member, data, config, verbose=verbose)
         model.optimizer.build(model.trainable_variables)  # saved like a trained model's optimizer
     calibrate_threshold(model, data, config)

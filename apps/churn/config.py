@@ -9,6 +9,7 @@ CLASS_WEIGHTINGS = ("none", "balanced", "sqrt")
 THRESHOLD_METRICS = ("f1", "f2", "youden", "fixed")
 BAD_NUMBER_POLICIES = ("error", "impute")
 DERIVED_CHOICES = ("auto", "none")
+NUMERIC_ENCODINGS = ("piecewise_linear", "one_hot")
 
 
 @dataclasses.dataclass
@@ -30,7 +31,10 @@ class ChurnConfig(AppConfig):
             commas; `auto` uses the Telco crosses when those columns exist; `none`.
         derived: engineered numbers computed inside the model (`apps.churn.derived`):
             `auto` adds the Telco billing features when those columns exist; `none`.
-        numeric_bins: quantile bins (one-hot) added beside each normalised number; 0: none.
+        numeric_bins: quantile bins added beside each normalised number; 0: none.
+        numeric_encoding: how a number's bins are encoded: `piecewise_linear` (how far the
+            value has gone through each bin, `layers.PiecewiseLinearEncoding`: a linear
+            model of it is a linear spline) or `one_hot` (which bin it falls in).
         test_fraction: stratified share of the rows held out for the final test.
         validation_fraction: stratified share of the remaining rows used to stop
             training early and to choose the decision threshold.
@@ -65,6 +69,7 @@ class ChurnConfig(AppConfig):
     crosses: str = "auto"
     derived: str = "none"
     numeric_bins: int = 8
+    numeric_encoding: str = "piecewise_linear"
     test_fraction: float = 0.2
     depth: int = 1
     width: int = 32
@@ -83,6 +88,7 @@ class ChurnConfig(AppConfig):
         _check_choice("threshold_metric", self.threshold_metric, THRESHOLD_METRICS)
         _check_choice("bad_numbers", self.bad_numbers, BAD_NUMBER_POLICIES)
         _check_choice("derived", self.derived, DERIVED_CHOICES)
+        _check_choice("numeric_encoding", self.numeric_encoding, NUMERIC_ENCODINGS)
         if not self.label_column:
             raise ValueError("label_column must name the label column of the table.")
         if self.depth < 0 or self.width < 1 or self.ensemble < 1 or self.epochs < 1 or self.batch_size < 1:

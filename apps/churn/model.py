@@ -3,7 +3,7 @@
 import keras
 
 from apps.churn.preprocessing import DecisionThreshold, encoded_features, model_inputs
-from apps.core.optimizers import make_optimizer
+from apps.core.optimizers import make_optimizer, steps_per_epoch
 from layers import DenseResidualBlock
 
 THRESHOLD_LAYER = "decision_threshold"
@@ -80,9 +80,13 @@ def ensemble_members(model, config):
             for index in range(config.ensemble)]
 
 
-def compile_model(model, config, positive_rate):
+def compile_model(model, config, positive_rate, train_examples):
+    """Compiles with the config's optimizer; `config.ema_momentum` averages the weights,
+    copied into the model at every epoch's end (so early stopping judges the average)."""
     model.compile(
-        optimizer=make_optimizer(config.optimizer, config.learning_rate, config.weight_decay),
+        optimizer=make_optimizer(config.optimizer, config.learning_rate, config.weight_decay,
+                                 ema_momentum=config.ema_momentum,
+                                 ema_every_steps=steps_per_epoch(train_examples, config.batch_size)),
         loss=make_loss(config, positive_rate),
         metrics=[keras.metrics.AUC(name="auc"), keras.metrics.AUC(curve="PR", name="pr_auc")],
     )
@@ -92,7 +96,7 @@ def compile_model(model, config, positive_rate):
 def build_model(config, info):
     """The compiled churn model, its preprocessing adapted on `info["train_features"]`."""
     model = build_network(info["columns"], info["train_features"], config)
-    return compile_model(model, config, info["positive_rate"])
+    return compile_model(model, config, info["positive_rate"], info["train_examples"])
 
 
 def threshold_variable(model):

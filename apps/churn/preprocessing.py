@@ -3,8 +3,8 @@
 Each raw column becomes encoded features with Keras preprocessing layers:
 
 * numbers: missing values (NaN) → training median (+ a missing flag when the
-  training split had blanks), `Normalization`, and quantile bins one-hot
-  (`Discretization`);
+  training split had blanks), `Normalization`, and quantile bins, encoded piecewise
+  linearly (`layers.PiecewiseLinearEncoding`) or one-hot (`Discretization`);
 * categories: `StringLookup` one-hot with one out-of-vocabulary bucket, so a
   category never seen in training is mapped there rather than failing;
 * crosses: `HashedCrossing` one-hot of pairs of categorical columns;
@@ -19,6 +19,7 @@ import numpy as np
 
 from apps.churn.derived import derived_features, derived_training_values
 from apps.churn.table import CATEGORICAL, NUMERIC
+from layers import PiecewiseLinearEncoding, quantile_bin_edges
 
 # Pairs of Telco columns whose interaction the churn literature (and the builtin
 # generator) points at: the contract with the internet service and with payment.
@@ -93,7 +94,7 @@ def _as_column(values):
     return np.asarray(values).reshape(-1, 1)
 
 
-def encode_numeric(raw, train_values, name, bins):
+def encode_numeric(raw, train_values, name, config):
     """Imputed, normalised value, optional missing flag, optional quantile bins."""
     present = train_values[~np.isnan(train_values)]
     median = float(np.median(present)) if present.size else 0.0
@@ -104,11 +105,19 @@ def encode_numeric(raw, train_values, name, bins):
     encoded = [normalizer(value)]
     if np.isnan(train_values).any():
         encoded.append(MissingIndicator(name=f"{name}_missing")(raw))
+    bins = config.numeric_bins
     if bins > 1 and np.unique(filled).size > bins:
+        encoded.append(encode_bins(value, filled, name, bins, config.numeric_encoding))
+    return encoded
+
+
+def encode_bins(value, filled, name, bins, encoding):
+    """`bins` quantile bins of the training values, piecewise linear or one-hot."""
+    if encoding == "one_hot":
         discretizer = keras.layers.Discretization(num_bins=bins, output_mode="one_hot", name=f"{name}_bins")
         discretizer.adapt(_as_column(filled))
-        encoded.append(discretizer(value))
-    return encoded
+        return discretizer(value)
+    return PiecewiseLinearEncoding(quantile_bin_edges(filled, bins), name=f"{name}_bins")(value)
 
 
 def encode_categorical(raw, train_values, name):
@@ -151,12 +160,12 @@ def encoded_features(inputs, columns, train_features, config):
         raw, values = inputs[column.input_name], train_features[column.input_name]
         name = f"{column.input_name}".replace("/", "_")
         if column.kind == NUMERIC:
-            parts += encode_numeric(raw, values, name, config.numeric_bins)
+            parts += encode_numeric(raw, values, name, config)
         else:
             parts += encode_categorical(raw, values, name)
     train_derived = derived_training_values(columns, train_features, config.derived)
     for name, value in derived_features(inputs, columns, config.derived).items():
-        parts += encode_numeric(value, train_derived[name], name, config.numeric_bins)
+        parts += encode_numeric(value, train_derived[name], name, config)
     for pair in resolve_crosses(config.crosses, columns):
         parts.append(encode_cross(inputs, pair, train_features))
     return keras.layers.Concatenate(name="encoded_features")(parts) if len(parts) > 1 else parts[0]

@@ -10,7 +10,7 @@ from apps.core.registry import register_app
 from apps.sentiment import data as sentiment_data
 from apps.sentiment.config import SentimentConfig
 from apps.sentiment.evaluation import evaluate_sentiment
-from apps.sentiment.model import build_model
+from apps.sentiment.model import build_model, fit_member_combination
 from apps.sentiment.signatures import TEXT_INPUT, make_signatures
 
 SAMPLE_TEXTS = (
@@ -73,10 +73,21 @@ class SentimentApp(App):
         return sentiment_data.make_splits(train, test, config, "builtin (generated reviews)")
 
     def build_model(self, config, data):
-        return build_model(config, data.info["vectorizers"], data.info["train_examples"])
+        return build_model(config, data.info["vectorizers"], data.info["train_examples"],
+                           bag_idf=data.info.get("bag_idf"))
 
     def hypermodel(self, config, data):
         return ConfigHyperModel(self, config, data, search_space)
+
+    def train(self, model, data, config, run):
+        """Fits, then weights the ensemble members (network, tf-idf bag) on the validation split."""
+        history = super().train(model, data, config, run)
+        if data.validation is not None:
+            combination = fit_member_combination(model, data.validation)
+            if combination is not None:
+                print(f"Member logit weights fitted on validation: network {combination['weights'][0]:.3f}, "
+                      f"bag {combination['weights'][1]:.3f}, bias {combination['bias']:.3f}")
+        return history
 
     def evaluate(self, model, data, config, run):
         return evaluate_sentiment(model, data, config, run)

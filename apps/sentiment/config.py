@@ -15,13 +15,22 @@ class SentimentConfig(AppConfig):
     Attributes:
         model: `transformer` (token + position embedding, encoder blocks from
             `layers`, masked mean+max pooling) or `recurrent` (bidirectional
-            GRU/LSTM with additive attention pooling).
+            GRU/LSTM with additive attention pooling); either is paired with the
+            tf-idf bag unless `bag_vocabulary_size` is 0.
         vocabulary_size: word vocabulary of the adapted `TextVectorization`
             (padding and out-of-vocabulary ids included).
         bigram_vocabulary_size: vocabulary of word pairs; each position adds the
             embedding of the pair starting there. 0 turns bigrams off.
         bigram_embedding_dim: width of the bigram table, projected up to
             `embedding_dim` (a narrow table keeps a large pair vocabulary cheap).
+        bag_vocabulary_size: vocabulary of words and word pairs read as a bag from
+            the whole text (not truncated) by a tf-idf linear model (sublinear counts,
+            L2 normalised); the classifier answers the mean of its probability and the
+            network's, each member trained on its own loss. 0 turns the bag off.
+        bag_learning_rate_multiplier: how much faster the bag's n-gram weights learn
+            than the network (a sparse linear model needs far larger steps).
+        bag_max_terms: distinct n-grams kept per text for the bag (a text with more
+            keeps those most frequent in the training vocabulary).
         sequence_length: tokens kept per text; longer texts are truncated.
         embedding_dim: width of the token embeddings and the encoder.
         num_blocks: transformer encoder blocks.
@@ -47,6 +56,9 @@ class SentimentConfig(AppConfig):
     vocabulary_size: int = 30_000
     bigram_vocabulary_size: int = 200_000
     bigram_embedding_dim: int = 16
+    bag_vocabulary_size: int = 200_000
+    bag_learning_rate_multiplier: float = 30.0
+    bag_max_terms: int = 1024
     sequence_length: int = 400
     embedding_dim: int = 64
     num_blocks: int = 1
@@ -75,8 +87,10 @@ class SentimentConfig(AppConfig):
             raise ValueError(f"{', '.join(bad)} must be positive.")
         if self.vocabulary_size < 3:
             raise ValueError("vocabulary_size must leave room for padding, [UNK] and a word.")
-        if self.bigram_vocabulary_size < 0:
-            raise ValueError("bigram_vocabulary_size must be 0 (off) or positive.")
+        if self.bigram_vocabulary_size < 0 or self.bag_vocabulary_size < 0:
+            raise ValueError("bigram_vocabulary_size and bag_vocabulary_size must be 0 (off) or positive.")
+        if self.bag_max_terms < 1 or self.bag_learning_rate_multiplier <= 0:
+            raise ValueError("bag_max_terms and bag_learning_rate_multiplier must be positive.")
         if self.embedding_dim % self.num_heads:
             raise ValueError(
                 f"embedding_dim ({self.embedding_dim}) must be divisible by num_heads ({self.num_heads})."
@@ -89,3 +103,7 @@ class SentimentConfig(AppConfig):
     @property
     def uses_bigrams(self):
         return self.bigram_vocabulary_size > 0
+
+    @property
+    def uses_bag(self):
+        return self.bag_vocabulary_size > 0

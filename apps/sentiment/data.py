@@ -12,7 +12,14 @@ import tensorflow as tf
 
 from apps.core.data import DataSplits, batched_pipeline, hold_out, load_tfds
 from apps.sentiment import corpus
-from apps.sentiment.text import adapt_vectorizers, make_vectorizers, vectorize_texts
+from apps.sentiment.text import (
+    BAG_IDS,
+    NGRAM_BAG,
+    adapt_vectorizers,
+    inverse_document_frequency,
+    make_vectorizers,
+    vectorize_texts,
+)
 
 CLASS_NAMES = ["negative", "positive"]
 TEXT_COLUMNS = ("text", "review", "sentence", "content", "body")
@@ -162,20 +169,27 @@ def make_splits(train, test, config, source, vectorizers=None):
     if vectorizers is None:
         vectorizers = adapt_vectorizers(make_vectorizers(config), texts)
 
-    def pipeline(split_texts, split_labels, training):
-        ids = vectorize_texts(vectorizers, split_texts)
-        return batched_pipeline(_dataset(ids, split_labels), config.batch_size, training=training,
+    def pipeline(split_ids, split_labels, training):
+        return batched_pipeline(_dataset(split_ids, split_labels), config.batch_size, training=training,
                                 seed=config.seed)
 
+    def vectorized(split_texts):
+        return vectorize_texts(vectorizers, split_texts, config.bag_max_terms)
+
+    train_ids = vectorized(texts)
+    bag_idf = None
+    if NGRAM_BAG in vectorizers:
+        bag_idf = inverse_document_frequency(train_ids[BAG_IDS], vectorizers[NGRAM_BAG].vocabulary_size())
     test_texts, test_labels = test
     return DataSplits(
-        train=pipeline(texts, labels, training=True),
-        validation=pipeline(val_texts, val_labels, training=False) if len(val_texts) else None,
-        test=pipeline(test_texts, test_labels, training=False),
+        train=pipeline(train_ids, labels, training=True),
+        validation=pipeline(vectorized(val_texts), val_labels, training=False) if len(val_texts) else None,
+        test=pipeline(vectorized(test_texts), test_labels, training=False),
         info={
             "class_names": CLASS_NAMES,
             "source": source,
             "vectorizers": vectorizers,
+            "bag_idf": bag_idf,
             "train_examples": len(texts),
             "validation_examples": len(val_texts),
             "test_examples": len(test_texts),

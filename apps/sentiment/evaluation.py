@@ -91,7 +91,7 @@ def attention_weights(model, text):
     weights. With chunk pooling a weight covers `pool_size` neighbouring words.
     """
     classifier = model.classifier
-    ids = vectorize_texts(model.vectorizers, [text])
+    ids = vectorize_texts(model.vectorizers, [text], model.bag_max_terms)
     token_ids = keras.ops.convert_to_tensor(ids[TOKEN_IDS])
     mask = _pooled_mask(classifier, token_ids)
     block = _layer_named(classifier, ENCODER_BLOCK_PREFIX)

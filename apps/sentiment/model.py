@@ -2,6 +2,7 @@
 `SentimentClassifier` that keeps the adapted text vectorizers with them."""
 
 import keras
+import numpy as np
 
 from apps.core.optimizers import scheduled_optimizer
 from apps.sentiment.blocks import (
@@ -10,19 +11,26 @@ from apps.sentiment.blocks import (
     LimitTokenIds,
     MaskedChunkPooling,
     MaskedMeanMaxPooling,
+    MemberLogitCombination,
+    TfIdfBagLogit,
 )
-from apps.sentiment.text import BIGRAM_IDS, TOKEN_IDS
+from apps.sentiment.text import BAG_COUNTS, BAG_IDS, BIGRAM_IDS, NGRAM_BAG, TOKEN_IDS, bag_of_ngrams_for_backend
 from layers import BahdanauAttention, TokenAndPositionEmbedding, TransformerEncoderBlock
 
 ENCODER_BLOCK_PREFIX = "encoder_block_"
+BAG_LAYER = "tfidf_bag"
+MEMBER_OUTPUTS = ("network_probability", "bag_probability")
 
 
 # ----- shared pieces ---------------------------------------------------------------------
 def id_inputs(config):
-    """Integer inputs of any length (the vectorizers pad to `sequence_length`)."""
+    """Inputs of any length (the vectorizers pad to `sequence_length` / `bag_max_terms`)."""
     inputs = {TOKEN_IDS: keras.Input((None,), dtype="int32", name=TOKEN_IDS)}
     if config.uses_bigrams:
         inputs[BIGRAM_IDS] = keras.Input((None,), dtype="int32", name=BIGRAM_IDS)
+    if config.uses_bag:
+        inputs[BAG_IDS] = keras.Input((None,), dtype="int32", name=BAG_IDS)
+        inputs[BAG_COUNTS] = keras.Input((None,), dtype="float32", name=BAG_COUNTS)
     return inputs
 
 
@@ -52,10 +60,21 @@ def pooled_for_sequence_model(x, config):
     return x
 
 
-def classifier_head(features, config):
+def classifier_head(features, inputs, config):
+    """The probability from the pooled `features`; with the tf-idf bag on, that probability
+    combined with the bag's own: a two-member ensemble in one model, each member trained on
+    its own loss (see `SentimentClassifier`), their logits weighted as fitted on validation
+    data (`fit_member_combination`; a plain logit average until then).
+    """
     x = keras.layers.Concatenate(name="features")(features)
     x = keras.layers.Dropout(config.dropout, name="head_dropout")(x)
-    return keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="probability")(x)
+    if not config.uses_bag:
+        return keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="probability")(x)
+    network = keras.layers.Dense(1, activation="sigmoid", dtype="float32", name=MEMBER_OUTPUTS[0])(x)
+    bag_logit = TfIdfBagLogit(config.bag_vocabulary_size, config.bag_learning_rate_multiplier,
+                              name=BAG_LAYER)(inputs[BAG_IDS], inputs[BAG_COUNTS])
+    bag = keras.layers.Activation("sigmoid", dtype="float32", name=MEMBER_OUTPUTS[1])(bag_logit)
+    return MemberLogitCombination(len(MEMBER_OUTPUTS), dtype="float32", name="probability")([network, bag])
 
 
 # ----- architectures ---------------------------------------------------------------------
@@ -77,7 +96,7 @@ def build_transformer(config):
                                     activation="gelu", seed=config.seed,
                                     name=f"{ENCODER_BLOCK_PREFIX}{index}")(x)
     encoder_summary = MaskedMeanMaxPooling(name="encoder_pooling")(x)
-    outputs = classifier_head([embedding_summary, encoder_summary], config)
+    outputs = classifier_head([embedding_summary, encoder_summary], inputs, config)
     return keras.Model(inputs, outputs, name="sentiment_transformer")
 
 
@@ -99,7 +118,7 @@ def build_recurrent(config):
     summary = MaskedMeanMaxPooling(name="rnn_pooling")(x)
     query = keras.layers.Dense(config.rnn_units, activation="tanh", name="attention_query")(summary)
     context = BahdanauAttention(config.rnn_units, name="attention_pooling")([query, x])
-    outputs = classifier_head([summary, context], config)
+    outputs = classifier_head([summary, context], inputs, config)
     return keras.Model(inputs, outputs, name="sentiment_recurrent")
 
 
@@ -115,6 +134,12 @@ class SentimentClassifier(keras.Model):
     pipeline); `vectorize` turns raw strings into those ids, and `model.keras`
     keeps the vocabularies, so an export needs nothing but the saved file.
 
+    With the tf-idf bag, the classifier answers the mean of two members' probabilities
+    (the network's and the bag's). Each member is trained on its own cross-entropy,
+    as if alone: in training `call` returns both probabilities `(batch, 2)` and the
+    loss compares each with the label. Trained jointly through one loss, the network
+    fits the training texts within an epoch and the bag stops learning.
+
     Args:
         classifier: functional model from `{"token_ids", ["bigram_ids"]}` to the
             positive probability, shape `(batch, 1)`.
@@ -122,11 +147,15 @@ class SentimentClassifier(keras.Model):
         bigram_vectorizer: adapted word-pair `TextVectorization`, or None.
     """
 
-    def __init__(self, classifier, token_vectorizer, bigram_vectorizer=None, **kwargs):
+    def __init__(self, classifier, token_vectorizer, bigram_vectorizer=None, bag_vectorizer=None,
+                 bag_max_terms=1024, **kwargs):
         super().__init__(**kwargs)
         self.classifier = classifier
         self.token_vectorizer = token_vectorizer
         self.bigram_vectorizer = bigram_vectorizer
+        self.bag_vectorizer = bag_vectorizer
+        self.bag_max_terms = int(bag_max_terms)
+        self.members = _members_model(classifier)
         self.built = True
 
     @property
@@ -134,14 +163,34 @@ class SentimentClassifier(keras.Model):
         vectorizers = {TOKEN_IDS: self.token_vectorizer}
         if self.bigram_vectorizer is not None:
             vectorizers[BIGRAM_IDS] = self.bigram_vectorizer
+        if self.bag_vectorizer is not None:
+            vectorizers[NGRAM_BAG] = self.bag_vectorizer
         return vectorizers
 
     def call(self, inputs, training=None):
+        if training and self.members is not None:
+            return keras.ops.concatenate(self.members(inputs, training=True), axis=-1)
         return self.classifier(inputs, training=training)
 
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if y is not None and y_pred is not None and y_pred.shape[-1] == len(MEMBER_OUTPUTS):
+            y = keras.ops.broadcast_to(keras.ops.cast(y, y_pred.dtype), keras.ops.shape(y_pred))
+        return super().compute_loss(x, y, y_pred, sample_weight, training)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        if y_pred is not None and y_pred.shape[-1] == len(MEMBER_OUTPUTS):
+            y_pred = keras.ops.mean(y_pred, axis=-1, keepdims=True)
+        return super().compute_metrics(x, y, y_pred, sample_weight)
+
     def vectorize(self, texts):
-        """Raw strings `(batch,)` → `{input_name: int ids (batch, sequence_length)}`."""
-        return {name: vectorizer(texts) for name, vectorizer in self.vectorizers.items()}
+        """Raw strings `(batch,)` → the classifier's inputs: `{input_name: ids (batch, length)}`."""
+        inputs = {}
+        for name, vectorizer in self.vectorizers.items():
+            if name == NGRAM_BAG:
+                inputs.update(bag_of_ngrams_for_backend(vectorizer(texts), self.bag_max_terms))
+            else:
+                inputs[name] = vectorizer(texts)
+        return inputs
 
     def get_config(self):
         serialize = keras.saving.serialize_keras_object
@@ -151,16 +200,51 @@ class SentimentClassifier(keras.Model):
             "classifier": serialize(self.classifier),
             "token_vectorizer": serialize(self.token_vectorizer),
             "bigram_vectorizer": serialize(self.bigram_vectorizer) if self.bigram_vectorizer else None,
+            "bag_vectorizer": serialize(self.bag_vectorizer) if self.bag_vectorizer else None,
+            "bag_max_terms": self.bag_max_terms,
         }
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
         deserialize = keras.saving.deserialize_keras_object
-        for key in ("classifier", "token_vectorizer", "bigram_vectorizer"):
+        for key in ("classifier", "token_vectorizer", "bigram_vectorizer", "bag_vectorizer"):
             if config.get(key) is not None:
                 config[key] = deserialize(config[key])
         return cls(**config)
+
+
+def _members_model(classifier):
+    """The classifier's member probabilities as a list of outputs, or None without members."""
+    names = {layer.name for layer in classifier.layers}
+    if not all(name in names for name in MEMBER_OUTPUTS):
+        return None
+    return keras.Model(classifier.inputs, [classifier.get_layer(name).output for name in MEMBER_OUTPUTS],
+                       name="members")
+
+
+def fit_member_combination(model, dataset):
+    """Stacking: fits the weights of the members' logits (and a bias) by logistic regression
+    on `dataset` (held-out texts, never the test split) and stores them in the model.
+
+    Returns `{"weights": [...], "bias": b}`, or None for a model without members.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    if model.members is None:
+        return None
+    outputs, labels = [], []
+    for inputs, targets in dataset:
+        outputs.append(np.concatenate([keras.ops.convert_to_numpy(p) for p in model.members(inputs)], axis=-1))
+        labels.append(keras.ops.convert_to_numpy(targets).reshape(-1))
+    probabilities = np.clip(np.concatenate(outputs).astype("float64"), 1e-7, 1 - 1e-7)
+    logits, labels = np.log(probabilities / (1 - probabilities)), np.concatenate(labels)
+    if len(np.unique(labels)) < 2:
+        return None
+    regression = LogisticRegression().fit(logits, labels)
+    weights, bias = regression.coef_[0], float(regression.intercept_[0])
+    model.classifier.get_layer("probability").set_combination(weights, bias)
+    return {"weights": [float(weight) for weight in weights], "bias": bias}
 
 
 def compile_model(model, config, train_examples):
@@ -177,12 +261,27 @@ def build_classifier(config):
     return BUILDERS[config.model](config)
 
 
-def build_model(config, vectorizers, train_examples):
-    """The compiled `SentimentClassifier` for `config` around adapted `vectorizers`."""
+def fitted_to(idf, size):
+    """`idf` cut or padded (with 1.0, ids the vocabulary never produces) to `size` entries."""
+    fitted = np.ones(size, dtype="float32")
+    fitted[: min(size, len(idf))] = np.asarray(idf, dtype="float32")[:size]
+    return fitted
+
+
+def build_model(config, vectorizers, train_examples, bag_idf=None):
+    """The compiled `SentimentClassifier` for `config` around adapted `vectorizers`
+    (`bag_idf`: the training texts' idf of the bag's n-grams, when the bag is on)."""
+    classifier = build_classifier(config)
+    if config.uses_bag:
+        if bag_idf is None or NGRAM_BAG not in vectorizers:
+            raise ValueError("bag_vocabulary_size > 0 needs the adapted n-gram bag vectorizer and its idf.")
+        classifier.get_layer(BAG_LAYER).set_idf(fitted_to(bag_idf, config.bag_vocabulary_size))
     model = SentimentClassifier(
-        build_classifier(config),
+        classifier,
         vectorizers[TOKEN_IDS],
         vectorizers.get(BIGRAM_IDS),
+        vectorizers.get(NGRAM_BAG) if config.uses_bag else None,
+        bag_max_terms=config.bag_max_terms,
         name=f"sentiment_{config.model}",
     )
     return compile_model(model, config, train_examples)

@@ -2,8 +2,11 @@
 
 Two vectorizers turn raw strings into aligned id sequences of the same length:
 `token_ids` (words) and, optionally, `bigram_ids` (the word pair starting at each
-position). Both are adapted on the training split only and travel inside the
-saved model (`SentimentClassifier`), so the export needs nothing else.
+position). A third, optional one reads the whole text as a bag of words and word
+pairs: `bag_ids` (the distinct n-grams of a text) with `bag_counts` (how often each
+occurs), which the model weights by tf-idf. All are adapted on the training split
+only and travel inside the saved model (`SentimentClassifier`), so the export needs
+nothing else.
 """
 
 import numpy as np
@@ -13,6 +16,9 @@ import keras
 
 TOKEN_IDS = "token_ids"
 BIGRAM_IDS = "bigram_ids"
+BAG_IDS = "bag_ids"
+BAG_COUNTS = "bag_counts"
+NGRAM_BAG = "ngram_bag"
 ADAPT_BATCH = 1024
 VECTORIZE_BATCH = 2048
 
@@ -47,7 +53,54 @@ def make_vectorizers(config):
             output_sequence_length=config.sequence_length,
             name="bigram_vectorizer",
         )
+    if config.uses_bag:
+        vectorizers[NGRAM_BAG] = keras.layers.TextVectorization(
+            max_tokens=config.bag_vocabulary_size,
+            standardize=standardize_text,
+            ngrams=2,
+            name="ngram_bag_vectorizer",
+        )
     return vectorizers
+
+
+def bag_of_ngrams(ngram_ids, max_terms):
+    """N-gram ids `(batch, length)` (0 = padding) → `{BAG_IDS, BAG_COUNTS}` of shape
+    `(batch, max_terms)`: each text's distinct n-gram ids (ascending, so the most
+    frequent n-grams of the vocabulary first) and their counts, zero-padded.
+
+    A text with more than `max_terms` distinct n-grams keeps the `max_terms` most
+    frequent in the training vocabulary.
+    """
+    if not tf.is_tensor(ngram_ids):
+        ngram_ids = np.asarray(keras.ops.convert_to_numpy(ngram_ids))
+    ngram_ids = tf.cast(tf.convert_to_tensor(ngram_ids), tf.int64)
+    counts = tf.sparse.reorder(tf.sparse.bincount(ngram_ids, axis=-1))
+    present = tf.sparse.retain(counts, counts.indices[:, 1] > 0)
+    rows = tf.shape(ngram_ids, out_type=tf.int64)[0]
+
+    def per_text(values):
+        return tf.RaggedTensor.from_value_rowids(values, present.indices[:, 0], nrows=rows)
+
+    ids, frequencies = per_text(present.indices[:, 1]), per_text(present.values)
+    shape = tf.stack([rows, tf.constant(max_terms, tf.int64)])
+    return {BAG_IDS: tf.cast(ids.to_tensor(shape=shape), tf.int32),
+            BAG_COUNTS: tf.cast(frequencies.to_tensor(shape=shape), tf.float32)}
+
+
+def bag_of_ngrams_for_backend(ngram_ids, max_terms):
+    """`bag_of_ngrams` as tensors of the Keras backend (TensorFlow tensors stay as they are)."""
+    bag = bag_of_ngrams(ngram_ids, max_terms)
+    if keras.backend.backend() == "tensorflow":
+        return bag
+    return {name: keras.ops.convert_to_tensor(tensor.numpy()) for name, tensor in bag.items()}
+
+
+def inverse_document_frequency(bag_ids, vocabulary_size):
+    """Smoothed idf of every n-gram id over the training texts' `bag_ids`:
+    `log((1 + texts) / (1 + texts containing it)) + 1` (scikit-learn's definition)."""
+    bag_ids = np.asarray(bag_ids)
+    documents = np.bincount(bag_ids[bag_ids > 0], minlength=vocabulary_size)[:vocabulary_size]
+    return (np.log((1.0 + len(bag_ids)) / (1.0 + documents)) + 1.0).astype(np.float32)
 
 
 def _as_string_array(texts):
@@ -62,11 +115,15 @@ def adapt_vectorizers(vectorizers, texts):
     return vectorizers
 
 
-def vectorize_texts(vectorizers, texts):
-    """`{input_name: int32 array (texts, sequence_length)}` for a list of strings."""
+def vectorize_texts(vectorizers, texts, bag_max_terms=None):
+    """`{input_name: array (texts, length)}` for a list of strings (`bag_max_terms`:
+    the bag's length, needed when `vectorizers` has a bag)."""
     texts = _as_string_array(texts).astype(str)
     ids = {}
     for name, vectorizer in vectorizers.items():
+        if name == NGRAM_BAG:
+            ids.update(_bag_arrays(vectorizer, texts, bag_max_terms))
+            continue
         chunks = [
             np.asarray(keras.ops.convert_to_numpy(vectorizer(texts[start:start + VECTORIZE_BATCH])))
             for start in range(0, len(texts), VECTORIZE_BATCH)
@@ -74,6 +131,12 @@ def vectorize_texts(vectorizers, texts):
         length = vectorizer.get_config()["output_sequence_length"]
         ids[name] = (np.concatenate(chunks) if chunks else np.zeros((0, length))).astype(np.int32)
     return ids
+
+
+def _bag_arrays(vectorizer, texts, max_terms):
+    chunks = [bag_of_ngrams(vectorizer(texts[start:start + VECTORIZE_BATCH]), max_terms)
+              for start in range(0, len(texts), VECTORIZE_BATCH)] or [bag_of_ngrams(tf.zeros((0, 1)), max_terms)]
+    return {name: np.concatenate([chunk[name].numpy() for chunk in chunks]) for name in (BAG_IDS, BAG_COUNTS)}
 
 
 def words_of(vectorizers, ids):

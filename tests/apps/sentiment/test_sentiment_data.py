@@ -9,7 +9,16 @@ import tensorflow as tf
 
 from apps.sentiment import corpus
 from apps.sentiment import data as sentiment_data
-from apps.sentiment.text import BIGRAM_IDS, TOKEN_IDS, standardize_text
+from apps.sentiment.text import (
+    BAG_COUNTS,
+    BAG_IDS,
+    BIGRAM_IDS,
+    NGRAM_BAG,
+    TOKEN_IDS,
+    bag_of_ngrams,
+    inverse_document_frequency,
+    standardize_text,
+)
 from tests.apps.sentiment.conftest import tiny_config
 
 
@@ -114,6 +123,8 @@ def test_splits_adapt_on_training_texts_only():
     assert splits.info["train_examples"] == 16 and splits.info["validation_examples"] == 4
     inputs, targets = next(iter(splits.test))
     assert inputs[TOKEN_IDS].shape == (1, 8) and inputs[BIGRAM_IDS].shape == (1, 8)
+    assert inputs[BAG_IDS].shape == (1, config.bag_max_terms)
+    assert splits.info["bag_idf"].shape == (splits.info["vectorizers"][NGRAM_BAG].vocabulary_size(),)
     assert inputs[TOKEN_IDS].numpy()[0, 0] == 1  # [UNK]
     assert targets.numpy().tolist() == [[1.0]]
 
@@ -141,3 +152,18 @@ def test_load_tfds_fails_fast_offline_or_loads(app, monkeypatch):
 def test_reads_the_shared_imdb_files(app, shared_dataset):
     splits = app.load_data(tiny_config(data=f"files:{shared_dataset('imdb')}", max_examples=200))
     assert splits.info["test_examples"] == 25_000 and splits.info["train_examples"] == 150
+
+
+def test_bag_of_ngrams_lists_distinct_ids_with_counts():
+    ngram_ids = np.array([[5, 3, 5, 5, 9, 0, 0], [0, 0, 0, 0, 0, 0, 0], [2, 2, 4, 6, 8, 10, 12]])
+    bag = bag_of_ngrams(ngram_ids, max_terms=4)
+    assert bag[BAG_IDS].numpy().tolist() == [[3, 5, 9, 0], [0, 0, 0, 0], [2, 4, 6, 8]]
+    assert bag[BAG_COUNTS].numpy().tolist() == [[1, 3, 1, 0], [0, 0, 0, 0], [2, 1, 1, 1]]
+
+
+def test_inverse_document_frequency_counts_texts_not_occurrences():
+    bag_ids = np.array([[1, 2, 0], [2, 3, 0], [2, 0, 0]])
+    idf = inverse_document_frequency(bag_ids, vocabulary_size=5)
+    texts = 3
+    documents = np.array([0, 1, 3, 1, 0])
+    np.testing.assert_allclose(idf, np.log((1 + texts) / (1 + documents)) + 1, rtol=1e-6)

@@ -4,10 +4,23 @@ import keras
 import numpy as np
 import pytest
 
-from apps.sentiment.blocks import LimitTokenIds, MaskedChunkPooling, MaskedMeanMaxPooling
+from apps.sentiment.blocks import LimitTokenIds, MaskedChunkPooling, MaskedMeanMaxPooling, TfIdfBagLogit
 from apps.sentiment.config import SentimentConfig
-from apps.sentiment.model import SentimentClassifier, build_classifier, build_model
-from apps.sentiment.text import BIGRAM_IDS, TOKEN_IDS, adapt_vectorizers, make_vectorizers
+from apps.sentiment.model import (
+    BAG_LAYER,
+    SentimentClassifier,
+    build_classifier,
+    build_model,
+    fit_member_combination,
+)
+from apps.sentiment.text import (
+    BAG_COUNTS,
+    BAG_IDS,
+    BIGRAM_IDS,
+    TOKEN_IDS,
+    adapt_vectorizers,
+    make_vectorizers,
+)
 from tests.apps.sentiment.conftest import tiny_config
 
 pytestmark = pytest.mark.multibackend
@@ -17,12 +30,16 @@ LONG = list(range(2, 26))
 
 
 def _ids(rows, length):
-    """Right-padded id matrices for token and bigram inputs."""
+    """Right-padded id matrices for token, bigram and bag inputs."""
     tokens = np.zeros((len(rows), length), dtype="int32")
+    bag_ids = np.zeros((len(rows), length), dtype="int32")
+    bag_counts = np.zeros((len(rows), length), dtype="float32")
     for row, ids in enumerate(rows):
         tokens[row, : len(ids)] = ids
+        distinct, counts = np.unique(ids, return_counts=True)
+        bag_ids[row, : len(distinct)], bag_counts[row, : len(distinct)] = distinct, counts
     bigrams = np.where(tokens > 0, (tokens * 7) % 290 + 2, 0).astype("int32")
-    return {TOKEN_IDS: tokens, BIGRAM_IDS: bigrams}
+    return {TOKEN_IDS: tokens, BIGRAM_IDS: bigrams, BAG_IDS: bag_ids, BAG_COUNTS: bag_counts}
 
 
 @pytest.mark.parametrize("model_name,pool_size", [("transformer", 1), ("transformer", 3), ("recurrent", 3)])
@@ -42,8 +59,8 @@ def test_an_empty_text_gets_a_finite_probability(model_name):
     assert probability.shape == (1, 1) and np.isfinite(probability).all()
 
 
-def test_without_bigrams_the_model_takes_token_ids_only():
-    classifier = build_classifier(tiny_config(bigram_vocabulary_size=0))
+def test_without_bigrams_and_bag_the_model_takes_token_ids_only():
+    classifier = build_classifier(tiny_config(bigram_vocabulary_size=0, bag_vocabulary_size=0))
     assert [tensor.name for tensor in classifier.inputs] == [TOKEN_IDS]
     assert classifier.predict({TOKEN_IDS: _ids([SHORT], 24)[TOKEN_IDS]}, verbose=0).shape == (1, 1)
 
@@ -73,15 +90,20 @@ def _adapted_vectorizers(config):
     return adapt_vectorizers(make_vectorizers(config), texts)
 
 
-def test_saved_model_keeps_its_vocabularies(tmp_path):
+def test_saved_model_keeps_its_vocabularies_and_idf(tmp_path):
     config = tiny_config()
-    model = build_model(config, _adapted_vectorizers(config), train_examples=12)
+    vectorizers = _adapted_vectorizers(config)
+    idf = np.linspace(1.0, 2.0, config.bag_vocabulary_size).astype("float32")
+    model = build_model(config, vectorizers, train_examples=12, bag_idf=idf)
+    model.classifier.get_layer(BAG_LAYER).set_term_weights(np.linspace(-1, 1, config.bag_vocabulary_size))
     path = tmp_path / "model.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
     assert isinstance(loaded, SentimentClassifier)
     assert loaded.token_vectorizer.get_vocabulary() == model.token_vectorizer.get_vocabulary()
     assert loaded.bigram_vectorizer.get_vocabulary() == model.bigram_vectorizer.get_vocabulary()
+    assert loaded.bag_vectorizer.get_vocabulary() == model.bag_vectorizer.get_vocabulary()
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded.classifier.get_layer(BAG_LAYER).idf), idf)
     texts = np.array(["a fine film", "a dull plot indeed", ""])
     np.testing.assert_allclose(loaded.predict(loaded.vectorize(texts), verbose=0),
                                model.predict(model.vectorize(texts), verbose=0), atol=1e-6)
@@ -96,3 +118,78 @@ def test_saved_model_keeps_its_vocabularies(tmp_path):
 def test_invalid_configs_are_refused(changes, message):
     with pytest.raises(ValueError, match=message):
         SentimentConfig(**changes)
+
+
+def test_tfidf_bag_logit_is_a_sublinear_l2_normalised_tfidf_dot_product():
+    idf = np.array([1.0, 1.5, 2.0, 3.0, 1.2], "float32")
+    weights = np.array([0.0, 0.5, -1.0, 2.0, 0.3], "float32")
+    layer = TfIdfBagLogit(5, learning_rate_multiplier=4.0)
+    bag_ids = np.array([[2, 3, 0, 0], [1, 2, 3, 4], [0, 0, 0, 0]], "int32")
+    bag_counts = np.array([[3, 1, 0, 0], [1, 1, 2, 1], [0, 0, 0, 0]], "float32")
+    layer.build(bag_ids.shape)
+    layer.set_idf(idf)
+    layer.set_term_weights(weights)
+    logits = keras.ops.convert_to_numpy(layer(bag_ids, bag_counts))
+    expected = []
+    for ids, counts in zip(bag_ids, bag_counts):
+        features = np.zeros(5)
+        for index, count in zip(ids, counts):
+            if index and count:
+                features[index] = (1 + np.log(count)) * idf[index]
+        norm = np.linalg.norm(features)
+        expected.append(features @ weights / norm if norm else 0.0)
+    np.testing.assert_allclose(logits.reshape(-1), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_the_bag_reads_the_whole_text_beyond_the_sequence_length():
+    config = tiny_config(sequence_length=4, dropout=0.0)
+    vectorizers = _adapted_vectorizers(config)
+    idf = np.ones(config.bag_vocabulary_size, "float32")
+    model = build_model(config, vectorizers, train_examples=12, bag_idf=idf)
+    model.classifier.get_layer(BAG_LAYER).set_term_weights(
+        np.where(np.array(vectorizers["ngram_bag"].get_vocabulary() + [""] * config.bag_vocabulary_size)
+                 [: config.bag_vocabulary_size] == "dull", -5.0, 0.0))
+    texts = np.array(["a fine film a fine film", "a fine film a fine film dull"])
+    inputs = model.vectorize(texts)
+    assert inputs[TOKEN_IDS].shape[1] == 4 and inputs[BAG_IDS].shape == (2, config.bag_max_terms)
+    probabilities = model.predict(inputs, verbose=0).reshape(-1).astype("float64")
+    logits = np.log(probabilities / (1 - probabilities))
+    counts = keras.ops.convert_to_numpy(inputs[BAG_COUNTS])[1]
+    norm = np.sqrt(np.sum(np.where(counts > 0, 1 + np.log(np.maximum(counts, 1)), 0) ** 2))
+    # "dull" (once) is word 7, past the 4 tokens the encoder sees, so the network's logit is
+    # the same for both texts and only the bag's differs (by -5 / norm); until stacking the
+    # model answers the mean of the members' logits.
+    np.testing.assert_allclose(logits[1] - logits[0], 0.5 * -5.0 / norm, rtol=1e-3)
+
+
+def test_member_combination_is_fitted_on_held_out_data():
+    config = tiny_config(dropout=0.0)
+    model = build_model(config, _adapted_vectorizers(config), train_examples=12,
+                        bag_idf=np.ones(config.bag_vocabulary_size, "float32"))
+    texts = np.array(["a fine film", "a dull film", "not a fine plot", "fine acting"] * 8)
+    labels = np.array([1, 0, 0, 1] * 8, "float32")[:, None]
+    bag = model.classifier.get_layer(BAG_LAYER)
+    vocabulary = model.bag_vectorizer.get_vocabulary()
+    bag.set_term_weights(np.array([{"fine": 2.0, "dull": -2.0, "not": -3.0}.get(word, 0.0) for word in vocabulary]
+                                  + [0.0] * (config.bag_vocabulary_size - len(vocabulary))))
+    dataset = [(model.vectorize(texts), labels)]
+    combination = fit_member_combination(model, dataset)
+    assert combination["weights"][1] > abs(combination["weights"][0])  # the bag separates the classes
+    combined = model.classifier.get_layer("probability")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(combined.member_weights), combination["weights"], rtol=1e-6)
+    probabilities = model.predict(dataset[0][0], verbose=0).reshape(-1)
+    assert ((probabilities >= 0.5) == labels.reshape(-1)).all()
+
+
+def test_training_call_returns_each_member_and_the_loss_scores_both():
+    config = tiny_config(dropout=0.0)
+    model = build_model(config, _adapted_vectorizers(config), train_examples=12,
+                        bag_idf=np.ones(config.bag_vocabulary_size, "float32"))
+    inputs = model.vectorize(np.array(["a fine film", "a dull film"]))
+    members = keras.ops.convert_to_numpy(model(inputs, training=True))
+    assert members.shape == (2, 2)
+    labels = np.array([[1.0], [0.0]], "float32")
+    loss = float(keras.ops.convert_to_numpy(model.compute_loss(inputs, labels, model(inputs, training=True))))
+    expected = np.mean([-np.log(p) if y else -np.log(1 - p)
+                        for row, (y,) in zip(members, labels) for p in row])
+    np.testing.assert_allclose(loss, expected, rtol=1e-4)
