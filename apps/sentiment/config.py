@@ -42,7 +42,8 @@ class SentimentConfig(AppConfig):
             classifier.
         rnn_cell: `gru` or `lstm` for the recurrent model.
         rnn_units: units per direction of the recurrent model.
-        label_smoothing: softens the 0/1 targets.
+        label_smoothing: softens the 0/1 targets of the network (the tf-idf bag member
+            always learns from the hard ones).
         test_fraction: share of a single labelled file held out as test split
             (sources with their own test split ignore it).
     """

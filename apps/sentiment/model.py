@@ -137,7 +137,9 @@ class SentimentClassifier(keras.Model):
     With the tf-idf bag, the classifier answers the mean of two members' probabilities
     (the network's and the bag's). Each member is trained on its own cross-entropy,
     as if alone: in training `call` returns both probabilities `(batch, 2)` and the
-    loss compares each with the label. Trained jointly through one loss, the network
+    loss compares each with the label, smoothed by `network_label_smoothing` for the
+    network only (it keeps the network's probabilities from becoming over-confident
+    once it has fitted the training texts; the linear bag gains nothing from it). Trained jointly through one loss, the network
     fits the training texts within an epoch and the bag stops learning.
 
     Args:
@@ -148,13 +150,14 @@ class SentimentClassifier(keras.Model):
     """
 
     def __init__(self, classifier, token_vectorizer, bigram_vectorizer=None, bag_vectorizer=None,
-                 bag_max_terms=1024, **kwargs):
+                 bag_max_terms=1024, network_label_smoothing=0.0, **kwargs):
         super().__init__(**kwargs)
         self.classifier = classifier
         self.token_vectorizer = token_vectorizer
         self.bigram_vectorizer = bigram_vectorizer
         self.bag_vectorizer = bag_vectorizer
         self.bag_max_terms = int(bag_max_terms)
+        self.network_label_smoothing = float(network_label_smoothing)
         self.members = _members_model(classifier)
         self.built = True
 
@@ -174,7 +177,9 @@ class SentimentClassifier(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if y is not None and y_pred is not None and y_pred.shape[-1] == len(MEMBER_OUTPUTS):
-            y = keras.ops.broadcast_to(keras.ops.cast(y, y_pred.dtype), keras.ops.shape(y_pred))
+            y = keras.ops.reshape(keras.ops.cast(y, y_pred.dtype), (-1, 1))
+            smoothing = self.network_label_smoothing
+            y = keras.ops.concatenate([y * (1.0 - smoothing) + 0.5 * smoothing, y], axis=-1)
         return super().compute_loss(x, y, y_pred, sample_weight, training)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
@@ -202,6 +207,7 @@ class SentimentClassifier(keras.Model):
             "bigram_vectorizer": serialize(self.bigram_vectorizer) if self.bigram_vectorizer else None,
             "bag_vectorizer": serialize(self.bag_vectorizer) if self.bag_vectorizer else None,
             "bag_max_terms": self.bag_max_terms,
+            "network_label_smoothing": self.network_label_smoothing,
         }
 
     @classmethod
@@ -250,7 +256,8 @@ def fit_member_combination(model, dataset):
 def compile_model(model, config, train_examples):
     model.compile(
         optimizer=scheduled_optimizer(config, train_examples),
-        loss=keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing),
+        # With the bag, SentimentClassifier.compute_loss smooths the network's targets itself.
+        loss=keras.losses.BinaryCrossentropy(label_smoothing=0.0 if config.uses_bag else config.label_smoothing),
         metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")],
     )
     return model
@@ -282,6 +289,7 @@ def build_model(config, vectorizers, train_examples, bag_idf=None):
         vectorizers.get(BIGRAM_IDS),
         vectorizers.get(NGRAM_BAG) if config.uses_bag else None,
         bag_max_terms=config.bag_max_terms,
+        network_label_smoothing=config.label_smoothing,
         name=f"sentiment_{config.model}",
     )
     return compile_model(model, config, train_examples)

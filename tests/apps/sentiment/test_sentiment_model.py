@@ -181,15 +181,21 @@ def test_member_combination_is_fitted_on_held_out_data():
     assert ((probabilities >= 0.5) == labels.reshape(-1)).all()
 
 
-def test_training_call_returns_each_member_and_the_loss_scores_both():
-    config = tiny_config(dropout=0.0)
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_training_call_returns_each_member_and_the_loss_scores_both(smoothing):
+    config = tiny_config(dropout=0.0, label_smoothing=smoothing)
     model = build_model(config, _adapted_vectorizers(config), train_examples=12,
                         bag_idf=np.ones(config.bag_vocabulary_size, "float32"))
     inputs = model.vectorize(np.array(["a fine film", "a dull film"]))
-    members = keras.ops.convert_to_numpy(model(inputs, training=True))
+    members = keras.ops.convert_to_numpy(model(inputs, training=True)).astype("float64")
     assert members.shape == (2, 2)
     labels = np.array([[1.0], [0.0]], "float32")
     loss = float(keras.ops.convert_to_numpy(model.compute_loss(inputs, labels, model(inputs, training=True))))
-    expected = np.mean([-np.log(p) if y else -np.log(1 - p)
-                        for row, (y,) in zip(members, labels) for p in row])
+
+    def cross_entropy(target, p):
+        return -(target * np.log(p) + (1 - target) * np.log(1 - p))
+
+    network_targets = labels[:, 0] * (1 - smoothing) + 0.5 * smoothing  # the bag learns from hard labels
+    expected = np.mean([cross_entropy(network_targets, members[:, 0]).mean(),
+                        cross_entropy(labels[:, 0], members[:, 1]).mean()])
     np.testing.assert_allclose(loss, expected, rtol=1e-4)
