@@ -44,6 +44,26 @@ def test_preprocessing_is_fitted_on_the_training_split_only(app, splits):
         float(np.nanmedian(train["TotalCharges"])))
 
 
+@pytest.mark.parametrize("encoding", ["piecewise_linear", "one_hot"])
+def test_numeric_bins_follow_the_training_quantiles(app, splits, encoding):
+    config, data = splits
+    config = config.replace(numeric_encoding=encoding)
+    model = app.build_model(config, data)
+    bins = model.get_layer("MonthlyCharges_bins")
+    charges = np.asarray(data.info["train_features"]["MonthlyCharges"], "float64")
+    edges = np.quantile(charges[~np.isnan(charges)], np.linspace(0, 1, config.numeric_bins + 1))
+    encoder = keras.Model(model.input, bins.output)
+    row = one_row(data.info["test_table"])
+    row["MonthlyCharges"][0] = (edges[1] + edges[2]) / 2  # halfway through the second bin
+    encoded = np.asarray(encoder.predict(tf.data.Dataset.from_tensor_slices(as_model_inputs(row)).batch(1),
+                                         verbose=0))[0]
+    if encoding == "one_hot":
+        assert isinstance(bins, keras.layers.Discretization) and encoded.argmax() == 1 and encoded.sum() == 1
+    else:
+        np.testing.assert_allclose(bins.bin_edges, edges, rtol=1e-6)
+        np.testing.assert_allclose(encoded, [1.0, 0.5] + [0.0] * (config.numeric_bins - 2), atol=1e-5)
+
+
 def test_unknown_categories_and_missing_numbers_are_served(app, splits):
     config, data = splits
     model = app.build_model(config, data)
