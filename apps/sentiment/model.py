@@ -176,11 +176,19 @@ class SentimentClassifier(keras.Model):
         return self.classifier(inputs, training=training)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        if y is not None and y_pred is not None and y_pred.shape[-1] == len(MEMBER_OUTPUTS):
-            y = keras.ops.reshape(keras.ops.cast(y, y_pred.dtype), (-1, 1))
-            smoothing = self.network_label_smoothing
-            y = keras.ops.concatenate([y * (1.0 - smoothing) + 0.5 * smoothing, y], axis=-1)
+        if y is not None and y_pred is not None:
+            y = self._targets(y, y_pred)
         return super().compute_loss(x, y, y_pred, sample_weight, training)
+
+    def _targets(self, y, y_pred):
+        """The labels, smoothed by `network_label_smoothing`, for each column of `y_pred`;
+        the tf-idf bag's column (members in training) gets the hard labels."""
+        y = keras.ops.reshape(keras.ops.cast(y, y_pred.dtype), (-1, 1))
+        smoothing = self.network_label_smoothing
+        network = y * (1.0 - smoothing) + 0.5 * smoothing
+        if y_pred.shape[-1] == len(MEMBER_OUTPUTS):
+            return keras.ops.concatenate([network, y], axis=-1)
+        return network
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         if y_pred is not None and y_pred.shape[-1] == len(MEMBER_OUTPUTS):
@@ -256,8 +264,7 @@ def fit_member_combination(model, dataset):
 def compile_model(model, config, train_examples):
     model.compile(
         optimizer=scheduled_optimizer(config, train_examples),
-        # With the bag, SentimentClassifier.compute_loss smooths the network's targets itself.
-        loss=keras.losses.BinaryCrossentropy(label_smoothing=0.0 if config.uses_bag else config.label_smoothing),
+        loss=keras.losses.BinaryCrossentropy(),  # SentimentClassifier.compute_loss smooths the targets
         metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")],
     )
     return model

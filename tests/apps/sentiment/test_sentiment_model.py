@@ -199,3 +199,16 @@ def test_training_call_returns_each_member_and_the_loss_scores_both(smoothing):
     expected = np.mean([cross_entropy(network_targets, members[:, 0]).mean(),
                         cross_entropy(labels[:, 0], members[:, 1]).mean()])
     np.testing.assert_allclose(loss, expected, rtol=1e-4)
+
+
+def test_without_the_bag_label_smoothing_applies_to_the_single_output():
+    config = tiny_config(dropout=0.0, label_smoothing=0.2, bag_vocabulary_size=0)
+    model = build_model(config, _adapted_vectorizers(config), train_examples=12)
+    inputs = model.vectorize(np.array(["a fine film", "a dull film"]))
+    outputs = model(inputs, training=True)
+    probabilities = keras.ops.convert_to_numpy(outputs).astype("float64").reshape(-1)
+    labels = np.array([[1.0], [0.0]], "float32")
+    loss = float(keras.ops.convert_to_numpy(model.compute_loss(inputs, labels, outputs)))
+    targets = labels.reshape(-1) * 0.8 + 0.1
+    expected = np.mean(-(targets * np.log(probabilities) + (1 - targets) * np.log(1 - probabilities)))
+    np.testing.assert_allclose(loss, expected, rtol=1e-4)
