@@ -3,8 +3,10 @@
     python benchmarks/churn.py --data files:../shared/datasets/telco_churn/WA_Fn-UseC_-Telco-Customer-Churn.csv
 
 For each seed, the table is split stratified 80/20 (the app's own split, seeded);
-the MLP trains on the 80% minus its validation share (early stopping and threshold
-on validation only), logistic regression on the whole 80%; both are scored on the 20%.
+the model trains as `kapps churn train` does (by default a cross-fitted ensemble:
+member i trains on four of five folds of the 80% and stops early on the fifth; a
+single network, `--ensemble 1`, trains on the 80% minus its validation share),
+logistic regression on the whole 80%; both are scored on the 20%.
 The seeds are 0, 1, 2, ... (fixed in advance, not chosen by result). Any ChurnConfig
 field can be overridden (`--depth 2 --width 64`).
 """
@@ -62,9 +64,9 @@ def mlp_auc(app, table, config):
     import keras
     from sklearn.metrics import roc_auc_score
 
-    from apps.churn.app import fit_and_calibrate
     from apps.churn.data import make_splits
     from apps.churn.evaluation import predict_probabilities
+    from apps.churn.training import fit_and_calibrate
 
     keras.utils.set_random_seed(config.seed)
     data = make_splits(table, config)

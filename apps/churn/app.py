@@ -7,12 +7,12 @@ import numpy as np
 
 from apps.churn import data as churn_data
 from apps.churn.config import ChurnConfig
-from apps.churn.evaluation import evaluate_churn, predict_probabilities
-from apps.churn.model import build_model, compile_model, ensemble_members, set_threshold
+from apps.churn.evaluation import evaluate_churn
+from apps.churn.model import build_model
 from apps.churn.signatures import make_signatures
 from apps.churn.table import (ChurnDataError, Column, CATEGORICAL, NUMERIC, parse_number,
                               read_csv_text, sanitize_input_name)
-from apps.churn.threshold import choose_threshold
+from apps.churn.training import OBJECTIVE, fit_and_calibrate
 from apps.core.app import App, SampleRequest
 from apps.core.data import DataSourceError
 from apps.core.hypermodel import ConfigHyperModel
@@ -22,8 +22,10 @@ SAMPLE_ROWS = 3
 
 
 def search_space(hp, config):
-    """The churn hyperparameters, as values of `ChurnConfig`."""
+    """The churn hyperparameters, as values of `ChurnConfig`. A trial trains one network
+    (on the first fold when the base config is a cross-fitted ensemble)."""
     return config.replace(
+        ensemble=1,
         depth=hp.Int("depth", 1, 4),
         width=hp.Choice("width", [32, 64, 128, 256]),
         dropout=hp.Float("dropout", 0.0, 0.5, step=0.1),
@@ -32,45 +34,12 @@ def search_space(hp, config):
     )
 
 
-def calibrate_threshold(model, data, config):
-    """Chooses the decision threshold on the validation split and stores it in the model."""
-    validation = data.info["validation_table"]
-    threshold = choose_threshold(validation.labels, predict_probabilities(model, validation),
-                                 config.threshold_metric)
-    set_threshold(model, threshold)
-    return threshold
-
-
-def fit_with_early_stopping(model, data, config, callbacks=(), verbose=2):
-    """Fits until validation ROC-AUC stops improving for `patience` epochs; keeps the best weights."""
-    import keras
-
-    early_stopping = keras.callbacks.EarlyStopping(
-        monitor="val_auc", mode="max", patience=config.patience, restore_best_weights=True)
-    return model.fit(data.train, validation_data=data.validation, epochs=config.epochs,
-                     shuffle=False, verbose=verbose, callbacks=[*callbacks, early_stopping])
-
-
-def fit_and_calibrate(model, data, config, callbacks=(), verbose=2):
-    """Fits the network (each ensemble member in turn, each stopped early on its own), then
-    stores the decision threshold chosen on the validation split."""
-    if config.ensemble == 1:
-        history = fit_with_early_stopping(model, data, config, callbacks, verbose)
-    else:
-        for member in ensemble_members(model, config):
-            compile_model(member, config, data.info["positive_rate"], data.info["train_examples"])
-            history = fit_with_early_stopping(member, data, config, verbose=verbose)
-        model.optimizer.build(model.trainable_variables)  # saved like a trained model's optimizer
-    calibrate_threshold(model, data, config)
-    return history
-
-
 @register_app
 class ChurnApp(App):
     name = "churn"
     title = "Customer churn (residual MLP on a churn CSV)"
     config_class = ChurnConfig
-    objective = "val_auc"
+    objective = OBJECTIVE
     objective_direction = "max"
 
     def load_tfds(self, name, config):
@@ -90,13 +59,9 @@ class ChurnApp(App):
         return ConfigHyperModel(self, config, data, search_space)
 
     def train(self, model, data, config, run):
-        """Fits with early stopping on validation ROC-AUC, then sets the threshold on validation.
-
-        A single network uses the run's callbacks (resumable, checkpoints, logs); ensemble
-        members are trained one after the other without them."""
-        callbacks = run.callbacks(monitor=self.objective, mode=self.objective_direction) \
-            if config.ensemble == 1 else ()
-        return fit_and_calibrate(model, data, config, callbacks)
+        """Fits with early stopping on validation ROC-AUC (each member of a cross-fitted
+        ensemble on its own fold), then sets the threshold on held-out predictions."""
+        return fit_and_calibrate(model, data, config, run)
 
     def evaluate(self, model, data, config, run):
         return evaluate_churn(model, data, config, run)

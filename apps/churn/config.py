@@ -36,14 +36,18 @@ class ChurnConfig(AppConfig):
             value has gone through each bin, `layers.PiecewiseLinearEncoding`: a linear
             model of it is a linear spline) or `one_hot` (which bin it falls in).
         test_fraction: stratified share of the rows held out for the final test.
-        validation_fraction: stratified share of the remaining rows used to stop
-            training early and to choose the decision threshold.
+        validation_fraction: for a single network (`ensemble` 1), the stratified share
+            of the remaining rows used to stop training early and to choose the decision
+            threshold (an ensemble validates on its folds instead).
         depth: residual dense blocks (`layers.DenseResidualBlock`).
         width: units of each block.
         dropout: dropout inside the blocks and before the head.
         wide: adds a linear (wide) path from the encoded features to the logit.
-        ensemble: residual MLPs trained one after the other on the shared preprocessing,
-            their probabilities averaged inside the model (1: a single network).
+        ensemble: residual MLPs whose probabilities are averaged inside the model,
+            cross-fitted: the non-test rows are cut into `ensemble` stratified folds,
+            member i trains on all folds but i and stops early on fold i, and the decision
+            threshold is chosen on these out-of-fold predictions (each row predicted by the
+            member that never trained on it). 1: a single network.
         class_weighting: `none`, `balanced` (inverse class frequency) or `sqrt`
             (its square root), applied through the loss.
         focal_gamma: focusing parameter of the focal loss; 0 is plain cross-entropy.
@@ -75,7 +79,7 @@ class ChurnConfig(AppConfig):
     width: int = 32
     dropout: float = 0.5
     wide: bool = True
-    ensemble: int = 1
+    ensemble: int = 5
     class_weighting: str = "none"
     focal_gamma: float = 0.0
     weight_decay: float = 1e-2

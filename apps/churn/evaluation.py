@@ -112,7 +112,17 @@ def write_plots(run, labels, probabilities, metrics, config):
                               run.plot_path("confusion_matrix"),
                               f"Test confusion matrix (threshold {metrics['threshold']:.2f})"),
     ]
-    history = run.load_history()
-    if history:
-        plots.append(plot_learning_curves(history, run.plot_path("learning_curves"), "churn"))
-    return [str(path) for path in plots]
+    return [str(path) for path in plots + learning_curve_plots(run)]
+
+
+def learning_curve_plots(run):
+    """`learning_curves.png` of a single network, or one per member of a cross-fitted ensemble."""
+    from apps.churn.training import MemberRuns
+
+    histories = [("learning_curves", run.load_history(), "churn")]
+    member_runs = MemberRuns(run)
+    for index in range(len(list((run.path / "members").glob("member_*")))):
+        histories.append((f"learning_curves_member_{index + 1}", member_runs.member_run(index).load_history(),
+                          f"churn, ensemble member {index + 1}"))
+    return [plot_learning_curves(history, run.plot_path(name), title)
+            for name, history, title in histories if history]

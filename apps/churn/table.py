@@ -227,3 +227,17 @@ def stratified_split_indices(labels, test_fraction, validation_fraction, seed):
     train, validation = train_test_split(rest, test_size=validation_fraction,
                                          stratify=labels[rest], random_state=seed)
     return np.sort(train), np.sort(validation), np.sort(test)
+
+
+def cross_fit_indices(labels, test_fraction, folds, seed):
+    """Row indices of the same stratified test split as `stratified_split_indices`, and
+    `folds` stratified (train, validation) pairs over the other rows, each of which
+    validates exactly one pair."""
+    from sklearn.model_selection import StratifiedKFold, train_test_split
+
+    rows = np.arange(len(labels))
+    rest, test = train_test_split(rows, test_size=test_fraction, stratify=labels, random_state=seed)
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    pairs = [(np.sort(rest[train]), np.sort(rest[validation]))
+             for train, validation in splitter.split(rest, labels[rest])]
+    return pairs, np.sort(test)

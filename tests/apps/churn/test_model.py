@@ -100,9 +100,12 @@ def test_hypermodel_chooses_config_values(app, splits):
 
 def test_run_folder_holds_metrics_plots_and_the_threshold(trained_run):
     run, metrics = trained_run
-    for name in ("config.json", "model.keras", "metrics.json", "history.csv", "roc_curve.png",
-                 "pr_curve.png", "calibration.png", "confusion_matrix.png", "learning_curves.png"):
+    for name in ("config.json", "model.keras", "metrics.json", "roc_curve.png", "pr_curve.png",
+                 "calibration.png", "confusion_matrix.png", "learning_curves_member_1.png",
+                 "learning_curves_member_2.png", "members/member_1/history.csv",
+                 "members/member_2/model.weights.h5"):
         assert (run.path / name).exists(), name
+    assert any((run.path / "members" / "member_2" / "logs").rglob("events.out.tfevents.*"))
     saved = json.loads(run.metrics_path.read_text())
     for key in ("roc_auc", "pr_auc", "precision", "recall", "f1", "threshold", "brier"):
         assert 0.0 <= saved[key] <= 1.0, key
@@ -170,22 +173,79 @@ def test_cli_requests_from_csv_and_json(app, tmp_path, telco_frame, monkeypatch)
     assert text.splitlines()[0].startswith(telco_frame["customerID"][0]) and "churns" in text
 
 
-def test_ensemble_members_train_in_turn_and_save_as_one_model(tmp_path):
-    from apps.churn.app import fit_and_calibrate
-    from apps.churn.model import build_model
+def test_cross_fit_folds_partition_the_rows_outside_the_test_split():
+    from apps.churn.table import cross_fit_indices, stratified_split_indices
+
+    labels = np.r_[np.ones(60), np.zeros(140)]
+    folds, test = cross_fit_indices(labels, 0.2, 3, seed=3)
+    np.testing.assert_array_equal(test, stratified_split_indices(labels, 0.2, 0.2, 3)[2])  # same test rows
+    others = np.setdiff1d(np.arange(200), test)
+    np.testing.assert_array_equal(np.sort(np.concatenate([v for _, v in folds])), others)  # each row once
+    for train, validation in folds:
+        np.testing.assert_array_equal(train, np.setdiff1d(others, validation))
+        assert labels[validation].mean() == pytest.approx(0.3, abs=0.03)  # stratified
+
+
+def test_an_ensemble_trains_on_folds_and_adapts_preprocessing_on_all_of_them():
+    config = tiny_config(ensemble=3)
+    data = make_splits(load_builtin_table(config), config)
+    folds = data.info["folds"]
+    assert len(folds) == 3 and len(data.info["test_table"]) == 80
+    assert all(len(train) + len(validation) == 320 for train, validation in folds)
+    assert len(data.info["train_features"]["tenure"]) == 320
+    assert data.info["validation_table"] is folds[0][1]
+    assert "folds" not in make_splits(load_builtin_table(config), config.replace(ensemble=1)).info
+
+
+def test_ensemble_threshold_comes_from_out_of_fold_predictions(tmp_path):
+    from apps.churn.model import build_model, ensemble_members
+    from apps.churn.threshold import choose_threshold
+    from apps.churn.training import fit_and_calibrate
 
     config = tiny_config(ensemble=2, epochs=1)
     data = make_splits(load_builtin_table(config), config)
     model = build_model(config, data.info)
     before = model.get_layer("member2_deep_logit").get_weights()[0].copy()
-    fit_and_calibrate(model, data, config, verbose=0)
+    labels, probabilities = fit_and_calibrate(model, data, config, verbose=0)
     assert not np.allclose(before, model.get_layer("member2_deep_logit").get_weights()[0])
+    folds = data.info["folds"]
+    assert len(labels) == len(probabilities) == sum(len(validation) for _, validation in folds)
+    for index, member in enumerate(ensemble_members(model, config)):
+        validation = folds[index][1]
+        start = sum(len(v) for _, v in folds[:index])
+        np.testing.assert_allclose(probabilities[start:start + len(validation)],
+                                   predict_probabilities(member, validation), rtol=1e-6)
+    assert get_threshold(model) == pytest.approx(choose_threshold(labels, probabilities, config.threshold_metric))
     model.save(tmp_path / "ensemble.keras")
     reloaded = keras.saving.load_model(tmp_path / "ensemble.keras")
     test = data.info["test_table"]
     np.testing.assert_allclose(predict_probabilities(model, test), predict_probabilities(reloaded, test),
                                rtol=1e-6)
     assert get_threshold(reloaded) == pytest.approx(get_threshold(model))
+
+
+def test_ensemble_training_resumes_at_the_member_it_was_on(tmp_path, monkeypatch):
+    from apps.churn import training
+    from apps.churn.model import build_model
+    from apps.core.runs import Run
+
+    config = tiny_config(ensemble=2, epochs=1)
+    data = make_splits(load_builtin_table(config), config)
+    run = Run("churn", tmp_path / "run")
+    trained = build_model(config, data.info)
+    training.fit_and_calibrate(trained, data, config, run, verbose=0)
+    (run.path / "members" / "member_2" / "model.weights.h5").unlink()  # killed while on member 2
+
+    fitted = []
+    original = training.fit_with_early_stopping
+    monkeypatch.setattr(training, "fit_with_early_stopping",
+                        lambda member, *args, **kwargs: fitted.append(member.name) or original(member, *args,
+                                                                                                **kwargs))
+    resumed = build_model(config, data.info)
+    training.fit_and_calibrate(resumed, data, config, run, verbose=0)
+    assert fitted == ["member_2"]
+    np.testing.assert_allclose(resumed.get_layer("member1_deep_logit").get_weights()[0],
+                               trained.get_layer("member1_deep_logit").get_weights()[0])
 
 
 def test_column_names_tensorflow_rejects_become_valid_input_names(app, telco_frame):
