@@ -95,7 +95,8 @@ def main(argv=None):
     base = app.default_config().replace(**overrides_from_args(args))
     table = load_table(base)
     print(f"{table.source}: {len(table)} rows, churn rate {table.labels.mean():.3f}")
-    print(f"model: depth={base.depth} width={base.width} dropout={base.dropout} wide={base.wide} "
+    print(f"model: ensemble={base.ensemble} depth={base.depth} width={base.width} dropout={base.dropout} "
+          f"wide={base.wide} numeric_bins={base.numeric_bins} ({base.numeric_encoding}) "
           f"class_weighting={base.class_weighting} lr={base.learning_rate} epochs<={base.epochs}")
     results = {"mlp": [], "logreg": []}
     for seed in range(args.first_seed, args.first_seed + args.seeds):

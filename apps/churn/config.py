@@ -72,7 +72,7 @@ class ChurnConfig(AppConfig):
     bad_numbers: str = "error"
     crosses: str = "auto"
     derived: str = "none"
-    numeric_bins: int = 8
+    numeric_bins: int = 16
     numeric_encoding: str = "piecewise_linear"
     test_fraction: float = 0.2
     depth: int = 1
