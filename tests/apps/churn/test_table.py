@@ -5,9 +5,9 @@ import pytest
 
 from apps.churn.builtin import TELCO_COLUMNS, TELCO_NUMERIC_COLUMNS, generate_telco_frame
 from apps.churn.config import ChurnConfig
-from apps.churn.data import load_csv_table, split_table
-from apps.churn.table import (CATEGORICAL, NUMERIC, ChurnDataError, parse_column_types, parse_table,
-                              sanitize_input_name, stratified_split_indices)
+from apps.churn.data import load_builtin_table, load_csv_table, make_splits, split_table
+from apps.churn.table import (CATEGORICAL, NUMERIC, ChurnDataError, cross_fit_indices, parse_column_types,
+                              parse_table, sanitize_input_name, stratified_split_indices)
 
 from tests.apps.churn.churn_helpers import tiny_config, write_csv
 
@@ -112,6 +112,29 @@ def test_stratified_splits_are_disjoint_and_keep_the_churn_rate():
         assert labels[part].mean() == pytest.approx(labels.mean(), abs=0.01)
     again = stratified_split_indices(labels, 0.2, 0.2, seed=1)
     assert all(np.array_equal(a, b) for a, b in zip((train, validation, test), again))
+
+
+def test_cross_fit_folds_partition_the_rows_outside_the_test_split():
+    labels = np.r_[np.ones(60), np.zeros(140)]
+    folds, test = cross_fit_indices(labels, 0.2, 3, seed=3)
+    np.testing.assert_array_equal(test, stratified_split_indices(labels, 0.2, 0.2, 3)[2])  # same test rows
+    others = np.setdiff1d(np.arange(200), test)
+    np.testing.assert_array_equal(np.sort(np.concatenate([v for _, v in folds])), others)  # each row once
+    for train, validation in folds:
+        np.testing.assert_array_equal(train, np.setdiff1d(others, validation))
+        assert labels[validation].mean() == pytest.approx(0.3, abs=0.03)  # stratified
+
+
+def test_an_ensemble_trains_on_folds_and_adapts_preprocessing_on_all_of_them():
+    config = tiny_config(ensemble=3)
+    table = load_builtin_table(config)
+    data = make_splits(table, config)
+    folds = data.info["folds"]
+    assert len(folds) == 3 and len(data.info["test_table"]) == 80
+    assert all(len(train) + len(validation) == 320 for train, validation in folds)
+    assert len(data.info["train_features"]["tenure"]) == 320
+    assert data.info["validation_table"] is folds[0][1]
+    assert "folds" not in make_splits(table, config.replace(ensemble=1)).info
 
 
 def test_max_examples_caps_training_rows_only(telco_frame):
