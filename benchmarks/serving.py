@@ -5,7 +5,8 @@
 Exports an (untrained: latency does not depend on the weights) digits model,
 times the SavedModel signature called in process, then starts `kapps serve`
 in a subprocess with batching off and on, and measures p50/p99 latency and
-requests/s at concurrency 1, 8 and 32 (client threads, one image per request).
+requests/s at concurrency 1, 8 and 32 (closed-loop clients on one asyncio event
+loop, one image per request; REST responses parsed with httptools, `pip install -e .[bench]`).
 With two or more cores the server and the in-process calls run on one core and
 the load-generating client on another (CPU affinity), as a server and its
 clients would on separate machines; `--no-pin` shares all cores instead.
@@ -17,7 +18,7 @@ on a GPU a small batch costs about as much as one image).
 """
 
 import argparse
-import concurrent.futures
+import asyncio
 import json
 import os
 import socket
@@ -133,62 +134,98 @@ def start_server(base, batching, core=None):
     raise RuntimeError("kapps serve did not start")
 
 
+class RestConnection:
+    """One keep-alive HTTP/1.1 connection sending a prepared request; responses are parsed
+    by httptools (the parser uvicorn uses), so that one client core can load the server."""
+
+    def __init__(self, loop):
+        import httptools
+
+        self.loop = loop
+        self.parser = httptools.HttpResponseParser(self)
+        self.transport = self.waiter = None
+        self.body = []
+
+    # asyncio.Protocol
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.parser.feed_data(data)
+
+    def connection_lost(self, error):
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError(f"server closed the connection: {error}"))
+
+    # httptools callbacks
+    def on_body(self, body):
+        self.body.append(body)
+
+    def on_message_complete(self):
+        self.waiter.set_result(self.parser.get_status_code())
+
+    async def send(self, request):
+        self.waiter, self.body = self.loop.create_future(), []
+        self.transport.write(request)
+        status = await self.waiter
+        if status != 200:
+            raise RuntimeError(b"".join(self.body)[:200])
+
+
 def rest_caller(port, image):
-    import http.client
-
+    """A coroutine factory: each worker opens its own connection and posts the image."""
     body = json.dumps({"instances": [image.tolist()]}).encode()
-    local = threading.local()
+    request = (f"POST /v1/models/digits:predict HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+               f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
 
-    def call():
-        if not hasattr(local, "connection"):
-            local.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        local.connection.request("POST", "/v1/models/digits:predict", body,
-                                 {"Content-Type": "application/json"})
-        response = local.connection.getresponse()
-        payload = response.read()
-        if response.status != 200:
-            raise RuntimeError(payload[:200])
+    async def connect():
+        loop = asyncio.get_running_loop()
+        _, connection = await loop.create_connection(lambda: RestConnection(loop), "127.0.0.1", port)
+        return lambda: connection.send(request)
 
-    return call
+    return connect
 
 
 def grpc_caller(port, image):
+    """A coroutine factory: each worker is a client with its own `grpc.aio` channel."""
     import grpc
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "digits"
     request.inputs["images"].CopyFrom(tf.make_tensor_proto(image[None]))
 
-    def call():
-        stub.Predict(request, timeout=60)
+    async def connect():
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.aio.insecure_channel(f"127.0.0.1:{port}"))
+        return lambda: stub.Predict(request, timeout=60)
 
-    return call
+    return connect
 
 
-def load(call, concurrency, seconds):
-    for _ in range(10):
-        call()
-    latencies, lock = [], threading.Lock()
+async def _load(connect, concurrency, seconds):
+    calls = [await connect() for _ in range(concurrency)]
+    for call in calls:
+        for _ in range(3):
+            await call()
     deadline = time.perf_counter() + seconds
+    latencies = []
 
-    def worker():
-        mine = []
+    async def worker(call):
         while time.perf_counter() < deadline:
             start = time.perf_counter()
-            call()
-            mine.append(time.perf_counter() - start)
-        with lock:
-            latencies.extend(mine)
+            await call()
+            latencies.append(time.perf_counter() - start)
 
     started = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
-        for future in [pool.submit(worker) for _ in range(concurrency)]:
-            future.result()
-    elapsed = time.perf_counter() - started
+    await asyncio.gather(*(worker(call) for call in calls))
+    return latencies, time.perf_counter() - started
+
+
+def load(connect, concurrency, seconds):
+    """`concurrency` clients, each sending its next request as soon as the last is answered
+    (closed loop), all on one asyncio event loop of the client's core."""
+    latencies, elapsed = asyncio.run(_load(connect, concurrency, seconds))
     p50, p99 = percentiles(latencies)
     return {"p50_ms": p50, "p99_ms": p99, "rps": len(latencies) / elapsed, "requests": len(latencies)}
 
@@ -202,6 +239,10 @@ def main(argv=None):
     parser.add_argument("--no-pin", action="store_true",
                         help="do not give the server and the client a core each")
     args = parser.parse_args(argv)
+    try:
+        import httptools  # noqa: F401  (the REST client's response parser)
+    except ImportError:
+        sys.exit("benchmarks/serving.py needs httptools: pip install -e '.[bench]'")
     available = cores()
     server_core, client_core = (available[-1], available[0]) if len(available) >= 2 and not args.no_pin \
         else (None, None)
