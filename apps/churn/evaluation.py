@@ -120,9 +120,8 @@ def learning_curve_plots(run):
     from apps.churn.training import MemberRuns
 
     histories = [("learning_curves", run.load_history(), "churn")]
-    member_runs = MemberRuns(run)
-    for index in range(len(list((run.path / "members").glob("member_*")))):
-        histories.append((f"learning_curves_member_{index + 1}", member_runs.member_run(index).load_history(),
-                          f"churn, ensemble member {index + 1}"))
+    for number, member_run in enumerate(MemberRuns(run).started(), start=1):
+        histories.append((f"learning_curves_member_{number}", member_run.load_history(),
+                          f"churn, ensemble member {number}"))
     return [plot_learning_curves(history, run.plot_path(name), title)
             for name, history, title in histories if history]

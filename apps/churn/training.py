@@ -33,6 +33,11 @@ class MemberRuns:
     def member_run(self, index):
         return Run(self.run.app_name, self.run.path / "members" / f"member_{index + 1}")
 
+    def started(self):
+        """The member runs that exist, in member order."""
+        count = len(list((self.run.path / "members").glob("member_*")))
+        return [self.member_run(index) for index in range(count)]
+
     def weights_path(self, index):
         return self.member_run(index).path / "model.weights.h5"
 

@@ -25,8 +25,9 @@ class SentimentConfig(AppConfig):
             `embedding_dim` (a narrow table keeps a large pair vocabulary cheap).
         bag_vocabulary_size: vocabulary of words and word pairs read as a bag from
             the whole text (not truncated) by a tf-idf linear model (sublinear counts,
-            L2 normalised); the classifier answers the mean of its probability and the
-            network's, each member trained on its own loss. 0 turns the bag off.
+            L2 normalised); each member (bag, network) is trained on its own loss and
+            their logits are weighted by a logistic regression fitted on the validation
+            split after training. 0 turns the bag off.
         bag_learning_rate_multiplier: how much faster the bag's n-gram weights learn
             than the network (a sparse linear model needs far larger steps).
         bag_max_terms: distinct n-grams kept per text for the bag (a text with more

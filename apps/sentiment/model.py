@@ -134,19 +134,25 @@ class SentimentClassifier(keras.Model):
     pipeline); `vectorize` turns raw strings into those ids, and `model.keras`
     keeps the vocabularies, so an export needs nothing but the saved file.
 
-    With the tf-idf bag, the classifier answers the mean of two members' probabilities
-    (the network's and the bag's). Each member is trained on its own cross-entropy,
+    With the tf-idf bag, the classifier combines two members, the network and the bag:
+    their logits weighted as fitted on validation data (`fit_member_combination`; a
+    plain logit average until then). Each member is trained on its own cross-entropy,
     as if alone: in training `call` returns both probabilities `(batch, 2)` and the
     loss compares each with the label, smoothed by `network_label_smoothing` for the
-    network only (it keeps the network's probabilities from becoming over-confident
-    once it has fitted the training texts; the linear bag gains nothing from it). Trained jointly through one loss, the network
-    fits the training texts within an epoch and the bag stops learning.
+    network only (it keeps the network from becoming over-confident once it has
+    fitted the training texts; the linear bag gains nothing from it). Trained jointly
+    through one loss, the network fits the training texts within an epoch and the bag
+    stops learning.
 
     Args:
-        classifier: functional model from `{"token_ids", ["bigram_ids"]}` to the
-            positive probability, shape `(batch, 1)`.
+        classifier: functional model from `{"token_ids", ["bigram_ids"], ["bag_ids",
+            "bag_counts"]}` to the positive probability, shape `(batch, 1)`.
         token_vectorizer: adapted word `TextVectorization`.
         bigram_vectorizer: adapted word-pair `TextVectorization`, or None.
+        bag_vectorizer: adapted `TextVectorization` of the whole text's words and word
+            pairs (the tf-idf bag), or None.
+        bag_max_terms: distinct n-grams kept per text for the bag.
+        network_label_smoothing: label smoothing of the network member's targets.
     """
 
     def __init__(self, classifier, token_vectorizer, bigram_vectorizer=None, bag_vectorizer=None,
