@@ -6,7 +6,7 @@ Exports an (untrained: latency does not depend on the weights) digits model,
 times the SavedModel signature called in process, then starts `kapps serve`
 in a subprocess with batching off and on, and measures p50/p99 latency and
 requests/s at concurrency 1, 8 and 32 (closed-loop clients on one asyncio event
-loop, one image per request; REST responses parsed with httptools, `pip install -e .[bench]`).
+loop, one image per request; REST responses parsed with httptools, as uvicorn parses requests).
 With two or more cores the server and the in-process calls run on one core and
 the load-generating client on another (CPU affinity), as a server and its
 clients would on separate machines; `--no-pin` shares all cores instead.
@@ -240,10 +240,6 @@ def main(argv=None):
     parser.add_argument("--no-pin", action="store_true",
                         help="do not give the server and the client a core each")
     args = parser.parse_args(argv)
-    try:
-        import httptools  # noqa: F401  (the REST client's response parser)
-    except ImportError:
-        sys.exit("benchmarks/serving.py needs httptools: pip install -e '.[bench]'")
     available = cores()
     server_core, client_core = (available[-1], available[0]) if len(available) >= 2 and not args.no_pin \
         else (None, None)

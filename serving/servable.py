@@ -7,6 +7,7 @@ SavedModels alike and accepts what TF Serving accepts (the runtime, not the
 Python front end, checks shapes and dtypes).
 """
 
+import functools
 import threading
 
 import numpy as np
@@ -35,8 +36,13 @@ def shape_of(tensor_info):
 
 
 def numpy_dtype(tensor_info):
+    return _numpy_dtype(tensor_info.dtype)
+
+
+@functools.lru_cache(maxsize=None)
+def _numpy_dtype(enum):
     tf = _tf()
-    dtype = tf.dtypes.as_dtype(tensor_info.dtype)
+    dtype = tf.dtypes.as_dtype(enum)
     return np.dtype(object) if dtype == tf.string else np.dtype(dtype.as_numpy_dtype)
 
 

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import socket
 
 import pytest
 
@@ -108,6 +109,24 @@ def test_body_over_the_limit(rest, server):
     status, answer = rest("POST", "/v1/models/half_plus_two:predict", raw=big)
     assert status == 413 and "limit" in answer["error"]
     assert rest("POST", "/v1/models/half_plus_two:predict", {"instances": [1.0]})[0] == 200
+
+
+def test_body_too_large_to_drain_is_refused_unread(rest, server):
+    declared = 5 * server.max_body_bytes
+    with socket.create_connection(("127.0.0.1", server.rest_api_port), timeout=30) as sock:
+        sock.sendall(f"POST /v1/models/half_plus_two:predict HTTP/1.1\r\nHost: x\r\n"
+                     f"Content-Length: {declared}\r\n\r\n".encode())
+        answer = b""
+        while chunk := sock.recv(65536):  # the server answers without the body, then closes
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413") and b"connection: close" in head.lower()
+    assert "limit" in json.loads(body)["error"]
+    assert rest("POST", "/v1/models/half_plus_two:predict", {"instances": [1.0]})[0] == 200
+
+
+def test_head_is_a_bad_request(rest):
+    assert rest("HEAD", "/v1/models/half_plus_two")[0] == 400
 
 
 def test_prometheus_metrics(rest):
