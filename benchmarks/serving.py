@@ -10,6 +10,9 @@ loop, one image per request; REST responses parsed with httptools, as uvicorn pa
 With two or more cores the server and the in-process calls run on one core and
 the load-generating client on another (CPU affinity), as a server and its
 clients would on separate machines; `--no-pin` shares all cores instead.
+The batching-on server gets batching parameters set as TF Serving's batching
+guide sets them for a CPU: num_batch_threads = the server's cores, max_batch_size
+32 (the clients), batch_timeout_micros 5000 (`--batch-timeout-micros`).
 Goals: REST p50 overhead <= 1 ms over in-process at batch 1; batching >= 3x
 throughput at 32 concurrent clients. The benchmark also times the model alone at
 batch 1 and batch 32: the ratio of its cost per image bounds what any batcher
@@ -112,14 +115,30 @@ def pin(core):
     return None if core is None else (lambda: os.sched_setaffinity(0, {core}))
 
 
-def start_server(base, batching, core=None):
+def write_batching_parameters(path, num_batch_threads, batch_timeout_micros):
+    """TF Serving's batching parameters for the benchmark's server, as its batching guide tunes
+    them for a CPU: one batch thread per core the server has, batches of up to the 32 clients,
+    and a timeout long enough for a batch to fill."""
+    from google.protobuf import text_format
+
+    from serving.extra_protos import BatchingParameters
+
+    params = BatchingParameters()
+    params.max_batch_size.value = BOUND_BATCH
+    params.batch_timeout_micros.value = batch_timeout_micros
+    params.num_batch_threads.value = num_batch_threads
+    params.max_enqueued_batches.value = 100
+    Path(path).write_text(text_format.MessageToString(params))
+    return params
+
+
+def start_server(base, batching_file=None, core=None):
     rest, grpc_port = free_port(), free_port()
     command = [sys.executable, "-m", "apps", "serve", "--port", str(grpc_port), "--rest_api_port",
                str(rest), "--model_name", "digits", "--model_base_path", str(base / "digits"),
                "--file_system_poll_wait_seconds", "0"]
-    if batching:
-        command += ["--enable_batching", "--batching_parameters_file",
-                    str(REPO / "serving" / "deploy" / "batching_parameters.txt")]
+    if batching_file:
+        command += ["--enable_batching", "--batching_parameters_file", str(batching_file)]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
                                preexec_fn=pin(core))
@@ -237,6 +256,8 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--batch-timeout-micros", type=int, default=5000,
+                        help="batch_timeout_micros of the batching-on server")
     parser.add_argument("--no-pin", action="store_true",
                         help="do not give the server and the client a core each")
     args = parser.parse_args(argv)
@@ -262,11 +283,16 @@ def main(argv=None):
     print(f"session callable, batch {BOUND_BATCH}: {bound['ms_per_image_batched']:.3f} ms per image "
           f"against {bound['ms_per_image_batch_1']:.3f} ms at batch 1: batching can raise this model's "
           f"throughput on this machine at most {bound['gain']:.2f}x, before any front-end cost")
+    batching_file = base / "batching_parameters.txt"
+    params = write_batching_parameters(batching_file, 1 if server_core is not None else len(available) or 1,
+                                       args.batch_timeout_micros)
+    results["batching_parameters"] = {field.name: value.value for field, value in params.ListFields()}
+    print("batching on:", " ".join(f"{k}={v}" for k, v in results["batching_parameters"].items()))
     if client_core is not None:
         pin(client_core)()
     print(f"{'protocol':<6} {'batching':<8} {'conc':>4} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
     for batching in (False, True):
-        process, rest_port, grpc_port = start_server(base, batching, server_core)
+        process, rest_port, grpc_port = start_server(base, batching and batching_file, server_core)
         try:
             for protocol, make in (("rest", rest_caller), ("grpc", grpc_caller)):
                 call = make(rest_port if protocol == "rest" else grpc_port, image)

@@ -144,9 +144,11 @@ class GrpcServer:
     def __init__(self, manager, metrics, host="127.0.0.1", port=8500, max_workers=None):
         self.host = host
         self.port = port
+        # Each RPC holds a pool thread while it waits for its batch: a pool smaller than the
+        # number of concurrent clients would cap the batch size (and so the batching gain).
         self._server = grpc.server(
             concurrent.futures.ThreadPoolExecutor(
-                max_workers=max_workers or max(16, 4 * (os.cpu_count() or 1)),
+                max_workers=max_workers or max(64, 8 * (os.cpu_count() or 1)),
                 thread_name_prefix="grpc"),
             options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                      ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
