@@ -45,6 +45,7 @@ DRAIN_FACTOR = 4
 CONCURRENCY_WINDOW_SECONDS = 0.05
 INT64_MAX = 2 ** 63 - 1
 IDLE_CONNECTION_SECONDS = 300
+BODY_TIMEOUT_SECONDS = 300  # a client that stops sending its body loses the connection
 JSON_TYPE = b"application/json"
 PROMETHEUS_TYPE = b"text/plain; version=0.0.4"
 
@@ -76,6 +77,10 @@ class _TooLarge(Exception):
 
 
 class _Disconnected(Exception):
+    pass
+
+
+class _BodyTimeout(Exception):
     pass
 
 
@@ -140,6 +145,7 @@ class RestServer:
         self._recent_connections = {}  # connection -> when it last sent a prediction
         self.prometheus_path = prometheus_path
         self.max_body_bytes = max_body_bytes
+        self.body_timeout = BODY_TIMEOUT_SECONDS
         self.executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=num_threads or max(8, 4 * (os.cpu_count() or 1)), thread_name_prefix="rest")
         self._loop = None
@@ -170,7 +176,7 @@ class RestServer:
             if match:
                 model_name, version, label, api = match.groups()
                 model_name, label = _name(model_name), _name(label)
-                body = await read_body(scope, receive, self.max_body_bytes)
+                body = await self._read_body(scope, receive)
                 text = await self.predict_like(api.lower(), model_name, _version(version),
                                                label, body, scope.get("client"))
             else:
@@ -192,6 +198,11 @@ class RestServer:
                 status=413, close=error.close)
         except _Disconnected:
             pass
+        except _BodyTimeout:
+            await respond_error(send, ServingError(
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                f"The request body did not arrive within {BODY_TIMEOUT_SECONDS} s"),
+                status=408, close=True)
         except ServingError as error:
             await respond_error(send, error)
             self.metrics.record_request(model_name or "", api, "REST", error.code_name,
@@ -205,6 +216,13 @@ class RestServer:
                                                    f"Internal error: {error}"))
 
     # ----- request logic (event-loop thread) -------------------------------------
+    async def _read_body(self, scope, receive):
+        try:
+            async with asyncio.timeout(self.body_timeout):
+                return await read_body(scope, receive, self.max_body_bytes)
+        except TimeoutError:
+            raise _BodyTimeout() from None
+
     async def predict_like(self, api, model_name, version, label, body, connection=None):
         with self.manager.acquire(model_name, version, label) as entry:
             if api == "predict":

@@ -125,6 +125,18 @@ def test_body_too_large_to_drain_is_refused_unread(rest, server):
     assert rest("POST", "/v1/models/half_plus_two:predict", {"instances": [1.0]})[0] == 200
 
 
+def test_body_that_never_arrives_times_out(server, monkeypatch):
+    monkeypatch.setattr(server.rest, "body_timeout", 0.2)
+    with socket.create_connection(("127.0.0.1", server.rest_api_port), timeout=30) as sock:
+        sock.sendall(b"POST /v1/models/half_plus_two:predict HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Length: 100\r\n\r\n{")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408") and "did not arrive" in json.loads(body)["error"]
+
+
 def test_head_is_a_bad_request(rest):
     assert rest("HEAD", "/v1/models/half_plus_two")[0] == 400
 
