@@ -7,9 +7,9 @@
 
 Errors are `{"error": "..."}` with the HTTP status TF Serving maps the canonical
 code to. Bodies are read incrementally and refused past `max_body_bytes`.
-uvicorn (httptools parser, uvloop event loop) runs on its own thread: its cost
-per request is well under half of tornado's, which matters because the front
-end, not the model, bounds a small model's throughput.
+uvicorn (httptools parser, uvloop event loop) runs on its own thread. A lean HTTP
+layer matters: for a small model the front end, not the model, bounds the
+throughput (see benchmarks/serving.py).
 """
 
 import asyncio
