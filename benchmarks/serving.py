@@ -292,7 +292,7 @@ def main(argv=None):
         pin(client_core)()
     print(f"{'protocol':<6} {'batching':<8} {'conc':>4} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
     for batching in (False, True):
-        process, rest_port, grpc_port = start_server(base, batching and batching_file, server_core)
+        process, rest_port, grpc_port = start_server(base, batching_file if batching else None, server_core)
         try:
             for protocol, make in (("rest", rest_caller), ("grpc", grpc_caller)):
                 call = make(rest_port if protocol == "rest" else grpc_port, image)
