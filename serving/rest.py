@@ -23,8 +23,12 @@ import urllib.parse
 
 import grpc
 import uvicorn
-import uvloop
 from google.protobuf import json_format
+
+try:
+    from uvloop import new_event_loop
+except ImportError:  # no uvloop on Windows: asyncio's own loop, slower but the same API
+    from asyncio import new_event_loop
 
 from serving import inference, json_codec
 from serving.errors import ServingError, invalid_argument
@@ -287,7 +291,7 @@ class RestServer:
         self._uvicorn = uvicorn.Server(config)
 
         def serve():
-            self._loop = uvloop.new_event_loop()
+            self._loop = new_event_loop()
             asyncio.set_event_loop(self._loop)
             try:
                 self._loop.run_until_complete(self._uvicorn.serve(sockets=[sock]))
