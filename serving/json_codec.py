@@ -9,6 +9,7 @@ precision, tf.Example lists for classify/regress.
 import base64
 import binascii
 import json
+import math
 
 import numpy as np
 import orjson
@@ -17,6 +18,9 @@ from serving.errors import invalid_argument
 from serving.servable import numpy_dtype
 
 ROW, COLUMNAR = "row", "columnar"
+# Array dtypes orjson writes itself (floats at their own precision) when all values are finite.
+ORJSON_DTYPES = frozenset({"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                           "uint64", "float16", "float32", "float64"})
 
 
 # ----- JSON text -----------------------------------------------------------------
@@ -49,7 +53,23 @@ def _loads_permissive(body):
 
 
 def dumps(value):
-    return json.dumps(value, allow_nan=True)
+    """JSON bytes for a response: numpy arrays written by orjson (float32 at float32
+    precision), non-finite floats as the NaN/Infinity tokens TF Serving writes."""
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _float(value):
+    """A float for `dumps`: NaN and +/-Infinity as bare tokens (orjson would write null)."""
+    if math.isfinite(value):
+        return value
+    return orjson.Fragment(b"NaN" if math.isnan(value) else b"Infinity" if value > 0 else b"-Infinity")
+
+
+def _floats(value):
+    """`_float` on every float of nested lists."""
+    if isinstance(value, list):
+        return [_floats(item) for item in value]
+    return _float(value) if isinstance(value, float) else value
 
 
 # ----- JSON values -> arrays ---------------------------------------------------------
@@ -207,7 +227,8 @@ def _string_item(item, binary):
 
 
 def jsonable(array, name=""):
-    """Nested lists of JSON values for an output tensor."""
+    """An output tensor as a value `dumps` writes: the array itself where orjson writes it
+    as TF Serving would, nested lists of JSON values otherwise."""
     array = np.asarray(array)
     kind = array.dtype.kind
     if kind in ("O", "S"):
@@ -215,12 +236,14 @@ def jsonable(array, name=""):
         flat = [_string_item(bytes(item) if not isinstance(item, str) else item.encode(), binary)
                 for item in array.ravel()]
         return np.array(flat + [None], dtype=object)[:-1].reshape(array.shape).tolist()
-    if kind == "f" and array.dtype.itemsize <= 4 or array.dtype.name == "bfloat16":
-        # float32 (and narrower) written at their own precision: 0.1f -> 0.1, as TF Serving does.
-        return array.astype(np.float32).astype(str).astype(np.float64).tolist()
     if kind == "c":
         raise invalid_argument(f"Output '{name}' has a complex dtype, not representable in JSON")
-    return array.tolist()
+    if array.dtype.name in ORJSON_DTYPES and array.ndim and (kind != "f" or np.isfinite(array).all()):
+        return np.ascontiguousarray(array)
+    if kind == "f" and array.dtype.itemsize <= 4 or array.dtype.name == "bfloat16":
+        # float32 (and narrower) written at their own precision: 0.1f -> 0.1, as TF Serving does.
+        return _floats(array.astype(np.float32).astype(str).astype(np.float64).tolist())
+    return _floats(array.tolist())
 
 
 def format_predict(outputs, fmt):
@@ -296,9 +319,10 @@ def parse_examples(body):
 
 def format_classify(result):
     """`{"result": [[[label, score], ...], ...]}` for a ClassificationResult."""
-    return {"result": [[[c.label, float(np.float32(c.score).astype(str))] for c in classification.classes]
+    return {"result": [[[c.label, _float(float(np.float32(c.score).astype(str)))]
+                        for c in classification.classes]
                        for classification in result.classifications]}
 
 
 def format_regress(result):
-    return {"result": [float(np.float32(r.value).astype(str)) for r in result.regressions]}
+    return {"result": [_float(float(np.float32(r.value).astype(str))) for r in result.regressions]}

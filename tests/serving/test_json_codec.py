@@ -53,9 +53,9 @@ def test_nan_and_infinity_tokens():
     _, inputs, _ = json_codec.parse_predict(b'{"instances": [NaN, Infinity, -Infinity]}',
                                             lambda name: ONE_INPUT)
     assert math.isnan(inputs["x"][0]) and inputs["x"][1] == np.inf and inputs["x"][2] == -np.inf
-    text = json_codec.dumps(json_codec.format_predict({"y": np.array([np.nan, np.inf], np.float32)},
-                                                      json_codec.ROW))
-    assert text == '{"predictions": [NaN, Infinity]}'
+    text = json_codec.dumps(json_codec.format_predict({"y": np.array([np.nan, np.inf, -np.inf, 0.1],
+                                                                     np.float32)}, json_codec.ROW))
+    assert text == b'{"predictions":[NaN,Infinity,-Infinity,0.1]}'
 
 
 @pytest.mark.parametrize("body, fragment", [
@@ -96,13 +96,36 @@ def test_integer_checks():
 def test_output_encoding():
     outputs = {"scores": np.array([[0.1, 0.2]], np.float32), "id": np.array([7], np.int64),
                "image_bytes": np.array([b"\x89PNG"], dtype=object), "label": np.array([b"cat"], object)}
-    row = json_codec.format_predict(outputs, json_codec.ROW)
+    row = written(json_codec.format_predict(outputs, json_codec.ROW))
     assert row == {"predictions": [{"scores": [0.1, 0.2], "id": 7,
                                     "image_bytes": {"b64": base64.b64encode(b"\x89PNG").decode()},
                                     "label": "cat"}]}
-    columnar = json_codec.format_predict({"y": np.array([2.5, 3.0], np.float32)}, json_codec.COLUMNAR)
+    columnar = written(json_codec.format_predict({"y": np.array([2.5, 3.0], np.float32)},
+                                                 json_codec.COLUMNAR))
     assert columnar == {"outputs": [2.5, 3.0]}
     assert json_codec.jsonable(np.array([b"\xff"], object), "text") == [{"b64": "/w=="}]
+
+
+def written(value):
+    """What a client reads: the JSON text `dumps` writes, parsed."""
+    return json.loads(json_codec.dumps(value))
+
+
+@pytest.mark.parametrize("array, text", [
+    (np.array([[0.1, 1 / 3]], np.float32), b"[[0.1,0.33333334]]"),  # float32 precision
+    (np.array([0.1], np.float64), b"[0.1]"),
+    (np.array([0.1], np.float16), b"[0.099975586]"),
+    (np.array(2.5, np.float32), b"2.5"),  # a scalar output
+    (np.array([7, -1], np.int64), b"[7,-1]"),
+    (np.array([2 ** 64 - 1], np.uint64), b"[18446744073709551615]"),
+    (np.array([True, False]), b"[true,false]"),
+    (np.zeros((2, 0), np.float32), b"[[],[]]"),
+    (np.array([[1.0, 2.0], [3.0, 4.0]], np.float32).T, b"[[1.0,3.0],[2.0,4.0]]"),  # not C-ordered
+    (np.array([1.0, np.nan], np.float64), b"[1.0,NaN]"),
+    (np.array(-np.inf, np.float32), b"-Infinity"),
+])
+def test_output_numbers_as_tf_serving_writes_them(array, text):
+    assert json_codec.dumps(json_codec.jsonable(array)) == text
 
 
 def test_row_format_needs_a_common_batch_size():
@@ -140,7 +163,7 @@ def test_float32_round_trip(rows):
     text = json_codec.dumps(json_codec.format_predict({"y": array}, json_codec.ROW))
     back = np.array(json.loads(text)["predictions"], np.float32)
     np.testing.assert_array_equal(back, array)
-    _, inputs, _ = json_codec.parse_predict(text.replace("predictions", "instances").encode(),
+    _, inputs, _ = json_codec.parse_predict(text.replace(b"predictions", b"instances"),
                                             lambda name: ONE_INPUT)
     np.testing.assert_array_equal(inputs["x"], array)
 
@@ -152,3 +175,18 @@ def test_bytes_round_trip(values):
     encoded = json_codec.jsonable(array, "out_bytes")
     _, inputs, _ = parse({"instances": encoded}, {"x": info(types_pb2.DT_STRING)})
     assert inputs["x"].tolist() == values
+
+
+def test_classify_and_regress_results_keep_non_finite_scores():
+    from tensorflow_serving.apis import classification_pb2, regression_pb2
+
+    classification = classification_pb2.ClassificationResult()
+    classes = classification.classifications.add().classes
+    classes.add(label="cat", score=0.1)
+    classes.add(label="dog", score=float("nan"))
+    assert json_codec.dumps(json_codec.format_classify(classification)) == \
+        b'{"result":[[["cat",0.1],["dog",NaN]]]}'
+    regression = regression_pb2.RegressionResult()
+    regression.regressions.add(value=2.5)
+    regression.regressions.add(value=float("-inf"))
+    assert json_codec.dumps(json_codec.format_regress(regression)) == b'{"result":[2.5,-Infinity]}'
