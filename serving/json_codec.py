@@ -19,8 +19,9 @@ from serving.servable import numpy_dtype
 
 ROW, COLUMNAR = "row", "columnar"
 # Array dtypes orjson writes itself (floats at their own precision) when all values are finite.
-ORJSON_DTYPES = frozenset({"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
-                           "uint64", "float16", "float32", "float64"})
+ORJSON_DTYPES = frozenset(np.dtype(name) for name in (
+    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16",
+    "float32", "float64"))
 
 
 # ----- JSON text -----------------------------------------------------------------
@@ -238,7 +239,7 @@ def jsonable(array, name=""):
         return np.array(flat + [None], dtype=object)[:-1].reshape(array.shape).tolist()
     if kind == "c":
         raise invalid_argument(f"Output '{name}' has a complex dtype, not representable in JSON")
-    if array.dtype.name in ORJSON_DTYPES and array.ndim and (kind != "f" or np.isfinite(array).all()):
+    if array.dtype in ORJSON_DTYPES and array.ndim and (kind != "f" or np.isfinite(array).all()):
         return np.ascontiguousarray(array)
     if kind == "f" and array.dtype.itemsize <= 4 or array.dtype.name == "bfloat16":
         # float32 (and narrower) written at their own precision: 0.1f -> 0.1, as TF Serving does.
