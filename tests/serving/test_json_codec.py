@@ -93,6 +93,11 @@ def test_integer_checks():
         parse({"instances": [{"b64": "!!notbase64"}]}, {"x": info(types_pb2.DT_STRING)})
 
 
+def written(value):
+    """What a client reads: the JSON text `dumps` writes, parsed."""
+    return json.loads(json_codec.dumps(value))
+
+
 def test_output_encoding():
     outputs = {"scores": np.array([[0.1, 0.2]], np.float32), "id": np.array([7], np.int64),
                "image_bytes": np.array([b"\x89PNG"], dtype=object), "label": np.array([b"cat"], object)}
@@ -104,11 +109,6 @@ def test_output_encoding():
                                                  json_codec.COLUMNAR))
     assert columnar == {"outputs": [2.5, 3.0]}
     assert json_codec.jsonable(np.array([b"\xff"], object), "text") == [{"b64": "/w=="}]
-
-
-def written(value):
-    """What a client reads: the JSON text `dumps` writes, parsed."""
-    return json.loads(json_codec.dumps(value))
 
 
 @pytest.mark.parametrize("array, text", [
