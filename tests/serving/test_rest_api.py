@@ -111,15 +111,22 @@ def test_body_over_the_limit(rest, server):
     assert rest("POST", "/v1/models/half_plus_two:predict", {"instances": [1.0]})[0] == 200
 
 
-def test_body_too_large_to_drain_is_refused_unread(rest, server):
-    declared = 5 * server.max_body_bytes
-    with socket.create_connection(("127.0.0.1", server.rest_api_port), timeout=30) as sock:
-        sock.sendall(f"POST /v1/models/half_plus_two:predict HTTP/1.1\r\nHost: x\r\n"
-                     f"Content-Length: {declared}\r\n\r\n".encode())
+def exchange_until_closed(port, request):
+    """(head, body) of the answer to raw `request` bytes, read until the server closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request)
         answer = b""
-        while chunk := sock.recv(65536):  # the server answers without the body, then closes
+        while chunk := sock.recv(65536):
             answer += chunk
     head, _, body = answer.partition(b"\r\n\r\n")
+    return head, body
+
+
+def test_body_too_large_to_drain_is_refused_unread(rest, server):
+    declared = 5 * server.max_body_bytes
+    head, body = exchange_until_closed(server.rest_api_port, (
+        f"POST /v1/models/half_plus_two:predict HTTP/1.1\r\nHost: x\r\n"
+        f"Content-Length: {declared}\r\n\r\n").encode())  # the body is never sent
     assert head.startswith(b"HTTP/1.1 413") and b"connection: close" in head.lower()
     assert "limit" in json.loads(body)["error"]
     assert rest("POST", "/v1/models/half_plus_two:predict", {"instances": [1.0]})[0] == 200
@@ -127,13 +134,9 @@ def test_body_too_large_to_drain_is_refused_unread(rest, server):
 
 def test_body_that_never_arrives_times_out(server, monkeypatch):
     monkeypatch.setattr(server.rest, "body_timeout", 0.2)
-    with socket.create_connection(("127.0.0.1", server.rest_api_port), timeout=30) as sock:
-        sock.sendall(b"POST /v1/models/half_plus_two:predict HTTP/1.1\r\nHost: x\r\n"
-                     b"Content-Length: 100\r\n\r\n{")
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
+    head, body = exchange_until_closed(server.rest_api_port, (
+        b"POST /v1/models/half_plus_two:predict HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Length: 100\r\n\r\n{"))
     assert head.startswith(b"HTTP/1.1 408") and "did not arrive" in json.loads(body)["error"]
 
 
