@@ -218,12 +218,19 @@ def parse_table(frame, config, source):
     return ChurnTable(features, labels, columns, source, negative_label)
 
 
+def _test_split(labels, test_fraction, seed):
+    """(non-test rows, test rows): the stratified test split every churn model is scored on."""
+    from sklearn.model_selection import train_test_split
+
+    return train_test_split(np.arange(len(labels)), test_size=test_fraction, stratify=labels,
+                            random_state=seed)
+
+
 def stratified_split_indices(labels, test_fraction, validation_fraction, seed):
     """Row indices of stratified train / validation / test splits."""
     from sklearn.model_selection import train_test_split
 
-    rows = np.arange(len(labels))
-    rest, test = train_test_split(rows, test_size=test_fraction, stratify=labels, random_state=seed)
+    rest, test = _test_split(labels, test_fraction, seed)
     train, validation = train_test_split(rest, test_size=validation_fraction,
                                          stratify=labels[rest], random_state=seed)
     return np.sort(train), np.sort(validation), np.sort(test)
@@ -233,10 +240,9 @@ def cross_fit_indices(labels, test_fraction, folds, seed):
     """Row indices of the same stratified test split as `stratified_split_indices`, and
     `folds` stratified (train, validation) pairs over the other rows, each of which
     validates exactly one pair."""
-    from sklearn.model_selection import StratifiedKFold, train_test_split
+    from sklearn.model_selection import StratifiedKFold
 
-    rows = np.arange(len(labels))
-    rest, test = train_test_split(rows, test_size=test_fraction, stratify=labels, random_state=seed)
+    rest, test = _test_split(labels, test_fraction, seed)
     splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
     pairs = [(np.sort(rest[train]), np.sort(rest[validation]))
              for train, validation in splitter.split(rest, labels[rest])]
