@@ -6,10 +6,9 @@
 """
 
 import argparse
-import importlib
 import sys
 
-from apps.core.backend import BACKENDS, select_backend
+from apps.core.backend import BACKENDS, import_tensorflow_quietly, select_backend
 
 ACTIONS = ("train", "evaluate", "export", "predict", "tune")
 
@@ -35,6 +34,7 @@ def _add_run_dir(parser, required=False):
 
 
 def _add_action_parsers(app_parser, app):
+    """The action flags of one app, from its light registry entry (no TensorFlow import)."""
     from apps.core.config import add_config_arguments
 
     actions = app_parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -56,18 +56,13 @@ def _add_action_parsers(app_parser, app):
     predict.add_argument("--model-base-path", default="models")
     predict.add_argument("--server", help="ask a TF Serving (or `kapps serve`) server at this URL "
                                           "(http://host:8501 for REST, grpc://host:8500 for gRPC)")
+    predict.add_argument("--output", default="predictions",
+                         help="folder for answers that are files (masks, images); default: predictions")
 
     tune = actions.add_parser("tune", help="Keras Tuner search over the app's config")
-    tuner_cli = _tuner_cli()
-    if tuner_cli is not None:
-        tuner_cli.add_arguments(tune, app)
+    from tuner import cli as tuner_cli
 
-
-def _tuner_cli():
-    try:
-        return importlib.import_module("tuner.cli")
-    except ModuleNotFoundError:
-        return None
+    tuner_cli.add_arguments(tune, app)
 
 
 def build_parser(registry):
@@ -79,8 +74,8 @@ def build_parser(registry):
     commands.add_parser("list", help="list the apps")
     commands.add_parser("serve", help="TF Serving-compatible model server", add_help=False)
     for name in registry.names():
-        app = registry.get(name)
-        _add_action_parsers(commands.add_parser(name, help=app.title), app)
+        entry = registry.entry(name)
+        _add_action_parsers(commands.add_parser(name, help=entry.title), entry)
     return parser
 
 
@@ -90,7 +85,7 @@ def _run_action(app, args):
 
     overrides = overrides_from_args(args)
     if args.action == "train":
-        config = app.default_config().replace(**overrides)
+        config = app.check_config(app.default_config().replace(**overrides))
         run, metrics = workflow.train(app, config, args.run_dir)
         print(app.report(metrics))
         print(f"Saved {run.model_path} and {run.metrics_path}")
@@ -102,24 +97,17 @@ def _run_action(app, args):
         path = workflow.export(app, args.run_dir, args.model_base_path, args.version)
         print(f"Exported {app.name} to {path}")
     elif args.action == "predict":
-        if args.server:
-            from serving.client import predict_with_server
-
-            print(predict_with_server(app, args.inputs, args.server))
-        else:
-            print(workflow.predict_local(app, args.inputs, args.model_base_path))
+        print(workflow.predict(app, args.inputs, args.model_base_path, args.server, args.output))
     elif args.action == "tune":
-        tuner_cli = _tuner_cli()
-        if tuner_cli is None:
-            raise SystemExit("Tuning is not installed in this build (tuner/ is missing).")
+        from tuner import cli as tuner_cli
+
         tuner_cli.run(app, args)
 
 
 def _serve(argv):
-    try:
-        server = importlib.import_module("serving.server")
-    except ModuleNotFoundError:
-        raise SystemExit("The model server is not available in this build (serving/server.py).")
+    import_tensorflow_quietly()
+    from serving import server
+
     return server.main(argv)
 
 
@@ -134,17 +122,31 @@ def main(argv=None):
         return _serve(argv[1:])
 
     from apps.catalog import load_apps
-    from apps.core.data import DataSourceError
 
     registry = load_apps()
     args = build_parser(registry).parse_args(argv)
     if args.command == "list":
         for name in registry.names():
-            app = registry.get(name)
-            print(f"{name:<12} {app.title}")
+            print(f"{name:<12} {registry.entry(name).title}")
         return 0
+    import_tensorflow_quietly()  # before the app, which loads TensorFlow for its pipelines
+    app = registry.get(args.command)
     try:
-        _run_action(registry.get(args.command), args)
-    except (FileNotFoundError, FileExistsError, DataSourceError) as error:
-        raise SystemExit(f"kapps {args.command} {args.action}: {error}")
+        _run_action(app, args)
+    except _user_errors() as error:
+        raise SystemExit(f"kapps {args.command} {args.action}: {_one_line_per_error(error)}")
     return 0
+
+
+def _user_errors():
+    """Errors that are the user's to fix (bad flags, files, data, inputs): printed as
+    one line each, without a traceback."""
+    from apps.core.config import ConfigError
+    from apps.core.data import DataSourceError
+    from apps.core.errors import InputError
+
+    return (FileNotFoundError, FileExistsError, DataSourceError, ConfigError, InputError)
+
+
+def _one_line_per_error(error):
+    return "\n".join(line for line in str(error).splitlines() if line.strip())

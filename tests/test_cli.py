@@ -21,6 +21,32 @@ def test_list_names_every_registered_app():
     assert "digits" in kapps("list").stdout
 
 
+LIGHT_COMMANDS = (["list"], ["digits", "--help"], ["churn", "train", "--help"], ["sentiment", "tune", "--help"])
+
+
+@pytest.mark.parametrize("argv", LIGHT_COMMANDS, ids=" ".join)
+def test_list_and_help_do_not_import_tensorflow(argv):
+    """`kapps list` and `kapps <app> --help` answer from the registry entries and the
+    light config modules, without loading TensorFlow or Keras (seconds, not tens of them)."""
+    probe = ("import sys\nfrom apps import cli\ntry:\n    cli.main(%r)\nexcept SystemExit:\n    pass\n"
+             "heavy = sorted(m for m in ('tensorflow', 'keras', 'jax', 'torch') if m in sys.modules)\n"
+             "print('HEAVY', heavy)" % (argv,))
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY []" in result.stdout
+
+
+def test_tensorflow_start_up_lines_are_hidden_unless_the_user_asks(tmp_path):
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    command = [sys.executable, "-m", "apps", "digits", "evaluate", "--run-dir", str(tmp_path)]
+    quiet = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert quiet.returncode != 0 and "train first" in quiet.stderr
+    assert "absl::InitializeLog" not in quiet.stderr and "Traceback" not in quiet.stderr
+    loud = subprocess.run(command, capture_output=True, text=True, timeout=120,
+                          env={**env, "TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert "train first" in loud.stderr and "I0000" in loud.stderr
+
+
 def test_backend_flag_is_taken_from_anywhere_in_the_command():
     assert cli._pop_backend(["digits", "train", "--backend", "jax", "--epochs", "1"]) == (
         "jax", ["digits", "train", "--epochs", "1"])

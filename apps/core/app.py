@@ -6,8 +6,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from apps.core.config import AppConfig
+from apps.core.config import AppConfig, ConfigError
 from apps.core.data import DataSource
+from apps.core.field_metrics import FieldMetricsCallback
 
 
 @dataclasses.dataclass
@@ -48,8 +49,10 @@ def _jsonable(value):
 class App(abc.ABC):
     """Base class of the apps. Subclasses set the class attributes and implement the hooks.
 
-    The workflow (`apps.core.workflow`) drives them: load_data → build_model →
-    train → evaluate → export (`serving.export`) → predict.
+    Every driver (the CLI, tuner trials, `--retrain-best`, benchmarks, notebooks) goes
+    through the same hooks (`apps.core.workflow`): load_data → build_model → train →
+    evaluate → export (`serving.export`) → predict. Raw model outputs become the app's
+    answer in one place, `decode_predictions`, used by evaluation and serving alike.
     """
 
     name: ClassVar[str]
@@ -59,9 +62,26 @@ class App(abc.ABC):
     # The metric that picks the best checkpoint and the tuner's default objective.
     objective: ClassVar[str] = "val_loss"
     objective_direction: ClassVar[str] = "min"
+    # Names (without `val_`) of the whole-split metrics `field_metrics` returns.
+    field_metric_names: ClassVar[tuple] = ()
 
     def default_config(self):
         return self.config_class()
+
+    def tiny_config(self):
+        """A config on builtin data that trains in seconds (the shared app test, smoke runs)."""
+        return self.default_config().replace(data="builtin", epochs=1)
+
+    def check_config(self, config):
+        """The config, validated: values the app cannot honour raise `ConfigError`."""
+        config.validate()
+        if not self.field_metric_names:
+            defaults = AppConfig()
+            for name in ("field_metrics_every", "field_metrics_examples"):
+                if getattr(config, name) != getattr(defaults, name):
+                    raise ConfigError(f"--{name.replace('_', '-')} has no effect: the {self.name} app "
+                                      "computes no whole-split metrics; remove it.")
+        return config
 
     # ----- data ---------------------------------------------------------------
     def load_data(self, config):
@@ -88,23 +108,49 @@ class App(abc.ABC):
     # ----- model --------------------------------------------------------------
     @abc.abstractmethod
     def build_model(self, config, data):
-        """A compiled Keras model for `config`; `data.info` carries what was fitted on
-        the training split (vocabularies, normalisers...)."""
+        """A compiled Keras model for `config`; `data` carries what was fitted on the
+        training split (vocabularies, normalisers...)."""
 
     @abc.abstractmethod
     def hypermodel(self, config, data):
         """A `keras_tuner.HyperModel` that only chooses config values and builds with
-        `build_model`."""
+        `build_model` and trains with `train` (`apps.core.hypermodel.ConfigHyperModel`)."""
 
-    def train(self, model, data, config, run):
-        """Fits the model; apps with their own training step (GANs) override this."""
+    def training_callbacks(self, data, config, run=None, callbacks=()):
+        """The callbacks of one `fit`, in order: the whole-split metrics first (so every
+        later callback sees their `val_*` values), the run's resume/checkpoint/TensorBoard/
+        CSV callbacks when there is a run folder, then `callbacks` (e.g. the tuner's)."""
+        ordered = []
+        if self.field_metric_names and data.validation is not None:
+            ordered.append(FieldMetricsCallback(self, data.validation, config))
+        if run is not None:
+            ordered += run.callbacks(monitor=self.objective, mode=self.objective_direction)
+        return ordered + list(callbacks)
+
+    def train(self, model, data, config, run=None, callbacks=(), initial_epoch=0):
+        """Fits the model; returns its `History` (or a dict of final metrics holding
+        `objective`). `run` is None in tuner trials. Apps with their own loop override this
+        and build their callbacks with `training_callbacks`."""
         return model.fit(
             data.train,
             validation_data=data.validation,
             epochs=config.epochs,
+            initial_epoch=initial_epoch,
             shuffle=False,  # the tf.data pipeline shuffles
-            callbacks=run.callbacks(monitor=self.objective, mode=self.objective_direction),
+            callbacks=self.training_callbacks(data, config, run, callbacks),
         )
+
+    def field_metrics(self, model, dataset, config):
+        """Whole-split metrics of `model` on the batched `dataset` (mAP, mean IoU, FID...),
+        `{name: float}` with the names of `field_metric_names`; logged as `val_<name>`."""
+        return {}
+
+    @abc.abstractmethod
+    def decode_predictions(self, predictions, model):
+        """Raw model outputs → the app's answer, a dict of named outputs (classes and
+        probabilities, thresholded decisions, boxes after NMS, masks, images). Written with
+        `keras.ops` so it runs eagerly on every backend (evaluation) and inside the
+        TensorFlow serving signatures, which return exactly this dict."""
 
     @abc.abstractmethod
     def evaluate(self, model, data, config, run):
@@ -123,8 +169,8 @@ class App(abc.ABC):
     @abc.abstractmethod
     def serving_signatures(self, model, config):
         """`{signature_name: tf.function}`; each tf.function has an `input_signature` of
-        named `tf.TensorSpec`s taking raw inputs, and returns a dict of named outputs.
-        One of them should be `serving_default`. TensorFlow backend only."""
+        named `tf.TensorSpec`s taking raw inputs, and returns
+        `self.decode_predictions(...)`. One of them is `serving_default`. TensorFlow only."""
 
     @abc.abstractmethod
     def sample_requests(self, config):
@@ -137,4 +183,6 @@ class App(abc.ABC):
 
     @abc.abstractmethod
     def format_response(self, outputs, items):
-        """Readable text for the outputs of a request made by `request_from_cli(items)`."""
+        """Readable text for the outputs of a request made by `request_from_cli(items)`.
+        Binary outputs (names ending in `_bytes`) are written to files by the caller."""
+

@@ -1,7 +1,9 @@
 """Choosing the Keras backend, which must happen before Keras is imported."""
 
 import os
+import re
 import sys
+import tempfile
 
 BACKENDS = ("tensorflow", "jax", "torch")
 DEFAULT_BACKEND = "tensorflow"
@@ -29,7 +31,35 @@ def select_backend(name=None):
     return name
 
 
-def active_backend():
-    import keras
+# TensorFlow's native start-up lines: absl INFO/WARNING records written before logging
+# is initialised ("oneDNN custom operations are on", "Could not find cuda drivers"...).
+_STARTUP_NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\)|[IW]\d{4} )")
 
-    return keras.backend.backend()
+
+def import_tensorflow_quietly():
+    """Imports TensorFlow with its start-up log lines hidden, unless the user set
+    `TF_CPP_MIN_LOG_LEVEL` (their choice wins). Errors it prints are still shown.
+
+    TensorFlow writes those lines from C++ before its log level is read, so the only
+    way to hide them is to capture the process's stderr while it loads.
+    """
+    if "tensorflow" in sys.modules or "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        import tensorflow  # noqa: F401
+
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # TensorFlow's default, said explicitly
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        captured.seek(0)
+        kept = [line for line in captured.read().decode("utf-8", "replace").splitlines()
+                if line.strip() and not _STARTUP_NOISE.match(line)]
+    if kept:
+        print("\n".join(kept), file=sys.stderr)

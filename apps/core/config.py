@@ -5,6 +5,11 @@ import dataclasses
 import json
 import typing
 from pathlib import Path
+from typing import ClassVar
+
+
+class ConfigError(ValueError):
+    """A config value the app cannot honour; the message says what to do instead."""
 
 
 @dataclasses.dataclass
@@ -29,6 +34,9 @@ class AppConfig:
             A training too short for two cycles has one.
         ema_momentum: momentum of an exponential moving average of the weights that replaces
             them at the end of each epoch (0 turns it off; 0.99 to 0.999 are usual).
+        field_metrics_every: compute the app's whole-split validation metrics (mAP, mean IoU,
+            FID: logged as `val_*`) every this many epochs (and always after the last one).
+        field_metrics_examples: validation examples those metrics read (0: the whole split).
     """
 
     data: str = "builtin"
@@ -44,12 +52,33 @@ class AppConfig:
     weight_decay: float = 0.0
     first_cycle_epochs: float = 0.0
     ema_momentum: float = 0.0
+    field_metrics_every: int = 1
+    field_metrics_examples: int = 0
+
+    # Shared fields the app does not honour: setting one is an error, never ignored.
+    UNSUPPORTED_FIELDS: ClassVar[tuple] = ()
 
     def replace(self, **changes):
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
             raise ValueError(f"{type(self).__name__} has no field(s) {sorted(unknown)}.")
         return dataclasses.replace(self, **changes)
+
+    def validate(self):
+        """Raises `ConfigError` for values the app cannot honour; returns the config.
+
+        Subclasses add their own checks and call `super().validate()`.
+        """
+        defaults = type(self)()
+        for name in self.UNSUPPORTED_FIELDS:
+            if getattr(self, name) != getattr(defaults, name):
+                raise ConfigError(
+                    f"{_flag(name)} has no effect on this app ({type(self).__name__} does not use it); "
+                    "remove it (`--help` lists the flags the app uses)."
+                )
+        for field in dataclasses.fields(self):
+            _check_type(self, field.name, _resolved_hints(type(self))[field.name])
+        return self
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -60,6 +89,9 @@ class AppConfig:
         unknown = set(values) - names
         if unknown:
             raise ValueError(f"{cls.__name__} has no field(s) {sorted(unknown)}.")
+        hints = _resolved_hints(cls)
+        values = {name: tuple(value) if _item_type(hints[name]) and isinstance(value, list) else value
+                  for name, value in values.items()}  # JSON stores tuples as lists
         return cls(**values)
 
     def save(self, path):
@@ -89,27 +121,90 @@ def _parse_bool(text):
     raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
 
 
-def _field_type(config_class, field):
-    hints = typing.get_type_hints(config_class)
-    kind = hints[field.name]
+SCALAR_TYPES = (bool, int, float, str)
+
+
+def _resolved_hints(config_class):
+    return typing.get_type_hints(config_class)
+
+
+def _item_type(kind):
+    """The element type of a `tuple[int, ...]`/`list[str]` field, None for a scalar field."""
+    origin = typing.get_origin(kind)
+    if origin not in (tuple, list):
+        return None
+    arguments = [argument for argument in typing.get_args(kind) if argument is not Ellipsis]
+    if len(set(arguments)) != 1 or arguments[0] not in SCALAR_TYPES:
+        raise TypeError(f"unsupported config sequence type {kind!r}: use tuple[T, ...] with T in bool/int/float/str")
+    return arguments[0]
+
+
+def _scalar_parser(kind):
     if kind is bool:
         return _parse_bool
     if kind in (int, float, str):
         return kind
-    raise TypeError(f"{config_class.__name__}.{field.name}: unsupported config type {kind!r}")
+    raise TypeError(f"unsupported config type {kind!r}")
+
+
+def _sequence_parser(item_type):
+    parse_item = _scalar_parser(item_type)
+
+    def parse(text):
+        items = [item.strip() for item in text.split(",")] if text.strip() else []
+        try:
+            return tuple(parse_item(item) for item in items)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(
+                f"expected a comma-separated list of {item_type.__name__}, got {text!r} ({error})") from None
+
+    return parse
+
+
+def _field_type(config_class, field):
+    kind = _resolved_hints(config_class)[field.name]
+    try:
+        item_type = _item_type(kind)
+        return _sequence_parser(item_type) if item_type else _scalar_parser(kind)
+    except TypeError as error:
+        raise TypeError(f"{config_class.__name__}.{field.name}: {error}") from None
+
+
+def _metavar(kind):
+    item_type = _item_type(kind)
+    return f"{item_type.__name__.upper()},..." if item_type else kind.__name__.upper()
+
+
+def _check_type(config, name, kind):
+    value = getattr(config, name)
+    item_type = _item_type(kind)
+    if item_type is None:
+        expected = (int, float) if kind is float else kind
+        ok = isinstance(value, expected) and (kind is bool or not isinstance(value, bool))
+    else:
+        ok = isinstance(value, (tuple, list)) and all(
+            isinstance(item, (int, float) if item_type is float else item_type) for item in value)
+    if not ok:
+        raise ConfigError(f"{type(config).__name__}.{name} must be {_metavar(kind).lower()}, got {value!r}.")
 
 
 def add_config_arguments(parser, config_class):
-    """Adds one `--field-name` flag per config field; unset flags keep the defaults."""
+    """Adds one `--field-name` flag per config field; unset flags keep the defaults.
+
+    Sequence fields (`tuple[int, ...]`) take comma-separated values: `--anchor-sizes 32,64,128`.
+    """
     group = parser.add_argument_group(f"{config_class.__name__} fields")
+    hints = _resolved_hints(config_class)
+    defaults = config_class()
     for field in dataclasses.fields(config_class):
+        unsupported = field.name in config_class.UNSUPPORTED_FIELDS
         group.add_argument(
             _flag(field.name),
             dest=f"config__{field.name}",
             type=_field_type(config_class, field),
             default=None,
-            metavar=typing.get_type_hints(config_class)[field.name].__name__.upper(),
-            help=f"(default: {field.default!r})",
+            metavar=_metavar(hints[field.name]),
+            help="(not used by this app)" if unsupported else f"(default: {getattr(defaults, field.name)!r})",
         )
 
 

@@ -46,13 +46,31 @@ class DataSplits:
         train: batched, shuffled, augmented training pipeline.
         validation: batched validation pipeline (or None).
         test: batched test pipeline (or None when the source has no test split).
-        info: app-specific facts: class names, example counts, vocabularies...
+        class_names: the names of the classes, in label order (empty for non-classifiers).
+        train_examples: examples in the training split (after `max_examples`).
+        validation_examples: examples in the validation split.
+        test_examples: examples in the test split.
+        source: where the data came from, in words (`files:...`, `builtin (...)`).
+        info: app-specific extras only: vocabularies, fitted normalisers, raw test
+            examples for plots...
     """
 
     train: tf.data.Dataset
     validation: "tf.data.Dataset | None" = None
     test: "tf.data.Dataset | None" = None
+    class_names: tuple = ()
+    train_examples: int = 0
+    validation_examples: int = 0
+    test_examples: int = 0
+    source: str = ""
     info: dict = dataclasses.field(default_factory=dict)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def evaluation_split(self):
+        """`(name, dataset)`: the test split, or the validation split when there is none."""
+        return ("test", self.test) if self.test is not None else ("validation", self.validation)
 
 
 def _can_connect(address):
@@ -105,11 +123,6 @@ def hold_out(inputs, labels, fraction, seed):
     return (inputs[kept], labels[kept]), (inputs[held], labels[held])
 
 
-def take_examples(dataset, max_examples):
-    """The first `max_examples` elements, or all when it is 0."""
-    return dataset.take(max_examples) if max_examples else dataset
-
-
 def batched_pipeline(
     dataset,
     batch_size,
@@ -120,11 +133,17 @@ def batched_pipeline(
     augment=None,
     cache=True,
     shuffle_buffer=10_000,
+    padding_values=None,
 ):
     """parse/preprocess → cache → shuffle → batch → augment → prefetch.
 
-    `preprocess` maps single examples (deterministic work, cached); `augment` maps
-    whole batches, training only, after the cache so each epoch sees new variants.
+    Elements may be `(features, targets)` with dict features and targets of varying
+    size per example (a box list, a mask): those are padded to the largest in the
+    batch, with `padding_values` (a structure like the element, e.g. -1 for a
+    padded box's class; zeros by default). `preprocess` maps single examples
+    (deterministic work, cached); `augment` maps whole batches — the whole element,
+    so boxes and masks move with their image (`apps.core.augment`) — training only,
+    after the cache so each epoch sees new variants.
     """
     if preprocess is not None:
         dataset = dataset.map(preprocess, num_parallel_calls=AUTOTUNE)
@@ -132,7 +151,14 @@ def batched_pipeline(
         dataset = dataset.cache()
     if training:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size, drop_remainder=False)
+    if padding_values is not None or not _fixed_shapes(dataset):
+        dataset = dataset.padded_batch(batch_size, padding_values=padding_values, drop_remainder=False)
+    else:
+        dataset = dataset.batch(batch_size, drop_remainder=False)
     if training and augment is not None:
         dataset = dataset.map(augment, num_parallel_calls=AUTOTUNE)
     return dataset.prefetch(AUTOTUNE)
+
+
+def _fixed_shapes(dataset):
+    return all(spec.shape.is_fully_defined() for spec in tf.nest.flatten(dataset.element_spec))

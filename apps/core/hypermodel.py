@@ -1,10 +1,12 @@
-"""A Keras Tuner HyperModel that only chooses config values and builds through the app.
+"""A Keras Tuner HyperModel that only chooses config values, builds through the app and
+trains through the app.
 
 The app's `search_space(hp, config)` chooses its own fields (architecture, widths,
 depth, dropout...). `ConfigHyperModel` adds the choices every app shares, unless
 the app already made them: the optimizer, the learning rate, the batch size and
-the number of epochs. Batch size and epochs are applied in `HyperModel.fit`, which
-rebatches the app's already batched pipelines instead of reloading the data.
+the number of epochs. A trial trains with `App.train`, the same path as `kapps <app>
+train` (early stopping, ensembles, stacking, custom loops), on the app's already
+batched pipelines rebatched to the chosen batch size instead of reloading the data.
 """
 
 import dataclasses
@@ -129,17 +131,32 @@ class ConfigHyperModel(keras_tuner.HyperModel):
         return choose_shared_values(hp, self.search_space(hp, self.config), self.training_space)
 
     def build(self, hp):
-        return self.app.build_model(self.config_for(hp), self.data)
+        return self.app.build_model(self.app.check_config(self.config_for(hp)), self.data)
 
-    def fit(self, hp, model, *args, **kwargs):
-        """`model.fit` on the app's data, rebatched to the chosen batch size, for the
-        chosen epochs (unless the tuner passes `epochs`, as Hyperband does)."""
+    def fit(self, hp, model, *args, callbacks=(), epochs=None, initial_epoch=0, verbose=None, **kwargs):
+        """`App.train` on the app's data, rebatched to the chosen batch size, for the
+        chosen epochs (unless the tuner passes `epochs`, as Hyperband does). Returns what
+        `App.train` returns (a History or a dict of final metrics)."""
+        if args or kwargs:
+            raise TypeError("ConfigHyperModel trains through App.train on the app's own data; "
+                            f"tuner.search() cannot pass data or fit options ({sorted(kwargs)}).")
         config = self.config_for(hp)
-        kwargs.setdefault("epochs", config.epochs)
-        if args or "x" in kwargs:
-            return model.fit(*args, **kwargs)
-        kwargs.setdefault("validation_data", self._batches(self.data.validation, config))
-        return model.fit(self._batches(self.data.train, config), **kwargs)
+        if epochs is not None:
+            config = config.replace(epochs=epochs)
+        data = self.data.replace(train=self._batches(self.data.train, config),
+                                 validation=self._batches(self.data.validation, config))
+        return self.app.train(model, data, config, run=None, callbacks=list(callbacks or ()),
+                              initial_epoch=initial_epoch)
+
+    def metric_names(self, hp):
+        """The metric names a trial reports, from one epoch of `App.train` on one batch
+        of each split (so an objective can be checked before the first trial)."""
+        config = self.config_for(hp).replace(epochs=1)
+        data = self.data.replace(
+            train=self.data.train.take(1),
+            validation=None if self.data.validation is None else self.data.validation.take(1))
+        result = self.app.train(self.build(hp), data, config, run=None, callbacks=[])
+        return sorted(result.history if hasattr(result, "history") else result)
 
     def _batches(self, dataset, config):
         if dataset is None or config.batch_size == self.config.batch_size:

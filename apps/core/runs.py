@@ -6,8 +6,6 @@ import os
 import platform
 from pathlib import Path
 
-import keras
-
 DEFAULT_RUNS_ROOT = "runs"
 
 
@@ -60,6 +58,8 @@ class Run:
         return self.path / f"{name}.png"
 
     def save_config(self, config, backend):
+        import keras
+
         record = {
             "app": self.app_name,
             "backend": backend,
@@ -84,6 +84,8 @@ class Run:
 
     def callbacks(self, monitor="val_loss", mode="auto", extra=()):
         """Backup (resume), best checkpoint, TensorBoard and a CSV history that survives resumes."""
+        import keras
+
         self.best_checkpoint_path.parent.mkdir(exist_ok=True)
         if not self.resuming:
             self.history_path.unlink(missing_ok=True)

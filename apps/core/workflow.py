@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from apps.core.errors import InputError
 from apps.core.runs import Run, find_latest_run
 
 DEFAULT_MODEL_BASE_PATH = "models"
@@ -17,7 +18,9 @@ def _keras():
 
 
 def train(app, config, run_dir=None, verbose=True):
-    """Trains, saves `model.keras`, evaluates; resumes a killed run in the same folder."""
+    """Trains through `App.train`, saves `model.keras`, evaluates; resumes a killed run in
+    the same folder. Every driver (CLI, tuner retraining, benchmarks, notebooks) trains here."""
+    app.check_config(config)
     keras = _keras()
     keras.utils.set_random_seed(config.seed)
     run = Run(app.name, run_dir)
@@ -26,7 +29,7 @@ def train(app, config, run_dir=None, verbose=True):
         print(f"Run folder: {run.path}\n{config.describe()}", flush=True)
     data = app.load_data(config)
     model = app.build_model(config, data)
-    app.train(model, data, config, run)
+    app.train(model, data, config, run=run)
     model.save(run.model_path)
     metrics = evaluate_model(app, model, data, config, run)
     return run, metrics
@@ -98,13 +101,73 @@ def latest_export(app, model_base_path=DEFAULT_MODEL_BASE_PATH):
     return model_dir / str(versions[-1])
 
 
-def predict_local(app, items, model_base_path=DEFAULT_MODEL_BASE_PATH):
-    """Answers app-native inputs from the newest exported SavedModel, in process."""
+def local_outputs(app, request, model_base_path=DEFAULT_MODEL_BASE_PATH):
+    """The outputs of the newest exported SavedModel for `request`, in process."""
     import tensorflow as tf
 
-    request = app.request_from_cli(items)
     loaded = tf.saved_model.load(str(latest_export(app, model_base_path)))
     signature = loaded.signatures[request.signature_name]
-    outputs = signature(**{name: tf.constant(value) for name, value in request.inputs.items()})
-    outputs = {name: tensor.numpy() for name, tensor in outputs.items()}
-    return app.format_response(outputs, items)
+    try:
+        outputs = signature(**{name: tf.constant(value) for name, value in request.inputs.items()})
+    except tf.errors.InvalidArgumentError as error:
+        raise InputError(clean_error_message(error.message)) from None
+    return {name: tensor.numpy() for name, tensor in outputs.items()}
+
+
+def clean_error_message(message):
+    """TensorFlow's error text without the graph decorations (`[[{{node ...}}]]`)."""
+    import re
+
+    return re.sub(r"\s*\[\[\{\{node [^}]*\}\}\]\]|\s*\[\[[^\]]*\]\]", "", message).strip()
+
+
+def predict(app, items, model_base_path=DEFAULT_MODEL_BASE_PATH, server=None,
+            output_dir="predictions"):
+    """Answers app-native inputs (files, texts, rows) from the newest export in process, or
+    from the server at `server`. Binary outputs (names ending in `_bytes`: PNG masks,
+    generated images) are written into `output_dir`; the text says where."""
+    request = app.request_from_cli(items)
+    if server:
+        from serving.client import server_outputs
+
+        outputs = server_outputs(app, request, server)
+    else:
+        outputs = local_outputs(app, request, model_base_path)
+    text = app.format_response(outputs, items)
+    written = write_binary_outputs(outputs, items, output_dir)
+    return "\n".join([text, *(f"Wrote {path}" for path in written)]) if written else text
+
+
+def write_binary_outputs(outputs, items, output_dir):
+    """Writes each `*_bytes` output of each item to `<output_dir>/<item>_<name>.<ext>`."""
+    paths = []
+    for name, values in outputs.items():
+        if not name.endswith("_bytes"):
+            continue
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        for index, value in enumerate(_flat_bytes(values)):
+            stem = _item_stem(items[index] if index < len(items) else f"item{index}", index)
+            path = Path(output_dir) / f"{stem}_{name[:-len('_bytes')]}{_extension(value)}"
+            path.write_bytes(value)
+            paths.append(path)
+    return paths
+
+
+def _flat_bytes(values):
+    import numpy as np
+
+    return [value if isinstance(value, bytes) else bytes(value) for value in np.asarray(values, dtype=object).ravel()]
+
+
+def _item_stem(item, index):
+    stem = Path(item).stem if len(item) < 256 and Path(item).is_file() else f"input{index}"
+    return "".join(char if char.isalnum() or char in "-_." else "_" for char in stem) or f"input{index}"
+
+
+def _extension(value):
+    signatures = {b"\x89PNG": ".png", b"\xff\xd8": ".jpg", b"GIF8": ".gif", b"BM": ".bmp"}
+    return next((extension for magic, extension in signatures.items() if value.startswith(magic)), ".bin")
+
+
+def predict_local(app, items, model_base_path=DEFAULT_MODEL_BASE_PATH):  # transitional alias
+    return predict(app, items, model_base_path)

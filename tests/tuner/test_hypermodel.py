@@ -1,20 +1,30 @@
 """ConfigHyperModel: chooses config values (the optimizer, batch size and epochs
-included) and fits with them."""
+included) and trains with them through the app's own `App.train`."""
 
 import keras
 import keras_tuner
 import numpy as np
 import tensorflow as tf
 
+import pytest
+
+from apps.core.app import App
 from apps.core.config import AppConfig
 from apps.core.data import DataSplits
 from apps.core.hypermodel import ConfigHyperModel, TrainingSpace, count_examples, rebatch
 
 
-class TinyApp:
-    """Just enough of the App contract: a dense classifier built from the config."""
+class TinyApp(App):
+    """Just enough of the App contract: a dense classifier built from the config, trained
+    by the base `App.train` with a record of every call."""
 
     name = "tiny"
+    load_tfds = load_files = load_builtin = hypermodel = evaluate = None
+    serving_signatures = sample_requests = request_from_cli = format_response = None
+    decode_predictions = None
+
+    def __init__(self):
+        self.trained = []
 
     def build_model(self, config, data):
         import keras
@@ -24,6 +34,10 @@ class TinyApp:
                       metrics=["accuracy"])
         model.built_with = config
         return model
+
+    def train(self, model, data, config, run=None, callbacks=(), initial_epoch=0):
+        self.trained.append((config, run))
+        return super().train(model, data, config, run, callbacks, initial_epoch)
 
 
 def _data(batch_size):
@@ -67,6 +81,22 @@ def test_chosen_values_reach_the_config_and_build_model():
     history = hypermodel.fit(hp, model, verbose=0, callbacks=[record])
     assert len(history.history["loss"]) == 2
     assert batch_sizes == [0, 1, 2, 0, 1, 2]  # 40 examples in batches of 16, twice
+    (trained_config, run), = hypermodel.app.trained
+    assert trained_config.batch_size == 16 and trained_config.epochs == 2 and run is None
+
+
+def test_trials_cannot_bypass_the_apps_training():
+    hypermodel = _hypermodel()
+    hp = keras_tuner.HyperParameters()
+    with pytest.raises(TypeError, match="App.train"):
+        hypermodel.fit(hp, hypermodel.build(hp), np.zeros((4, 4)))
+
+
+def test_metric_names_come_from_one_batch_of_the_apps_training():
+    hypermodel = _hypermodel()
+    names = hypermodel.metric_names(keras_tuner.HyperParameters())
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(names)
+    assert hypermodel.app.trained[0][0].epochs == 1
 
 
 def test_hyperband_keeps_the_epochs_and_the_tuner_may_pass_them():

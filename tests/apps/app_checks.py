@@ -1,0 +1,161 @@
+"""The checks every registered app must pass (the idea of keras-hub's `run_task_test`).
+
+`tests/apps/test_every_app.py` runs them for each name in the registry, on the app's
+builtin data with its `tiny_config()`: a new app is tested the moment it is
+registered, and fails CI until it passes. Every step goes through the App hooks
+the CLI uses (`apps.core.workflow`), so a check here is a check of `kapps`.
+"""
+
+import dataclasses
+import json
+import urllib.request
+
+import numpy as np
+
+
+class TrainSpy:
+    """Counts the calls of an app's `train` hook (the one training path)."""
+
+    def __init__(self, monkeypatch, app):
+        self.calls = []
+        hook = type(app).train
+
+        def spy(app_self, model, data, config, run=None, callbacks=(), initial_epoch=0):
+            self.calls.append({"config": config, "run": run})
+            return hook(app_self, model, data, config, run, callbacks, initial_epoch)
+
+        monkeypatch.setattr(type(app), "train", spy)
+
+
+def check_contract(app):
+    """The class-level promises: a registry name, a tiny config that validates, an objective."""
+    config = app.tiny_config()
+    assert isinstance(config, app.config_class)
+    assert config.data == "builtin", "tiny_config must train on the offline builtin data"
+    app.check_config(config)
+    assert app.objective.startswith("val_") or app.objective == "loss"
+    assert app.objective_direction in ("min", "max")
+
+
+def train_tiny(app, run_dir, monkeypatch):
+    """Trains the tiny config through `workflow.train`; returns (run, metrics, spy)."""
+    from apps.core import workflow
+
+    spy = TrainSpy(monkeypatch, app)
+    run, metrics = workflow.train(app, app.tiny_config(), run_dir, verbose=False)
+    assert len(spy.calls) == 1 and spy.calls[0]["run"] is not None
+    assert run.model_path.exists() and run.metrics_path.exists()
+    assert metrics["app"] == app.name
+    history = run.load_history()
+    assert app.objective in history, f"training did not log its objective {app.objective!r}: {sorted(history)}"
+    for name in app.field_metric_names:
+        assert f"val_{name}" in history
+    return run, metrics
+
+
+def scalar_metrics(metrics):
+    return {key: value for key, value in metrics.items() if isinstance(value, (int, float))
+            and not isinstance(value, bool)}
+
+
+def check_reload_and_evaluate(app, run, trained_metrics):
+    """`workflow.evaluate` reloads the saved `.keras` file; its metrics must be the ones the
+    trained model scored before saving, and the decode step must answer on the reloaded model."""
+    import keras
+
+    from apps.core import workflow
+
+    _, metrics = workflow.evaluate(app, run.path)
+    trained, reloaded = scalar_metrics(trained_metrics), scalar_metrics(metrics)
+    assert trained and set(trained) == set(reloaded)
+    for key, value in trained.items():
+        assert np.isclose(reloaded[key], value, rtol=1e-4, atol=1e-6), f"{key}: {reloaded[key]} != {value}"
+    model = keras.saving.load_model(run.model_path)
+    data = app.load_data(run.load_config(app.config_class))
+    _, dataset = data.evaluation_split()
+    batch = next(iter(dataset))
+    decoded = app.decode_predictions(model(batch[0], training=False), model)
+    assert isinstance(decoded, dict) and decoded
+    for value in decoded.values():
+        assert keras.ops.shape(value)[0] == keras.ops.shape(keras.ops.convert_to_tensor(
+            next(iter(keras.tree.flatten(batch[1])))))[0]
+    return metrics
+
+
+def check_export(app, run, model_base_path):
+    """Exports and answers every sample request from the SavedModel; returns the answers."""
+    import tensorflow as tf
+
+    from apps.core import workflow
+
+    export_dir = workflow.export(app, run.path, model_base_path)
+    assert (export_dir / "saved_model.pb").exists()
+    assert (export_dir / "assets.extra" / "tf_serving_warmup_requests").exists()
+    loaded = tf.saved_model.load(str(export_dir))
+    config = run.load_config(app.config_class)
+    answers = []
+    for request in app.sample_requests(config):
+        signature = loaded.signatures[request.signature_name]
+        outputs = signature(**{name: tf.constant(value) for name, value in request.inputs.items()})
+        outputs = {name: tensor.numpy() for name, tensor in outputs.items()}
+        count = len(next(iter(request.inputs.values())))
+        for name, value in outputs.items():
+            assert value.shape[:1] == (count,), f"{request.signature_name}:{name} has shape {value.shape}"
+            if value.dtype.kind == "f":
+                assert np.all(np.isfinite(value)), f"{request.signature_name}:{name} is not finite"
+        answers.append((request, outputs))
+    return export_dir, answers
+
+
+def assert_same_outputs(expected, actual, where):
+    assert set(actual) == set(expected), f"{where}: outputs {sorted(actual)} != {sorted(expected)}"
+    for name, value in expected.items():
+        got = np.asarray(actual[name])
+        if value.dtype.kind in "SOU":
+            assert got.reshape(-1).tolist() == value.reshape(-1).tolist(), f"{where}:{name}"
+        else:
+            np.testing.assert_allclose(got.astype(np.float64), value.astype(np.float64), rtol=1e-4, atol=1e-5,
+                                       err_msg=f"{where}:{name}")
+
+
+def check_served(app, model_base_path, answers):
+    """`kapps serve`'s server answers every sample request over REST (columnar and row
+    formats) and gRPC exactly as the SavedModel did in process."""
+    from serving.client import connect
+    from serving.model_config import ModelEntry
+    from tests.serving.serving_helpers import start_server
+
+    server = start_server([ModelEntry(app.name, str(model_base_path / app.name))])
+    try:
+        for scheme, port in (("http", server.rest_api_port), ("grpc", server.grpc_port)):
+            client = connect(f"{scheme}://127.0.0.1:{port}")
+            try:
+                for request, expected in answers:
+                    outputs = client.predict(app.name, request.inputs, request.signature_name)
+                    assert_same_outputs(expected, outputs, f"{scheme} {request.signature_name}")
+            finally:
+                client.close()
+        for request, _ in answers:
+            body = json.dumps(request.as_rest_instances()).encode()
+            url = f"http://127.0.0.1:{server.rest_api_port}/v1/models/{app.name}:predict"
+            with urllib.request.urlopen(urllib.request.Request(url, body), timeout=60) as response:
+                assert response.status == 200
+                assert len(json.loads(response.read())["predictions"]) == len(next(iter(request.inputs.values())))
+    finally:
+        server.stop()
+
+
+def check_tune(app, tune_dir, monkeypatch):
+    """A two-trial random search whose trials train through `App.train`."""
+    from tuner.search import run_search
+    from tuner.settings import TuneSettings
+
+    spy = TrainSpy(monkeypatch, app)
+    settings = TuneSettings(tuner="random", max_trials=2, max_epochs=1, tune_dir=str(tune_dir), verbose=0)
+    result = run_search(app, app.tiny_config(), settings)
+    trials = [call for call in spy.calls if call["run"] is None]
+    assert len(trials) >= 3  # the objective probe, then two trials
+    completed = [record for record in result.records if record["status"] == "COMPLETED"]
+    assert len(completed) == 2, result.table
+    assert result.best_config is not None and dataclasses.is_dataclass(result.best_config)
+    return result

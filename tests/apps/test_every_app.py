@@ -1,0 +1,40 @@
+"""Every registered app through the shared checks (`tests/apps/app_checks.py`), on its
+builtin data with its tiny config. A new app is parametrized in automatically."""
+
+import pytest
+
+from apps.catalog import load_apps
+from tests.apps import app_checks
+
+APP_NAMES = load_apps().names()
+
+
+@pytest.fixture(params=APP_NAMES)
+def app(request):
+    return load_apps().get(request.param)
+
+
+def test_every_catalog_entry_matches_its_app_class():
+    registry = load_apps()
+    for name in APP_NAMES:
+        entry = registry.entry(name)
+        assert entry.app_class().name == name  # raises on any disagreement
+
+
+@pytest.mark.multibackend
+def test_train_reload_evaluate_export_serve(app, tmp_path, monkeypatch):
+    """On every backend: train through `App.train`, reload the `.keras` file, evaluate,
+    export (on TensorFlow, in a subprocess off it) a SavedModel that takes the same raw
+    inputs and answers every sample request; on TensorFlow, also over REST and gRPC."""
+    import keras
+
+    app_checks.check_contract(app)
+    run, metrics = app_checks.train_tiny(app, tmp_path / "run", monkeypatch)
+    app_checks.check_reload_and_evaluate(app, run, metrics)
+    _, answers = app_checks.check_export(app, run, tmp_path / "models")
+    if keras.backend.backend() == "tensorflow":
+        app_checks.check_served(app, tmp_path / "models", answers)
+
+
+def test_two_trial_tune_trains_through_the_app(app, tmp_path, monkeypatch):
+    app_checks.check_tune(app, tmp_path / "tune", monkeypatch)
