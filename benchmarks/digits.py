@@ -23,7 +23,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from apps.core.config import add_config_arguments, overrides_from_args  # noqa: E402
-from apps.digits.app import DigitsApp  # noqa: E402
+from apps.catalog import load_apps  # noqa: E402
 from apps.digits.config import DigitsConfig  # noqa: E402
 
 KERAS_IO_ACCURACY = 0.9922
@@ -66,10 +66,11 @@ def keras_io_convnet():
     return model
 
 
-def run(name, model, data, epochs, target):
+def run(name, model, data, epochs, target, train):
+    """Trains with `train(model, data, callbacks)` and times every epoch."""
     print(f"\n{name}: {model.count_params():,} parameters, {epochs} epochs", flush=True)
     clock = EpochClock(data.test, target)
-    model.fit(data.train, validation_data=data.validation, epochs=epochs, verbose=0, callbacks=[clock])
+    train(model, data, [clock])
     return {
         "model": name,
         "final_test_accuracy": clock.test_accuracy[-1],
@@ -91,17 +92,21 @@ def main():
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
 
-    app = DigitsApp()
-    config = DigitsConfig(**overrides_from_args(args))
+    app = load_apps().get("digits")
+    config = app.check_config(DigitsConfig(**overrides_from_args(args)))
     keras.utils.set_random_seed(config.seed)
     data = app.load_data(config)
-    print(f"backend {keras.backend.backend()}, {data.info['train_examples']} train / "
-          f"{data.info['validation_examples']} validation / {data.info['test_examples']} test images")
+    print(f"backend {keras.backend.backend()}, {data.train_examples} train / "
+          f"{data.validation_examples} validation / {data.test_examples} test images")
     results = [run(f"kapps digits {config.model} (width {config.width})", app.build_model(config, data),
-                   data, config.epochs, args.target)]
+                   data, config.epochs, args.target,
+                   lambda model, data, callbacks: app.train(model, data, config, callbacks=callbacks))]
     if args.reference:
         plain = app.load_data(config.replace(augment=False, batch_size=128))
-        results.append(run("keras-io convnet", keras_io_convnet(), plain, args.reference_epochs, args.target))
+        results.append(run("keras-io convnet", keras_io_convnet(), plain, args.reference_epochs, args.target,
+                           lambda model, data, callbacks: model.fit(
+                               data.train, validation_data=data.validation, epochs=args.reference_epochs,
+                               verbose=0, callbacks=callbacks)))
 
     print(f"\n{'model':<34} {'test acc':>8} {'s/epoch':>8} {'s to ' + format(args.target, '.2%'):>12} {'total s':>8}")
     for result in results:

@@ -8,9 +8,13 @@ onto that dict and back, so no app writes its own box or mask geometry.
 Targets of image apps are dicts: `boxes` (`[batch, max_boxes, 4]` in the app's box
 format, padded), `classes` (`[batch, max_boxes]`, -1 for padding) and/or `mask`
 (`[batch, height, width, 1]` class ids). Other keys pass through unchanged.
+
+Keras 3.15 transforms boxes and masks of the same batch together on the TensorFlow
+backend only; on JAX and PyTorch a batch carries boxes or masks, not both.
 """
 
 import keras
+import tensorflow as tf
 
 BOXES, CLASSES, MASK = "boxes", "classes", "mask"
 
@@ -42,7 +46,8 @@ def geometric_layers(bounding_box_format=None, *, flip="horizontal", zoom=0.0, t
 class GeometricAugmentation:
     """Maps batches `(images, targets)` through `layers`, boxes and masks included.
 
-    Use it as the `augment` of `apps.core.data.batched_pipeline`. Boxes pushed out of
+    Use it as the `augment` of `apps.core.data.batched_pipeline` (inside tf.data, where
+    Keras runs its layers on TensorFlow whatever the backend). Boxes pushed out of
     the image are clipped by Keras; those left with no area get class -1 (padding).
 
     Args:
@@ -66,7 +71,7 @@ class GeometricAugmentation:
         targets = dict(targets)
         if "bounding_boxes" in data:
             targets[BOXES] = data["bounding_boxes"]["boxes"]
-            targets[CLASSES] = keras.ops.cast(data["bounding_boxes"]["labels"], targets[CLASSES].dtype)
+            targets[CLASSES] = tf.cast(data["bounding_boxes"]["labels"], targets[CLASSES].dtype)
         if "segmentation_masks" in data:
             targets[MASK] = data["segmentation_masks"]
         return data["images"], targets

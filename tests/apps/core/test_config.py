@@ -3,7 +3,7 @@ import dataclasses
 
 import pytest
 
-from apps.core.config import AppConfig, add_config_arguments, overrides_from_args
+from apps.core.config import AppConfig, ConfigError, add_config_arguments, overrides_from_args
 
 
 @dataclasses.dataclass
@@ -11,6 +11,10 @@ class ToyConfig(AppConfig):
     width: int = 8
     augment: bool = True
     name: str = "toy"
+    anchor_sizes: tuple[int, ...] = (32, 64)
+    class_names: tuple[str, ...] = ()
+
+    UNSUPPORTED_FIELDS = ("warmup_epochs",)
 
 
 def parse(*argv):
@@ -50,3 +54,35 @@ def test_describe_lists_every_field():
     text = ToyConfig().describe()
     for field in dataclasses.fields(ToyConfig):
         assert field.name in text
+
+
+def test_sequence_fields_parse_from_comma_separated_flags():
+    overrides = parse("--anchor-sizes", "16,32,128", "--class-names", "cat, dog")
+    assert overrides == {"anchor_sizes": (16, 32, 128), "class_names": ("cat", "dog")}
+    assert parse("--anchor-sizes", "")["anchor_sizes"] == ()
+    with pytest.raises(SystemExit):
+        parse("--anchor-sizes", "16,big")
+
+
+def test_sequence_fields_survive_a_json_round_trip(tmp_path):
+    config = ToyConfig(anchor_sizes=(8, 16))
+    config.save(tmp_path / "config.json")
+    assert ToyConfig.load(tmp_path / "config.json") == config
+
+
+def test_validate_checks_types_and_refuses_unsupported_shared_flags():
+    assert ToyConfig().validate() == ToyConfig()
+    with pytest.raises(ConfigError, match="--warmup-epochs has no effect"):
+        ToyConfig(warmup_epochs=1.0).validate()
+    with pytest.raises(ConfigError, match="width must be int"):
+        ToyConfig(width="8").validate()
+    with pytest.raises(ConfigError, match="anchor_sizes"):
+        ToyConfig(anchor_sizes=(1, "2")).validate()
+    assert ToyConfig(learning_rate=1).validate().learning_rate == 1  # an int is a fine float
+
+
+def test_help_marks_unsupported_flags():
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser, ToyConfig)
+    help_text = parser.format_help()
+    assert "not used by this app" in help_text and "INT,..." in help_text

@@ -1,6 +1,6 @@
 import pytest
 
-from apps.core.registry import AppRegistry
+from apps.core.registry import AppEntry, AppRegistry
 
 
 class FakeApp:
@@ -16,7 +16,7 @@ def test_register_and_get_returns_instance():
     assert "fake" in registry
 
 
-def test_duplicate_names_are_refused():
+def test_duplicate_names_are_refused_for_classes_and_entries():
     registry = AppRegistry()
     registry.register(FakeApp)
 
@@ -25,6 +25,8 @@ def test_duplicate_names_are_refused():
 
     with pytest.raises(ValueError, match="already registered"):
         registry.register(Twin)
+    with pytest.raises(ValueError, match="already registered"):
+        registry.add(AppEntry("fake", "x:Y", "x:Z"))
 
 
 def test_unknown_name_lists_registered_apps():
@@ -42,7 +44,17 @@ def test_app_without_name_is_refused():
         AppRegistry().register(Nameless)
 
 
-def test_catalog_registers_the_digits_app():
+def test_an_entry_that_disagrees_with_its_class_is_refused():
+    registry = AppRegistry()
+    registry.add(AppEntry("digits", "apps.digits.app:DigitsApp", "apps.digits.config:DigitsConfig",
+                          title="Something else", objective="val_accuracy"))
+    with pytest.raises(ValueError, match="title"):
+        registry.get("digits")
+
+
+def test_catalog_registers_every_app_lazily():
     from apps.catalog import load_apps
 
-    assert "digits" in load_apps()
+    registry = load_apps()
+    assert {"digits", "churn", "sentiment"} <= set(registry.names())
+    assert registry.entry("churn").config_class.__name__ == "ChurnConfig"
