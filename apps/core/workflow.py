@@ -118,7 +118,7 @@ def clean_error_message(message):
     """TensorFlow's error text without the graph decorations (`[[{{node ...}}]]`)."""
     import re
 
-    return re.sub(r"\s*\[\[\{\{node [^}]*\}\}\]\]|\s*\[\[[^\]]*\]\]", "", message).strip()
+    return re.sub(r"\s*\[\[\{\{node [^}]*\}\}\]\]|\s*\[\[[^\]]*\]\]|\s*\[Op:[^\]]*\]", "", message).strip()
 
 
 def predict(app, items, model_base_path=DEFAULT_MODEL_BASE_PATH, server=None,
