@@ -105,6 +105,9 @@ def _run_action(app, args):
 
 
 def _serve(argv):
+    from serving.memory import use_system_allocator
+
+    use_system_allocator()  # before TensorFlow loads: freed buffers go back to the system
     import_tensorflow_quietly()
     from serving import server
 

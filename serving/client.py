@@ -2,7 +2,7 @@
 
     http://host:8501  -> REST     grpc://host:8500 -> gRPC
 
-`predict_with_server(app, items, url)` backs `kapps <app> predict --server URL INPUT...`.
+`server_outputs(app, request, url)` backs `kapps <app> predict --server URL INPUT...`.
 """
 
 import base64
@@ -204,16 +204,15 @@ def connect(url, timeout=DEFAULT_TIMEOUT):
     raise ValueError(f"Unknown server URL {url!r}: use http://host:8501 (REST) or grpc://host:8500 (gRPC)")
 
 
-def predict_with_server(app, items, url, timeout=DEFAULT_TIMEOUT):
-    """Readable answers for app-native CLI inputs, from the server at `url` (model name = app name)."""
-    request = app.request_from_cli(items)
+def server_outputs(app, request, url, timeout=DEFAULT_TIMEOUT):
+    """`{output: array}` for `request` (an app's `SampleRequest`) from the server at `url`
+    (model name = app name)."""
     client = connect(url, timeout)
     try:
-        outputs = client.predict(app.name, request.inputs, request.signature_name)
+        return client.predict(app.name, request.inputs, request.signature_name)
     except ServingError as error:
         raise SystemExit(f"The server at {url} answered: {error.message}") from None
     except OSError as error:
         raise SystemExit(f"Could not reach a model server at {url}: {error}") from None
     finally:
         client.close()
-    return app.format_response(outputs, items)

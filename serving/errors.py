@@ -1,5 +1,7 @@
 """Serving errors carry a gRPC status code; REST maps it to HTTP as TF Serving does."""
 
+import re
+
 import grpc
 
 # tensorflow_serving/model_servers/http_server.cc: ToHTTPStatusCode.
@@ -62,7 +64,31 @@ def code_from_number(number):
     return _BY_NUMBER.get(int(number), grpc.StatusCode.UNKNOWN)
 
 
+# TensorFlow's graph decorations: `[[{{node Max}}]]`, `{{function_node __inference_...}}`,
+# `[Op:DecodePng]`, tensor names in assertion data (`x (map/while/Sub:0) = `), and the
+# "Graph execution error" preamble with its "Detected at node ... (most recent call last)" trace.
+_DECORATIONS = re.compile(
+    r"\s*\[\[\{\{node [^}]*\}\}\]\]|\s*\[\[[^\]]*\]\]|\s*\{\{function_node [^}]*\}\}|\s*\[Op:[^\]]*\]"
+    r"|\s*\([\w/.\-]+:\d+\)|Graph execution error:\s*|Detected at node .*?\n\n", re.DOTALL)
+# What TensorFlow appends after a blank line: "Errors may have originated from ...", hints.
+_APPENDIX = re.compile(r"\n\s*\n.*", re.DOTALL)
+# `tf.debugging.Assert` data: `assertion failed: [text] [3] [more text]`, strings C-escaped.
+_ASSERTION_PREFIX = "assertion failed: ["
+
+
+def clean_tf_message(message):
+    """TensorFlow's error text as a client should read it: no graph node, tensor or
+    function names, no traces, whitespace collapsed; assertion data joined into a sentence."""
+    message = _APPENDIX.sub("", _DECORATIONS.sub("", message).strip())
+    message = " ".join(message.split())
+    if message.startswith(_ASSERTION_PREFIX) and message.endswith("]"):
+        parts = message[len(_ASSERTION_PREFIX):-1].split("] [")
+        text = " ".join(part.replace("\\'", "'").replace('\\"', '"') for part in parts)
+        message = " ".join(text.split())
+    return message
+
+
 def from_tf_error(error):
-    """A `ServingError` for a `tf.errors.OpError` (same canonical code)."""
+    """A `ServingError` for a `tf.errors.OpError` (same canonical code, cleaned text)."""
     message = getattr(error, "message", None) or str(error)
-    return ServingError(code_from_number(getattr(error, "error_code", 2)), message)
+    return ServingError(code_from_number(getattr(error, "error_code", 2)), clean_tf_message(message))

@@ -137,7 +137,3 @@ def arrays_from_tensor_protos(tensor_protos, entry, signature_name):
             raise invalid_argument(f"Input '{name}': invalid TensorProto: {error}") from None
         arrays[name] = array
     return arrays
-
-
-def expected_dtype(entry, signature_name, name):
-    return numpy_dtype(entry.servable.signature(signature_name)[1].inputs[name])

@@ -4,20 +4,31 @@ Row (`instances`) and columnar (`inputs`) requests, `{"b64": ...}` binary
 values, NaN/Infinity tokens, `predictions` vs `outputs` responses, `_bytes`
 outputs and non-UTF-8 strings as base64, float32 written at float32
 precision, tf.Example lists for classify/regress.
+
+A large body holding one unnamed array of numbers (`{"instances": [[...], ...]}`,
+optionally with a `signature_name`) is parsed in pieces of about `PIECE_BYTES`
+rows: a whole 64 MB body parsed at once is a tree of tens of millions of Python
+objects (several times the body's size) before it becomes one array.
 """
 
 import base64
 import binascii
 import json
 import math
+import re
 
 import numpy as np
 import orjson
 
-from serving.errors import invalid_argument
+from serving.errors import ServingError, invalid_argument
 from serving.servable import numpy_dtype
 
 ROW, COLUMNAR = "row", "columnar"
+PIECES_FROM_BYTES = 4 << 20  # bodies this large try the piecewise parse
+PIECE_BYTES = 4 << 20
+KEY_SEARCH_BYTES = 4096  # the key is looked for near the start of the body
+_ARRAY_KEY = re.compile(rb'"(instances|inputs)"\s*:\s*(?=\[)')
+_LEADING_BRACKETS = re.compile(rb"(?:\[\s*)+")
 # Array dtypes orjson writes itself (floats at their own precision) when all values are finite.
 ORJSON_DTYPES = frozenset(np.dtype(name) for name in (
     "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16",
@@ -32,13 +43,17 @@ def loads(body):
     it refuses (NaN/Infinity tokens, integers beyond 64 bits, syntax errors) go through
     `json`, which accepts the tokens TF Serving accepts and words the errors.
     """
-    try:
-        value = orjson.loads(body)
-    except (orjson.JSONDecodeError, TypeError):
-        value = _loads_permissive(body)
+    value = _loads_value(body)
     if not isinstance(value, dict):
         raise invalid_argument("JSON Value: not a JSON object. Expecting a JSON object.")
     return value
+
+
+def _loads_value(body):
+    try:
+        return orjson.loads(body)
+    except (orjson.JSONDecodeError, TypeError):
+        return _loads_permissive(body)
 
 
 def _loads_permissive(body):
@@ -88,16 +103,17 @@ def _decode_b64(value):
         raise invalid_argument(f"Unable to base64 decode: {encoded[:64]!r}") from None
 
 
-def _string_leaves(value, depth=0):
+def _string_leaves(value, name, depth=0):
     if depth > 64:
-        raise invalid_argument("JSON value nested too deeply")
+        raise invalid_argument(f"Input '{name}': JSON value nested too deeply")
     if isinstance(value, list):
-        return [_string_leaves(item, depth + 1) for item in value]
+        return [_string_leaves(item, name, depth + 1) for item in value]
     if isinstance(value, str):
         return value.encode("utf-8")
     if _is_b64(value):
         return _decode_b64(value)
-    raise invalid_argument(f"JSON Value: {_short(value)} not of type string (or a b64 object)")
+    raise invalid_argument(f"Input '{name}': JSON values must be strings (or {{\"b64\": ...}} "
+                           f"objects) for a string tensor (got {_short(value)})")
 
 
 def _short(value):
@@ -120,7 +136,7 @@ def to_array(value, tensor_info, name):
     """A JSON value (scalar or nested lists) as an array of the TensorInfo's dtype."""
     dtype = numpy_dtype(tensor_info)
     if dtype == object:
-        array = np.array(_string_leaves(value), dtype=object)
+        array = np.array(_string_leaves(value, name), dtype=object)
         if any(not isinstance(item, bytes) for item in array.ravel()):
             raise invalid_argument(f"Input '{name}' is a ragged (non-rectangular) list of strings")
         return array
@@ -153,6 +169,10 @@ def parse_predict(body, input_infos_for):
     `input_infos_for(signature_name)` returns the signature's `{alias: TensorInfo}`
     (raising if the signature does not exist).
     """
+    if isinstance(body, (bytes, bytearray)) and len(body) >= PIECES_FROM_BYTES:
+        parsed = _parse_in_pieces(body, input_infos_for)
+        if parsed is not None:
+            return parsed
     request = body if isinstance(body, dict) else loads(body)
     signature_name = request.get("signature_name", "") or ""
     if not isinstance(signature_name, str):
@@ -166,6 +186,82 @@ def parse_predict(body, input_infos_for):
     if has_instances:
         return signature_name, _parse_instances(request["instances"], infos), ROW
     return signature_name, _parse_inputs(request["inputs"], infos), COLUMNAR
+
+
+def _array_span(body):
+    """(key, start, end) of the array of `"instances"` or `"inputs"` in a body, when that
+    array holds no strings or objects (it ends before the next `"`, `{` or `}`)."""
+    match = _ARRAY_KEY.search(body, 0, KEY_SEARCH_BYTES)
+    if match is None:
+        return None
+    start = match.end()
+    end = min((index for index in (body.find(b'"', start), body.find(b"{", start),
+                                   body.find(b"}", start)) if index >= 0), default=len(body))
+    while end > start and body[end - 1] in b" \t\r\n,":
+        end -= 1
+    if body[end - 1:end] != b"]":
+        return None
+    return match.group(1).decode(), start, end
+
+
+def _pieces(body, start, end, boundary):
+    """The array `body[start:end]` cut at `boundary` (see `_rows_and_boundary`) into JSON
+    arrays of about PIECE_BYTES. A cut inside a deeper element would leave a piece
+    unbalanced (invalid)."""
+    view = memoryview(body)
+    position, last = start + 1, end - 1  # inside the outer brackets
+    while position < last:
+        cut = body.find(boundary, position + PIECE_BYTES, last)
+        cut = last if cut < 0 else cut + len(boundary) - 1  # at the comma
+        yield b"[" + bytes(view[position:cut]) + b"]"
+        position = cut + 1
+
+
+def _parse_in_pieces(body, input_infos_for):
+    """`parse_predict` of a large body whose one array holds numbers, a piece of the array
+    at a time (the same arrays and errors), or None for any other body."""
+    span = _array_span(body)
+    if span is None:
+        return None
+    key, start, end = span
+    try:
+        request = orjson.loads(body[:start] + b"0" + body[end:])
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(request, dict) or type(request.get(key)) is not int or request[key] != 0 \
+            or set(request) - {key, "signature_name"}:
+        return None
+    signature_name = request.get("signature_name", "") or ""
+    if not isinstance(signature_name, str):
+        return None
+    infos = input_infos_for(signature_name)
+    name = _single_name(infos)
+    rows, boundary = _rows_and_boundary(body, start, end)
+    array, filled = None, 0
+    for piece in _pieces(body, start, end, boundary):
+        try:
+            value = _loads_value(piece)
+        except ServingError:
+            return None  # a piece that is not JSON: parse the body whole for its error
+        part = to_array(value, infos[name], name)
+        if array is None:
+            array = np.empty((rows, *part.shape[1:]), part.dtype)
+        if part.shape[1:] != array.shape[1:] or filled + len(part) > rows:
+            return None  # ragged, or cut where it should not be: parsed whole for its error
+        array[filled:filled + len(part)] = part
+        filled += len(part)
+    if array is None or filled != rows:
+        return None
+    return signature_name, {name: array}, ROW if key == "instances" else COLUMNAR
+
+
+def _rows_and_boundary(body, start, end):
+    """The top-level element count of the array `body[start:end]` (as its cuts count them)
+    and the text that ends an element: a run of closing brackets as deep as the first
+    element, then a comma."""
+    rank = _LEADING_BRACKETS.match(body, start).group().count(b"[")
+    boundary = b"]" * (rank - 1) + b","
+    return body.count(boundary, start, end) + 1, boundary
 
 
 def _named(value):

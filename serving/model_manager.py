@@ -18,6 +18,7 @@ from pathlib import Path
 from tensorflow_serving.apis import get_model_status_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from serving.chunking import DEFAULT_CHUNK_ROWS, chunk_rows, run_in_chunks
 from serving.errors import ServingError, invalid_argument, not_found
 
 log = logging.getLogger("kapps.serving")
@@ -61,7 +62,7 @@ def aspired_versions(policy, available):
 class VersionEntry:
     """One version of one model and its lifecycle state."""
 
-    def __init__(self, model_name, version, path):
+    def __init__(self, model_name, version, path, max_chunk_rows=DEFAULT_CHUNK_ROWS):
         self.model_name = model_name
         self.version = version
         self.path = path
@@ -69,20 +70,42 @@ class VersionEntry:
         self.error = None
         self.servable = None
         self.scheduler = None
+        self.max_chunk_rows = max_chunk_rows
         self._in_flight = 0
         self._idle = threading.Condition()
 
-    # The callable that runs a signature: the batch scheduler when batching is on.
-    def run(self, signature_name, inputs, output_filter=()):
+    def run(self, signature_name, inputs, output_filter=(), timeout_ms=None):
+        """Runs a signature (through the batch scheduler when batching is on), a large
+        request in chunks (`serving.chunking`)."""
+        signature_name, signature = self.servable.signature(signature_name)
+        self.servable.check_inputs(signature_name, signature, inputs)
+        rows = self._chunk_rows(signature_name, signature, inputs)
+        if rows is None:
+            return self._run_once(signature_name, inputs, output_filter, timeout_ms)
+        deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms else None
+        return run_in_chunks(
+            lambda part: self._run_once(signature_name, part, output_filter, timeout_ms),
+            inputs, rows, deadline)
+
+    def _chunk_rows(self, signature_name, signature, inputs):
+        limit = self.scheduler.options.max_batch_size if self.scheduler is not None else None
+        return chunk_rows(self.servable.input_specs(signature_name, signature), inputs,
+                          min(filter(None, (limit, self.max_chunk_rows)), default=None))
+
+    def _run_once(self, signature_name, inputs, output_filter, timeout_ms):
         if self.scheduler is not None:
             return self.scheduler(signature_name, inputs, output_filter)
-        return self.servable.run(signature_name, inputs, output_filter)
+        return self.servable.run(signature_name, inputs, output_filter, timeout_ms)
 
-    def submit(self, executor, signature_name, inputs, output_filter=()):
-        """A concurrent Future of the outputs (batched, or run on `executor`)."""
+    def submit(self, executor, signature_name, inputs, output_filter=(), timeout_ms=None):
+        """A concurrent Future of the outputs: a request that fits one batch goes straight
+        to the batch scheduler, anything else runs on `executor`."""
         if self.scheduler is not None:
-            return self.scheduler.submit(signature_name, inputs, output_filter)
-        return executor.submit(self.servable.run, signature_name, inputs, output_filter)
+            signature_name, signature = self.servable.signature(signature_name)
+            if self._chunk_rows(signature_name, signature, inputs) is None:
+                self.servable.check_inputs(signature_name, signature, inputs)
+                return self.scheduler.submit(signature_name, inputs, output_filter)
+        return executor.submit(self.run, signature_name, inputs, output_filter, timeout_ms)
 
     def enter(self):
         with self._idle:
@@ -135,7 +158,8 @@ class ModelManager:
     """Loads, serves and unloads the versions of the configured models."""
 
     def __init__(self, config, poll_wait_seconds=1.0, enable_warmup=True, batching=None,
-                 metrics=None, servable_factory=None, unload_grace_seconds=30.0):
+                 metrics=None, servable_factory=None, unload_grace_seconds=30.0,
+                 max_chunk_rows=DEFAULT_CHUNK_ROWS):
         from serving.servable import SavedModelServable
 
         self._servable_factory = servable_factory or SavedModelServable
@@ -144,6 +168,7 @@ class ModelManager:
         self.batching = batching
         self.metrics = metrics
         self.unload_grace_seconds = unload_grace_seconds
+        self.max_chunk_rows = max_chunk_rows
         self._models = {}
         self._lock = threading.RLock()
         self._poll_lock = threading.Lock()
@@ -235,7 +260,7 @@ class ModelManager:
             self._unload(entry)
 
     def _load(self, model, version, path):
-        entry = VersionEntry(model.name, version, path)
+        entry = VersionEntry(model.name, version, path, self.max_chunk_rows)
         entry.state = State.LOADING
         with self._lock:
             model.versions[version] = entry

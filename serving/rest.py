@@ -259,10 +259,11 @@ class RestServer:
         thread costs about as much as the run), and otherwise on the executor or the batch
         scheduler, so that concurrent requests overlap."""
         if entry.scheduler is None and self._alone(connection) and not self._predicting:
-            return entry.servable.run(signature_name, inputs, timeout_ms=self._timeout_ms)
+            return entry.run(signature_name, inputs, timeout_ms=self._timeout_ms)
         self._predicting += 1
         try:
-            return await self._result(entry.submit(self.executor, signature_name, inputs))
+            return await self._result(entry.submit(self.executor, signature_name, inputs,
+                                                   timeout_ms=self._timeout_ms))
         finally:
             self._predicting -= 1
 

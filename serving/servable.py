@@ -3,8 +3,14 @@
 The MetaGraph tagged `serve` is loaded into its own graph and session (as
 `tensorflow_model_server` does), and each signature is called through a session
 callable fed by the SignatureDef's tensor names. This serves TF1 and TF2
-SavedModels alike and accepts what TF Serving accepts (the runtime, not the
-Python front end, checks shapes and dtypes).
+SavedModels alike.
+
+Inputs are checked against the signature before the graph runs, so that a client
+reads what was expected and what arrived rather than a graph node's complaint:
+names always, dtypes and shapes for TF2 SavedModels. A TF2 signature is a
+tf.function traced for its input_signature, so what it declares holds; TF1 graphs
+(TF Serving's half_plus_two) declare shapes their ops do not need, or a float input
+that really takes serialized tf.Examples, and TF Serving feeds them what arrives.
 """
 
 import functools
@@ -46,6 +52,29 @@ def _numpy_dtype(enum):
     return np.dtype(object) if dtype == tf.string else np.dtype(dtype.as_numpy_dtype)
 
 
+def dtype_name(dtype):
+    return "string" if dtype.kind in "OSU" else dtype.name
+
+
+def shape_text(shape):
+    return "any shape" if shape is None else "[" + ", ".join(
+        "?" if dim is None else str(dim) for dim in shape) + "]"
+
+
+def spec_text(tensor_info):
+    """`float32 [?, 28, 28]`: what a signature input takes."""
+    return f"{dtype_name(numpy_dtype(tensor_info))} {shape_text(shape_of(tensor_info))}"
+
+
+def array_text(array):
+    """`float32 [1, 784]`, with the size in bytes of a string tensor's values."""
+    text = f"{dtype_name(array.dtype)} {shape_text(array.shape)}"
+    if array.dtype.kind in "OSU":
+        size = sum(len(item) for item in array.ravel() if isinstance(item, (bytes, str)))
+        text += f", {size} bytes"
+    return text
+
+
 def _compatible(shape, array_shape):
     if shape is None:
         return True
@@ -73,6 +102,7 @@ class SavedModelServable:
             self._session.close()
             raise
         self.signature_defs = dict(self.meta_graph_def.signature_def)
+        self._input_specs = {}
         self._callables = {}
         self._lock = threading.Lock()
 
@@ -87,8 +117,13 @@ class SavedModelServable:
             raise failed_precondition(f'Serving signature key "{name}" not found.')
         return name, signature
 
-    def input_infos(self, signature_name=None):
-        return dict(self.signature(signature_name)[1].inputs)
+    def input_specs(self, signature_name, signature):
+        """`{alias: (numpy dtype, shape or None)}` of a signature's inputs (cached)."""
+        specs = self._input_specs.get(signature_name)
+        if specs is None:
+            specs = self._input_specs[signature_name] = {
+                name: (numpy_dtype(info), shape_of(info)) for name, info in signature.inputs.items()}
+        return specs
 
     # ----- running ------------------------------------------------------------
     def _callable(self, signature_name, signature, input_names, output_names, timeout_ms=None):
@@ -116,13 +151,7 @@ class SavedModelServable:
         `timeout_ms` makes the runtime stop the run with DEADLINE_EXCEEDED after that long.
         """
         signature_name, signature = self.signature(signature_name)
-        expected, sent = set(signature.inputs), set(inputs)
-        if expected != sent:
-            raise invalid_argument(
-                f"input size does not match signature: {len(sent)}!={len(expected)} "
-                f"len({{{', '.join(sorted(sent))}}}) != len({{{', '.join(sorted(expected))}}}). "
-                f"Sent extra: {{{', '.join(sorted(sent - expected))}}}. "
-                f"Missing but required: {{{', '.join(sorted(expected - sent))}}}.")
+        self.check_inputs(signature_name, signature, inputs)
         output_names = tuple(sorted(output_filter)) if output_filter else tuple(sorted(signature.outputs))
         for name in output_names:
             if name not in signature.outputs:
@@ -134,22 +163,56 @@ class SavedModelServable:
         try:
             results = function(*arrays)
         except tf.errors.OpError as error:
-            raise self._classify_failure(error, signature, input_names, arrays) from None
+            raise self._classify_failure(error, signature_name, signature, inputs) from None
         except (ValueError, TypeError) as error:
             raise invalid_argument(str(error)) from None
         return dict(zip(output_names, results))
 
+    @functools.cached_property
+    def declares_specs(self):
+        """Whether declared dtypes and shapes hold: the SavedModel is TF2 (it has an object
+        graph)."""
+        return bool(self.meta_graph_def.object_graph_def.nodes)
+
+    def check_inputs(self, signature_name, signature, inputs):
+        """Refuses inputs the signature does not take, with what it expected and what came."""
+        specs = self.input_specs(signature_name, signature)
+        if inputs.keys() != specs.keys():
+            expected, sent = set(signature.inputs), set(inputs)
+            problems = [f"input '{name}' ({spec_text(signature.inputs[name])}) is missing"
+                        for name in sorted(expected - sent)]
+            problems += [f"'{name}' is not one of its inputs" for name in sorted(sent - expected)]
+            takes = ", ".join(f"'{name}' ({spec_text(signature.inputs[name])})"
+                              for name in sorted(expected))
+            raise invalid_argument(f"Signature '{signature_name}': {'; '.join(problems)}. "
+                                   f"It takes {takes or 'no inputs'}.")
+        if not self.declares_specs:
+            return
+        for name, (wanted, shape) in specs.items():
+            array = np.asarray(inputs[name])
+            dtype_ok = (array.dtype.kind in "OSU") if wanted.kind == "O" else array.dtype == wanted
+            if not (dtype_ok and _compatible(shape, array.shape)):
+                raise invalid_argument(
+                    f"Input '{name}' of signature '{signature_name}' expects "
+                    f"{spec_text(signature.inputs[name])}; got {array_text(array)}.")
+
     @staticmethod
-    def _classify_failure(error, signature, input_names, arrays):
-        """A runtime failure on inputs that contradict the signature is the client's fault."""
+    def _classify_failure(error, signature_name, signature, inputs):
+        """A runtime failure, worded for the client: a failure on inputs that contradict the
+        declared shapes is the client's fault; a one-input signature's error names the input."""
         serving_error = from_tf_error(error)
         if serving_error.http_status >= 500 or serving_error.http_status == 409:
-            for name, array in zip(input_names, arrays):
-                if not _compatible(shape_of(signature.inputs[name]), np.shape(array)):
+            for name, array in sorted(inputs.items()):
+                info = signature.inputs[name]
+                if not _compatible(shape_of(info), np.shape(array)):
                     return invalid_argument(
-                        f"Input '{name}' has shape {list(np.shape(array))}, incompatible with the "
-                        f"signature's {list(shape_of(signature.inputs[name]))}: "
-                        f"{serving_error.message.splitlines()[0]}")
+                        f"Input '{name}' of signature '{signature_name}' expects {spec_text(info)}; "
+                        f"got {array_text(np.asarray(array))}: {serving_error.message}")
+        if serving_error.http_status < 500 and len(inputs) == 1:
+            name, array = next(iter(inputs.items()))
+            return ServingError(serving_error.code, (
+                f"{serving_error.message} (input '{name}' of signature '{signature_name}': "
+                f"{array_text(np.asarray(array))})"))
         return serving_error
 
 

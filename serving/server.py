@@ -19,6 +19,8 @@ import sys
 import threading
 from pathlib import Path
 
+from serving.chunking import DEFAULT_CHUNK_ROWS
+
 log = logging.getLogger("kapps.serving")
 
 
@@ -52,6 +54,11 @@ def build_parser():
     add("--rest_api_timeout_in_ms", type=int, default=30000)
     add("--rest_api_num_threads", type=int, default=0)
     add("--max_body_bytes", type=int, default=64 << 20, help="largest accepted REST body")
+    add("--request_chunk_rows", type=int, default=DEFAULT_CHUNK_ROWS,
+        help="run larger requests in chunks of at most this many rows (0: whole; with "
+             "batching, max_batch_size bounds the chunk too)")
+    add("--release_memory", type=_bool, nargs="?", const=True, default=True,
+        help="return freed memory to the system after a spike (malloc_trim; see serving/memory.py)")
     add("--tensorflow_intra_op_parallelism", type=int, default=0)
     add("--tensorflow_inter_op_parallelism", type=int, default=0)
     return parser
@@ -85,7 +92,8 @@ class ModelServer:
     def __init__(self, config, grpc_port=8500, rest_api_port=8501, host="127.0.0.1",
                  poll_wait_seconds=1.0, batching=None, enable_warmup=True, prometheus_path=None,
                  rest_api_timeout_in_ms=30000, max_body_bytes=64 << 20, rest_api_num_threads=0,
-                 intra_op_threads=0, inter_op_threads=0):
+                 intra_op_threads=0, inter_op_threads=0, request_chunk_rows=DEFAULT_CHUNK_ROWS,
+                 release_memory=False):
         from serving.metrics import Metrics
         from serving.model_manager import ModelManager
         from serving.servable import SavedModelServable
@@ -95,7 +103,8 @@ class ModelServer:
 
         self.metrics = Metrics()
         self.manager = ModelManager(config, poll_wait_seconds, enable_warmup, batching,
-                                    self.metrics, servable_factory=factory)
+                                    self.metrics, servable_factory=factory,
+                                    max_chunk_rows=request_chunk_rows)
         self.host = host
         self.grpc_port = grpc_port
         self.rest_api_port = rest_api_port
@@ -105,12 +114,17 @@ class ModelServer:
         self.rest_api_num_threads = rest_api_num_threads
         self.grpc = None
         self.rest = None
+        self.release_memory = release_memory
+        self.releaser = None
 
     def start(self):
         from serving.grpc_service import GrpcServer
+        from serving.memory import MemoryReleaser
         from serving.rest import RestServer
 
         self.manager.start()
+        if self.release_memory:
+            self.releaser = MemoryReleaser().start()
         try:
             if self.grpc_port is not None:
                 self.grpc = GrpcServer(self.manager, self.metrics, self.host, self.grpc_port).start()
@@ -126,6 +140,8 @@ class ModelServer:
         return self
 
     def stop(self):
+        if self.releaser is not None:
+            self.releaser.stop()
         if self.rest is not None:
             self.rest.stop()
         if self.grpc is not None:
@@ -153,6 +169,10 @@ def main(argv=None):
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.release_memory:
+        from serving.memory import use_system_allocator
+
+        use_system_allocator()
     from serving.batching import BatchingOptions, read_batching_parameters
     from serving.model_config import read_monitoring_config
 
@@ -177,7 +197,8 @@ def main(argv=None):
         rest_api_timeout_in_ms=args.rest_api_timeout_in_ms, max_body_bytes=args.max_body_bytes,
         rest_api_num_threads=args.rest_api_num_threads,
         intra_op_threads=args.tensorflow_intra_op_parallelism,
-        inter_op_threads=args.tensorflow_inter_op_parallelism)
+        inter_op_threads=args.tensorflow_inter_op_parallelism,
+        request_chunk_rows=args.request_chunk_rows, release_memory=args.release_memory)
     server.start()
     print(f"Running gRPC ModelServer at {args.host}:{server.grpc_port} ...", flush=True)
     if server.rest is not None:

@@ -110,15 +110,10 @@ def local_outputs(app, request, model_base_path=DEFAULT_MODEL_BASE_PATH):
     try:
         outputs = signature(**{name: tf.constant(value) for name, value in request.inputs.items()})
     except tf.errors.InvalidArgumentError as error:
-        raise InputError(clean_error_message(error.message)) from None
+        from serving.errors import clean_tf_message
+
+        raise InputError(clean_tf_message(error.message)) from None
     return {name: tensor.numpy() for name, tensor in outputs.items()}
-
-
-def clean_error_message(message):
-    """TensorFlow's error text without the graph decorations (`[[{{node ...}}]]`)."""
-    import re
-
-    return re.sub(r"\s*\[\[\{\{node [^}]*\}\}\]\]|\s*\[\[[^\]]*\]\]|\s*\[Op:[^\]]*\]", "", message).strip()
 
 
 def predict(app, items, model_base_path=DEFAULT_MODEL_BASE_PATH, server=None,
@@ -167,7 +162,3 @@ def _item_stem(item, index):
 def _extension(value):
     signatures = {b"\x89PNG": ".png", b"\xff\xd8": ".jpg", b"GIF8": ".gif", b"BM": ".bmp"}
     return next((extension for magic, extension in signatures.items() if value.startswith(magic)), ".bin")
-
-
-def predict_local(app, items, model_base_path=DEFAULT_MODEL_BASE_PATH):  # transitional alias
-    return predict(app, items, model_base_path)

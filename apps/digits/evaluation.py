@@ -3,9 +3,10 @@
 import io
 from pathlib import Path
 
+import keras
 import numpy as np
-from sklearn.metrics import classification_report, confusion_matrix
 
+from apps.core.classification import multiclass_metrics
 from apps.core.plots import plot_confusion_matrix, plot_image_grid, plot_learning_curves
 
 MISCLASSIFIED_SHOWN = 32
@@ -15,29 +16,17 @@ def _labels_of(dataset):
     return np.concatenate([np.argmax(labels, axis=-1) for _, labels in dataset.as_numpy_iterator()])
 
 
-def evaluate_classifier(model, data, run):
-    split_name, split = ("test", data.test) if data.test is not None else ("validation", data.validation)
+def evaluate_classifier(model, data, run, decode):
+    """Accuracy, per-class precision/recall/F1 and the confusion matrix on the test split
+    (validation if there is none); `decode(probabilities)` is the app's decode step."""
+    split_name, split = data.evaluation_split()
     probabilities = model.predict(split, verbose=0)
     true = _labels_of(split)
-    predicted = np.argmax(probabilities, axis=-1)
-    class_names = data.info["class_names"]
-    labels = list(range(len(class_names)))
-    report = classification_report(true, predicted, labels=labels, target_names=class_names,
-                                   output_dict=True, zero_division=0)
-    matrix = confusion_matrix(true, predicted, labels=labels)
-    plots = _write_plots(run, data, split_name, matrix, true, predicted, probabilities)
-    return {
-        "split": split_name,
-        "examples": int(len(true)),
-        "accuracy": float(np.mean(true == predicted)),
-        "macro_f1": float(report["macro avg"]["f1-score"]),
-        "per_class": {
-            name: {key: float(report[name][key]) for key in ("precision", "recall", "f1-score", "support")}
-            for name in class_names
-        },
-        "confusion_matrix": matrix.tolist(),
-        "plots": plots,
-    }
+    predicted = keras.ops.convert_to_numpy(decode(probabilities)["classes"])
+    metrics = multiclass_metrics(true, predicted, data.class_names)
+    plots = _write_plots(run, data, split_name, np.asarray(metrics["confusion_matrix"]), true, predicted,
+                         probabilities)
+    return {"split": split_name, "examples": int(len(true)), **metrics, "plots": plots}
 
 
 def _write_plots(run, data, split_name, matrix, true, predicted, probabilities):
@@ -45,7 +34,7 @@ def _write_plots(run, data, split_name, matrix, true, predicted, probabilities):
     history = run.load_history()
     if history:
         plots.append(plot_learning_curves(history, run.plot_path("learning_curves"), "digits"))
-    plots.append(plot_confusion_matrix(matrix, data.info["class_names"], run.plot_path("confusion_matrix"),
+    plots.append(plot_confusion_matrix(matrix, data.class_names, run.plot_path("confusion_matrix"),
                                        f"Confusion matrix ({split_name})"))
     if split_name == "test":
         images = data.info["test_images"]

@@ -89,3 +89,67 @@ def export_tiny_keras(path, seed=0):
 
 def reference_scores(model, features):
     return np.asarray(model(np.asarray(features, np.float32)))
+
+
+RAW_MAX_PIXELS = 1 << 22
+RAW_MAX_TEXT_BYTES = 1 << 16
+RAW_COLUMNS = {"tenure": "float32", "MonthlyCharges": "float32", "Contract": "string"}
+
+
+def raw_input_module():
+    """A tf.Module whose signatures take raw inputs as the apps' do: encoded images (a
+    pixel limit read from a PNG header before decoding), review texts (bounded per text)
+    and CSV-row-like columns (non-finite numbers refused)."""
+    import tensorflow as tf
+
+    def png_pixels(encoded):
+        header = tf.io.decode_raw(tf.strings.substr(encoded + b"\0" * 24, 16, 8), tf.uint8)
+        sides = tf.reshape(tf.cast(header, tf.int64), [2, 4])
+        sides = tf.reduce_sum(sides * tf.constant([1 << 24, 1 << 16, 1 << 8, 1], tf.int64), axis=1)
+        is_png = tf.strings.substr(encoded, 0, 8) == b"\x89PNG\r\n\x1a\n"
+        return tf.where(is_png, sides[0] * sides[1], tf.constant(0, tf.int64))
+
+    def image_feature(encoded):
+        tf.debugging.assert_less_equal(
+            png_pixels(encoded), tf.constant(RAW_MAX_PIXELS, tf.int64),
+            message=f"image_bytes: the image's header claims more than {RAW_MAX_PIXELS} pixels")
+        image = tf.io.decode_image(encoded, channels=1, expand_animations=False)
+        image = tf.image.resize(tf.image.convert_image_dtype(image, tf.float32), [8, 8])
+        return tf.reduce_mean(image)
+
+    class RawInputs(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+        def serve_image_bytes(self, image_bytes):
+            return {"brightness": tf.map_fn(image_feature, image_bytes,
+                                            fn_output_signature=tf.float32)}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def serve_text(self, text):
+            words = tf.strings.split(tf.strings.lower(tf.strings.substr(text, 0, RAW_MAX_TEXT_BYTES)))
+            ids = tf.strings.to_hash_bucket_fast(words, 97)
+            score = tf.math.divide_no_nan(tf.cast(tf.reduce_sum(ids, axis=1), tf.float32),
+                                          tf.cast(ids.row_lengths(), tf.float32))
+            return {"probability": tf.sigmoid(score / 48.0 - 1.0), "words": ids.row_lengths()}
+
+        @tf.function(input_signature=[{name: tf.TensorSpec([None], dtype, name=name)
+                                       for name, dtype in RAW_COLUMNS.items()}])
+        def serve_rows(self, rows):
+            for name in ("tenure", "MonthlyCharges"):
+                tf.debugging.Assert(tf.reduce_all(tf.math.is_finite(rows[name])),
+                                    [f"column '{name}' must hold finite numbers"])
+            contract = tf.cast(tf.strings.to_hash_bucket_fast(rows["Contract"], 3), tf.float32)
+            logit = 0.05 * rows["tenure"] - 0.01 * rows["MonthlyCharges"] + contract
+            return {"churn_probability": tf.sigmoid(logit)}
+
+    return RawInputs()
+
+
+def export_raw_input_model(path):
+    """Saves `raw_input_module()` as a SavedModel version folder; returns the module."""
+    import tensorflow as tf
+
+    module = raw_input_module()
+    tf.saved_model.save(module, str(path), signatures={
+        "serve_image_bytes": module.serve_image_bytes, "serve_text": module.serve_text,
+        "serve_rows": module.serve_rows})
+    return module

@@ -118,9 +118,15 @@ def test_server_with_batching_answers_each_client(tiny_keras_base):
             np.testing.assert_allclose(body["predictions"][0]["scores"], expected[index], rtol=1e-5)
         sizes = srv.metrics.render()
         assert "processed_batch_size" in sizes
+        # A request larger than max_batch_size runs in chunks of at most 16 rows.
+        batches = []
+        with srv.manager.acquire("tiny") as entry:
+            entry.scheduler._on_batch = lambda size, padded: batches.append(size)
         client = Http(srv.rest_api_port)
-        status, body = client("POST", "/v1/models/tiny:predict", {"inputs": {"features": [[0.0] * 4] * 17}})
-        assert status == 400 and "larger than maximum" in body["error"]
+        status, body = client("POST", "/v1/models/tiny:predict", {"inputs": {"features": rows[:37].tolist()}})
         client.close()
+        assert status == 200, body
+        np.testing.assert_allclose(body["outputs"]["scores"], expected[:37], rtol=1e-5, atol=1e-6)
+        assert sorted(batches) == [5, 16, 16]
     finally:
         srv.stop()

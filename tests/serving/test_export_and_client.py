@@ -1,5 +1,6 @@
 """Export (layout, atomic rename, warm-up records), serving the export, the client and CLI."""
 
+import json
 import os
 import socket
 import subprocess
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from apps.core.app import App, SampleRequest
-from serving.export import existing_versions, export_model
+from serving.export import VERSIONS_FILE, existing_versions, export_model
 from serving.model_config import ModelEntry
 from serving.warmup import read_warmup_logs, warmup_path
 from tests.serving.serving_helpers import Http, start_server
@@ -42,13 +43,17 @@ class TinyApp(App):
         keras.utils.set_random_seed(1)
         return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
 
+    def decode_predictions(self, predictions, model):
+        import keras
+
+        return {"scores": predictions, "classes": keras.ops.argmax(predictions, axis=-1)}
+
     def serving_signatures(self, model, config):
         import tensorflow as tf
 
         @tf.function(input_signature=[tf.TensorSpec((None, 4), tf.float32, name="features")])
         def serving_default(features):
-            scores = model(features)
-            return {"scores": scores, "classes": tf.argmax(scores, axis=-1)}
+            return self.decode_predictions(model(features, training=False), model)
 
         @tf.function(input_signature=[tf.TensorSpec((None,), tf.string, name="rows")])
         def serve_csv(rows):
@@ -84,6 +89,7 @@ def test_versioned_layout_and_warmup(exported):
     assert (first.name, second.name) == ("1", "2")
     assert existing_versions(base / "tiny") == [1, 2]
     assert sorted(p.name for p in (base / "tiny").iterdir()) == ["1", "2"]  # no staging left
+    assert json.loads((base / VERSIONS_FILE).read_text()) == {"tiny": 2}
     assert (second / "saved_model.pb").exists() and warmup_path(second).exists()
     logs = read_warmup_logs(second)
     assert [log.predict_log.request.model_spec.signature_name for log in logs] == [
@@ -117,17 +123,19 @@ def test_served_export_matches_the_model(exported, tiny_server):
 
 
 @pytest.mark.parametrize("scheme", ["http", "grpc"])
-def test_predict_with_server(exported, tiny_server, scheme):
-    from serving.client import predict_with_server
+def test_predict_with_server(exported, tiny_server, scheme, tmp_path):
+    from apps.core import workflow
 
     app = exported[0]
     port = tiny_server.rest_api_port if scheme == "http" else tiny_server.grpc_port
-    text = predict_with_server(app, ["1,2,3,4", "0,0,0,1"], f"{scheme}://127.0.0.1:{port}")
+    text = workflow.predict(app, ["1,2,3,4", "0,0,0,1"], tmp_path / "no-local-models",
+                            server=f"{scheme}://127.0.0.1:{port}")
     assert text.startswith("1,2,3,4: class ") and "0,0,0,1: class" in text
 
 
 def test_client_errors_are_readable(exported, tiny_server):
-    from serving.client import connect, predict_with_server
+    from apps.core import workflow
+    from serving.client import connect
 
     client = connect(f"http://127.0.0.1:{tiny_server.rest_api_port}")
     assert client.status("tiny")["model_version_status"][0]["version"] == "2"
@@ -137,7 +145,7 @@ def test_client_errors_are_readable(exported, tiny_server):
         name = "missing"
 
     with pytest.raises(SystemExit, match="Servable not found"):
-        predict_with_server(Other(), ["1,2,3,4"], f"http://127.0.0.1:{tiny_server.rest_api_port}")
+        workflow.predict(Other(), ["1,2,3,4"], server=f"http://127.0.0.1:{tiny_server.rest_api_port}")
     with pytest.raises(ValueError):
         connect("ftp://x")
 

@@ -88,6 +88,31 @@ def test_wrong_dtype_is_invalid_argument(stubs):
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+@pytest.mark.parametrize("inputs, message", [
+    ({"features": np.ones((2, 4))},
+     "Input 'features' of signature 'serving_default' expects float32 [?, 4]; got float64 [2, 4]."),
+    ({"features": np.ones((1, 784), np.float32)},
+     "Input 'features' of signature 'serving_default' expects float32 [?, 4]; got float32 [1, 784]."),
+    ({"feature": np.ones((1, 4), np.float32)},
+     "Signature 'serving_default': input 'features' (float32 [?, 4]) is missing; 'feature' is not "
+     "one of its inputs. It takes 'features' (float32 [?, 4])."),
+])
+def test_bad_inputs_are_named_with_what_was_expected(tiny_keras_running, inputs, message):
+    """Checked against the signature before the graph runs: no graph node in the message."""
+    channel = grpc.insecure_channel(f"127.0.0.1:{tiny_keras_running[0].grpc_port}")
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "tiny"
+    for name, value in inputs.items():
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+    try:
+        with pytest.raises(grpc.RpcError) as caught:
+            prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=10)
+    finally:
+        channel.close()
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details() == message
+
+
 def test_reload_config(testdata, tmp_path):
     from tests.serving.serving_helpers import HALF_PLUS_THREE, HALF_PLUS_TWO, copy_model, start_server
     from serving.model_config import ModelEntry, build_config

@@ -190,3 +190,36 @@ def test_classify_and_regress_results_keep_non_finite_scores():
     regression.regressions.add(value=2.5)
     regression.regressions.add(value=float("-inf"))
     assert json_codec.dumps(json_codec.format_regress(regression)) == b'{"result":[2.5,-Infinity]}'
+
+
+@pytest.mark.parametrize("body, in_pieces", [
+    ({"instances": np.arange(120).reshape(40, 3).tolist()}, True),
+    ({"signature_name": "", "inputs": np.linspace(-1, 1, 60).reshape(20, 3).tolist()}, True),
+    ({"instances": [[1.5, float("nan")], [float("inf"), 2]] * 10}, True),
+    ({"instances": [[1, 2], [3]] * 10}, False),            # ragged across pieces
+    ({"instances": [[1, [2], 3], [4, 5, 6]] * 5}, False),  # a cut inside an element
+    ({"instances": [[1.5], ["a"]] * 10}, False),           # strings: parsed whole
+    ({"instances": []}, False),
+    ({"instances": [[1, 2]], "inputs": [[1, 2]]}, False),
+])
+def test_large_bodies_parsed_in_pieces_as_whole(monkeypatch, body, in_pieces):
+    """A large one-array body is parsed a piece at a time into the same array (or error)."""
+    raw = json.dumps(body, allow_nan=True).encode()
+
+    def outcome():
+        try:
+            signature_name, inputs, fmt = json_codec.parse_predict(raw, lambda name: ONE_INPUT)
+        except ServingError as error:
+            return error.message
+        return signature_name, fmt, inputs["x"].shape, inputs["x"].dtype, inputs["x"].tobytes()
+
+    whole = outcome()
+    monkeypatch.setattr(json_codec, "PIECES_FROM_BYTES", 0)
+    monkeypatch.setattr(json_codec, "PIECE_BYTES", 24)
+    parsed = []
+    monkeypatch.setattr(json_codec, "to_array", lambda *args: parsed.append(1) or to_array(*args))
+    assert outcome() == whole
+    assert (len(parsed) > 1) == in_pieces
+
+
+to_array = json_codec.to_array

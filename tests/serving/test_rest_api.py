@@ -96,6 +96,34 @@ def test_errors(rest, method, path, body, code, fragment):
     assert fragment in answer["error"]
 
 
+@pytest.mark.parametrize("body, message", [
+    ({"instances": [[1.0, 2.0, 3.0]]},
+     "Input 'features' of signature 'serving_default' expects float32 [?, 4]; got float32 [1, 3]."),
+    ({"signature_name": "serve_text", "instances": [["a", "b"]]},
+     "Input 'text' of signature 'serve_text' expects string [?]; got string [1, 2], 2 bytes."),
+    ({"signature_name": "serve_text", "instances": [1]},
+     "Input 'text': JSON values must be strings (or {\"b64\": ...} objects) for a string tensor "
+     "(got 1)"),
+])
+def test_bad_inputs_say_what_was_expected_and_what_arrived(tiny_keras_server, body, message):
+    assert tiny_keras_server("POST", "/v1/models/tiny:predict", body) == (400, {"error": message})
+
+
+def test_graph_errors_lose_their_node_names():
+    from serving.errors import clean_tf_message
+
+    assert clean_tf_message(
+        "{{function_node __inference_serving_default_93}} Invalid reduction dimension (2 for input "
+        "with 2 dimension(s)\n\t [[{{node Max}}]] [Op:__inference_signature_wrapper_97]") == (
+        "Invalid reduction dimension (2 for input with 2 dimension(s)")
+    assert clean_tf_message(
+        "assertion failed: [column \\'tenure\\' row] [3] [is not a finite number] [x (map/while/Sub:0) = ] "
+        "[inf]\n\t [[{{node Assert}}]]") == "column 'tenure' row 3 is not a finite number x = inf"
+    assert clean_tf_message(
+        "assertion failed: [image_bytes[0]: over the limit]\n\t [[{{function_node map_while_body_15}}"
+        "{{node map/while/Assert_2/Assert}}]]") == "image_bytes[0]: over the limit"
+
+
 def test_invalid_json_and_base64(rest):
     status, answer = rest("POST", "/v1/models/half_plus_two:predict", raw=b'{"instances": [1.0')
     assert status == 400 and "JSON Parse error" in answer["error"]

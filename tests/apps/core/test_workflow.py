@@ -35,9 +35,3 @@ def test_text_only_answers_write_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(workflow, "local_outputs", lambda app, request, base: {"classes": np.array([1])})
     assert workflow.predict(MaskApp(), ["a"], output_dir=tmp_path / "out") == "a: 1 classes"
     assert not (tmp_path / "out").exists()
-
-
-def test_graph_decorations_are_cut_from_error_messages():
-    message = ("images must be [batch, 28, 28], got [1, 784]\n\t [[{{node assert_shape/Assert}}]] "
-               "[Op:__inference_signature_wrapper_123]")
-    assert workflow.clean_error_message(message) == "images must be [batch, 28, 28], got [1, 784]"
