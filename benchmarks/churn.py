@@ -61,19 +61,19 @@ def logistic_regression_auc(train, test):
 
 
 def mlp_auc(app, table, config):
+    """Test ROC-AUC of the model trained as `kapps churn train` trains it (`App.train`)."""
     import keras
     from sklearn.metrics import roc_auc_score
 
     from apps.churn.data import make_splits
-    from apps.churn.evaluation import predict_probabilities
-    from apps.churn.training import fit_and_calibrate
+    from apps.churn.evaluation import decoded_predictions
 
     keras.utils.set_random_seed(config.seed)
     data = make_splits(table, config)
     model = app.build_model(config, data)
-    fit_and_calibrate(model, data, config, verbose=0)
+    app.train(model, data, config)
     test = data.info["test_table"]
-    return roc_auc_score(test.labels, predict_probabilities(model, test))
+    return roc_auc_score(test.labels, decoded_predictions(model, test, app.decode_predictions)["churn_probability"])
 
 
 def split_for_baseline(table, config):
@@ -86,13 +86,15 @@ def split_for_baseline(table, config):
 
 def main(argv=None):
     args = parse_args(argv)
-    import apps.churn  # noqa: F401  (registers the app)
+    import keras
+
+    from apps.catalog import load_apps
     from apps.churn.data import load_table
     from apps.core.config import overrides_from_args
-    from apps.core.registry import REGISTRY
 
-    app = REGISTRY.get("churn")
-    base = app.default_config().replace(**overrides_from_args(args))
+    keras.config.disable_interactive_logging()  # per-epoch lines go to absl logging, hidden
+    app = load_apps().get("churn")
+    base = app.check_config(app.default_config().replace(**overrides_from_args(args)))
     table = load_table(base)
     print(f"{table.source}: {len(table)} rows, churn rate {table.labels.mean():.3f}")
     print(f"model: ensemble={base.ensemble} depth={base.depth} width={base.width} dropout={base.dropout} "

@@ -69,7 +69,8 @@ def code_from_number(number):
 # "Graph execution error" preamble with its "Detected at node ... (most recent call last)" trace.
 _DECORATIONS = re.compile(
     r"\s*\[\[\{\{node [^}]*\}\}\]\]|\s*\[\[[^\]]*\]\]|\s*\{\{function_node [^}]*\}\}|\s*\[Op:[^\]]*\]"
-    r"|\s*\([\w/.\-]+:\d+\)|Graph execution error:\s*|Detected at node .*?\n\n", re.DOTALL)
+    r"|\s*\([\w/.\-]+:\d+\)|Graph execution error:\s*|Detected at node .*?<stack traces unavailable>\s*"
+    r"|Detected at node .*?\n\n", re.DOTALL)
 # What TensorFlow appends after a blank line: "Errors may have originated from ...", hints.
 _APPENDIX = re.compile(r"\n\s*\n.*", re.DOTALL)
 # `tf.debugging.Assert` data: `assertion failed: [text] [3] [more text]`, strings C-escaped.

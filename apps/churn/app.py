@@ -3,12 +3,14 @@
 import json
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from apps.churn import data as churn_data
+from apps.churn.builtin import TELCO_COLUMNS, TELCO_NUMERIC_COLUMNS
 from apps.churn.config import ChurnConfig
 from apps.churn.evaluation import evaluate_churn
-from apps.churn.model import build_model
+from apps.churn.model import build_model, threshold_variable
 from apps.churn.signatures import make_signatures
 from apps.churn.table import (ChurnDataError, Column, CATEGORICAL, NUMERIC, parse_number,
                               read_csv_text, sanitize_input_name)
@@ -16,16 +18,15 @@ from apps.churn.training import OBJECTIVE, fit_and_calibrate
 from apps.core.app import App, SampleRequest
 from apps.core.data import DataSourceError
 from apps.core.hypermodel import ConfigHyperModel
-from apps.core.registry import register_app
 
 SAMPLE_ROWS = 3
 
 
 def search_space(hp, config):
-    """The churn hyperparameters, as values of `ChurnConfig`. A trial trains one network
-    (on the first fold when the base config is a cross-fitted ensemble)."""
+    """The churn hyperparameters, as values of `ChurnConfig`. A trial trains what
+    `kapps churn train` trains (by default the cross-fitted ensemble, through
+    `ChurnApp.train`); `--max-epochs` bounds each member's epochs."""
     return config.replace(
-        ensemble=1,
         depth=hp.Int("depth", 1, 4),
         width=hp.Choice("width", [32, 64, 128, 256]),
         dropout=hp.Float("dropout", 0.0, 0.5, step=0.1),
@@ -34,13 +35,17 @@ def search_space(hp, config):
     )
 
 
-@register_app
 class ChurnApp(App):
     name = "churn"
     title = "Customer churn (residual MLP on a churn CSV)"
     config_class = ChurnConfig
     objective = OBJECTIVE
     objective_direction = "max"
+
+    def tiny_config(self):
+        """400 generated rows, a cross-fitted ensemble of two narrow networks, one epoch."""
+        return ChurnConfig(data="builtin", builtin_rows=400, epochs=1, batch_size=80, width=8, numeric_bins=4,
+                           patience=2, ensemble=2, seed=3)
 
     def load_tfds(self, name, config):
         raise DataSourceError(
@@ -53,21 +58,35 @@ class ChurnApp(App):
         return churn_data.make_splits(churn_data.load_builtin_table(config), config)
 
     def build_model(self, config, data):
-        return build_model(config, data.info)
+        return build_model(config, data)
 
     def hypermodel(self, config, data):
         return ConfigHyperModel(self, config, data, search_space)
 
-    def train(self, model, data, config, run):
+    def train(self, model, data, config, run=None, callbacks=(), initial_epoch=0):
         """Fits with early stopping on validation ROC-AUC (each member of a cross-fitted
-        ensemble on its own fold), then sets the threshold on held-out predictions."""
-        return fit_and_calibrate(model, data, config, run)
+        ensemble on its own fold, with its own member run), then sets the threshold on
+        held-out predictions. Returns `{"val_auc": held-out ROC-AUC, "threshold": ...}`.
+
+        `callbacks` see the training as a whole: a single network's epochs, or a
+        cross-fitted ensemble as one epoch logging those final metrics (so a tuner's
+        checkpoint holds the whole model)."""
+        return fit_and_calibrate(model, data, config, run,
+                                 lambda fit_run: self.training_callbacks(data, config, fit_run),
+                                 callbacks, initial_epoch)
+
+    def decode_predictions(self, predictions, model):
+        """Probabilities (batch, 1) → `churn_probability` (batch,) and `churn` (batch,),
+        true at or above the threshold stored in the model's `DecisionThreshold` layer."""
+        probability = keras.ops.reshape(predictions, (-1,))
+        return {"churn_probability": probability,
+                "churn": keras.ops.greater_equal(probability, threshold_variable(model))}
 
     def evaluate(self, model, data, config, run):
-        return evaluate_churn(model, data, config, run)
+        return evaluate_churn(model, data, config, run, self.decode_predictions)
 
     def serving_signatures(self, model, config):
-        return make_signatures(model)
+        return make_signatures(model, self.decode_predictions)
 
     # ----- requests -----------------------------------------------------------
     def sample_requests(self, config):
@@ -76,16 +95,26 @@ class ChurnApp(App):
         inputs = {name: _request_array(values[rows]) for name, values in table.features.items()}
         return [SampleRequest("serving_default", inputs)]
 
-    def request_from_cli(self, items):
-        """Rows from CSV files (with a header) and/or JSON objects `{"column": value, ...}`."""
-        frame = _rows_from_items(items)
-        columns = _expected_columns(self)
-        return SampleRequest("serving_default", request_features(frame, columns))
+    def request_from_cli(self, items, signature_inputs=None):
+        """Rows from CSV files (with a header) and/or JSON objects `{"column": value, ...}`.
+
+        `signature_inputs` (`{input name: dtype}` of the model that will answer, e.g. from a
+        server's metadata) says which columns to send and their types; without it, the
+        default config's table (the Telco schema). A row with an unknown or a missing
+        column, or a number that does not parse, is refused: `ChurnDataError`, one line
+        per problem (the model checks the values themselves, e.g. infinite numbers)."""
+        columns = (columns_of_signature(signature_inputs) if signature_inputs
+                   else telco_columns(self.default_config()))
+        frames = _request_frames(items)
+        errors = column_errors(items, frames, columns, self.default_config())
+        if errors:
+            raise ChurnDataError("\n".join(errors))
+        return SampleRequest("serving_default", request_features(_concatenated(frames), columns))
 
     def format_response(self, outputs, items):
         probabilities = np.asarray(outputs["churn_probability"]).ravel()
         decisions = np.asarray(outputs["churn"]).ravel()
-        names = _row_names(_rows_from_items(items))
+        names = _row_names(_concatenated(_request_frames(items)))
         return "\n".join(
             f"{name}: churn probability {probability:.3f} → {'churns' if decision else 'stays'}"
             for name, probability, decision in zip(names, probabilities, decisions)
@@ -97,20 +126,71 @@ def _request_array(values):
     return values.astype(np.float32) if values.dtype.kind == "f" else values.astype(object)
 
 
-def _rows_from_items(items):
-    """A frame of strings from CSV paths and JSON objects (one row each)."""
+def telco_columns(config):
+    """The feature columns of the default config's table: the Telco schema (the default CSV
+    and the builtin table share it), without reading any file."""
+    return [Column(name, NUMERIC if name in TELCO_NUMERIC_COLUMNS else CATEGORICAL, name)
+            for name in TELCO_COLUMNS if name not in (config.label_column, config.id_column)]
+
+
+def _is_string(dtype):
+    return str(getattr(dtype, "name", dtype)).upper() in ("STRING", "DT_STRING")
+
+
+def columns_of_signature(signature_inputs):
+    """Columns from a signature's `{input name: dtype}` (a `tf.DType`, `"string"` or TF
+    Serving's `"DT_STRING"`/`"DT_FLOAT"`)."""
+    return [Column(name, CATEGORICAL if _is_string(dtype) else NUMERIC, name)
+            for name, dtype in signature_inputs.items()]
+
+
+def _request_frames(items):
+    """One frame of strings per CLI item: a CSV file's rows, or a JSON object's one row."""
     import pandas as pd
 
     frames = []
-    for item in items:
+    for number, item in enumerate(items, start=1):
         if item.lstrip().startswith("{"):
-            row = json.loads(item)
+            try:
+                row = json.loads(item)
+            except json.JSONDecodeError as error:
+                raise ChurnDataError(f"input {number} is not a valid JSON object: {error}.") from None
             frames.append(pd.DataFrame([{key: "" if value is None else str(value) for key, value in row.items()}]))
         elif Path(item).is_file():
             frames.append(read_csv_text(item))
         else:
             raise FileNotFoundError(f"{item!r} is neither a CSV file nor a JSON object.")
+    return frames
+
+
+def _concatenated(frames):
+    import pandas as pd
+
     return pd.concat(frames, ignore_index=True).fillna("") if frames else pd.DataFrame()
+
+
+def _rows_label(first, count, item):
+    rows = f"row {first}" if count == 1 else f"rows {first}-{first + count - 1}"
+    return rows if item.lstrip().startswith("{") else f"{rows} ({item})"
+
+
+def column_errors(items, frames, columns, config):
+    """One line per CLI item with unknown or missing columns (a column is found by its CSV
+    or input name; the label and id columns may be present and are not sent)."""
+    accepted = {name for column in columns for name in (column.name, column.input_name)}
+    accepted |= {config.label_column, config.id_column} - {""}
+    errors, first = [], 0
+    for item, frame in zip(items, frames):
+        label = _rows_label(first, len(frame), item)
+        present = set(frame.columns) | {sanitize_input_name(name) for name in frame.columns}
+        unknown = [name for name in frame.columns if name not in accepted]
+        missing = [column.name for column in columns if not {column.name, column.input_name} & present]
+        if unknown:
+            errors.append(f"{label}: unknown column(s) {', '.join(map(repr, unknown))}")
+        if missing:
+            errors.append(f"{label}: missing column(s) {', '.join(map(repr, missing))}")
+        first += len(frame)
+    return errors
 
 
 def _row_names(frame):
@@ -118,40 +198,22 @@ def _row_names(frame):
     return [identifier.strip() or f"row {index}" for index, identifier in enumerate(identifiers)]
 
 
-def _expected_columns(app):
-    """The serving inputs of the newest export (default folder), else of the default config's table."""
-    try:
-        from apps.core.workflow import latest_export
-        import tensorflow as tf
-
-        signature = tf.saved_model.load(str(latest_export(app))).signatures["serving_default"]
-        specs = signature.structured_input_signature[1]
-        return [Column(name, CATEGORICAL if spec.dtype == tf.string else NUMERIC, name)
-                for name, spec in specs.items()]
-    except FileNotFoundError:
-        return churn_data.load_table(app.default_config()).columns
-
-
 def request_features(frame, columns):
-    """Arrays for the signature from a frame of strings; a column is found by its CSV or
-    input name, an absent one is sent blank (NaN / "")."""
+    """Arrays for the signature from a frame of strings, a column found by its CSV or
+    input name; `ChurnDataError` naming every value of a numeric column that does not
+    parse (blank values are sent as missing: NaN / "")."""
     by_input_name = {sanitize_input_name(name): name for name in frame.columns}
-    features = {}
+    features, errors = {}, []
     for column in columns:
         source = column.name if column.name in frame.columns else by_input_name.get(column.input_name)
         values = frame[source].tolist() if source is not None else [""] * len(frame)
         if column.kind == NUMERIC:
-            features[column.input_name] = _numbers(values, column.name)
+            numbers = [parse_number(value) for value in values]
+            errors += [f"row {row}, column {column.name!r}: {value!r} is not a number"
+                       for row, (value, number) in enumerate(zip(values, numbers)) if number is None]
+            features[column.input_name] = np.array([np.nan if n is None else n for n in numbers], dtype=np.float32)
         else:
             features[column.input_name] = np.array([value.strip() for value in values], dtype=object)
+    if errors:
+        raise ChurnDataError("\n".join(errors))
     return features
-
-
-def _numbers(values, column_name):
-    numbers = []
-    for row, value in enumerate(values):
-        number = parse_number(value)
-        if number is None:
-            raise ChurnDataError(f"Request row {row}, column {column_name!r}: {value!r} is not a number.")
-        numbers.append(number)
-    return np.array(numbers, dtype=np.float32)

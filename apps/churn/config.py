@@ -1,8 +1,9 @@
 """The churn app's typed config."""
 
 import dataclasses
+from typing import ClassVar
 
-from apps.core.config import AppConfig
+from apps.core.config import AppConfig, ConfigError
 
 TELCO_CSV = "../shared/datasets/telco_churn/WA_Fn-UseC_-Telco-Customer-Churn.csv"
 CLASS_WEIGHTINGS = ("none", "balanced", "sqrt")
@@ -10,11 +11,17 @@ THRESHOLD_METRICS = ("f1", "f2", "youden", "fixed")
 BAD_NUMBER_POLICIES = ("error", "impute")
 DERIVED_CHOICES = ("auto", "none")
 NUMERIC_ENCODINGS = ("piecewise_linear", "one_hot")
+MODELS = ("resmlp",)
 
 
 @dataclasses.dataclass
 class ChurnConfig(AppConfig):
     """Churn settings; shared fields are documented on `AppConfig`.
+
+    The learning rate is constant (early stopping decides when to stop), so the schedule
+    fields `warmup_epochs` and `first_cycle_epochs` are not used; churn has no whole-split
+    field metrics either. `validation_fraction` only applies to a single network
+    (`ensemble` 1): setting any of these otherwise is an error (`validate`).
 
     Attributes:
         data: `files:PATH` (any churn CSV, the default is the IBM Telco file) or
@@ -29,7 +36,7 @@ class ChurnConfig(AppConfig):
             as missing). Blank values are always imputed.
         crosses: feature crosses of categorical columns, `A*B` pairs separated by
             commas; `auto` uses the Telco crosses when those columns exist; `none`.
-        derived: engineered numbers computed inside the model (`apps.churn.derived`):
+        derived: engineered numbers computed from the raw columns (`apps.churn.derived`):
             `auto` adds the Telco billing features when those columns exist; `none`.
         numeric_bins: quantile bins added beside each normalised number; 0: none.
         numeric_encoding: how a number's bins are encoded: `piecewise_linear` (how far the
@@ -87,12 +94,16 @@ class ChurnConfig(AppConfig):
     threshold_metric: str = "f1"
     builtin_rows: int = 7043
 
+    UNSUPPORTED_FIELDS: ClassVar[tuple] = (
+        "warmup_epochs", "first_cycle_epochs", "field_metrics_every", "field_metrics_examples")
+
     def __post_init__(self):
         _check_choice("class_weighting", self.class_weighting, CLASS_WEIGHTINGS)
         _check_choice("threshold_metric", self.threshold_metric, THRESHOLD_METRICS)
         _check_choice("bad_numbers", self.bad_numbers, BAD_NUMBER_POLICIES)
         _check_choice("derived", self.derived, DERIVED_CHOICES)
         _check_choice("numeric_encoding", self.numeric_encoding, NUMERIC_ENCODINGS)
+        _check_choice("model", self.model, MODELS)
         if not self.label_column:
             raise ValueError("label_column must name the label column of the table.")
         if self.depth < 0 or self.width < 1 or self.ensemble < 1 or self.epochs < 1 or self.batch_size < 1:
@@ -105,6 +116,14 @@ class ChurnConfig(AppConfig):
                 f"test_fraction and validation_fraction must be in (0, 1), got "
                 f"{self.test_fraction} and {self.validation_fraction}."
             )
+
+    def validate(self):
+        super().validate()
+        if self.ensemble > 1 and self.validation_fraction != type(self)().validation_fraction:
+            raise ConfigError(
+                "--validation-fraction has no effect on a cross-fitted ensemble (each member validates "
+                "on its own fold); use it with --ensemble 1, or remove it.")
+        return self
 
 
 def _check_choice(name, value, choices):

@@ -1,11 +1,16 @@
-"""Churn data: the table (CSV or generated), stratified splits, tf.data pipelines."""
+"""Churn data: the table (CSV or generated), stratified splits, encoded tf.data pipelines."""
 
 import numpy as np
 import tensorflow as tf
 
 from apps.churn.builtin import generate_telco_table
+from apps.churn.preprocessing import ChurnPreprocessing
 from apps.churn.table import cross_fit_indices, parse_table, read_csv_text, stratified_split_indices
 from apps.core.data import DataSplits, batched_pipeline
+
+# Rows encoded at once by the pipelines (the preprocessing is vectorised over a batch).
+ENCODE_BATCH = 4096
+PREDICT_BATCH = 2048
 
 
 def load_csv_table(path, config):
@@ -50,28 +55,34 @@ def _capped(rows, config):
     return rows[:config.max_examples] if config.max_examples else rows
 
 
-def as_model_inputs(features):
-    """Feature arrays (n,) → the (n, 1) arrays the model's inputs take."""
-    return {name: np.asarray(values).reshape(-1, 1) for name, values in features.items()}
+def encoded_dataset(table, preprocessing):
+    """Unbatched dataset of the table's encoded rows, (features,) floats each."""
+    raw = tf.data.Dataset.from_tensor_slices(table.features).batch(ENCODE_BATCH)
+    encoded = raw.map(preprocessing.encode, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+    return encoded.apply(tf.data.experimental.assert_cardinality(len(table)))
 
 
-def table_dataset(table):
-    features = as_model_inputs(table.features)
-    return tf.data.Dataset.from_tensor_slices((features, table.labels.reshape(-1, 1)))
+def encoded_features(table, preprocessing, batch_size=PREDICT_BATCH):
+    """The table's encoded rows in batches, without labels (for `predict`)."""
+    return encoded_dataset(table, preprocessing).batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def table_pipeline(table, config, training):
-    return batched_pipeline(table_dataset(table), config.batch_size, training=training, seed=config.seed)
+def table_pipeline(table, preprocessing, config, training):
+    """(encoded features, label (1,)) batches: shuffled each epoch when `training`."""
+    labels = tf.data.Dataset.from_tensor_slices(table.labels.reshape(-1, 1))
+    dataset = tf.data.Dataset.zip(encoded_dataset(table, preprocessing), labels)
+    return batched_pipeline(dataset, config.batch_size, training=training, seed=config.seed)
 
 
 def make_splits(table, config):
-    """`DataSplits` with batched pipelines; `info` holds what the model is fitted on.
+    """`DataSplits` of encoded pipelines; `info` holds the fitted preprocessing and the
+    raw tables the app trains and evaluates on.
 
     A single network (`ensemble` 1) trains on `train`, stops early and takes its threshold
     on `validation`. An ensemble is cross-fitted: `info["folds"]` holds one (train,
-    validation) pair of tables per member, `train`/`validation` are the first pair's
-    pipelines, and the shared preprocessing is adapted on every non-test row (each is a
-    training row of all members but one).
+    validation) pair of tables per member, `train`/`validation` are the first pair, and
+    the preprocessing is fitted on every non-test row (each is a training row of all
+    members but one).
     """
     if config.ensemble == 1:
         train, validation, test = split_table(table, config)
@@ -79,20 +90,22 @@ def make_splits(table, config):
     else:
         folds, fitted, test = cross_fit_tables(table, config)
         train, validation = folds[0]
+    preprocessing = ChurnPreprocessing.fit(table.columns, fitted.features, config)
     info = {
-        "source": table.source,
         "columns": table.columns,
-        "negative_label": table.negative_label,
-        "train_features": fitted.features,
+        "preprocessing": preprocessing,
         "positive_rate": float(fitted.labels.mean()),
-        "train_examples": len(train),
-        "validation_examples": len(validation),
-        "test_examples": len(test),
+        "train_table": train,
         "validation_table": validation,
         "test_table": test,
     }
     if folds:
         info["folds"] = folds
-    return DataSplits(train=table_pipeline(train, config, training=True),
-                      validation=table_pipeline(validation, config, training=False),
-                      test=table_pipeline(test, config, training=False), info=info)
+    return DataSplits(
+        train=table_pipeline(train, preprocessing, config, training=True),
+        validation=table_pipeline(validation, preprocessing, config, training=False),
+        test=table_pipeline(test, preprocessing, config, training=False),
+        class_names=(table.negative_label, config.positive_label),
+        train_examples=len(train), validation_examples=len(validation), test_examples=len(test),
+        source=table.source, info=info,
+    )

@@ -1,7 +1,8 @@
-"""Engineered numeric features of the Telco billing columns, computed inside the model.
+"""Engineered numeric features of the Telco billing columns, computed from the raw columns.
 
-With `derived="auto"` and the Telco columns present, the model adds, from the raw
-inputs (so the serving signature still takes the CSV columns):
+With `derived="auto"` and the Telco columns present, the preprocessing
+(`apps.churn.preprocessing`) adds, from the raw inputs (so the serving signature
+still takes the CSV columns):
 
 * `log_total_charges`: log1p(TotalCharges), the heavy-tailed total on a log scale;
 * `log_tenure`: log1p(tenure), churn falls fastest in the first months;
@@ -10,13 +11,10 @@ inputs (so the serving signature still takes the CSV columns):
 * `charges_per_service`: MonthlyCharges / (1 + number of subscribed services), the
   price paid per service.
 
-They go through the same imputation, `Normalization` and quantile bins as the CSV's
-numbers (`apps.churn.preprocessing.encode_numeric`); blank TotalCharges stay missing.
+They go through the same imputation, standardisation and quantile bins as the CSV's
+numbers; blank TotalCharges stay missing. TensorFlow, like the rest of the
+preprocessing: it runs in the tf.data pipelines and in the serving signature.
 """
-
-import keras
-import numpy as np
-import tensorflow as tf
 
 from apps.churn.table import CATEGORICAL, NUMERIC
 
@@ -27,58 +25,40 @@ SERVICE_COLUMNS = ("PhoneService", "MultipleLines", "OnlineSecurity", "OnlineBac
 INTERNET = "InternetService"
 
 
-def _numeric(columns):
-    return {column.name: column.input_name for column in columns if column.kind == NUMERIC}
-
-
-def _categorical(columns):
-    return {column.name: column.input_name for column in columns if column.kind == CATEGORICAL}
+def _input_names(columns, kind):
+    return {column.name: column.input_name for column in columns if column.kind == kind}
 
 
 def service_count(inputs, columns):
     """How many services the customer has: each "Yes" service column, plus internet (not "No")."""
-    categorical = _categorical(columns)
-    flags = []
-    for name in SERVICE_COLUMNS:
-        if name in categorical:
-            # Index 1 for "Yes", 0 (the OOV bucket) for anything else.
-            yes = keras.layers.StringLookup(vocabulary=["Yes"], num_oov_indices=1, output_mode="int",
-                                            name=f"derived_{name}_yes")
-            flags.append(yes(inputs[categorical[name]]))
+    import tensorflow as tf
+
+    categorical = _input_names(columns, CATEGORICAL)
+    flags = [tf.equal(inputs[categorical[name]], "Yes") for name in SERVICE_COLUMNS if name in categorical]
     if INTERNET in categorical:
-        no_internet = keras.layers.StringLookup(vocabulary=["No"], num_oov_indices=1, output_mode="int",
-                                                name="derived_internet_no")
-        flags.append(1 - no_internet(inputs[categorical[INTERNET]]))
-    return sum(keras.ops.cast(flag, "float32") for flag in flags)
+        flags.append(tf.not_equal(inputs[categorical[INTERNET]], "No"))
+    return tf.add_n([tf.cast(flag, tf.float32) for flag in flags])
 
 
 def telco_charge_features(inputs, columns):
-    """The engineered billing features (a dict name → (batch, 1) float tensor); {} without
-    the Telco tenure / MonthlyCharges / TotalCharges columns."""
-    numeric = _numeric(columns)
+    """The engineered billing features (a dict name → (batch,) float32 tensor) from raw
+    (batch,) inputs; {} without the Telco tenure / MonthlyCharges / TotalCharges columns."""
+    import tensorflow as tf
+
+    numeric = _input_names(columns, NUMERIC)
     if not all(name in numeric for name in (TENURE, MONTHLY, TOTAL)):
         return {}
-    tenure, monthly, total = (keras.ops.cast(inputs[numeric[name]], "float32") for name in (TENURE, MONTHLY, TOTAL))
+    tenure, monthly, total = (tf.cast(inputs[numeric[name]], tf.float32) for name in (TENURE, MONTHLY, TOTAL))
     features = {
-        "log_total_charges": keras.ops.log1p(total),
-        "log_tenure": keras.ops.log1p(tenure),
+        "log_total_charges": tf.math.log1p(total),
+        "log_tenure": tf.math.log1p(tenure),
         "charges_drift": total - tenure * monthly,
     }
-    if any(name in _categorical(columns) for name in SERVICE_COLUMNS):
+    if any(name in _input_names(columns, CATEGORICAL) for name in SERVICE_COLUMNS):
         features["charges_per_service"] = monthly / (1.0 + service_count(inputs, columns))
     return features
 
 
 def derived_features(inputs, columns, derived):
-    """The derived numeric features that `derived` (`auto` or `none`) asks for, from model
-    inputs (symbolic) or from arrays (n, 1) of a split (eager, to adapt their encoders)."""
+    """The derived numeric features that `derived` (`auto` or `none`) asks for."""
     return telco_charge_features(inputs, columns) if derived == "auto" else {}
-
-
-def derived_training_values(columns, train_features, derived):
-    """The derived features of the training split, as numpy arrays (n,), NaN where missing."""
-    arrays = {name: np.asarray(values).reshape(-1, 1) for name, values in train_features.items()}
-    tensors = {name: tf.constant(values.astype(str) if values.dtype == object else values)
-               for name, values in arrays.items()}
-    return {name: keras.ops.convert_to_numpy(value).reshape(-1)
-            for name, value in derived_features(tensors, columns, derived).items()}

@@ -1,60 +1,36 @@
 """Churn evaluation on the stratified test split: ranking and threshold metrics, PNG plots."""
 
+import keras
 import numpy as np
 from sklearn.calibration import calibration_curve
-from sklearn.metrics import (average_precision_score, brier_score_loss, confusion_matrix,
-                             precision_recall_curve, precision_recall_fscore_support, roc_auc_score,
-                             roc_curve)
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
-from apps.churn.data import as_model_inputs
+from apps.churn.data import encoded_features
+from apps.churn.members import MemberRuns
 from apps.churn.model import get_threshold
+from apps.core.classification import binary_metrics
 from apps.core.plots import _save, plot_confusion_matrix, plot_learning_curves, plt
 
 CALIBRATION_BINS = 10
 
 
-def predict_probabilities(model, table, batch_size=2048):
-    """Churn probabilities of every row of a `ChurnTable`."""
-    import tensorflow as tf
-
-    features = tf.data.Dataset.from_tensor_slices(as_model_inputs(table.features)).batch(batch_size)
-    return np.asarray(model.predict(features, verbose=0)).ravel()
-
-
-def threshold_metrics(labels, probabilities, threshold):
-    decisions = (probabilities >= threshold).astype(int)
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        labels, decisions, average="binary", zero_division=0)
-    return {
-        "precision": float(precision),
-        "recall": float(recall),
-        "f1": float(f1),
-        "accuracy": float(np.mean(decisions == labels)),
-        "confusion_matrix": confusion_matrix(labels, decisions, labels=[0, 1]).tolist(),
-    }
+def decoded_predictions(model, table, decode_predictions):
+    """`decode_predictions` of the model on the table's rows, encoded by the model's own
+    preprocessing (the one it was trained and is served with), as NumPy arrays."""
+    predictions = model.predict(encoded_features(table, model.preprocessing), verbose=0)
+    return {name: keras.ops.convert_to_numpy(value) for name, value in decode_predictions(predictions, model).items()}
 
 
-def classification_metrics(labels, probabilities, threshold):
-    """ROC-AUC, PR-AUC (average precision), Brier score and the metrics at `threshold`."""
-    labels = np.asarray(labels).astype(int).ravel()
-    return {
-        "roc_auc": float(roc_auc_score(labels, probabilities)),
-        "pr_auc": float(average_precision_score(labels, probabilities)),
-        "brier": float(brier_score_loss(labels, probabilities)),
-        "threshold": float(threshold),
-        **threshold_metrics(labels, probabilities, threshold),
-    }
-
-
-def evaluate_churn(model, data, config, run):
-    """Metrics on the test split at the threshold chosen on validation (stored in the model)."""
+def evaluate_churn(model, data, config, run, decode_predictions):
+    """Metrics on the test split, decisions by `decode_predictions` (the threshold stored in the model)."""
     test = data.info["test_table"]
-    probabilities = predict_probabilities(model, test)
-    metrics = classification_metrics(test.labels, probabilities, get_threshold(model))
+    answers = decoded_predictions(model, test, decode_predictions)
+    probabilities = answers["churn_probability"]
+    metrics = {"threshold": get_threshold(model), **binary_metrics(test.labels, probabilities, answers["churn"])}
     plots = write_plots(run, test.labels.astype(int), probabilities, metrics, config)
     return {
         "split": "test",
-        "source": data.info["source"],
+        "source": data.source,
         "examples": len(test),
         "positive_rate": float(test.labels.mean()),
         "threshold_metric": config.threshold_metric,
@@ -117,8 +93,6 @@ def write_plots(run, labels, probabilities, metrics, config):
 
 def learning_curve_plots(run):
     """`learning_curves.png` of a single network, or one per member of a cross-fitted ensemble."""
-    from apps.churn.training import MemberRuns
-
     histories = [("learning_curves", run.load_history(), "churn")]
     for number, member_run in enumerate(MemberRuns(run).started(), start=1):
         histories.append((f"learning_curves_member_{number}", member_run.load_history(),

@@ -1,12 +1,79 @@
-"""The churn model: raw columns → in-model preprocessing → residual MLP (+ wide path) → probability."""
+"""The churn model: encoded features → residual MLP (+ wide path) → probability, with the
+preprocessing that encodes raw columns carried beside the network (`ChurnModel`)."""
 
 import keras
+import numpy as np
 
-from apps.churn.preprocessing import DecisionThreshold, encoded_features, model_inputs
+from apps.churn.preprocessing import ChurnPreprocessing
 from apps.core.optimizers import make_optimizer, steps_per_epoch
 from layers import DenseResidualBlock
 
 THRESHOLD_LAYER = "decision_threshold"
+ENCODED_INPUT = "encoded_features"
+
+
+@keras.saving.register_keras_serializable(package="kapps_churn")
+class DecisionThreshold(keras.layers.Layer):
+    """Passes churn probabilities through and keeps the decision threshold as a weight.
+
+    The threshold is chosen on held-out predictions after training
+    (`apps.churn.threshold`), saved with the model, and read by `ChurnApp.decode_predictions`.
+    """
+
+    def __init__(self, threshold=0.5, **kwargs):
+        super().__init__(**kwargs)
+        self.initial_threshold = float(threshold)
+
+    def build(self, input_shape):
+        self.threshold = self.add_weight(
+            shape=(), initializer=keras.initializers.Constant(self.initial_threshold),
+            trainable=False, name="threshold", dtype="float32",
+        )
+
+    def call(self, probabilities):
+        return probabilities
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "threshold": self.initial_threshold}
+
+
+@keras.saving.register_keras_serializable(package="kapps_churn")
+class ChurnModel(keras.Model):
+    """The network (encoded features → churn probability, any backend) and the
+    preprocessing (raw columns → encoded features, TensorFlow) it was trained with.
+
+    Calling the model runs the network on encoded features, as the `tf.data` pipelines
+    deliver them; `preprocessing` is saved in the model's config, so the serving
+    signature of a re-loaded model (trained on any backend) encodes raw columns exactly
+    as training did.
+
+    Args:
+        network: functional model from `(batch, preprocessing.output_size)` floats to
+            `(batch, 1)` probabilities, ending with a `DecisionThreshold` layer.
+        preprocessing: the fitted `ChurnPreprocessing`.
+    """
+
+    def __init__(self, network, preprocessing, **kwargs):
+        super().__init__(**kwargs)
+        self.network = network
+        self.preprocessing = preprocessing
+        self.built = True  # the network is built; nothing else holds weights
+
+    def call(self, encoded, training=None):
+        return self.network(encoded, training=training)
+
+    def get_config(self):
+        return {**super().get_config(), "network": keras.saving.serialize_keras_object(self.network),
+                "preprocessing": self.preprocessing.get_config()}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        network = keras.saving.deserialize_keras_object(config.pop("network"))
+        return cls(network, ChurnPreprocessing.from_config(config.pop("preprocessing")), **config)
 
 
 def class_balance_alpha(class_weighting, positive_rate):
@@ -65,17 +132,17 @@ def churn_probability(encoded, config):
     return keras.layers.Average(name="ensemble_mean")(probabilities)
 
 
-def build_network(columns, train_features, config):
-    """The uncompiled model: a dict of raw columns in, churn probability (batch, 1) out."""
-    inputs = model_inputs(columns)
-    encoded = encoded_features(inputs, columns, train_features, config)
+def build_network(input_size, config):
+    """The uncompiled network: encoded features (batch, input_size) in, churn probability (batch, 1) out."""
+    encoded = keras.Input(shape=(input_size,), name=ENCODED_INPUT)
     outputs = DecisionThreshold(name=THRESHOLD_LAYER)(churn_probability(encoded, config))
-    return keras.Model(inputs, outputs, name=f"churn_{config.model}")
+    return keras.Model(encoded, outputs, name=f"churn_{config.model}_network")
 
 
 def ensemble_members(model, config):
     """Models sharing the ensemble's layers, one per member, to be trained one at a time."""
-    return [keras.Model(model.input, model.get_layer(f"{member_prefix(index, config)}probability").output,
+    network = model.network
+    return [keras.Model(network.input, network.get_layer(f"{member_prefix(index, config)}probability").output,
                         name=f"member_{index + 1}")
             for index in range(config.ensemble)]
 
@@ -88,19 +155,20 @@ def compile_model(model, config, positive_rate, train_examples):
                                  ema_momentum=config.ema_momentum,
                                  ema_every_steps=steps_per_epoch(train_examples, config.batch_size)),
         loss=make_loss(config, positive_rate),
-        metrics=[keras.metrics.AUC(name="auc"), keras.metrics.AUC(curve="PR", name="pr_auc")],
+        metrics=[keras.metrics.AUC(name="auc")],
     )
     return model
 
 
-def build_model(config, info):
-    """The compiled churn model, its preprocessing adapted on `info["train_features"]`."""
-    model = build_network(info["columns"], info["train_features"], config)
-    return compile_model(model, config, info["positive_rate"], info["train_examples"])
+def build_model(config, data):
+    """The compiled `ChurnModel` for the preprocessing fitted in `data` (`apps.churn.data.make_splits`)."""
+    preprocessing = data.info["preprocessing"]
+    model = ChurnModel(build_network(preprocessing.output_size, config), preprocessing, name=f"churn_{config.model}")
+    return compile_model(model, config, data.info["positive_rate"], data.train_examples)
 
 
 def threshold_variable(model):
-    return model.get_layer(THRESHOLD_LAYER).threshold
+    return model.network.get_layer(THRESHOLD_LAYER).threshold
 
 
 def set_threshold(model, threshold):
@@ -109,3 +177,9 @@ def set_threshold(model, threshold):
 
 def get_threshold(model):
     return float(keras.ops.convert_to_numpy(threshold_variable(model)))
+
+
+def predict_probabilities(model, encoded):
+    """Churn probabilities (n,) of a model or ensemble member, for a batched dataset of
+    encoded features (`apps.churn.data.encoded_features`)."""
+    return np.asarray(model.predict(encoded, verbose=0)).ravel()

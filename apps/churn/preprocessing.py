@@ -1,131 +1,139 @@
-"""Preprocessing inside the model, fitted on the training split only.
+"""Churn preprocessing: raw CSV columns → one encoded float vector per row.
 
-Each raw column becomes encoded features with Keras preprocessing layers:
+Fitted with NumPy on the training rows only, it is a plain description (vocabularies,
+medians, means, bin edges...) whose `get_config()` is JSON. `encode` is TensorFlow and
+runs in two places: the `tf.data` pipelines (so the network, which only sees encoded
+floats, trains on every Keras backend: Keras' advice for string features) and the
+serving signature (so the SavedModel still takes one raw input per CSV column). The
+model carries it (`apps.churn.model.ChurnModel`), so a `.keras` file saved on JAX or
+PyTorch re-loads on TensorFlow for export with exactly the preprocessing it trained on.
 
-* numbers: missing values (NaN) → training median (+ a missing flag when the
-  training split had blanks), `Normalization`, and quantile bins, encoded piecewise
-  linearly (`layers.PiecewiseLinearEncoding`) or one-hot (`Discretization`);
-* categories: `StringLookup` one-hot with one out-of-vocabulary bucket, so a
-  category never seen in training is mapped there rather than failing;
-* crosses: `HashedCrossing` one-hot of pairs of categorical columns;
+* numbers: NaN (missing) → the training median, plus a missing flag when the training
+  rows had blanks; standardised with the training mean and standard deviation (as
+  `keras.layers.Normalization`); plus `numeric_bins` quantile bins, encoded piecewise
+  linearly (the encoding of `layers.PiecewiseLinearEncoding`) or one-hot;
+* categories: one-hot over the training vocabulary after one out-of-vocabulary bucket
+  (as `keras.layers.StringLookup(num_oov_indices=1, output_mode="one_hot")`), so a
+  category never seen in training is served rather than refused;
+* crosses: hashed one-hot of pairs of categorical columns (as `keras.layers.HashedCrossing`);
 * derived numbers (`apps.churn.derived`, e.g. log1p(TotalCharges)): computed from the
-  raw inputs by layers of the model, then encoded like the CSV's numbers.
+  raw columns, then encoded like the CSV's numbers.
 
-Everything is a layer of the model, so `model.keras` and the SavedModel take raw values.
+Only stateless TensorFlow ops are used (no lookup-table resources), so the exported
+graph needs nothing but the constants of this description.
 """
 
-import keras
+import dataclasses
+
 import numpy as np
 
-from apps.churn.derived import derived_features, derived_training_values
-from apps.churn.table import CATEGORICAL, NUMERIC
-from layers import PiecewiseLinearEncoding, quantile_bin_edges
+from apps.churn.derived import derived_features
+from apps.churn.table import CATEGORICAL, NUMERIC, Column
+from layers import quantile_bin_edges
 
 # Pairs of Telco columns whose interaction the churn literature (and the builtin
 # generator) points at: the contract with the internet service and with payment.
 TELCO_CROSSES = (("Contract", "InternetService"), ("Contract", "PaymentMethod"),
                  ("InternetService", "TechSupport"))
 CROSS_BINS_PER_COMBINATION = 4
+NORMALIZATION_EPSILON = 1e-7  # keras.layers.Normalization's floor on the standard deviation
+OOV_TOKEN = "[UNK]"  # the name StringLookup gives its out-of-vocabulary bucket
 
 
-@keras.saving.register_keras_serializable(package="kapps_churn")
-class ImputeMissing(keras.layers.Layer):
-    """Replaces NaN with `fill_value` (the training median)."""
+@dataclasses.dataclass
+class NumberEncoding:
+    """How one number (a CSV column, or a derived feature when `derived`) is encoded."""
 
-    def __init__(self, fill_value=0.0, **kwargs):
-        super().__init__(**kwargs)
-        self.fill_value = float(fill_value)
+    name: str
+    median: float
+    mean: float
+    std: float
+    missing_flag: bool
+    bin_edges: list
+    bin_encoding: str = "piecewise_linear"
+    derived: bool = False
 
-    def call(self, inputs):
-        inputs = keras.ops.cast(inputs, self.compute_dtype)
-        return keras.ops.where(keras.ops.isnan(inputs), self.fill_value, inputs)
+    @property
+    def size(self):
+        return 1 + int(self.missing_flag) + max(len(self.bin_edges) - 1, 0)
 
-    def get_config(self):
-        return {**super().get_config(), "fill_value": self.fill_value}
+    def names(self):
+        return ([self.name] + [f"{self.name}_missing"] * self.missing_flag
+                + [f"{self.name}_bin_{index}" for index in range(len(self.bin_edges) - 1)])
 
+    def encode(self, features, derived):
+        import tensorflow as tf
 
-@keras.saving.register_keras_serializable(package="kapps_churn")
-class MissingIndicator(keras.layers.Layer):
-    """1.0 where the value is NaN, else 0.0."""
-
-    def call(self, inputs):
-        return keras.ops.cast(keras.ops.isnan(keras.ops.cast(inputs, "float32")), self.compute_dtype)
-
-
-@keras.saving.register_keras_serializable(package="kapps_churn")
-class DecisionThreshold(keras.layers.Layer):
-    """Passes churn probabilities through and keeps the decision threshold as a weight.
-
-    The threshold is chosen on validation data after training
-    (`apps.churn.threshold`), saved with the model, and used by the serving signature.
-    """
-
-    def __init__(self, threshold=0.5, **kwargs):
-        super().__init__(**kwargs)
-        self.initial_threshold = float(threshold)
-
-    def build(self, input_shape):
-        self.threshold = self.add_weight(
-            shape=(), initializer=keras.initializers.Constant(self.initial_threshold),
-            trainable=False, name="threshold", dtype="float32",
-        )
-
-    def call(self, probabilities):
-        return probabilities
-
-    def decide(self, probabilities):
-        return keras.ops.greater_equal(probabilities, self.threshold)
-
-    def get_config(self):
-        return {**super().get_config(), "threshold": self.initial_threshold}
+        values = tf.cast(derived[self.name] if self.derived else features[self.name], tf.float32)[:, None]
+        missing = tf.math.is_nan(values)
+        filled = tf.where(missing, tf.constant(self.median, tf.float32), values)
+        parts = [(filled - self.mean) / self.std]
+        if self.missing_flag:
+            parts.append(tf.cast(missing, tf.float32))
+        if self.bin_edges:
+            encode_bins = _one_hot_bins if self.bin_encoding == "one_hot" else _piecewise_linear
+            parts.append(encode_bins(filled, np.asarray(self.bin_edges, np.float64)))
+        return tf.concat(parts, axis=1)
 
 
-def model_inputs(columns):
-    """One `keras.Input` of shape (1,) per column: float32 numbers, strings for categories."""
-    return {
-        column.input_name: keras.Input(
-            shape=(1,), dtype="float32" if column.kind == NUMERIC else "string", name=column.input_name
-        )
-        for column in columns
-    }
+@dataclasses.dataclass
+class CategoryEncoding:
+    """One-hot of a categorical column: index 0 is the out-of-vocabulary bucket."""
+
+    name: str
+    vocabulary: list
+
+    @property
+    def size(self):
+        return 1 + len(self.vocabulary)
+
+    def names(self):
+        return [f"{self.name}={value}" for value in (OOV_TOKEN, *self.vocabulary)]
+
+    def encode(self, features, derived):
+        import tensorflow as tf
+
+        hits = tf.equal(features[self.name][:, None], tf.constant(self.vocabulary, tf.string)[None, :])
+        unknown = tf.logical_not(tf.reduce_any(hits, axis=1, keepdims=True))
+        return tf.cast(tf.concat([unknown, hits], axis=1), tf.float32)
 
 
-def _as_column(values):
-    return np.asarray(values).reshape(-1, 1)
+@dataclasses.dataclass
+class CrossEncoding:
+    """Hashed one-hot of the pair of categorical inputs (`first`, `second`): the buckets
+    of `keras.layers.HashedCrossing` (the same hash of the pair)."""
+
+    first: str
+    second: str
+    bins: int
+
+    @property
+    def size(self):
+        return self.bins
+
+    def names(self):
+        return [f"{self.first}*{self.second}#{index}" for index in range(self.bins)]
+
+    def encode(self, features, derived):
+        import tensorflow as tf
+
+        pair = [features[self.first][:, None], features[self.second][:, None]]
+        buckets = tf.sparse.to_dense(tf.sparse.cross_hashed(pair, num_buckets=self.bins))[:, 0]
+        return tf.one_hot(buckets, self.bins, dtype=tf.float32)
 
 
-def encode_numeric(raw, train_values, name, config):
-    """Imputed, normalised value, optional missing flag, optional quantile bins."""
-    present = train_values[~np.isnan(train_values)]
+def fit_number(values, name, config, derived=False):
+    """The encoding of one number, fitted on its training values (NaN: missing). In float32,
+    as `keras.layers.Normalization.adapt` computes the mean and variance."""
+    values = np.asarray(values, dtype=np.float32)
+    present = values[~np.isnan(values)]
     median = float(np.median(present)) if present.size else 0.0
-    filled = np.where(np.isnan(train_values), median, train_values).astype(np.float32)
-    value = ImputeMissing(median, name=f"{name}_impute")(raw)
-    normalizer = keras.layers.Normalization(name=f"{name}_normalize")
-    normalizer.adapt(_as_column(filled))
-    encoded = [normalizer(value)]
-    if np.isnan(train_values).any():
-        encoded.append(MissingIndicator(name=f"{name}_missing")(raw))
+    filled = np.where(np.isnan(values), median, values).astype(np.float32)
+    std = max(float(np.sqrt(np.var(filled))), NORMALIZATION_EPSILON)
     bins = config.numeric_bins
-    if bins > 1 and np.unique(filled).size > bins:
-        encoded.append(encode_bins(value, filled, name, bins, config.numeric_encoding))
-    return encoded
-
-
-def encode_bins(value, filled, name, bins, encoding):
-    """`bins` quantile bins of the training values, piecewise linear or one-hot."""
-    if encoding == "one_hot":
-        discretizer = keras.layers.Discretization(num_bins=bins, output_mode="one_hot", name=f"{name}_bins")
-        discretizer.adapt(_as_column(filled))
-        return discretizer(value)
-    return PiecewiseLinearEncoding(quantile_bin_edges(filled, bins), name=f"{name}_bins")(value)
-
-
-def encode_categorical(raw, train_values, name):
-    """One-hot over the training vocabulary plus one out-of-vocabulary bucket."""
-    vocabulary = sorted(set(train_values.tolist()))
-    lookup = keras.layers.StringLookup(vocabulary=vocabulary, num_oov_indices=1,
-                                       output_mode="one_hot", name=f"{name}_lookup")
-    return [lookup(raw)]
+    edges = quantile_bin_edges(filled, bins) if bins > 1 and np.unique(filled).size > bins else []
+    return NumberEncoding(name, median, float(np.mean(filled)), std, bool(np.isnan(values).any()), edges,
+                          config.numeric_encoding, derived)
 
 
 def resolve_crosses(text, columns):
@@ -145,27 +153,101 @@ def resolve_crosses(text, columns):
     return [(categorical[first], categorical[second]) for first, second in pairs]
 
 
-def encode_cross(inputs, pair, train_features):
+def fit_cross(pair, train_features):
     first, second = pair
     combinations = len(set(train_features[first].tolist())) * len(set(train_features[second].tolist()))
-    crossing = keras.layers.HashedCrossing(num_bins=CROSS_BINS_PER_COMBINATION * combinations,
-                                           output_mode="one_hot", name=f"cross_{first}_{second}")
-    return crossing((inputs[first], inputs[second]))
+    return CrossEncoding(first, second, CROSS_BINS_PER_COMBINATION * combinations)
 
 
-def encoded_features(inputs, columns, train_features, config):
-    """The concatenated encoding of every column (and cross), adapted on `train_features`."""
-    parts = []
-    for column in columns:
-        raw, values = inputs[column.input_name], train_features[column.input_name]
-        name = f"{column.input_name}".replace("/", "_")
-        if column.kind == NUMERIC:
-            parts += encode_numeric(raw, values, name, config)
-        else:
-            parts += encode_categorical(raw, values, name)
-    train_derived = derived_training_values(columns, train_features, config.derived)
-    for name, value in derived_features(inputs, columns, config.derived).items():
-        parts += encode_numeric(value, train_derived[name], name, config)
-    for pair in resolve_crosses(config.crosses, columns):
-        parts.append(encode_cross(inputs, pair, train_features))
-    return keras.layers.Concatenate(name="encoded_features")(parts) if len(parts) > 1 else parts[0]
+def derived_training_values(columns, train_features, derived):
+    """The derived features of the training rows, as NumPy arrays (n,), NaN where missing."""
+    import tensorflow as tf
+
+    tensors = {name: tf.constant(values) for name, values in train_features.items()}
+    return {name: value.numpy() for name, value in derived_features(tensors, columns, derived).items()}
+
+
+@dataclasses.dataclass
+class ChurnPreprocessing:
+    """Raw columns → encoded features, fitted on training rows (`fit`); see the module doc.
+
+    Attributes:
+        columns: the table's feature columns (`apps.churn.table.Column`), the raw inputs.
+        numbers: encodings of the numeric columns, then of the derived features.
+        categories: encodings of the categorical columns.
+        crosses: hashed crosses of categorical pairs.
+        derived: `auto` or `none` (`apps.churn.derived`).
+    """
+
+    columns: list
+    numbers: list
+    categories: list
+    crosses: list
+    derived: str = "none"
+
+    @classmethod
+    def fit(cls, columns, train_features, config):
+        numbers = [fit_number(train_features[column.input_name], column.input_name, config)
+                   for column in columns if column.kind == NUMERIC]
+        derived = derived_training_values(columns, train_features, config.derived)
+        numbers += [fit_number(values, name, config, derived=True) for name, values in derived.items()]
+        categories = [CategoryEncoding(column.input_name, sorted(set(train_features[column.input_name].tolist())))
+                      for column in columns if column.kind == CATEGORICAL]
+        crosses = [fit_cross(pair, train_features) for pair in resolve_crosses(config.crosses, columns)]
+        return cls(list(columns), numbers, categories, crosses, config.derived)
+
+    @property
+    def output_size(self):
+        return sum(part.size for part in (*self.numbers, *self.categories, *self.crosses))
+
+    def encodings(self):
+        """Every encoding in the order of the encoded vector: the columns in table order,
+        then the derived numbers, then the crosses."""
+        by_name = {encoding.name: encoding for encoding in (*self.numbers, *self.categories)
+                   if not getattr(encoding, "derived", False)}
+        derived = [number for number in self.numbers if number.derived]
+        return [by_name[column.input_name] for column in self.columns] + derived + list(self.crosses)
+
+    def encoded_names(self):
+        """The name of each encoded feature, in order (to inspect an encoding or a model)."""
+        return [name for encoding in self.encodings() for name in encoding.names()]
+
+    def encode(self, features):
+        """`{input name: (batch,) tensor}` of raw values → (batch, output_size) float32 (TensorFlow)."""
+        import tensorflow as tf
+
+        features = {name: tf.reshape(value, [-1]) for name, value in features.items()}
+        derived = derived_features(features, self.columns, self.derived)
+        return tf.concat([encoding.encode(features, derived) for encoding in self.encodings()], axis=1)
+
+    def get_config(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(
+            columns=[Column(**column) for column in config["columns"]],
+            numbers=[NumberEncoding(**number) for number in config["numbers"]],
+            categories=[CategoryEncoding(**category) for category in config["categories"]],
+            crosses=[CrossEncoding(**cross) for cross in config["crosses"]],
+            derived=config["derived"],
+        )
+
+
+def _piecewise_linear(values, edges):
+    """How far each value has gone through each bin (`layers.PiecewiseLinearEncoding`):
+    clipped to [0, 1], except the first bin below and the last above."""
+    import tensorflow as tf
+
+    lower, upper = np.zeros(len(edges) - 1), np.ones(len(edges) - 1)
+    lower[0], upper[-1] = -np.inf, np.inf
+    progress = (values - edges[:-1].astype(np.float32)) / np.diff(edges).astype(np.float32)
+    return tf.minimum(tf.maximum(progress, lower.astype(np.float32)), upper.astype(np.float32))
+
+
+def _one_hot_bins(values, edges):
+    """One-hot of the bin holding each value (values outside the edges: the end bins)."""
+    import tensorflow as tf
+
+    index = tf.reduce_sum(tf.cast(values >= edges[1:-1].astype(np.float32), tf.int32), axis=1)
+    return tf.one_hot(index, len(edges) - 1, dtype=tf.float32)

@@ -7,8 +7,8 @@ handled on purpose rather than by pandas' guesses:
 * non-blank text in a numeric column is an error naming the row and column,
   or missing too with `bad_numbers="impute"`;
 * a missing label column, a blank label or a table with one class is an error;
-* categories never seen in training go to the out-of-vocabulary bucket of the
-  model's `StringLookup` layers (see `apps.churn.preprocessing`).
+* categories never seen in training go to the out-of-vocabulary bucket of their
+  one-hot encoding (see `apps.churn.preprocessing`).
 """
 
 import dataclasses
@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from apps.core.errors import InputError
+
 NUMERIC, CATEGORICAL, IGNORE = "numeric", "categorical", "ignore"
 COLUMN_KINDS = (NUMERIC, CATEGORICAL, IGNORE)
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-"})
@@ -28,8 +30,9 @@ NUMERIC_SHARE = 0.9
 VALID_TF_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\-/]*$")
 
 
-class ChurnDataError(ValueError):
-    """The table cannot be used as it is; the message names the row and column."""
+class ChurnDataError(InputError):
+    """The table, or the rows of a request, cannot be used as they are; the message names
+    the row and column of each problem, one line each (the CLI prints it as it is)."""
 
 
 @dataclasses.dataclass(frozen=True)

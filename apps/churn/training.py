@@ -2,98 +2,103 @@
 decision threshold chosen on held-out predictions."""
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
-from apps.churn.data import table_pipeline
-from apps.churn.evaluation import predict_probabilities
-from apps.churn.model import compile_model, ensemble_members, set_threshold
+from apps.churn.data import encoded_features, table_pipeline
+from apps.churn.members import MemberRuns
+from apps.churn.model import compile_model, ensemble_members, predict_probabilities, set_threshold
 from apps.churn.threshold import choose_threshold
-from apps.core.runs import Run
 
 OBJECTIVE = "val_auc"
 
 
-def fit_with_early_stopping(model, train, validation, config, callbacks=(), verbose=2):
+def no_callbacks(run):
+    return []
+
+
+def fit_with_early_stopping(model, train, validation, config, callbacks=(), initial_epoch=0, verbose=2):
     """Fits until validation ROC-AUC stops improving for `patience` epochs; keeps the best weights."""
     import keras
 
     early_stopping = keras.callbacks.EarlyStopping(
         monitor=OBJECTIVE, mode="max", patience=config.patience, restore_best_weights=True)
-    return model.fit(train, validation_data=validation, epochs=config.epochs,
+    return model.fit(train, validation_data=validation, epochs=config.epochs, initial_epoch=initial_epoch,
                      shuffle=False, verbose=verbose, callbacks=[*callbacks, early_stopping])
 
 
-class MemberRuns:
-    """One run folder per ensemble member inside the ensemble's run (`members/member_N/`):
-    its own backup, TensorBoard logs and history while it trains, its weights once done.
-    Training the same run again restores the finished members and resumes the one it was on."""
-
-    def __init__(self, run):
-        self.run = run
-
-    def member_run(self, index):
-        return Run(self.run.app_name, self.run.path / "members" / f"member_{index + 1}")
-
-    def started(self):
-        """The member runs that exist, in member order."""
-        count = len(list((self.run.path / "members").glob("member_*")))
-        return [self.member_run(index) for index in range(count)]
-
-    def weights_path(self, index):
-        return self.member_run(index).path / "model.weights.h5"
-
-    def restore(self, member, index):
-        path = self.weights_path(index)
-        if not path.exists():
-            return False
-        member.load_weights(path)
-        return True
-
-    def callbacks(self, index):
-        return self.member_run(index).callbacks(monitor=OBJECTIVE, mode="max")
-
-    def save(self, member, index):
-        path = self.weights_path(index)
-        partial = path.with_name("partial." + path.name)
-        member.save_weights(partial)
-        partial.replace(path)
+def held_out_probabilities(model, table, preprocessing):
+    return predict_probabilities(model, encoded_features(table, preprocessing))
 
 
-def fit_cross_fitted_members(model, data, config, member_runs=None, verbose=2):
-    """Member i trains on every fold but i and stops early on fold i (`data.info["folds"]`).
+def fit_single_network(model, data, config, run=None, callbacks_for=no_callbacks, extra_callbacks=(),
+                       initial_epoch=0, verbose=2):
+    """Fits on the training split with `callbacks_for(run)` and `extra_callbacks`, stops early
+    on the validation split; returns the validation (labels, probabilities)."""
+    train, validation = data.info["train_table"], data.info["validation_table"]
+    fit_with_early_stopping(model, table_pipeline(train, model.preprocessing, config, training=True),
+                            table_pipeline(validation, model.preprocessing, config, training=False),
+                            config, [*callbacks_for(run), *extra_callbacks], initial_epoch, verbose)
+    return validation.labels, held_out_probabilities(model, validation, model.preprocessing)
+
+
+def fit_cross_fitted_members(model, data, config, run=None, callbacks_for=no_callbacks, initial_epoch=0,
+                             verbose=2):
+    """Member i trains on every fold but i and stops early on fold i (`data.info["folds"]`),
+    with `callbacks_for(its member run)` (`MemberRuns`, None without a run): a finished
+    member is restored.
 
     Returns the labels and out-of-fold probabilities of the non-test rows: each row is
     predicted by the one member that never trained on it."""
     labels, probabilities = [], []
-    folds = data.info["folds"]
-    for index, (member, (train, validation)) in enumerate(zip(ensemble_members(model, config), folds)):
+    member_runs = MemberRuns(run) if run is not None else None
+    preprocessing = model.preprocessing
+    for index, (member, (train, validation)) in enumerate(zip(ensemble_members(model, config), data.info["folds"])):
         if member_runs is None or not member_runs.restore(member, index):
             compile_model(member, config, data.info["positive_rate"], len(train))
             fit_with_early_stopping(
-                member, table_pipeline(train, config, training=True),
-                table_pipeline(validation, config, training=False), config,
-                member_runs.callbacks(index) if member_runs else (), verbose)
+                member, table_pipeline(train, preprocessing, config, training=True),
+                table_pipeline(validation, preprocessing, config, training=False), config,
+                callbacks_for(member_runs.member_run(index) if member_runs else None), initial_epoch, verbose)
             if member_runs is not None:
                 member_runs.save(member, index)
         labels.append(validation.labels)
-        probabilities.append(predict_probabilities(member, validation))
+        probabilities.append(held_out_probabilities(member, validation, preprocessing))
     model.optimizer.build(model.trainable_variables)  # saved like a trained model's optimizer
     return np.concatenate(labels), np.concatenate(probabilities)
 
 
-def fit_and_calibrate(model, data, config, run=None, verbose=2):
+def report_as_one_epoch(model, callbacks, logs):
+    """Runs per-training callbacks (a tuner's checkpoint, TensorBoard, trial reporting) over
+    a cross-fitted ensemble as if it were one epoch whose logs are the final metrics: they
+    see the whole model and its held-out objective, not one member's fit."""
+    import keras
+
+    callback_list = keras.callbacks.CallbackList(list(callbacks), model=model, epochs=1, verbose=0)
+    callback_list.on_train_begin()
+    callback_list.on_epoch_begin(0)
+    callback_list.on_epoch_end(0, dict(logs))
+    callback_list.on_train_end(dict(logs))
+
+
+def fit_and_calibrate(model, data, config, run=None, callbacks_for=no_callbacks, extra_callbacks=(),
+                      initial_epoch=0, verbose=2):
     """Fits, then stores the decision threshold chosen on held-out predictions.
 
-    A single network uses the run's callbacks (resumable, checkpoints, logs) and takes its
-    threshold on the validation split; a cross-fitted ensemble trains its members in turn
-    (`MemberRuns`) and takes the threshold on their out-of-fold predictions. Returns the
-    held-out (labels, probabilities) the threshold was chosen on."""
+    A single network (`ensemble` 1) trains with `callbacks_for(run)` then `extra_callbacks`
+    and takes its threshold on the validation split; a cross-fitted ensemble trains its
+    members in turn, each with `callbacks_for(its member run)`, takes the threshold on
+    their out-of-fold predictions, and reports to `extra_callbacks` once, at the end
+    (`report_as_one_epoch`). Returns the final metrics: the held-out ROC-AUC (`val_auc`,
+    the objective) and the threshold."""
     if config.ensemble == 1:
-        callbacks = run.callbacks(monitor=OBJECTIVE, mode="max") if run is not None else ()
-        fit_with_early_stopping(model, data.train, data.validation, config, callbacks, verbose)
-        validation = data.info["validation_table"]
-        labels, probabilities = validation.labels, predict_probabilities(model, validation)
+        labels, probabilities = fit_single_network(model, data, config, run, callbacks_for, extra_callbacks,
+                                                   initial_epoch, verbose)
     else:
-        labels, probabilities = fit_cross_fitted_members(
-            model, data, config, MemberRuns(run) if run is not None else None, verbose)
-    set_threshold(model, choose_threshold(labels, probabilities, config.threshold_metric))
-    return labels, probabilities
+        labels, probabilities = fit_cross_fitted_members(model, data, config, run, callbacks_for, initial_epoch,
+                                                         verbose)
+    threshold = choose_threshold(labels, probabilities, config.threshold_metric)
+    set_threshold(model, threshold)
+    final = {OBJECTIVE: float(roc_auc_score(labels, probabilities)), "threshold": threshold}
+    if config.ensemble > 1 and extra_callbacks:
+        report_as_one_epoch(model, extra_callbacks, final)
+    return final

@@ -122,6 +122,11 @@ def test_graph_errors_lose_their_node_names():
     assert clean_tf_message(
         "assertion failed: [image_bytes[0]: over the limit]\n\t [[{{function_node map_while_body_15}}"
         "{{node map/while/Assert_2/Assert}}]]") == "image_bytes[0]: over the limit"
+    assert clean_tf_message(  # an eager call's error, as `kapps <app> predict` meets it in process
+        "Graph execution error:\n\nDetected at node Assert/Assert defined at (most recent call last):\n"
+        "<stack traces unavailable>\nassertion failed: [row 1, column MonthlyCharges: inf is not a finite "
+        "number]\n\t [[{{node Assert/Assert}}]] [Op:__inference_signature_wrapper_1053]") == (
+        "row 1, column MonthlyCharges: inf is not a finite number")
 
 
 def test_invalid_json_and_base64(rest):

@@ -16,11 +16,20 @@ def app():
     return ChurnApp()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
-    """One tiny trained run (through the workflow) shared by the tests of a module."""
+    """One tiny cross-fitted ensemble trained through the workflow on the current backend,
+    shared by every test of the session that only reads it."""
     from apps.core import workflow
 
-    run_dir = tmp_path_factory.mktemp("churn_run")
-    run, metrics = workflow.train(ChurnApp(), tiny_config(), run_dir, verbose=False)
+    run, metrics = workflow.train(ChurnApp(), tiny_config(), tmp_path_factory.mktemp("churn") / "run",
+                                  verbose=False)
     return run, metrics
+
+
+@pytest.fixture(scope="session")
+def exported(trained_run, tmp_path_factory):
+    """The trained run exported as a SavedModel (on JAX/PyTorch, by a TensorFlow subprocess)."""
+    from apps.core import workflow
+
+    return workflow.export(ChurnApp(), trained_run[0].path, tmp_path_factory.mktemp("churn_models"))

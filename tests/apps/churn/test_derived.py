@@ -1,15 +1,15 @@
-"""Engineered Telco billing features: computed by the model from raw columns, adapted on training rows."""
+"""Engineered Telco billing features: computed from raw columns, fitted on training rows."""
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from apps.churn.data import load_builtin_table, make_splits
-from apps.churn.derived import derived_training_values, telco_charge_features
-from apps.churn.model import build_network
-from apps.churn.preprocessing import model_inputs
+from apps.churn.derived import telco_charge_features
+from apps.churn.preprocessing import derived_training_values
 from apps.churn.table import CATEGORICAL, Column
 
-from tests.apps.churn.churn_helpers import tiny_config
+from tests.apps.churn.churn_helpers import encode, rows, tiny_config
 
 SERVICES = ("PhoneService", "MultipleLines", "OnlineSecurity", "OnlineBackup", "DeviceProtection",
             "TechSupport", "StreamingTV", "StreamingMovies")
@@ -47,20 +47,23 @@ def test_derived_features_match_their_formulas_and_keep_blanks_missing(table):
 def test_derived_none_and_tables_without_the_telco_columns_add_nothing(table):
     assert derived_training_values(table.columns, table.features, "none") == {}
     other = [Column("plan", CATEGORICAL, "plan")]
-    assert telco_charge_features(model_inputs(other), other) == {}
+    assert telco_charge_features({"plan": tf.constant(["basic"])}, other) == {}
 
 
-def test_the_model_computes_them_from_raw_inputs_and_adapts_on_training_rows():
-    config = tiny_config(derived="auto")
-    data = make_splits(load_builtin_table(config), config)
-    model = build_network(data.info["columns"], data.info["train_features"], config)
-    train_values = derived_training_values(data.info["columns"], data.info["train_features"], "auto")
-    normalizer = model.get_layer("charges_drift_normalize")
-    present = train_values["charges_drift"][~np.isnan(train_values["charges_drift"])]
-    median = float(np.median(present))
-    filled = np.where(np.isnan(train_values["charges_drift"]), median, train_values["charges_drift"])
-    assert float(np.ravel(normalizer.mean)[0]) == pytest.approx(float(filled.mean()), rel=1e-3)
-    assert sorted(model.input) == sorted(column.input_name for column in data.info["columns"])
+def test_the_preprocessing_computes_them_from_raw_columns_fitted_on_training_rows(table):
+    config = tiny_config(derived="auto", ensemble=1)
+    data = make_splits(table, config)
+    preprocessing = data.info["preprocessing"]
+    train = data.info["train_table"]
+    drift = next(number for number in preprocessing.numbers if number.name == "charges_drift")
+    train_drift = expected_features(train.features)["charges_drift"]
+    filled = np.where(np.isnan(train_drift), np.nanmedian(train_drift), train_drift)
+    assert drift.derived and drift.mean == pytest.approx(filled.mean(), rel=1e-3)
+    test = data.info["test_table"]
+    encoded = encode(preprocessing, rows(test, range(5)))[:, preprocessing.encoded_names().index("charges_drift")]
+    raw_drift = expected_features(rows(test, range(5)))["charges_drift"]
+    np.testing.assert_allclose(encoded, (np.where(np.isnan(raw_drift), drift.median, raw_drift) - drift.mean)
+                               / drift.std, rtol=1e-3, atol=1e-3)
 
 
 def test_unknown_derived_choice_is_rejected():

@@ -1,4 +1,5 @@
-"""The churn model: in-model preprocessing fitted on training rows, save/load, workflow, export."""
+"""The churn model and app: losses, run folder, save/reload/export on every backend, the
+serving signature's row checks, CLI requests."""
 
 import json
 
@@ -8,72 +9,15 @@ import pytest
 import tensorflow as tf
 
 from apps.churn.app import request_features
-from apps.churn.data import as_model_inputs, load_builtin_table, make_splits
-from apps.churn.evaluation import predict_probabilities
+from apps.churn.data import make_splits
+from apps.churn.evaluation import decoded_predictions
 from apps.churn.model import class_balance_alpha, get_threshold, make_loss
-from apps.churn.table import parse_table
-from apps.core import workflow
+from apps.churn.signatures import input_specs
+from apps.churn.table import ChurnDataError, parse_table
+from apps.core.classification import binary_metrics
+from serving.errors import ServingError
 
-from tests.apps.churn.churn_helpers import tiny_config
-
-
-@pytest.fixture(scope="module")
-def splits():
-    config = tiny_config()
-    return config, make_splits(load_builtin_table(config), config)
-
-
-def predict_rows(model, features):
-    return np.asarray(model.predict(tf.data.Dataset.from_tensor_slices(as_model_inputs(features)).batch(64),
-                                    verbose=0)).ravel()
-
-
-def one_row(table, index=0):
-    return {name: values[index:index + 1].copy() for name, values in table.features.items()}
-
-
-def test_preprocessing_is_fitted_on_the_training_split_only(app, splits):
-    config, data = splits
-    model = app.build_model(config, data)
-    train = data.info["train_features"]
-    vocabulary = model.get_layer("PaymentMethod_lookup").get_vocabulary()
-    assert vocabulary == ["[UNK]"] + sorted(set(train["PaymentMethod"]))
-    normalizer = model.get_layer("tenure_normalize")
-    assert float(np.ravel(normalizer.mean)[0]) == pytest.approx(float(np.nanmean(train["tenure"])), rel=1e-4)
-    assert model.get_layer("TotalCharges_impute").fill_value == pytest.approx(
-        float(np.nanmedian(train["TotalCharges"])))
-
-
-@pytest.mark.parametrize("encoding", ["piecewise_linear", "one_hot"])
-def test_numeric_bins_follow_the_training_quantiles(app, splits, encoding):
-    config, data = splits
-    config = config.replace(numeric_encoding=encoding)
-    model = app.build_model(config, data)
-    bins = model.get_layer("MonthlyCharges_bins")
-    charges = np.asarray(data.info["train_features"]["MonthlyCharges"], "float64")
-    edges = np.quantile(charges[~np.isnan(charges)], np.linspace(0, 1, config.numeric_bins + 1))
-    encoder = keras.Model(model.input, bins.output)
-    row = one_row(data.info["test_table"])
-    row["MonthlyCharges"][0] = (edges[1] + edges[2]) / 2  # halfway through the second bin
-    encoded = np.asarray(encoder.predict(tf.data.Dataset.from_tensor_slices(as_model_inputs(row)).batch(1),
-                                         verbose=0))[0]
-    if encoding == "one_hot":
-        assert isinstance(bins, keras.layers.Discretization) and encoded.argmax() == 1 and encoded.sum() == 1
-    else:
-        np.testing.assert_allclose(bins.bin_edges, edges, rtol=1e-6)
-        np.testing.assert_allclose(encoded, [1.0, 0.5] + [0.0] * (config.numeric_bins - 2), atol=1e-5)
-
-
-def test_unknown_categories_and_missing_numbers_are_served(app, splits):
-    config, data = splits
-    model = app.build_model(config, data)
-    row = one_row(data.info["test_table"])
-    row["Contract"][0] = "Three year"          # never seen: out-of-vocabulary bucket
-    row["gender"][0] = ""                       # blank category
-    row["TotalCharges"][0] = np.nan             # blank number: imputed
-    row["tenure"][0] = np.nan
-    probability = predict_rows(model, row)
-    assert probability.shape == (1,) and np.isfinite(probability).all() and 0 <= probability[0] <= 1
+from tests.apps.churn.churn_helpers import encode, rows, tiny_config
 
 
 def test_class_weighting_goes_through_the_loss():
@@ -86,16 +30,27 @@ def test_class_weighting_goes_through_the_loss():
     assert focal.alpha == pytest.approx(0.75) and focal.gamma == 2.0 and focal.apply_class_balancing
 
 
-def test_hypermodel_chooses_config_values(app, splits):
+def test_hypermodel_chooses_config_values_and_keeps_the_ensemble(app):
     import keras_tuner
 
-    config, data = splits
-    hypermodel = app.hypermodel(config, data)
+    config = tiny_config(ensemble=3)
+    hypermodel = app.hypermodel(config, app.load_data(config))
     hp = keras_tuner.HyperParameters()
     model = hypermodel.build(hp)
     assert {"depth", "width", "dropout", "learning_rate", "class_weighting"} <= set(hp.values)
     chosen = hypermodel.config_for(hp)
-    assert len([layer for layer in model.layers if layer.name.startswith("residual_block")]) == chosen.depth
+    assert chosen.ensemble == 3
+    blocks = [layer.name for layer in model.network.layers if "residual_block" in layer.name]
+    assert len(blocks) == 3 * chosen.depth and "member3_residual_block_1" in blocks
+
+
+def test_unsupported_shared_flags_are_refused():
+    from apps.core.config import ConfigError
+
+    for changes in ({"warmup_epochs": 1.0}, {"first_cycle_epochs": 2.0}, {"validation_fraction": 0.3}):
+        with pytest.raises(ConfigError, match=next(iter(changes)).replace("_", "-")):
+            tiny_config(**changes).validate()
+    assert tiny_config(ensemble=1, validation_fraction=0.3).validate().validation_fraction == 0.3
 
 
 def test_run_folder_holds_metrics_plots_and_the_threshold(trained_run):
@@ -111,66 +66,128 @@ def test_run_folder_holds_metrics_plots_and_the_threshold(trained_run):
         assert 0.0 <= saved[key] <= 1.0, key
     assert saved["split"] == "test" and saved["examples"] == 80
     assert sum(map(sum, saved["confusion_matrix"])) == 80
-    model = keras.saving.load_model(run.model_path)
-    assert get_threshold(model) == pytest.approx(saved["threshold"])
 
 
-def test_keras_file_round_trip_keeps_predictions(app, trained_run):
-    run, _ = trained_run
+@pytest.mark.multibackend
+def test_a_run_reloads_and_exports_with_one_raw_input_per_column(app, trained_run, exported):
+    """Trained on this backend, saved, re-loaded; exported by TensorFlow (a subprocess on
+    JAX/PyTorch) with the raw-column signature, which answers as the re-loaded model does."""
+    run, metrics = trained_run
     config = run.load_config(app.config_class)
+    model = keras.saving.load_model(run.model_path)
+    assert get_threshold(model) == pytest.approx(metrics["threshold"])
     data = app.load_data(config)
-    model = keras.saving.load_model(run.model_path)
-    reloaded = keras.saving.load_model(run.model_path)
+    raw = rows(data.info["test_table"], range(6))
+    raw["PaymentMethod"][0] = "Bitcoin"  # unknown category
+    raw["TotalCharges"][1] = np.nan      # missing number
     test = data.info["test_table"]
-    np.testing.assert_allclose(predict_probabilities(model, test), predict_probabilities(reloaded, test),
-                               rtol=1e-6)
-    _, metrics = workflow.evaluate(app, run.path)
-    assert metrics["roc_auc"] == pytest.approx(json.loads(run.metrics_path.read_text())["roc_auc"])
-
-
-def test_export_then_serve_signature_matches_predict(app, trained_run, tmp_path):
-    run, _ = trained_run
-    path = workflow.export(app, run.path, tmp_path)
-    config = run.load_config(app.config_class)
-    model = keras.saving.load_model(run.model_path)
-    request = app.sample_requests(config)[0]
-    raw = dict(request.inputs)
-    raw["PaymentMethod"] = np.array(["Bitcoin", *raw["PaymentMethod"][1:]], dtype=object)  # unknown
-    raw["TotalCharges"] = np.array([np.nan, *raw["TotalCharges"][1:]], dtype=np.float32)   # blank
-    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    expected = decoded_predictions(model, test, app.decode_predictions)
+    assert binary_metrics(test.labels, expected["churn_probability"], expected["churn"])["roc_auc"] == (
+        pytest.approx(metrics["roc_auc"]))  # the weights were saved and re-loaded
+    signature = tf.saved_model.load(str(exported)).signatures["serving_default"]
     specs = signature.structured_input_signature[1]
-    assert set(specs) == {column.name for column in app.load_data(config).info["columns"]}
+    assert set(specs) == {column.input_name for column in data.info["columns"]}
     assert all(spec.shape.as_list() == [None] for spec in specs.values())
     assert specs["tenure"].dtype == tf.float32 and specs["Contract"].dtype == tf.string
     outputs = signature(**{name: tf.constant(values) for name, values in raw.items()})
-    expected = predict_rows(model, raw)
-    np.testing.assert_allclose(outputs["churn_probability"].numpy(), expected, rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(outputs["churn"].numpy(), expected >= get_threshold(model))
+    assert set(outputs) == {"churn_probability", "churn"} and outputs["churn"].dtype == tf.bool
+    probabilities = outputs["churn_probability"].numpy()
+    np.testing.assert_allclose(probabilities[2:], expected["churn_probability"][2:6], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(outputs["churn"].numpy(), probabilities >= get_threshold(model))
+    assert np.isfinite(probabilities).all()
+
+
+def bad_request(app, config):
+    raw = {name: values.copy() for name, values in app.sample_requests(config)[0].inputs.items()}
+    raw["MonthlyCharges"][1] = np.inf
+    raw["TotalCharges"][2] = -np.inf
+    raw["tenure"][2] = np.nan  # missing: allowed
+    return raw
+
+
+def test_the_signature_refuses_non_finite_numbers_and_empty_rows(app, exported):
+    signature = tf.saved_model.load(str(exported)).signatures["serving_default"]
+    raw = bad_request(app, tiny_config())
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"row 1, column MonthlyCharges: inf is not a finite number.*; "
+                             r"row 2, column TotalCharges: -inf is not a finite number") as error:
+        signature(**{name: tf.constant(values) for name, values in raw.items()})
+    assert "tenure" not in error.value.message
+    empty = {name: values[:1].copy() for name, values in raw.items()}
+    for values in empty.values():
+        values[0] = np.nan if values.dtype.kind == "f" else " "
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"row 0: every column is missing"):
+        signature(**{name: tf.constant(values) for name, values in empty.items()})
+    many = {name: np.tile(values, 3) for name, values in raw.items()}
+    many["MonthlyCharges"][:] = np.inf
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"row 3, column MonthlyCharges: inf [^;]*; and 7 more\]"):
+        signature(**{name: tf.constant(values) for name, values in many.items()})
+
+
+def test_the_server_runtime_answers_bad_rows_with_invalid_argument(app, exported):
+    """The session runtime behind `kapps serve`'s REST and gRPC APIs: status 400, the rows named."""
+    from serving.servable import SavedModelServable
+
+    servable = SavedModelServable("churn", 1, exported)
+    try:
+        good = app.sample_requests(tiny_config())[0].inputs
+        assert np.isfinite(servable.run("serving_default", good)["churn_probability"]).all()
+        with pytest.raises(ServingError) as error:
+            servable.run("serving_default", bad_request(app, tiny_config()))
+    finally:
+        servable.close()
+    assert error.value.http_status == 400 and error.value.code_name == "INVALID_ARGUMENT"
+    assert "row 1, column MonthlyCharges: inf is not a finite number" in error.value.message
 
 
 def test_rest_instances_use_the_csv_column_names(app):
     request = app.sample_requests(tiny_config())[0]
-    body = request.as_rest_instances()
-    first = body["instances"][0]
+    first = request.as_rest_instances()["instances"][0]
     assert isinstance(first["gender"], str) and isinstance(first["tenure"], float)
     assert "Churn" not in first and "customerID" not in first
 
 
-def test_cli_requests_from_csv_and_json(app, tmp_path, telco_frame, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # no models/ folder here: the default config's columns are used
-    monkeypatch.setattr(type(app), "default_config", lambda self: tiny_config())
+def test_cli_requests_from_csv_and_json(app, tmp_path, telco_frame):
     path = tmp_path / "customers.csv"
     telco_frame.head(2).to_csv(path, index=False)
     row = telco_frame.iloc[2].to_dict()
-    row["tenure"], row["TotalCharges"] = 7, None
+    row["tenure"], row["TotalCharges"], row["MonthlyCharges"] = 7, None, "1e400"
     items = [str(path), json.dumps(row)]
     request = app.request_from_cli(items)
     assert len(request.inputs["tenure"]) == 3 and request.inputs["tenure"][2] == 7.0
     assert np.isnan(request.inputs["TotalCharges"][2])
-    assert "Churn" not in request.inputs
+    assert np.isinf(request.inputs["MonthlyCharges"][2])  # sent as is: the signature refuses it
+    assert "Churn" not in request.inputs and "customerID" not in request.inputs
     outputs = {"churn_probability": np.array([0.9, 0.1, 0.5]), "churn": np.array([True, False, True])}
     text = app.format_response(outputs, items)
     assert text.splitlines()[0].startswith(telco_frame["customerID"][0]) and "churns" in text
+
+
+def test_cli_refuses_unknown_and_missing_columns_and_non_numbers_one_line_each(app, telco_frame):
+    with pytest.raises(ChurnDataError) as error:
+        app.request_from_cli(['{"foo": "bar"}'])
+    lines = str(error.value).splitlines()
+    assert lines[0] == "row 0: unknown column(s) 'foo'"
+    assert lines[1].startswith("row 0: missing column(s) 'gender', 'SeniorCitizen'") and len(lines) == 2
+    row = telco_frame.iloc[0].to_dict()
+    row["tenure"], row["TotalCharges"] = "abc", "12,5"
+    with pytest.raises(ChurnDataError) as error:
+        app.request_from_cli([json.dumps(row), json.dumps(row)])
+    assert str(error.value).splitlines() == [
+        "row 0, column 'tenure': 'abc' is not a number", "row 1, column 'tenure': 'abc' is not a number",
+        "row 0, column 'TotalCharges': '12,5' is not a number", "row 1, column 'TotalCharges': '12,5' is not a number"]
+
+
+def test_cli_requests_follow_the_server_signature_not_the_local_models_folder(app, tmp_path, monkeypatch):
+    (tmp_path / "models" / "churn" / "1").mkdir(parents=True)  # not a SavedModel: must not be read
+    monkeypatch.chdir(tmp_path)
+    inputs = {"plan": "DT_STRING", "monthly_fee": "DT_FLOAT"}
+    request = app.request_from_cli(['{"plan": "gold", "monthly_fee": 12.5}'], signature_inputs=inputs)
+    assert request.inputs["plan"].tolist() == ["gold"] and request.inputs["monthly_fee"].tolist() == [12.5]
+    assert set(app.request_from_cli(['{"plan": "gold", "monthly_fee": ""}'], inputs).inputs) == set(inputs)
+    with pytest.raises(ChurnDataError, match="missing column\\(s\\) 'monthly_fee'"):
+        app.request_from_cli(['{"plan": "gold"}'], signature_inputs=inputs)
 
 
 def test_column_names_tensorflow_rejects_become_valid_input_names(app, telco_frame):
@@ -179,9 +196,10 @@ def test_column_names_tensorflow_rejects_become_valid_input_names(app, telco_fra
     table = parse_table(frame, config, "test")
     names = {column.name: column.input_name for column in table.columns}
     assert names["Monthly Charges ($)"] == "Monthly_Charges____" and names["_contract"] == "x_contract"
-    data = make_splits(table, config)
-    model = app.build_model(config, data)
-    assert {"Monthly_Charges____", "x_contract"} <= set(model.input)
-    assert np.isfinite(predict_probabilities(model, data.info["test_table"])).all()
+    preprocessing = make_splits(table, config).info["preprocessing"]
     features = request_features(frame.head(2), table.columns)  # found by CSV name
     assert features["Monthly_Charges____"].dtype == np.float32
+    encoded = encode(preprocessing, features)
+    assert encoded.shape == (2, preprocessing.output_size) and np.isfinite(encoded).all()
+    assert {"Monthly_Charges____", "x_contract=[UNK]"} <= set(preprocessing.encoded_names())
+    assert set(input_specs(preprocessing)) == set(names.values())

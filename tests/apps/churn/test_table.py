@@ -125,15 +125,18 @@ def test_cross_fit_folds_partition_the_rows_outside_the_test_split():
         assert labels[validation].mean() == pytest.approx(0.3, abs=0.03)  # stratified
 
 
-def test_an_ensemble_trains_on_folds_and_adapts_preprocessing_on_all_of_them():
+def test_an_ensemble_trains_on_folds_and_fits_preprocessing_on_all_of_them():
     config = tiny_config(ensemble=3)
     table = load_builtin_table(config)
     data = make_splits(table, config)
     folds = data.info["folds"]
-    assert len(folds) == 3 and len(data.info["test_table"]) == 80
+    assert len(folds) == 3 and len(data.info["test_table"]) == data.test_examples == 80
     assert all(len(train) + len(validation) == 320 for train, validation in folds)
-    assert len(data.info["train_features"]["tenure"]) == 320
-    assert data.info["validation_table"] is folds[0][1]
+    assert data.info["validation_table"] is folds[0][1] and data.validation_examples == len(folds[0][1])
+    non_test = np.concatenate([validation.features["tenure"] for _, validation in folds])
+    tenure = next(number for number in data.info["preprocessing"].numbers if number.name == "tenure")
+    assert tenure.mean == pytest.approx(float(non_test.mean()), rel=1e-5)
+    assert data.class_names == ("No", "Yes") and data.source.startswith("builtin")
     assert "folds" not in make_splits(table, config.replace(ensemble=1)).info
 
 

@@ -1,66 +1,65 @@
-"""Churn training: early stopping, the cross-fitted ensemble, its threshold and resumption."""
+"""Churn training: the cross-fitted ensemble, its out-of-fold threshold, resumption, the Telco benchmark."""
 
+import shutil
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
-from apps.churn.data import load_builtin_table, make_splits
-from apps.churn.evaluation import predict_probabilities
-from apps.churn.model import get_threshold
+from apps.churn.model import ensemble_members, get_threshold
+from apps.churn.threshold import choose_threshold
+from apps.churn.training import held_out_probabilities
+from apps.core.runs import Run
 
-from tests.apps.churn.churn_helpers import tiny_config
 
-def test_ensemble_threshold_comes_from_out_of_fold_predictions(tmp_path):
-    from apps.churn.model import build_model, ensemble_members
-    from apps.churn.threshold import choose_threshold
-    from apps.churn.training import fit_and_calibrate
-
-    config = tiny_config(ensemble=2, epochs=1)
-    data = make_splits(load_builtin_table(config), config)
-    model = build_model(config, data.info)
-    before = model.get_layer("member2_deep_logit").get_weights()[0].copy()
-    labels, probabilities = fit_and_calibrate(model, data, config, verbose=0)
-    assert not np.allclose(before, model.get_layer("member2_deep_logit").get_weights()[0])
-    folds = data.info["folds"]
-    assert len(labels) == len(probabilities) == sum(len(validation) for _, validation in folds)
-    for index, member in enumerate(ensemble_members(model, config)):
-        validation = folds[index][1]
-        start = sum(len(v) for _, v in folds[:index])
-        np.testing.assert_allclose(probabilities[start:start + len(validation)],
-                                   predict_probabilities(member, validation), rtol=1e-6)
+def test_ensemble_threshold_comes_from_out_of_fold_predictions(app, trained_run):
+    run, metrics = trained_run
+    config = run.load_config(app.config_class)
+    data = app.load_data(config)
+    model = keras.saving.load_model(run.model_path)
+    labels, probabilities = [], []
+    for member, (_, validation) in zip(ensemble_members(model, config), data.info["folds"]):
+        labels.append(validation.labels)  # each row scored by the member that never trained on it
+        probabilities.append(held_out_probabilities(member, validation, model.preprocessing))
+    labels, probabilities = np.concatenate(labels), np.concatenate(probabilities)
+    assert len(labels) == 320 and not np.allclose(probabilities[:160].mean(), probabilities[160:].mean(), atol=1e-6)
     assert get_threshold(model) == pytest.approx(choose_threshold(labels, probabilities, config.threshold_metric))
-    model.save(tmp_path / "ensemble.keras")
-    reloaded = keras.saving.load_model(tmp_path / "ensemble.keras")
-    test = data.info["test_table"]
-    np.testing.assert_allclose(predict_probabilities(model, test), predict_probabilities(reloaded, test),
-                               rtol=1e-6)
-    assert get_threshold(reloaded) == pytest.approx(get_threshold(model))
+    assert metrics["threshold"] == pytest.approx(get_threshold(model))
 
 
-def test_ensemble_training_resumes_at_the_member_it_was_on(tmp_path, monkeypatch):
+class EpochRecorder(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.epochs, self.models = [], []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs.append((epoch, dict(logs)))
+        self.models.append(self.model)
+
+
+def test_ensemble_training_resumes_at_the_member_it_was_on(app, trained_run, tmp_path, monkeypatch):
     from apps.churn import training
-    from apps.churn.model import build_model
-    from apps.core.runs import Run
 
-    config = tiny_config(ensemble=2, epochs=1)
-    data = make_splits(load_builtin_table(config), config)
-    run = Run("churn", tmp_path / "run")
-    trained = build_model(config, data.info)
-    training.fit_and_calibrate(trained, data, config, run, verbose=0)
+    trained_path, _ = trained_run
+    run = Run("churn", shutil.copytree(trained_path.path, tmp_path / "run"))
     (run.path / "members" / "member_2" / "model.weights.h5").unlink()  # killed while on member 2
-
+    config = run.load_config(app.config_class)
+    data = app.load_data(config)
     fitted = []
     original = training.fit_with_early_stopping
     monkeypatch.setattr(training, "fit_with_early_stopping",
                         lambda member, *args, **kwargs: fitted.append(member.name) or original(member, *args,
                                                                                                 **kwargs))
-    resumed = build_model(config, data.info)
-    training.fit_and_calibrate(resumed, data, config, run, verbose=0)
-    assert fitted == ["member_2"]
-    np.testing.assert_allclose(resumed.get_layer("member1_deep_logit").get_weights()[0],
-                               trained.get_layer("member1_deep_logit").get_weights()[0])
+    resumed = app.build_model(config, data)
+    seen = EpochRecorder()
+    final = app.train(resumed, data, config, run, callbacks=[seen])
+    assert fitted == ["member_2"] and 0.0 <= final["val_auc"] <= 1.0
+    # A caller's callbacks (a tuner's) see the ensemble as one epoch of the whole model.
+    assert seen.epochs == [(0, final)] and seen.models == [resumed]
+    trained = keras.saving.load_model(trained_path.model_path)
+    np.testing.assert_allclose(resumed.network.get_layer("member1_deep_logit").get_weights()[0],
+                               trained.network.get_layer("member1_deep_logit").get_weights()[0])
 
 
 @pytest.mark.slow
@@ -68,8 +67,8 @@ def test_default_model_beats_logistic_regression_on_the_telco_csv(shared_dataset
     from sklearn.metrics import roc_auc_score
 
     from apps.churn.app import ChurnApp
-    from apps.churn.data import load_table
-    from apps.churn.training import fit_and_calibrate
+    from apps.churn.data import load_table, make_splits
+    from apps.churn.evaluation import decoded_predictions
     from benchmarks.churn import logistic_regression_auc, split_for_baseline
 
     app = ChurnApp()
@@ -79,7 +78,7 @@ def test_default_model_beats_logistic_regression_on_the_telco_csv(shared_dataset
     keras.utils.set_random_seed(config.seed)
     data = make_splits(table, config)
     model = app.build_model(config, data)
-    fit_and_calibrate(model, data, config, verbose=0)
+    app.train(model, data, config)
     test = data.info["test_table"]
-    auc = roc_auc_score(test.labels, predict_probabilities(model, test))
+    auc = roc_auc_score(test.labels, decoded_predictions(model, test, app.decode_predictions)["churn_probability"])
     assert auc > logistic_regression_auc(*split_for_baseline(table, config)) and auc > 0.85
