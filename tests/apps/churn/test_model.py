@@ -68,7 +68,6 @@ def test_run_folder_holds_metrics_plots_and_the_threshold(trained_run):
     assert sum(map(sum, saved["confusion_matrix"])) == 80
 
 
-@pytest.mark.multibackend
 def test_a_run_reloads_and_exports_with_one_raw_input_per_column(app, trained_run, exported):
     """Trained on this backend, saved, re-loaded; exported by TensorFlow (a subprocess on
     JAX/PyTorch) with the raw-column signature, which answers as the re-loaded model does."""
