@@ -2,9 +2,9 @@
 
     python benchmarks/sentiment.py --data files:../shared/datasets/imdb [--reference]
 
-Trains the app's default transformer (any config field can be overridden:
-`--epochs 3 --sequence-length 512`) on the official training split (validation held
-out, never the test split), and reports its test accuracy, the training time it took
+Trains the app's default transformer through `App.train` (any config field can be
+overridden: `--epochs 3 --sequence-length 512`) on the official training split
+(validation held out, never the test split), and reports its test accuracy, the training time it took
 to reach 87.45% test accuracy (the keras-io transformer's published 2-epoch result)
 and the total wall time. `--reference` also trains the keras-io "Text classification
 with Transformer" architecture (vocabulary 20,000, length 200, embedding 32, one
@@ -14,9 +14,10 @@ machine, so the comparison is a ratio.
 
 Timing: test accuracy is checked at a few points of training with `predict`
 (measurement only: nothing is fitted, selected or stopped on it); the timer is
-paused during checks, so "training time" excludes them. Both models are timed
-the same way, without validation passes. Text vectorization (adapting the
-vocabularies and turning texts into ids) is timed separately.
+paused during checks and validation passes, so "training time" excludes them, and
+both models are timed the same way. Our answers are the app's decoded labels
+(`decode_predictions`). Text vectorization (adapting the vocabularies and turning
+texts into ids) is timed separately.
 """
 
 import argparse
@@ -50,30 +51,53 @@ def parse_args(argv=None):
 
 
 # ----- measuring ------------------------------------------------------------------------
-def test_accuracy(model, data):
+def app_labels(app, model):
+    """Our answers: the app's decoded 0/1 labels of the model's probabilities."""
+    import keras
+
+    return lambda probabilities: keras.ops.convert_to_numpy(app.decode_predictions(probabilities, model)["label"])
+
+
+def softmax_labels(probabilities):
     import numpy as np
 
-    probabilities = np.asarray(model.predict(data.test, verbose=0))
-    labels = data.info["test_labels"]
-    predicted = np.argmax(probabilities, axis=-1) if probabilities.shape[-1] == 2 else (
-        probabilities.reshape(-1) >= 0.5)
-    return float(np.mean(predicted.astype(int) == labels))
+    return np.argmax(probabilities, axis=-1)
 
 
-def member_accuracies(model, data):
+def test_accuracy(model, data, labels_of):
+    """Test accuracy of `labels_of(model's test predictions)`."""
+    import numpy as np
+
+    predicted = np.asarray(labels_of(model.predict(data.test, verbose=0))).reshape(-1)
+    return float(np.mean(predicted == data.info["test_labels"]))
+
+
+def member_accuracies(app, model, data):
     """Test accuracy of each ensemble member alone (the network, the tf-idf bag), if any."""
     import numpy as np
 
     if getattr(model, "members", None) is None:
         return {}
     outputs = model.members.predict(data.test.map(lambda inputs, labels: inputs), verbose=0)
-    labels = data.info["test_labels"]
-    return {name: float(np.mean((np.asarray(prediction).reshape(-1) >= 0.5) == labels))
+    labels_of = app_labels(app, model)
+    return {name: float(np.mean(labels_of(prediction) == data.info["test_labels"]))
             for name, prediction in zip(model.members.output_names, outputs)}
 
 
-def make_checker(data, check_epochs, steps_per_epoch):
-    """A callback that records (epoch, training seconds, test accuracy) at `check_epochs`."""
+def member_combination(model):
+    """The stacking weights `App.train` fitted on validation, or None without members."""
+    import keras
+
+    if getattr(model, "members", None) is None:
+        return None
+    layer = model.classifier.get_layer("probability")
+    return {"weights": keras.ops.convert_to_numpy(layer.member_weights).tolist(),
+            "bias": float(keras.ops.convert_to_numpy(layer.bias))}
+
+
+def make_checker(data, check_epochs, steps_per_epoch, labels_of):
+    """A callback that records (epoch, training seconds, test accuracy) at `check_epochs`;
+    its clock stops during those checks and during validation passes."""
     import keras
 
     check_steps = {max(1, round(epochs * steps_per_epoch)): epochs for epochs in check_epochs}
@@ -90,12 +114,18 @@ def make_checker(data, check_epochs, steps_per_epoch):
             self.step += 1
             if self.step in check_steps:
                 seconds, pause_start = self.training_seconds(), time.perf_counter()
-                accuracy = test_accuracy(self.model, data)
+                accuracy = test_accuracy(self.model, data, labels_of)
                 self.records.append({"epoch": check_steps[self.step], "training_seconds": round(seconds, 1),
                                      "test_accuracy": round(accuracy, 4)})
                 print(f"  epoch {check_steps[self.step]:>4}: test accuracy {accuracy:.4f} "
                       f"after {seconds:.1f} s of training", flush=True)
                 self.paused += time.perf_counter() - pause_start
+
+        def on_test_begin(self, logs=None):
+            self.validation_started = time.perf_counter()
+
+        def on_test_end(self, logs=None):
+            self.paused += time.perf_counter() - self.validation_started
 
         def on_train_end(self, logs=None):
             self.total_training_seconds = self.training_seconds()
@@ -108,13 +138,11 @@ def time_to_target(records, target):
     return reached[0]["training_seconds"] if reached else None
 
 
-def fit_and_measure(model, data, epochs, check_epochs, batch_size):
+def checker_for(data, epochs, check_epochs, batch_size, labels_of):
     import math
 
-    steps = math.ceil(data.info["train_examples"] / batch_size)
-    checker = make_checker(data, [e for e in check_epochs if e <= epochs], steps)
-    model.fit(data.train, epochs=epochs, callbacks=[checker], verbose=0)
-    return checker
+    steps = math.ceil(data.train_examples / batch_size)
+    return make_checker(data, [e for e in check_epochs if e <= epochs], steps, labels_of)
 
 
 # ----- the models -----------------------------------------------------------------------
@@ -153,22 +181,23 @@ def build_reference_model(settings):
 
 def run_ours(app, config, train, test, args):
     from apps.sentiment.data import make_splits
-    from apps.sentiment.model import fit_member_combination
 
     started = time.perf_counter()
     data = make_splits(train, test, config, config.data)
     vectorizing = time.perf_counter() - started
-    print(f"Our transformer: vectorized in {vectorizing:.1f} s; training {data.info['train_examples']} "
+    print(f"Our transformer: vectorized in {vectorizing:.1f} s; training {data.train_examples} "
           f"reviews for {config.epochs} epochs", flush=True)
     model = app.build_model(config, data)
-    checker = fit_and_measure(model, data, config.epochs, OUR_CHECKS, config.batch_size)
-    combination = fit_member_combination(model, data.validation)
+    labels_of = app_labels(app, model)
+    checker = checker_for(data, config.epochs, OUR_CHECKS, config.batch_size, labels_of)
+    app.train(model, data, config, callbacks=[checker])  # fits, then stacks the members on validation
+    combination = member_combination(model)
     if combination is not None:
-        accuracy = test_accuracy(model, data)
+        accuracy = test_accuracy(model, data, labels_of)
         checker.records.append({"epoch": config.epochs, "training_seconds": round(checker.total_training_seconds, 1),
                                 "test_accuracy": round(accuracy, 4), "after": "member weights fitted on validation"})
         print(f"  member logit weights fitted on validation {combination}: test accuracy {accuracy:.4f}", flush=True)
-    members = member_accuracies(model, data)
+    members = member_accuracies(app, model, data)
     for name, accuracy in members.items():
         print(f"  member {name} alone: test accuracy {accuracy:.4f}", flush=True)
     return {
@@ -198,7 +227,8 @@ def run_reference(config, train, test, args):
     print(f"keras-io reference: vectorized in {vectorizing:.1f} s; training for {settings['epochs']} epochs",
           flush=True)
     model = build_reference_model(settings)
-    checker = fit_and_measure(model, data, settings["epochs"], (1.0, 2.0), settings["batch_size"])
+    checker = checker_for(data, settings["epochs"], (1.0, 2.0), settings["batch_size"], softmax_labels)
+    model.fit(data.train, epochs=settings["epochs"], callbacks=[checker], verbose=0)
     return {
         "model": f"keras-io transformer ({model.count_params():,} parameters)",
         "vectorizing_seconds": round(vectorizing, 1),
@@ -250,7 +280,7 @@ def main(argv=None):
     from apps.sentiment.app import SentimentApp
 
     app = SentimentApp()
-    config = app.default_config().replace(**overrides_from_args(args))
+    config = app.check_config(app.default_config().replace(**overrides_from_args(args)))
     keras.utils.set_random_seed(config.seed)
     train, test = load_arrays(app, config)
     if test is None:

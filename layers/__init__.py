@@ -6,12 +6,15 @@ JAX and PyTorch backends, and is registered as serializable under the
 """
 
 from layers.bahdanau_attention import BahdanauAttention
+from layers.bigram_embedding import BigramEmbedding
 from layers.bottleneck_block import BottleneckBlock
 from layers.conv_residual_block import ConvResidualBlock
 from layers.conv_residual_block_1d import ConvResidualBlock1D
 from layers.dense_residual_block import DenseResidualBlock
 from layers.inverted_residual_block import InvertedResidualBlock
 from layers.luong_attention import LuongAttention
+from layers.masked_chunk_pooling import MaskedChunkPooling
+from layers.masked_mean_max_pooling import MaskedMeanMaxPooling
 from layers.multi_head_self_attention import MultiHeadSelfAttention
 from layers.piecewise_linear_encoding import PiecewiseLinearEncoding, quantile_bin_edges
 from layers.position_embedding import PositionEmbedding
@@ -23,12 +26,15 @@ from layers.transformer_encoder_block import TransformerEncoderBlock
 
 __all__ = [
     "BahdanauAttention",
+    "BigramEmbedding",
     "BottleneckBlock",
     "ConvResidualBlock",
     "ConvResidualBlock1D",
     "DenseResidualBlock",
     "InvertedResidualBlock",
     "LuongAttention",
+    "MaskedChunkPooling",
+    "MaskedMeanMaxPooling",
     "MultiHeadSelfAttention",
     "PiecewiseLinearEncoding",
     "PositionEmbedding",

@@ -147,10 +147,6 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         )
         self.built = True
 
-    def _split_heads(self, x, head_dim):
-        batch, length = ops.shape(x)[0], ops.shape(x)[1]
-        return ops.reshape(x, (batch, length, self.num_heads, head_dim))
-
     def _project_qkv(self, inputs):
         """Query, key and value `(batch, length, heads, dim)` from the fused kernel.
 

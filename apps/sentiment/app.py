@@ -6,9 +6,9 @@ import numpy as np
 
 from apps.core.app import App, SampleRequest
 from apps.core.hypermodel import ConfigHyperModel
-from apps.core.registry import register_app
 from apps.sentiment import data as sentiment_data
 from apps.sentiment.config import SentimentConfig
+from apps.sentiment.decode import decode_predictions
 from apps.sentiment.evaluation import evaluate_sentiment
 from apps.sentiment.model import build_model, fit_member_combination
 from apps.sentiment.signatures import TEXT_INPUT, make_signatures
@@ -50,7 +50,6 @@ def read_cli_text(item):
     return item
 
 
-@register_app
 class SentimentApp(App):
     name = "sentiment"
     title = "Review sentiment (transformer / BiRNN on IMDB)"
@@ -72,16 +71,24 @@ class SentimentApp(App):
         train, test = sentiment_data.builtin_arrays()
         return sentiment_data.make_splits(train, test, config, "builtin (generated reviews)")
 
+    def tiny_config(self):
+        """160 generated reviews, 24 tokens, width 16, one epoch: a few seconds."""
+        return SentimentConfig(data="builtin", epochs=1, batch_size=32, max_examples=160, vocabulary_size=120,
+                               bigram_vocabulary_size=300, bag_vocabulary_size=400, sequence_length=24,
+                               embedding_dim=16, num_heads=2, intermediate_dim=16, pool_size=2, rnn_units=8,
+                               validation_fraction=0.25, seed=5)
+
     def build_model(self, config, data):
-        return build_model(config, data.info["vectorizers"], data.info["train_examples"],
-                           bag_idf=data.info.get("bag_idf"))
+        return build_model(config, data.info["vectorizers"], data.train_examples, bag_idf=data.info["bag_idf"])
 
     def hypermodel(self, config, data):
         return ConfigHyperModel(self, config, data, search_space)
 
-    def train(self, model, data, config, run):
-        """Fits, then weights the ensemble members (network, tf-idf bag) on the validation split."""
-        history = super().train(model, data, config, run)
+    def train(self, model, data, config, run=None, callbacks=(), initial_epoch=0):
+        """Fits (the base class's `fit` with `training_callbacks`), then weights the ensemble
+        members (network, tf-idf bag) on the validation split: stacking is part of training,
+        so `kapps sentiment train`, tuner trials and `--retrain-best` all ship the stacked model."""
+        history = super().train(model, data, config, run, callbacks, initial_epoch)
         if data.validation is not None:
             combination = fit_member_combination(model, data.validation)
             if combination is not None:
@@ -89,11 +96,14 @@ class SentimentApp(App):
                       f"bag {combination['weights'][1]:.3f}, bias {combination['bias']:.3f}")
         return history
 
+    def decode_predictions(self, predictions, model):
+        return decode_predictions(predictions)
+
     def evaluate(self, model, data, config, run):
         return evaluate_sentiment(model, data, config, run)
 
     def serving_signatures(self, model, config):
-        return make_signatures(model)
+        return make_signatures(self, model)
 
     def sample_requests(self, config):
         texts = np.array([text.encode("utf-8") for text in SAMPLE_TEXTS], dtype=object)

@@ -1,8 +1,9 @@
 """The sentiment app's typed config."""
 
 import dataclasses
+from typing import ClassVar
 
-from apps.core.config import AppConfig
+from apps.core.config import AppConfig, ConfigError
 
 MODELS = ("transformer", "recurrent")
 RNN_CELLS = ("gru", "lstm")
@@ -24,7 +25,8 @@ class SentimentConfig(AppConfig):
         bigram_embedding_dim: width of the bigram table, projected up to
             `embedding_dim` (a narrow table keeps a large pair vocabulary cheap).
         bag_vocabulary_size: vocabulary of words and word pairs read as a bag from
-            the whole text (not truncated) by a tf-idf linear model (sublinear counts,
+            the whole text (its first `text.MAX_TEXT_CHARACTERS` = 20,000 characters,
+            not truncated to `sequence_length`) by a tf-idf linear model (sublinear counts,
             L2 normalised); each member (bag, network) is trained on its own loss and
             their logits are weighted by a logistic regression fitted on the validation
             split after training. 0 turns the bag off.
@@ -76,31 +78,36 @@ class SentimentConfig(AppConfig):
     validation_fraction: float = 0.1
     test_fraction: float = 0.2
 
-    def __post_init__(self):
+    # The app computes no whole-split field metrics; every other shared field is honoured.
+    UNSUPPORTED_FIELDS: ClassVar[tuple] = ("field_metrics_every", "field_metrics_examples")
+
+    def validate(self):
+        super().validate()
         if self.model not in MODELS:
-            raise ValueError(f"model must be one of {MODELS}, got {self.model!r}.")
+            raise ConfigError(f"model must be one of {MODELS}, got {self.model!r}.")
         if self.rnn_cell not in RNN_CELLS:
-            raise ValueError(f"rnn_cell must be one of {RNN_CELLS}, got {self.rnn_cell!r}.")
+            raise ConfigError(f"rnn_cell must be one of {RNN_CELLS}, got {self.rnn_cell!r}.")
         positive = ("epochs", "batch_size", "vocabulary_size", "sequence_length", "embedding_dim",
                     "bigram_embedding_dim", "num_blocks", "num_heads", "intermediate_dim", "pool_size",
                     "rnn_units")
         bad = [name for name in positive if getattr(self, name) < 1]
         if bad:
-            raise ValueError(f"{', '.join(bad)} must be positive.")
+            raise ConfigError(f"{', '.join(bad)} must be positive.")
         if self.vocabulary_size < 3:
-            raise ValueError("vocabulary_size must leave room for padding, [UNK] and a word.")
+            raise ConfigError("vocabulary_size must leave room for padding, [UNK] and a word.")
         if self.bigram_vocabulary_size < 0 or self.bag_vocabulary_size < 0:
-            raise ValueError("bigram_vocabulary_size and bag_vocabulary_size must be 0 (off) or positive.")
+            raise ConfigError("bigram_vocabulary_size and bag_vocabulary_size must be 0 (off) or positive.")
         if self.bag_max_terms < 1 or self.bag_learning_rate_multiplier <= 0:
-            raise ValueError("bag_max_terms and bag_learning_rate_multiplier must be positive.")
+            raise ConfigError("bag_max_terms and bag_learning_rate_multiplier must be positive.")
         if self.embedding_dim % self.num_heads:
-            raise ValueError(
+            raise ConfigError(
                 f"embedding_dim ({self.embedding_dim}) must be divisible by num_heads ({self.num_heads})."
             )
         if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}.")
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}.")
         if not 0 < self.test_fraction < 1:
-            raise ValueError(f"test_fraction must be in (0, 1), got {self.test_fraction}.")
+            raise ConfigError(f"test_fraction must be in (0, 1), got {self.test_fraction}.")
+        return self
 
     @property
     def uses_bigrams(self):

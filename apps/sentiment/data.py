@@ -151,9 +151,11 @@ def _capped(arrays, max_examples, seed):
     return texts[chosen], labels[chosen]
 
 
-def _dataset(ids, labels):
+def id_pipeline(ids, labels, config, training=False):
+    """The batched `({input_name: ids}, label)` pipeline of vectorized texts."""
     targets = np.asarray(labels, dtype=np.float32)[:, None]
-    return tf.data.Dataset.from_tensor_slices((ids, targets))
+    return batched_pipeline(tf.data.Dataset.from_tensor_slices((ids, targets)), config.batch_size,
+                            training=training, seed=config.seed)
 
 
 def make_splits(train, test, config, source, vectorizers=None):
@@ -169,10 +171,6 @@ def make_splits(train, test, config, source, vectorizers=None):
     if vectorizers is None:
         vectorizers = adapt_vectorizers(make_vectorizers(config), texts)
 
-    def pipeline(split_ids, split_labels, training):
-        return batched_pipeline(_dataset(split_ids, split_labels), config.batch_size, training=training,
-                                seed=config.seed)
-
     def vectorized(split_texts):
         return vectorize_texts(vectorizers, split_texts, config.bag_max_terms)
 
@@ -182,20 +180,16 @@ def make_splits(train, test, config, source, vectorizers=None):
         bag_idf = inverse_document_frequency(train_ids[BAG_IDS], vectorizers[NGRAM_BAG].vocabulary_size())
     test_texts, test_labels = test
     return DataSplits(
-        train=pipeline(train_ids, labels, training=True),
-        validation=pipeline(vectorized(val_texts), val_labels, training=False) if len(val_texts) else None,
-        test=pipeline(vectorized(test_texts), test_labels, training=False),
-        info={
-            "class_names": CLASS_NAMES,
-            "source": source,
-            "vectorizers": vectorizers,
-            "bag_idf": bag_idf,
-            "train_examples": len(texts),
-            "validation_examples": len(val_texts),
-            "test_examples": len(test_texts),
-            "test_texts": test_texts,
-            "test_labels": test_labels,
-        },
+        train=id_pipeline(train_ids, labels, config, training=True),
+        validation=id_pipeline(vectorized(val_texts), val_labels, config) if len(val_texts) else None,
+        test=id_pipeline(vectorized(test_texts), test_labels, config),
+        class_names=tuple(CLASS_NAMES),
+        train_examples=len(texts),
+        validation_examples=len(val_texts),
+        test_examples=len(test_texts),
+        source=source,
+        info={"vectorizers": vectorizers, "bag_idf": bag_idf, "test_texts": test_texts,
+              "test_labels": test_labels},
     )
 
 

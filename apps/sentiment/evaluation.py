@@ -4,50 +4,34 @@ confident mistakes and an attention heat map of one review."""
 import re
 
 import numpy as np
-from sklearn.metrics import accuracy_score, precision_recall_fscore_support, roc_auc_score, roc_curve
+from sklearn.metrics import roc_auc_score, roc_curve
 
 import keras
 
+from apps.core.classification import binary_metrics
 from apps.core.plots import plot_learning_curves
+from apps.sentiment.data import id_pipeline
+from apps.sentiment.decode import decode_predictions
 from apps.sentiment.model import ENCODER_BLOCK_PREFIX
 from apps.sentiment.text import TOKEN_IDS, vectorize_texts
 
 MISTAKES_SHOWN = 8
 EXCERPT_CHARS = 160
 HEAT_MAP_WORDS = 160
-THRESHOLD = 0.5
 
 
-# ----- metrics ---------------------------------------------------------------------------
-def binary_metrics(labels, probabilities):
-    """Accuracy, precision, recall, F1 (positive class) and ROC-AUC."""
-    labels = np.asarray(labels).astype(int)
-    predicted = (np.asarray(probabilities) >= THRESHOLD).astype(int)
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        labels, predicted, average="binary", zero_division=0
-    )
-    both_classes = len(np.unique(labels)) == 2
-    return {
-        "accuracy": float(accuracy_score(labels, predicted)),
-        "precision": float(precision),
-        "recall": float(recall),
-        "f1": float(f1),
-        "roc_auc": float(roc_auc_score(labels, probabilities)) if both_classes else float("nan"),
-    }
-
-
+# ----- mistakes --------------------------------------------------------------------------
 def excerpt(text, limit=EXCERPT_CHARS):
     text = re.sub(r"\s+", " ", re.sub(r"<br\s*/?>", " ", str(text))).strip()
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def most_confident_mistakes(texts, labels, probabilities, count=MISTAKES_SHOWN):
-    """The wrong predictions with the highest confidence, most confident first."""
-    labels = np.asarray(labels).astype(int)
+def most_confident_mistakes(texts, labels, probabilities, decisions, count=MISTAKES_SHOWN):
+    """The wrong decisions made with the highest probability, most confident first."""
+    labels, decisions = np.asarray(labels).astype(int), np.asarray(decisions).astype(int)
     probabilities = np.asarray(probabilities, dtype=float)
-    predicted = (probabilities >= THRESHOLD).astype(int)
-    wrong = np.flatnonzero(predicted != labels)
-    confidence = np.abs(probabilities[wrong] - THRESHOLD)
+    wrong = np.flatnonzero(decisions != labels)
+    confidence = np.where(decisions == 1, probabilities, 1.0 - probabilities)[wrong]
     chosen = wrong[np.argsort(-confidence, kind="stable")][:count]
     return [
         {"index": int(i), "label": int(labels[i]), "probability": float(probabilities[i]),
@@ -168,8 +152,14 @@ def plot_roc(labels, probabilities, path, title):
 
 
 # ----- the app's evaluate ----------------------------------------------------------------
-def _labels_of(dataset):
-    return np.concatenate([labels.reshape(-1) for _, labels in dataset.as_numpy_iterator()]).astype(int)
+def vectorized_test_split(model, data, config):
+    """The test split as `model` reads it. A model reloaded from its `.keras` file has its
+    own vocabularies, not those `data` was just adapted with (`kapps sentiment evaluate
+    --data ...` may even name other data): then the test texts are vectorized again."""
+    if model.token_vectorizer is data.info["vectorizers"][TOKEN_IDS]:
+        return data.test
+    ids = vectorize_texts(model.vectorizers, data.info["test_texts"], model.bag_max_terms)
+    return id_pipeline(ids, data.info["test_labels"], config)
 
 
 def _heat_map_review(texts, labels):
@@ -180,25 +170,24 @@ def _heat_map_review(texts, labels):
 
 
 def evaluate_sentiment(model, data, config, run):
-    split_name, split = ("test", data.test) if data.test is not None else ("validation", data.validation)
-    probabilities = model.predict(split, verbose=0).reshape(-1)
-    labels = _labels_of(split)
-    metrics = {"split": split_name, "examples": int(len(labels)), **binary_metrics(labels, probabilities)}
+    """Metrics of the decoded answers on the test split, the plots and the confident mistakes."""
+    probabilities = model.predict(vectorized_test_split(model, data, config), verbose=0).reshape(-1)
+    decisions = keras.ops.convert_to_numpy(decode_predictions(probabilities)["label"])
+    texts, labels = data.info["test_texts"], np.asarray(data.info["test_labels"]).astype(int)
+    metrics = {"split": "test", "examples": int(len(labels)), **binary_metrics(labels, probabilities, decisions)}
     plots = []
     history = run.load_history()
     if history:
         plots.append(plot_learning_curves(history, run.plot_path("learning_curves"), f"sentiment ({config.model})"))
     if len(np.unique(labels)) == 2:
-        plots.append(plot_roc(labels, probabilities, run.plot_path("roc_curve"), f"ROC ({split_name})"))
-    if split_name == "test":
-        texts = data.info["test_texts"]
-        mistakes = most_confident_mistakes(texts, labels, probabilities)
-        metrics["confident_mistakes"] = mistakes
-        (run.path / "confident_mistakes.md").write_text(mistakes_markdown(mistakes, data.info["class_names"]))
-        index = _heat_map_review(texts, labels)
-        words, weights = attention_weights(model, str(texts[index]))
-        title = (f"Attention over test review {index} (true {data.info['class_names'][labels[index]]}, "
-                 f"P(positive) {probabilities[index]:.2f}, {config.model})")
-        plots.append(plot_attention_heat_map(words, weights, run.plot_path("attention"), title))
+        plots.append(plot_roc(labels, probabilities, run.plot_path("roc_curve"), "ROC (test)"))
+    mistakes = most_confident_mistakes(texts, labels, probabilities, decisions)
+    metrics["confident_mistakes"] = mistakes
+    (run.path / "confident_mistakes.md").write_text(mistakes_markdown(mistakes, data.class_names))
+    index = _heat_map_review(texts, labels)
+    words, weights = attention_weights(model, str(texts[index]))
+    title = (f"Attention over test review {index} (true {data.class_names[labels[index]]}, "
+             f"P(positive) {probabilities[index]:.2f}, {config.model})")
+    plots.append(plot_attention_heat_map(words, weights, run.plot_path("attention"), title))
     metrics["plots"] = [str(path) for path in plots]
     return metrics

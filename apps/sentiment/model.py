@@ -5,17 +5,16 @@ import keras
 import numpy as np
 
 from apps.core.optimizers import scheduled_optimizer
-from apps.sentiment.blocks import (
-    PACKAGE,
+from apps.sentiment.blocks import PACKAGE, LimitTokenIds, MemberLogitCombination, TfIdfBagLogit
+from apps.sentiment.text import BAG_COUNTS, BAG_IDS, BIGRAM_IDS, NGRAM_BAG, TOKEN_IDS, bag_of_ngrams_for_backend
+from layers import (
+    BahdanauAttention,
     BigramEmbedding,
-    LimitTokenIds,
     MaskedChunkPooling,
     MaskedMeanMaxPooling,
-    MemberLogitCombination,
-    TfIdfBagLogit,
+    TokenAndPositionEmbedding,
+    TransformerEncoderBlock,
 )
-from apps.sentiment.text import BAG_COUNTS, BAG_IDS, BIGRAM_IDS, NGRAM_BAG, TOKEN_IDS, bag_of_ngrams_for_backend
-from layers import BahdanauAttention, TokenAndPositionEmbedding, TransformerEncoderBlock
 
 ENCODER_BLOCK_PREFIX = "encoder_block_"
 BAG_LAYER = "tfidf_bag"
@@ -255,7 +254,10 @@ def fit_member_combination(model, dataset):
         return None
     outputs, labels = [], []
     for inputs, targets in dataset:
-        outputs.append(np.concatenate([keras.ops.convert_to_numpy(p) for p in model.members(inputs)], axis=-1))
+        # One compiled step per batch shape (eager JAX would compile op by op); tf.data
+        # yields TensorFlow tensors whatever the backend, hence NumPy.
+        members = model.members.predict_on_batch(keras.tree.map_structure(keras.ops.convert_to_numpy, inputs))
+        outputs.append(np.concatenate(members, axis=-1))
         labels.append(keras.ops.convert_to_numpy(targets).reshape(-1))
     probabilities = np.clip(np.concatenate(outputs).astype("float64"), 1e-7, 1 - 1e-7)
     logits, labels = np.log(probabilities / (1 - probabilities)), np.concatenate(labels)

@@ -6,7 +6,7 @@ position). A third, optional one reads the whole text as a bag of words and word
 pairs: `bag_ids` (the distinct n-grams of a text) with `bag_counts` (how often each
 occurs), which the model weights by tf-idf. All are adapted on the training split
 only and travel inside the saved model (`SentimentClassifier`), so the export needs
-nothing else.
+nothing else. Every one of them reads a text's first `MAX_TEXT_CHARACTERS` only.
 """
 
 import numpy as np
@@ -21,12 +21,17 @@ BAG_COUNTS = "bag_counts"
 NGRAM_BAG = "ngram_bag"
 ADAPT_BATCH = 1024
 VECTORIZE_BATCH = 2048
+# Characters of a text that are read; the rest is ignored. The longest IMDB review has
+# 13,704. The cap bounds what one request costs: fifty 1 MB reviews would otherwise be
+# split into millions of words and word pairs (gigabytes) by the three vectorizers.
+MAX_TEXT_CHARACTERS = 20_000
 
 
 @keras.saving.register_keras_serializable(package="kapps_sentiment")
 def standardize_text(texts):
-    """Lower-cases, drops HTML line breaks and punctuation; keeps `!`/`?` as words and
-    ratings such as `7/10` as one word."""
+    """Keeps the first `MAX_TEXT_CHARACTERS` characters, lower-cases, drops HTML line
+    breaks and punctuation; keeps `!`/`?` as words and ratings such as `7/10` as one word."""
+    texts = tf.strings.substr(texts, 0, MAX_TEXT_CHARACTERS, unit="UTF8_CHAR")
     texts = tf.strings.lower(texts, encoding="utf-8")
     texts = tf.strings.regex_replace(texts, r"<br\s*/?>", " ")
     texts = tf.strings.regex_replace(texts, r"(\pN)\s*/\s*(\pN)", r"\1/\2")
@@ -138,8 +143,3 @@ def _bag_arrays(vectorizer, texts, max_terms):
               for start in range(0, len(texts), VECTORIZE_BATCH)] or [bag_of_ngrams(tf.zeros((0, 1)), max_terms)]
     return {name: np.concatenate([chunk[name].numpy() for chunk in chunks]) for name in (BAG_IDS, BAG_COUNTS)}
 
-
-def words_of(vectorizers, ids):
-    """The words behind one row of token ids (padding dropped)."""
-    vocabulary = vectorizers[TOKEN_IDS].get_vocabulary()
-    return [vocabulary[index] for index in ids if index != 0]

@@ -1,16 +1,11 @@
 import pytest
 
 from apps.sentiment.app import SentimentApp
-from apps.sentiment.config import SentimentConfig
 
 
 def tiny_config(**changes):
-    """A config that trains in seconds: 160 generated reviews, 24 tokens, width 16, one epoch."""
-    base = SentimentConfig(data="builtin", epochs=1, batch_size=32, max_examples=160,
-                           vocabulary_size=120, bigram_vocabulary_size=300, bag_vocabulary_size=400, sequence_length=24,
-                           embedding_dim=16, num_heads=2, intermediate_dim=16, pool_size=2,
-                           rnn_units=8, validation_fraction=0.25, seed=5)
-    return base.replace(**changes)
+    """The app's tiny config (seconds to train), with `changes`."""
+    return SentimentApp().tiny_config().replace(**changes)
 
 
 @pytest.fixture

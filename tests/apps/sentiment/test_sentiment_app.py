@@ -35,7 +35,7 @@ def exported(trained_run, tmp_path_factory):
     return workflow.export(SentimentApp(), run.path, model_base_path), model_base_path
 
 
-def test_export_answers_raw_strings_like_the_keras_model(trained_run, exported):
+def test_export_answers_raw_strings_with_the_decoded_stacked_model(app, trained_run, exported):
     import tensorflow as tf
 
     run, _ = trained_run
@@ -43,19 +43,20 @@ def test_export_answers_raw_strings_like_the_keras_model(trained_run, exported):
     signature = tf.saved_model.load(str(path)).signatures["serving_default"]
     texts = ["the plot was not good", "", LONG_REVIEW]
     outputs = {name: value.numpy() for name, value in signature(text=tf.constant(texts)).items()}
+    assert {name: value.dtype for name, value in outputs.items()} == {
+        "probability": np.float32, "label": np.int64, "sentiment": object}
     assert outputs["probability"].shape == (3,) and np.isfinite(outputs["probability"]).all()
-    assert outputs["label"].tolist() == (outputs["probability"] >= 0.5).astype(int).tolist()
-    assert set(outputs["sentiment"]) <= {b"positive", b"negative"}
     model = keras.saving.load_model(run.model_path)
-    expected = model.predict(model.vectorize(np.array(texts)), verbose=0).reshape(-1)
-    np.testing.assert_allclose(outputs["probability"], expected, atol=1e-5)
-
-
-def test_predict_local_formats_answers(app, exported):
-    _, model_base_path = exported
-    answer = workflow.predict_local(app, ["what a film", "dull"], model_base_path)
-    lines = answer.splitlines()
-    assert len(lines) == 2 and "P(positive)" in lines[0] and "what a film" in lines[0]
+    combination = model.classifier.get_layer("probability")
+    assert not np.allclose(keras.ops.convert_to_numpy(combination.member_weights), 0.5)  # stacked in train
+    probabilities = model(model.vectorize(np.array(texts)), training=False)
+    expected = app.decode_predictions(probabilities, model)
+    np.testing.assert_allclose(outputs["probability"], keras.ops.convert_to_numpy(expected["probability"]),
+                               atol=1e-5)
+    assert outputs["label"].tolist() == keras.ops.convert_to_numpy(expected["label"]).tolist()
+    assert outputs["sentiment"].tolist() == [[b"negative", b"positive"][label] for label in outputs["label"]]
+    answer = app.format_response(outputs, ["the plot was not good", "", "review.txt"]).splitlines()
+    assert len(answer) == 3 and "P(positive)" in answer[0] and "the plot was not good" in answer[0]
 
 
 def test_sample_requests_fit_the_signature(app):

@@ -13,6 +13,7 @@ from apps.sentiment.text import (
     BAG_COUNTS,
     BAG_IDS,
     BIGRAM_IDS,
+    MAX_TEXT_CHARACTERS,
     NGRAM_BAG,
     TOKEN_IDS,
     bag_of_ngrams,
@@ -54,6 +55,12 @@ def test_negation_and_order_decide_the_label():
 def test_standardize_keeps_ratings_and_exclamations():
     text = standardize_text(tf.constant(["Great film!! 7/10<br />and/or NOT bad."])).numpy()[0].decode()
     assert text.split() == ["great", "film", "!", "!", "7/10", "and", "or", "not", "bad"]
+
+
+def test_standardize_reads_the_first_characters_only():
+    text = "é" * (MAX_TEXT_CHARACTERS - 4) + " good ending"
+    standardized = standardize_text(tf.constant([text])).numpy()[0].decode()  # whole characters kept
+    assert standardized.split() == ["é" * (MAX_TEXT_CHARACTERS - 4), "goo"]
 
 
 @pytest.mark.parametrize("value,expected", [(1, 1), (0, 0), ("pos", 1), ("negative", 0), ("TRUE", 1), (False, 0)])
@@ -120,7 +127,8 @@ def test_splits_adapt_on_training_texts_only():
     splits = sentiment_data.make_splits(train, test, config, "test")
     vocabulary = splits.info["vectorizers"][TOKEN_IDS].get_vocabulary()
     assert "unseenword" not in vocabulary and "film" in vocabulary
-    assert splits.info["train_examples"] == 16 and splits.info["validation_examples"] == 4
+    assert splits.train_examples == 16 and splits.validation_examples == 4
+    assert splits.class_names == ("negative", "positive") and splits.source == "test"
     inputs, targets = next(iter(splits.test))
     assert inputs[TOKEN_IDS].shape == (1, 8) and inputs[BIGRAM_IDS].shape == (1, 8)
     assert inputs[BAG_IDS].shape == (1, config.bag_max_terms)
@@ -133,7 +141,7 @@ def test_single_file_holds_out_a_test_split(app):
     config = tiny_config(max_examples=0)
     train, _ = sentiment_data.builtin_arrays()
     splits = sentiment_data.make_splits(train, None, config.replace(test_fraction=0.25), "one file")
-    assert splits.info["test_examples"] == 1000 and splits.info["train_examples"] == 2250
+    assert splits.test_examples == 1000 and splits.train_examples == 2250
 
 
 def test_load_tfds_fails_fast_offline_or_loads(app, monkeypatch):
@@ -145,13 +153,13 @@ def test_load_tfds_fails_fast_offline_or_loads(app, monkeypatch):
     except core_data.DataSourceError as error:
         assert "files:PATH" in str(error)
     else:
-        assert splits.info["source"] == "tfds:imdb_reviews"
+        assert splits.source == "tfds:imdb_reviews"
 
 
 @pytest.mark.slow
 def test_reads_the_shared_imdb_files(app, shared_dataset):
     splits = app.load_data(tiny_config(data=f"files:{shared_dataset('imdb')}", max_examples=200))
-    assert splits.info["test_examples"] == 25_000 and splits.info["train_examples"] == 150
+    assert splits.test_examples == 25_000 and splits.train_examples == 150
 
 
 def test_bag_of_ngrams_lists_distinct_ids_with_counts():
