@@ -108,6 +108,3 @@ class AppRegistry:
 
 REGISTRY = AppRegistry()
 
-
-def register_app(app_class):  # transitional: removed once the apps drop the decorator
-    return app_class

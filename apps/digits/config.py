@@ -1,6 +1,7 @@
 """The digits app's typed config."""
 
 import dataclasses
+from typing import ClassVar
 
 from apps.core.config import AppConfig
 
@@ -22,6 +23,9 @@ class DigitsConfig(AppConfig):
         label_smoothing: softens the one-hot targets.
         first_cycle_epochs: the learning rate anneals to zero after the warm-up and this
             many epochs (a good model after 4 epochs), then restarts for one cosine cycle.
+        max_image_pixels: the exported signatures refuse an image file whose header announces
+            more pixels (height × width) than this, before decoding it (default 4096×4096,
+            `apps.core.images.DEFAULT_MAX_PIXELS`).
     """
 
     data: str = "tfds:mnist"
@@ -40,12 +44,16 @@ class DigitsConfig(AppConfig):
     first_cycle_epochs: float = 3.5
     weight_decay: float = 1e-4
     validation_fraction: float = 0.1
+    max_image_pixels: int = 16_777_216
+
+    # Digits computes no whole-split metrics.
+    UNSUPPORTED_FIELDS: ClassVar[tuple] = ("field_metrics_every", "field_metrics_examples")
 
     def __post_init__(self):
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, got {self.model!r}.")
-        if self.width < 1 or self.epochs < 1 or self.batch_size < 1:
+        if self.width < 1 or self.epochs < 1 or self.batch_size < 1 or self.max_image_pixels < 1:
             raise ValueError(
-                f"width, epochs and batch_size must be positive, got "
-                f"{self.width}, {self.epochs}, {self.batch_size}."
+                f"width, epochs, batch_size and max_image_pixels must be positive, got "
+                f"{self.width}, {self.epochs}, {self.batch_size}, {self.max_image_pixels}."
             )

@@ -8,7 +8,7 @@ import tensorflow as tf
 from apps.core.data import DataSplits, batched_pipeline, hold_out, load_tfds
 from apps.digits.idx import load_mnist_idx
 
-CLASS_NAMES = [str(digit) for digit in range(10)]
+CLASS_NAMES = tuple(str(digit) for digit in range(10))
 IMAGE_SIZE = 28
 BUILTIN_TEST_EXAMPLES = 1000
 
@@ -96,13 +96,10 @@ def make_splits(train, test, config, source):
         train=pipeline((images, labels), training=True),
         validation=pipeline(validation, training=False) if len(validation[0]) else None,
         test=pipeline(test, training=False),
-        info={
-            "class_names": CLASS_NAMES,
-            "source": source,
-            "train_examples": len(images),
-            "validation_examples": len(validation[0]),
-            "test_examples": len(test[0]),
-            "test_images": test[0],
-            "test_labels": test[1],
-        },
+        class_names=CLASS_NAMES,
+        train_examples=len(images),
+        validation_examples=len(validation[0]),
+        test_examples=len(test[0]),
+        source=source,
+        info={"test_images": test[0], "test_labels": test[1]},
     )

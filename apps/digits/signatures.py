@@ -1,13 +1,15 @@
-"""Serving signatures of the digits model: raw pixel batches and encoded image bytes."""
+"""Serving signatures of the digits model, built by `apps.core.images`.
+
+`serving_default` and `serve_uint8` take batches already in MNIST's 28×28 layout;
+`serve_image_bytes` and `serve_tf_example` take image files of any size, brought to that
+layout by `apps.digits.normalize`. All four answer `DigitsApp.decode_predictions`.
+"""
 
 import tensorflow as tf
 
-IMAGE_SIZE = 28
-DIGIT_BOX = 20  # MNIST digits sit in a 20×20 box centred in the 28×28 frame
-
-
-def _outputs(probabilities):
-    return {"probabilities": probabilities, "classes": tf.argmax(probabilities, axis=-1)}
+from apps.core.images import ImageSignatures
+from apps.digits.data import IMAGE_SIZE
+from apps.digits.normalize import normalize_digit
 
 
 def scale_to_unit(images):
@@ -17,42 +19,20 @@ def scale_to_unit(images):
     return tf.where(peak > 1.0, images / 255.0, images)
 
 
-def decode_to_mnist(encoded):
-    """PNG/JPEG/GIF/BMP bytes of any size → 28×28 float image, white digit on black."""
-    image = tf.io.decode_image(encoded, channels=1, expand_animations=False)
-    image = tf.image.convert_image_dtype(image, tf.float32)
-    image = tf.cond(tf.reduce_mean(image) > 0.5, lambda: 1.0 - image, lambda: image)
-    if_mnist_sized = tf.logical_and(tf.shape(image)[0] == IMAGE_SIZE, tf.shape(image)[1] == IMAGE_SIZE)
-    image = tf.cond(
-        if_mnist_sized,
-        lambda: image,
-        lambda: tf.image.pad_to_bounding_box(
-            tf.image.resize_with_pad(image, DIGIT_BOX, DIGIT_BOX, antialias=True),
-            (IMAGE_SIZE - DIGIT_BOX) // 2, (IMAGE_SIZE - DIGIT_BOX) // 2, IMAGE_SIZE, IMAGE_SIZE,
-        ),
-    )
-    return tf.reshape(image, [IMAGE_SIZE, IMAGE_SIZE])
+def from_uint8(images):
+    return tf.cast(images, tf.float32) / 255.0
 
 
-def make_signatures(model):
-    def classify(images):
-        return _outputs(model(images[..., tf.newaxis], training=False))
+def make_signatures(model, decode_predictions, max_pixels):
+    """`{name: tf.function}` of the four digits signatures; `max_pixels` bounds each image file."""
+    def answer(images):
+        return decode_predictions(model(images[..., tf.newaxis], training=False), model)
 
-    @tf.function(input_signature=[tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE], tf.float32, name="images")])
-    def serving_default(images):
-        return classify(scale_to_unit(images))
-
-    @tf.function(input_signature=[tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE], tf.uint8, name="images")])
-    def serve_uint8(images):
-        return classify(tf.cast(images, tf.float32) / 255.0)
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
-    def serve_image_bytes(image_bytes):
-        images = tf.map_fn(decode_to_mnist, image_bytes, fn_output_signature=tf.float32)
-        return classify(images)
-
+    signatures = ImageSignatures(answer, channels=1, max_pixels=max_pixels)
+    shape = (IMAGE_SIZE, IMAGE_SIZE)
     return {
-        "serving_default": serving_default,
-        "serve_uint8": serve_uint8,
-        "serve_image_bytes": serve_image_bytes,
+        "serving_default": signatures.from_tensors(scale_to_unit, shape, tf.float32),
+        "serve_uint8": signatures.from_tensors(from_uint8, shape, tf.uint8),
+        "serve_image_bytes": signatures.from_bytes(normalize_digit),
+        "serve_tf_example": signatures.from_examples(normalize_digit),
     }

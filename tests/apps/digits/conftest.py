@@ -1,14 +1,11 @@
 import pytest
 
 from apps.digits.app import DigitsApp
-from apps.digits.config import DigitsConfig
 
 
 def tiny_config(**changes):
-    """A config that trains in seconds: 256 builtin digits, width 4, one epoch."""
-    base = DigitsConfig(data="builtin", epochs=1, batch_size=64, width=4, max_examples=256,
-                        validation_fraction=0.25, seed=11)
-    return base.replace(**changes)
+    """The app's tiny config (256 builtin digits, width 4, one epoch), with `changes`."""
+    return DigitsApp().tiny_config().replace(**changes)
 
 
 @pytest.fixture

@@ -22,8 +22,10 @@ def test_pipeline_shapes_dtypes_and_split_sizes():
     assert images.shape == (32, 28, 28, 1) and images.dtype == tf.float32
     assert labels.shape == (32, 10) and labels.dtype == tf.float32
     assert 0.0 <= float(tf.reduce_min(images)) and float(tf.reduce_max(images)) <= 1.0
-    assert splits.info["train_examples"] == 150 and splits.info["validation_examples"] == 50
+    assert splits.train_examples == 150 and splits.validation_examples == 50 and splits.test_examples == 1000
     assert sum(len(y) for _, y in splits.test) == 1000
+    assert splits.class_names == tuple("0123456789") and splits.source == "builtin"
+    assert set(splits.info) == {"test_images", "test_labels"}
 
 
 def test_augmentation_changes_training_images_only():
@@ -43,7 +45,8 @@ def test_files_source_reads_idx_folders(tmp_path):
     write_mnist_folder(tmp_path, train_count=20, test_count=6)
     config = DigitsConfig(data=f"files:{tmp_path}", batch_size=8, validation_fraction=0.1)
     splits = DigitsApp().load_data(config)
-    assert splits.info["train_examples"] == 18 and splits.info["test_examples"] == 6
+    assert splits.train_examples == 18 and splits.test_examples == 6
+    assert splits.source == f"files:{tmp_path}"
 
 
 def test_validation_fraction_is_checked():

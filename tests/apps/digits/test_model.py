@@ -32,6 +32,17 @@ def test_tf_data_pipeline_feeds_this_backend(app):
     assert np.isfinite(history.history["loss"][0]) and "val_accuracy" in history.history
 
 
+def test_decode_predictions_answers_probabilities_and_classes(app):
+    import keras
+
+    probabilities = np.zeros((2, 10), np.float32)
+    probabilities[0, 3], probabilities[1, 9] = 0.9, 0.6
+    decoded = app.decode_predictions(keras.ops.convert_to_tensor(probabilities), model=None)
+    assert set(decoded) == {"probabilities", "classes"}
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(decoded["classes"]), [3, 9])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(decoded["probabilities"]), probabilities)
+
+
 def test_unknown_model_is_rejected_with_the_choices():
     with pytest.raises(ValueError, match="resnet"):
         tiny_config(model="vit")

@@ -9,6 +9,9 @@ import tensorflow as tf
 
 from apps.core import workflow
 from apps.digits import data as digits_data
+from apps.digits.app import DigitsApp
+from tests.apps.core.test_images import png_header_only
+from tests.apps.digits.conftest import tiny_config
 
 
 def test_run_folder_holds_every_artifact(trained_run):
@@ -25,56 +28,58 @@ def test_run_folder_holds_every_artifact(trained_run):
     assert len(list((run.path / "samples").glob("*.png"))) == 10
 
 
-def test_export_signatures_equal_model_predict(app, trained_run, tmp_path):
+@pytest.fixture(scope="module")
+def exported(trained_run, tmp_path_factory):
+    """The tiny run exported once: `(model_base_path, version folder)`."""
     run, _ = trained_run
-    path = workflow.export(app, run.path, tmp_path)
-    assert path == tmp_path / "digits" / "1"
+    base = tmp_path_factory.mktemp("models")
+    return base, workflow.export(DigitsApp(), run.path, base)
+
+
+@pytest.fixture(scope="module")
+def loaded(exported):
+    return tf.saved_model.load(str(exported[1]))
+
+
+def test_export_signatures_equal_model_predict(trained_run, exported, loaded):
+    run, _ = trained_run
+    base, path = exported
+    assert path == base / "digits" / "1"
     model = keras.saving.load_model(run.model_path)
     (_, _), (images, _) = digits_data.builtin_arrays()
     images = images[:5]
     expected = model.predict(images[..., None].astype(np.float32) / 255.0, verbose=0)
-    loaded = tf.saved_model.load(str(path))
-    assert {"serving_default", "serve_uint8", "serve_image_bytes"} <= set(loaded.signatures)
+    assert set(loaded.signatures) == {"serving_default", "serve_uint8", "serve_image_bytes", "serve_tf_example"}
 
     as_floats = loaded.signatures["serving_default"](images=tf.constant(images / 255.0, tf.float32))
     as_0_255 = loaded.signatures["serving_default"](images=tf.constant(images, tf.float32))
     as_uint8 = loaded.signatures["serve_uint8"](images=tf.constant(images))
     pngs = [tf.io.encode_png(image[..., None]).numpy() for image in images]
     as_png = loaded.signatures["serve_image_bytes"](image_bytes=tf.constant(pngs))
-    for outputs in (as_floats, as_0_255, as_uint8, as_png):
+    examples = [tf.train.Example(features=tf.train.Features(feature={"image/encoded": tf.train.Feature(
+        bytes_list=tf.train.BytesList(value=[png]))})).SerializeToString() for png in pngs]
+    as_examples = loaded.signatures["serve_tf_example"](examples=tf.constant(examples))
+    for outputs in (as_floats, as_0_255, as_uint8, as_png, as_examples):
+        assert outputs["classes"].dtype == tf.int64
         np.testing.assert_allclose(outputs["probabilities"].numpy(), expected, atol=1e-5)
         np.testing.assert_array_equal(outputs["classes"].numpy(), expected.argmax(-1))
 
 
-def test_image_bytes_of_any_size_and_polarity(app, trained_run, tmp_path):
+def test_exported_signatures_refuse_bad_inputs_clearly(loaded):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="over the limit of 16777216 pixels per image"):
+        loaded.signatures["serve_image_bytes"](image_bytes=tf.constant([png_header_only(20000, 20000)]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"image_bytes\[0\]: not a PNG, JPEG, GIF or BMP"):
+        loaded.signatures["serve_image_bytes"](image_bytes=tf.constant([b"\x00" * 10]))
+
+
+def test_predict_answers_image_files_from_the_export(app, trained_run, exported):
     run, _ = trained_run
-    loaded = tf.saved_model.load(str(workflow.export(app, run.path, tmp_path)))
-    (_, _), (images, _) = digits_data.builtin_arrays()
-    big_dark_on_light = tf.image.resize(255 - images[:2, ..., None], (90, 60)).numpy().astype(np.uint8)
-    jpegs = [tf.io.encode_jpeg(image).numpy() for image in big_dark_on_light]
-    outputs = loaded.signatures["serve_image_bytes"](image_bytes=tf.constant(jpegs))
-    assert outputs["probabilities"].shape == (2, 10)
-
-
-def test_versions_increment_and_no_staging_folder_remains(app, trained_run, tmp_path):
-    run, _ = trained_run
-    first = workflow.export(app, run.path, tmp_path)
-    second = workflow.export(app, run.path, tmp_path)
-    assert (first.name, second.name) == ("1", "2")
-    assert sorted(p.name for p in (tmp_path / "digits").iterdir()) == ["1", "2"]
-    with pytest.raises(FileExistsError):
-        workflow.export(app, run.path, tmp_path, version=2)
-
-
-def test_predict_answers_image_files_from_the_export(app, trained_run, tmp_path):
-    run, _ = trained_run
-    workflow.export(app, run.path, tmp_path)
     samples = sorted(str(p) for p in (run.path / "samples").glob("*.png"))[:3]
-    answer = workflow.predict_local(app, samples, tmp_path)
+    answer = workflow.predict(app, samples, exported[0])
     lines = answer.splitlines()
     assert len(lines) == 3 and all("probability" in line for line in lines)
     with pytest.raises(FileNotFoundError, match="No such image"):
-        workflow.predict_local(app, [str(tmp_path / "missing.png")], tmp_path)
+        workflow.predict(app, [str(exported[0] / "missing.png")], exported[0])
 
 
 def test_evaluate_reloads_the_run(app, trained_run):
@@ -84,8 +89,6 @@ def test_evaluate_reloads_the_run(app, trained_run):
 
 
 def test_same_seed_same_model(app, tmp_path):
-    from tests.apps.digits.conftest import tiny_config
-
     config = tiny_config(max_examples=128, augment=False)
     weights = []
     for name in ("a", "b"):
