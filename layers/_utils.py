@@ -83,6 +83,15 @@ def check_last_dim(layer_name, input_shape):
     return int(input_shape[-1])
 
 
+def check_sequence_shape(layer_name, input_shape):
+    """Raises unless `input_shape` is `(batch, steps, features)`."""
+    if len(input_shape) != 3:
+        raise ValueError(
+            f"`{layer_name}` expects inputs of shape (batch, steps, features). "
+            f"Received: input_shape={input_shape}"
+        )
+
+
 def large_negative(dtype):
     """A large negative number that is still finite in `dtype`."""
     return -3e4 if str(dtype) == "float16" else -1e9

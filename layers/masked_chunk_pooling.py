@@ -45,11 +45,7 @@ class MaskedChunkPooling(keras.layers.Layer):
         self.supports_masking = True
 
     def build(self, input_shape):
-        if len(input_shape) != 3:
-            raise ValueError(
-                "`MaskedChunkPooling` expects inputs of shape (batch, steps, "
-                f"features). Received: input_shape={input_shape}"
-            )
+        _utils.check_sequence_shape("MaskedChunkPooling", input_shape)
         self.built = True
 
     def _windows(self, x, pool):

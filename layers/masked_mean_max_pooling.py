@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from layers import _utils
+
 
 @keras.saving.register_keras_serializable(package="kapps")
 class MaskedMeanMaxPooling(keras.layers.Layer):
@@ -38,11 +40,7 @@ class MaskedMeanMaxPooling(keras.layers.Layer):
         self.supports_masking = True
 
     def build(self, input_shape):
-        if len(input_shape) != 3:
-            raise ValueError(
-                "`MaskedMeanMaxPooling` expects inputs of shape (batch, steps, "
-                f"features). Received: input_shape={input_shape}"
-            )
+        _utils.check_sequence_shape("MaskedMeanMaxPooling", input_shape)
         self.built = True
 
     def call(self, inputs, mask=None):
