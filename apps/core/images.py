@@ -183,14 +183,6 @@ def check_shape(tensor, expected, name):
         return tf.identity(tensor)
 
 
-def _output_signature(prepare, channels):
-    """The `tf.TensorSpec` structure of what `prepare` makes of one decoded image."""
-    image = tf.TensorSpec([None, None, channels], tf.uint8)
-    traced = tf.function(prepare, autograph=False).get_concrete_function(image)
-    return tf.nest.map_structure(lambda tensor: tf.TensorSpec(tensor.shape, tensor.dtype),
-                                 traced.structured_outputs)
-
-
 class ImageSignatures:
     """Builds an image app's serving signatures around its `answer` function.
 
@@ -219,37 +211,55 @@ class ImageSignatures:
         self.answer = answer
         self.channels = channels
         self.max_pixels = int(max_pixels)
+        self._decoders = {}
 
-    def _answer_encoded(self, encoded, prepare, input_name, detail=""):
-        """Decodes and prepares each image of a `[batch]` string tensor (one at a time, so
-        memory grows with the largest image, not with the batch), then answers. Errors
-        name the image `input_name[index]detail`."""
-        def one(item):
-            encoded_image, index = item
-            label = tf.strings.join([input_name, "[", tf.strings.as_string(index), "]", detail])
-            return prepare(decode_image(encoded_image, self.channels, self.max_pixels, label))
+    def _decoder(self, prepare):
+        """A tf.function: `(encoded [batch], labels [batch])` → `prepare` of each decoded image,
+        batched. Images are decoded one at a time, so memory grows with the largest image, not
+        with the batch; `labels` name them in errors. One per `prepare`, shared by the bytes and
+        `tf.Example` signatures (one graph to trace and save)."""
+        if prepare not in self._decoders:
+            image = tf.TensorSpec([None, None, self.channels], tf.uint8)
+            traced = tf.function(prepare, autograph=False).get_concrete_function(image)
+            signature = tf.nest.map_structure(lambda tensor: tf.TensorSpec(tensor.shape, tensor.dtype),
+                                              traced.structured_outputs)
 
-        prepared = tf.map_fn(one, (encoded, tf.range(tf.shape(encoded, out_type=tf.int64)[0])),
-                             fn_output_signature=_output_signature(prepare, self.channels),
-                             parallel_iterations=1)
-        return self.answer(prepared)
+            @tf.function(autograph=False, input_signature=[tf.TensorSpec([None], tf.string)] * 2)
+            def decode(encoded, labels):
+                return tf.map_fn(
+                    lambda item: prepare(decode_image(item[0], self.channels, self.max_pixels, item[1])),
+                    (encoded, labels), fn_output_signature=signature, parallel_iterations=1)
+
+            self._decoders[prepare] = decode
+        return self._decoders[prepare]
+
+    @staticmethod
+    def _labels(count, input_name, detail=""):
+        """`input_name[i]detail` for i < count: how errors name each image."""
+        indices = tf.strings.as_string(tf.range(count))
+        return tf.strings.join([input_name + "[", indices, "]" + detail])
 
     def from_bytes(self, prepare, input_name="image_bytes"):
         """A signature taking a `[batch]` string tensor of encoded images."""
+        decode = self._decoder(prepare)
+
         @tf.function(autograph=False, input_signature=[tf.TensorSpec([None], tf.string, name=input_name)])
         def serve(encoded):
-            return self._answer_encoded(check_shape(encoded, [None], input_name), prepare, input_name)
+            encoded = check_shape(encoded, [None], input_name)
+            return self.answer(decode(encoded, self._labels(tf.shape(encoded)[0], input_name)))
 
         return serve
 
     def from_examples(self, prepare, input_name="examples", feature=EXAMPLE_FEATURE):
         """A signature taking a `[batch]` string tensor of serialized `tf.Example`s, each
         holding its encoded image in the bytes feature `feature`."""
+        decode = self._decoder(prepare)
+
         @tf.function(autograph=False, input_signature=[tf.TensorSpec([None], tf.string, name=input_name)])
         def serve(examples):
             examples = check_shape(examples, [None], input_name)
             encoded = tf.io.parse_example(examples, {feature: tf.io.FixedLenFeature([], tf.string)})[feature]
-            return self._answer_encoded(encoded, prepare, input_name, f" ({feature})")
+            return self.answer(decode(encoded, self._labels(tf.shape(encoded)[0], input_name, f" ({feature})")))
 
         return serve
 
