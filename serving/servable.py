@@ -25,6 +25,7 @@ PREDICT_METHOD = "tensorflow/serving/predict"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
 INIT_OP_SIGNATURE = "__saved_model_init_op"
+MAX_ERROR_CHARACTERS = 1000  # TensorFlow may quote a whole input back
 
 
 def _tf():
@@ -164,8 +165,11 @@ class SavedModelServable:
             results = function(*arrays)
         except tf.errors.OpError as error:
             raise self._classify_failure(error, signature_name, signature, inputs) from None
+        except UnicodeDecodeError:  # TensorFlow's message quoted undecodable input bytes
+            raise invalid_argument(f"Signature '{signature_name}' could not parse its inputs "
+                                   f"({', '.join(sorted(inputs))}): check their encoding.") from None
         except (ValueError, TypeError) as error:
-            raise invalid_argument(str(error)) from None
+            raise invalid_argument(str(error)[:MAX_ERROR_CHARACTERS]) from None
         return dict(zip(output_names, results))
 
     @functools.cached_property

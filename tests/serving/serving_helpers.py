@@ -141,6 +141,11 @@ def raw_input_module():
             logit = 0.05 * rows["tenure"] - 0.01 * rows["MonthlyCharges"] + contract
             return {"churn_probability": tf.sigmoid(logit)}
 
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        def serve_examples(self, examples):
+            features = tf.io.parse_example(examples, {"x": tf.io.FixedLenFeature([], tf.float32)})
+            return {"doubled": 2.0 * features["x"]}
+
     return RawInputs()
 
 
@@ -151,5 +156,5 @@ def export_raw_input_model(path):
     module = raw_input_module()
     tf.saved_model.save(module, str(path), signatures={
         "serve_image_bytes": module.serve_image_bytes, "serve_text": module.serve_text,
-        "serve_rows": module.serve_rows})
+        "serve_rows": module.serve_rows, "serve_examples": module.serve_examples})
     return module

@@ -120,6 +120,25 @@ def raw_served(tmp_path_factory):
 PATH = "/v1/models/raw:predict"
 
 
+def test_junk_examples_get_a_short_readable_400(raw_served):
+    import base64
+
+    import tensorflow as tf
+
+    server, _, _ = raw_served
+    client = Http(server.rest_api_port)
+    junk = base64.b64encode(b"\xff\xfe" * 5000).decode()
+    status, answer = client("POST", PATH, {"signature_name": "serve_examples",
+                                           "instances": [{"b64": junk}]})
+    assert status == 400 and len(answer["error"]) <= 1000 and "{{node" not in answer["error"]
+    example = tf.train.Example(features=tf.train.Features(
+        feature={"x": tf.train.Feature(float_list=tf.train.FloatList(value=[1.5]))})).SerializeToString()
+    status, answer = client("POST", PATH, {"signature_name": "serve_examples",
+                                           "instances": [{"b64": base64.b64encode(example).decode()}]})
+    assert (status, answer) == (200, {"predictions": [3.0]})
+    client.close()
+
+
 def png(width, height, color_type=0, bit_depth=8, rows=None, claimed=None):
     """A PNG (zlib by hand); `claimed` overrides the (width, height) its header states."""
     def chunk(kind, data):
