@@ -75,10 +75,13 @@ def _ema_arguments(ema_momentum, ema_every_steps):
 def make_optimizer(name, learning_rate, weight_decay=0.0, ema_momentum=0.0, ema_every_steps=None):
     """A Keras optimizer by name; `learning_rate` may be a float or a schedule.
 
+    `weight_decay` is decoupled weight decay, applied by every optimizer (AdamW's own).
     `ema_momentum` > 0 keeps an exponential moving average of the weights and copies it
     into the model every `ema_every_steps` steps (and when `fit` ends).
     """
     extra = _ema_arguments(ema_momentum, ema_every_steps)
+    if name != "adamw":
+        extra["weight_decay"] = weight_decay or None
     if name == "adam":
         return keras.optimizers.Adam(learning_rate, **extra)
     if name == "adamw":

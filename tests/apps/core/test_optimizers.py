@@ -58,3 +58,12 @@ def test_scheduled_optimizer_overwrites_with_the_average_each_epoch():
     config = dataclasses.replace(AppConfig(), batch_size=10, ema_momentum=0.9)
     optimizer = scheduled_optimizer(config, train_examples=95)
     assert optimizer.use_ema and optimizer.ema_overwrite_frequency == 10
+
+
+@pytest.mark.parametrize("name", ["adam", "rmsprop", "adagrad", "sgd", "adamw"])
+def test_weight_decay_is_applied_by_every_optimizer(name):
+    from apps.core.optimizers import make_optimizer
+
+    assert make_optimizer(name, 1e-3, weight_decay=0.01).weight_decay == pytest.approx(0.01)
+    if name != "adamw":
+        assert make_optimizer(name, 1e-3).weight_decay is None
