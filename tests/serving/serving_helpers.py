@@ -110,10 +110,11 @@ def raw_input_module():
         return tf.where(is_png, sides[0] * sides[1], tf.constant(0, tf.int64))
 
     def image_feature(encoded):
-        tf.debugging.assert_less_equal(
+        check = tf.debugging.assert_less_equal(
             png_pixels(encoded), tf.constant(RAW_MAX_PIXELS, tf.int64),
             message=f"image_bytes: the image's header claims more than {RAW_MAX_PIXELS} pixels")
-        image = tf.io.decode_image(encoded, channels=1, expand_animations=False)
+        with tf.control_dependencies([check]):  # otherwise decoding may run (and fail) first
+            image = tf.io.decode_image(encoded, channels=1, expand_animations=False)
         image = tf.image.resize(tf.image.convert_image_dtype(image, tf.float32), [8, 8])
         return tf.reduce_mean(image)
 
