@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
+# One test process per core (pytest-xdist), each taking the next test when it is free.
+PARALLEL ?= -n auto --dist worksteal
 
 .PHONY: demo test test-tensorflow test-jax test-torch test-slow clean
 
@@ -25,16 +27,16 @@ test: $(VENV)/.installed-test
 	$(MAKE) test-tensorflow test-jax test-torch
 
 test-tensorflow:
-	KERAS_BACKEND=tensorflow $(PYTEST) -m "not slow"
+	KERAS_BACKEND=tensorflow $(PYTEST) $(PARALLEL) -m "not slow"
 
 test-jax:
-	KERAS_BACKEND=jax $(PYTEST) -m "multibackend and not slow"
+	KERAS_BACKEND=jax $(PYTEST) $(PARALLEL) -m "multibackend and not slow"
 
 test-torch:
-	KERAS_BACKEND=torch $(PYTEST) -m "multibackend and not slow"
+	KERAS_BACKEND=torch $(PYTEST) $(PARALLEL) -m "multibackend and not slow"
 
 test-slow: $(VENV)/.installed-test
-	KERAS_BACKEND=tensorflow $(PYTEST) -m slow
+	KERAS_BACKEND=tensorflow $(PYTEST) $(PARALLEL) -m slow
 
 clean:
 	rm -rf runs models .pytest_cache

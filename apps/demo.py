@@ -3,7 +3,6 @@
 Runs on the bundled `builtin` digits, so it needs no network; about 2–3 minutes on 2 cores.
 """
 
-import os
 import shutil
 import socket
 import subprocess
@@ -20,7 +19,7 @@ def kapps(*arguments):
     """Runs one `kapps` command in a fresh process (each picks its backend at start)."""
     command = [sys.executable, "-m", "apps", *arguments]
     print("\n$ kapps " + " ".join(arguments), flush=True)
-    subprocess.run(command, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    subprocess.run(command, check=True)
 
 
 def free_port():
@@ -49,7 +48,6 @@ def predict_through_server(samples):
     server = subprocess.Popen(
         [sys.executable, "-m", "apps", "serve", f"--rest_api_port={port}", f"--port={free_port()}",
          "--model_name=digits", f"--model_base_path={(DEMO_MODEL_BASE / 'digits').resolve()}"],
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
     )
     try:
         wait_for_server(f"http://127.0.0.1:{port}/v1/models/digits")

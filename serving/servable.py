@@ -13,7 +13,9 @@ tf.function traced for its input_signature, so what it declares holds; TF1 graph
 that really takes serialized tf.Examples, and TF Serving feeds them what arrives.
 """
 
+import contextlib
 import functools
+import logging
 import threading
 
 import numpy as np
@@ -83,6 +85,19 @@ def _compatible(shape, array_shape):
         want is None or want == got for want, got in zip(shape, array_shape))
 
 
+@contextlib.contextmanager
+def _tensorflow_log_at(level):
+    """TensorFlow's Python logger at `level` for a while: the TF1 loader, which serves
+    signatures exactly as TF Serving does, warns that it is deprecated on every load."""
+    logger = logging.getLogger("tensorflow")
+    previous = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
 class SavedModelServable:
     """A SavedModel version: its signature defs and a thread-safe `run`."""
 
@@ -96,7 +111,7 @@ class SavedModelServable:
                                           inter_op_parallelism_threads=inter_op_threads)
         self._session = tf.compat.v1.Session(graph=self._graph, config=config)
         try:
-            with self._graph.as_default():
+            with self._graph.as_default(), _tensorflow_log_at(logging.ERROR):
                 self.meta_graph_def = tf.compat.v1.saved_model.loader.load(
                     self._session, ["serve"], self.path)
         except Exception:

@@ -3,9 +3,12 @@
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
+
+from apps.core.backend import import_tensorflow_quietly  # noqa: E402
+
+import_tensorflow_quietly()  # every backend's tests use tf.data; TensorFlow's start-up lines hidden
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATASETS = os.path.join(os.path.dirname(REPO_ROOT), "shared", "datasets")

@@ -33,7 +33,11 @@ def select_backend(name=None):
 
 # TensorFlow's native start-up lines: absl INFO/WARNING records written before logging
 # is initialised ("oneDNN custom operations are on", "Could not find cuda drivers"...).
-_STARTUP_NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\)|[IW]\d{4} )")
+# "failed call to cuInit" is TensorFlow's own CUDA build finding no GPU driver.
+_STARTUP_NOISE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\)|[IW]\d{4} |E\d{4} .*failed call to cuInit)")
+# The level we set (not the user's), so that child processes hide the lines too.
+_QUIET_MARKER = "KAPPS_QUIET_TF_STARTUP"
 
 
 def import_tensorflow_quietly():
@@ -43,18 +47,22 @@ def import_tensorflow_quietly():
     TensorFlow writes those lines from C++ before its log level is read, so the only
     way to hide them is to capture the process's stderr while it loads.
     """
-    if "tensorflow" in sys.modules or "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+    level = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+    user_level = level is not None and level != os.environ.get(_QUIET_MARKER)
+    if "tensorflow" in sys.modules or user_level:
         import tensorflow  # noqa: F401
 
         return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = os.environ[_QUIET_MARKER] = "2"
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # TensorFlow's default, said explicitly
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import tensorflow  # noqa: F401
+            import tensorflow
+
+            tensorflow.config.list_physical_devices()  # CUDA's start-up lines come here, not at import
         finally:
             os.dup2(saved, 2)
             os.close(saved)

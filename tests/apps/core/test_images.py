@@ -3,7 +3,6 @@
 import io
 import re
 import struct
-import time
 import zlib
 
 import numpy as np
@@ -126,9 +125,8 @@ def test_gif_frame_larger_than_its_screen_is_refused(decode):
 def test_a_png_bomb_is_refused_from_its_header_without_decoding(decode):
     bomb = png_header_only(20000, 20000)
     assert len(bomb) < 1000
-    started = time.time()
     message = error_of(decode, bomb, 1, images.DEFAULT_MAX_PIXELS)
-    assert time.time() - started < 2
+    # A decoder would fail on the missing pixel data instead: the header alone was read.
     assert ("x: a 20000x20000 image (400000000 pixels) is over the limit of 16777216 pixels per image"
             in message)
 
