@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from apps.core.backend import BACKENDS, import_tensorflow_quietly, select_backend
+from apps.core.export_gate import DEFAULT_TOLERANCE
 
 ACTIONS = ("train", "evaluate", "export", "predict", "tune")
 
@@ -50,9 +51,18 @@ def _add_action_parsers(app_parser, app):
     _add_run_dir(export)
     export.add_argument("--model-base-path", default="models")
     export.add_argument("--version", type=int, help="version number (default: next free)")
+    export.add_argument("--gate-tolerance", type=float, default=DEFAULT_TOLERANCE, metavar="DELTA",
+                        help="refuse the export when the run's test metric (the app's objective) is worse "
+                             "than the newest exported version's by more than this (default %(default)s)")
+    export.add_argument("--force", action="store_true", help="export even when the gate refuses")
 
     predict = actions.add_parser("predict", help="answer inputs from the exported model")
-    predict.add_argument("inputs", nargs="+", metavar="INPUT")
+    # Apps whose inputs are settings rather than files (a generator's seed and count) declare
+    # integer flags; each becomes an item `name=value`.
+    options = getattr(app.config_class, "PREDICT_OPTIONS", {})
+    predict.add_argument("inputs", nargs="*" if options else "+", metavar="INPUT")
+    for name, text in options.items():
+        predict.add_argument(f"--{name}", dest=f"predict__{name}", type=int, metavar="N", help=text)
     predict.add_argument("--model-base-path", default="models")
     predict.add_argument("--server", help="ask a TF Serving (or `kapps serve`) server at this URL "
                                           "(http://host:8501 for REST, grpc://host:8500 for gRPC)")
@@ -91,13 +101,16 @@ def _run_action(app, args):
         print(f"Saved {run.model_path} and {run.metrics_path}")
     elif args.action == "evaluate":
         run, metrics = workflow.evaluate(app, args.run_dir, overrides)
-        print(app.report(metrics))
+        print(workflow.card(app, run.path))
         print(f"Saved {run.metrics_path}")
     elif args.action == "export":
-        path = workflow.export(app, args.run_dir, args.model_base_path, args.version)
+        path = workflow.export(app, args.run_dir, args.model_base_path, args.version,
+                               args.gate_tolerance, args.force)
         print(f"Exported {app.name} to {path}")
     elif args.action == "predict":
-        print(workflow.predict(app, args.inputs, args.model_base_path, args.server, args.output))
+        items = list(args.inputs) + [f"{key[len('predict__'):]}={value}" for key, value in vars(args).items()
+                                     if key.startswith("predict__") and value is not None]
+        print(workflow.predict(app, items, args.model_base_path, args.server, args.output))
     elif args.action == "tune":
         from tuner import cli as tuner_cli
 

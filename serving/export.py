@@ -128,19 +128,26 @@ def clean_stale_staging(model_dir, now=None):
 
 
 def build_archive(app, model, config):
-    """A `keras.export.ExportArchive` holding the app's serving signatures."""
+    """A `keras.export.ExportArchive` holding the app's serving signatures, and those
+    signatures (`{name: tf.function}`, traced)."""
     import keras
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    for name, function in app.serving_signatures(model, config).items():
+    signatures = app.serving_signatures(model, config)
+    for name, function in signatures.items():
         function.get_concrete_function()
         archive.add_endpoint(name, function)
-    return archive
+    return archive, signatures
 
 
-def export_model(app, model, config, model_base_path="models", version=None):
-    """Writes the SavedModel of `model` and returns the final version folder."""
+def export_model(app, model, config, model_base_path="models", version=None, documents=None):
+    """Writes the SavedModel of `model` and returns the final version folder.
+
+    `documents(signatures, version)`, when given, returns `{file name: text}` written into
+    the version's `assets.extra/` (metrics, model card); `signatures` describes the serving
+    signatures (`apps.core.model_card.describe_signatures`).
+    """
     import keras
 
     if keras.backend.backend() != "tensorflow":
@@ -155,8 +162,14 @@ def export_model(app, model, config, model_base_path="models", version=None):
     final = model_dir / str(version)
     staging = model_dir / staging_name(version)
     try:
-        build_archive(app, model, config).write_out(str(staging), verbose=False)
+        archive, signatures = build_archive(app, model, config)
+        archive.write_out(str(staging), verbose=False)
         write_extra_assets(app, config, staging)
+        if documents is not None:
+            from apps.core.model_card import describe_signatures
+
+            for name, text in documents(describe_signatures(signatures), version).items():
+                (staging / "assets.extra" / name).write_text(text)
         os.rename(staging, final)
     finally:
         if staging.exists():

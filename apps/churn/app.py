@@ -40,6 +40,13 @@ class ChurnApp(App):
     title = "Customer churn (residual MLP on a churn CSV)"
     config_class = ChurnConfig
     objective = OBJECTIVE
+    gate_metric = "roc_auc"
+    known_limits = (
+        "Rows must carry the columns of the training table (the signature refuses missing, unknown and "
+        "non-finite values); numbers far outside the training range are extrapolated.",
+        "The churn/stays threshold was chosen on out-of-fold predictions of the training data; a different "
+        "churn rate where the model is used shifts the best threshold.",
+    )
     objective_direction = "max"
 
     def tiny_config(self):

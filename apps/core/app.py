@@ -64,6 +64,14 @@ class App(abc.ABC):
     objective_direction: ClassVar[str] = "min"
     # Names (without `val_`) of the whole-split metrics `field_metrics` returns.
     field_metric_names: ClassVar[tuple] = ()
+    # What the exported model cannot do, in a sentence each (the model card lists them).
+    known_limits: ClassVar[tuple] = ()
+
+    @property
+    def gate_metric(self):
+        """The test metric (a key of `evaluate`'s dict) the export gate compares, in the
+        objective's direction: by default the objective without its `val_` prefix."""
+        return self.objective[len("val_"):] if self.objective.startswith("val_") else self.objective
 
     def default_config(self):
         return self.config_class()

@@ -99,8 +99,31 @@ class Run:
             *extra,
         ]
 
+    @property
+    def training_path(self):
+        return self.path / "training.json"
+
     def save_metrics(self, metrics):
         self.metrics_path.write_text(json.dumps(metrics, indent=2, default=float) + "\n")
+
+    def load_metrics(self):
+        if not self.metrics_path.exists():
+            raise FileNotFoundError(
+                f"{self.metrics_path} not found: evaluate the run first (`kapps {self.app_name} evaluate "
+                f"--run-dir {self.path}`).")
+        return json.loads(self.metrics_path.read_text())
+
+    def save_training(self, record):
+        """What the model card says of the training: data source, split sizes, seconds."""
+        self.training_path.write_text(json.dumps(record, indent=2, default=str) + "\n")
+
+    def load_training(self):
+        """The training record, or {} for a run trained before it was kept."""
+        return json.loads(self.training_path.read_text()) if self.training_path.exists() else {}
+
+    def load_record(self):
+        """config.json as written: app, backend, Keras and Python versions, config."""
+        return json.loads(self.config_path.read_text()) if self.config_path.exists() else {}
 
     def load_history(self):
         """Per-epoch logs from the CSV history (all epochs, across resumes)."""

@@ -1,11 +1,15 @@
 """The steps every app goes through: train, evaluate, export, predict."""
 
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from apps.core.errors import InputError
+from apps.core.export_gate import DEFAULT_TOLERANCE, check_candidate
+from apps.core.model_card import model_card, training_record
 from apps.core.runs import Run, find_latest_run
 
 DEFAULT_MODEL_BASE_PATH = "models"
@@ -29,7 +33,9 @@ def train(app, config, run_dir=None, verbose=True):
         print(f"Run folder: {run.path}\n{config.describe()}", flush=True)
     data = app.load_data(config)
     model = app.build_model(config, data)
+    started = time.perf_counter()
     app.train(model, data, config, run=run)
+    run.save_training(training_record(data, time.perf_counter() - started))
     model.save(run.model_path)
     metrics = evaluate_model(app, model, data, config, run)
     return run, metrics
@@ -64,27 +70,56 @@ def evaluate(app, run_dir=None, overrides=None):
     return run, evaluate_model(app, model, data, config, run)
 
 
-def export(app, run_dir=None, model_base_path=DEFAULT_MODEL_BASE_PATH, version=None):
-    """Exports the run's model; on JAX/PyTorch, re-runs itself on TensorFlow in a subprocess."""
+def card(app, run_dir=None):
+    """The run's model card (`apps.core.model_card`) without serving signatures."""
+    run = resolve_run(app, run_dir)
+    return model_card(app, run, run.load_metrics())
+
+
+def export(app, run_dir=None, model_base_path=DEFAULT_MODEL_BASE_PATH, version=None,
+           gate_tolerance=DEFAULT_TOLERANCE, force=False, log=print):
+    """Exports the run's model with its metrics and model card in `assets.extra/`, unless the
+    export gate (`apps.core.export_gate`) finds it worse than the newest exported version. On
+    JAX/PyTorch, re-runs itself on TensorFlow in a subprocess."""
     keras = _keras()
     if keras.backend.backend() != "tensorflow":
-        return _export_in_tensorflow_process(app, run_dir, model_base_path, version)
+        return _export_in_tensorflow_process(app, run_dir, model_base_path, version, gate_tolerance, force, log)
+    from apps.core.export_gate import METRICS_ASSET
     from serving.export import export_model
 
     run, config, model = load_trained(app, run_dir)
-    return export_model(app, model, config, model_base_path, version)
+    metrics = run.load_metrics()
+    verdict = check_candidate(app, metrics, Path(model_base_path) / app.name, gate_tolerance, force)
+    if verdict:
+        log(verdict)
+
+    def documents(signatures, version_number):
+        return {METRICS_ASSET: json.dumps(metrics, indent=2, default=float) + "\n",
+                "model_card.md": model_card(app, run, metrics, signatures, version_number)}
+
+    return export_model(app, model, config, model_base_path, version, documents)
 
 
-def _export_in_tensorflow_process(app, run_dir, model_base_path, version):
+def _export_in_tensorflow_process(app, run_dir, model_base_path, version, gate_tolerance, force, log):
     run = resolve_run(app, run_dir)
     command = [sys.executable, "-m", "apps", "--backend", "tensorflow", app.name, "export",
-               "--run-dir", str(run.path), "--model-base-path", str(model_base_path)]
+               "--run-dir", str(run.path), "--model-base-path", str(model_base_path),
+               "--gate-tolerance", str(gate_tolerance)]
     if version:
         command += ["--version", str(version)]
+    if force:
+        command.append("--force")
     env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     if result.returncode != 0:
+        if "Export refused:" in result.stderr:
+            from apps.core.export_gate import ExportRefused
+
+            raise ExportRefused(result.stderr[result.stderr.index("Export refused:"):].strip())
         raise RuntimeError(f"Export on the TensorFlow backend failed:\n{result.stderr[-3000:]}")
+    for line in result.stdout.splitlines():
+        if line.startswith("Export gate"):
+            log(line)
     exported = [line for line in result.stdout.splitlines() if line.startswith("Exported ")]
     return Path(exported[-1].split(" to ", 1)[1].strip())
 

@@ -38,6 +38,11 @@ class DigitsApp(App):
     config_class = DigitsConfig
     default_tfds_name = "mnist"
     objective = "val_accuracy"
+    known_limits = (
+        "One handwritten digit 0-9 per image: the image is brought to MNIST's 28x28 layout, so a picture of "
+        "several digits, letters or other symbols still gets a digit, often with high probability.",
+        "Image files whose header announces more pixels than --max-image-pixels are refused.",
+    )
     objective_direction = "max"
 
     def tiny_config(self):

@@ -56,6 +56,11 @@ class SentimentApp(App):
     config_class = SentimentConfig
     default_tfds_name = "imdb_reviews"
     objective = "val_accuracy"
+    known_limits = (
+        "Trained on English movie reviews (IMDB by default): positive or negative only, no neutral class; "
+        "other domains and languages are read less well.",
+        "A review is read up to its first 20,000 characters.",
+    )
     objective_direction = "max"
 
     def load_tfds(self, name, config):

@@ -71,8 +71,11 @@ def check_reload_and_evaluate(app, run, trained_metrics):
     assert trained and set(trained) == set(reloaded)
     for key, value in trained.items():
         assert np.isclose(reloaded[key], value, rtol=1e-4, atol=1e-6), f"{key}: {reloaded[key]} != {value}"
+    card = workflow.card(app, run.path)
+    assert "## Data" in card and f"| {app.gate_metric} (export gate) |" in card, card
     model = keras.saving.load_model(run.model_path)
     data = app.load_data(run.load_config(app.config_class))
+    assert data.source in card
     _, dataset = data.evaluation_split()
     batch = next(iter(dataset))
     decoded = app.decode_predictions(model(batch[0], training=False), model)
@@ -92,8 +95,12 @@ def check_export(app, run, model_base_path):
     export_dir = workflow.export(app, run.path, model_base_path)
     assert (export_dir / "saved_model.pb").exists()
     assert (export_dir / "assets.extra" / "tf_serving_warmup_requests").exists()
+    stored = json.loads((export_dir / "assets.extra" / "metrics.json").read_text())
+    assert app.gate_metric in stored, f"the export gate's metric {app.gate_metric!r} is not in {sorted(stored)}"
+    card = (export_dir / "assets.extra" / "model_card.md").read_text()
     loaded = tf.saved_model.load(str(export_dir))
     config = run.load_config(app.config_class)
+    assert all(f"`{name}`: inputs" in card for name in loaded.signatures), card
     answers = []
     for request in app.sample_requests(config):
         signature = loaded.signatures[request.signature_name]

@@ -96,3 +96,30 @@ def test_same_seed_same_model(app, tmp_path):
         weights.append(keras.saving.load_model(run.model_path).get_weights())
     for first, second in zip(*weights):
         np.testing.assert_allclose(first, second, atol=1e-5)
+
+
+def test_export_keeps_metrics_and_card_and_the_gate_refuses_a_worse_run(trained_run, tmp_path):
+    """A second export of a run whose test accuracy is 0.05 lower than the stored version's
+    is refused with both figures; `force` writes it, with its own metrics and card."""
+    from apps.core.export_gate import ExportRefused
+
+    run, metrics = trained_run
+    base = tmp_path / "models"
+    first = workflow.export(DigitsApp(), run.path, base, log=lambda line: None)
+    assert json.loads((first / "assets.extra" / "metrics.json").read_text())["accuracy"] == metrics["accuracy"]
+    card = (first / "assets.extra" / "model_card.md").read_text()
+    assert "— version 1" in card and "builtin" in card and "| accuracy (export gate) |" in card
+    assert "`serve_image_bytes`: inputs image_bytes: string [-1]" in card and "Known limits" in card
+
+    worse = dict(metrics, accuracy=metrics["accuracy"] - 0.05)
+    run.save_metrics(worse)
+    try:
+        with pytest.raises(ExportRefused, match=f"accuracy {worse['accuracy']:.4f} against version 1's"):
+            workflow.export(DigitsApp(), run.path, base)
+        assert sorted(path.name for path in (base / "digits").iterdir()) == ["1"]
+        lines = []
+        second = workflow.export(DigitsApp(), run.path, base, force=True, log=lines.append)
+        assert second.name == "2" and lines[0].startswith("Export gate skipped (--force)")
+        assert json.loads((second / "assets.extra" / "metrics.json").read_text())["accuracy"] == worse["accuracy"]
+    finally:
+        run.save_metrics(metrics)

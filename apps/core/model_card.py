@@ -1,0 +1,99 @@
+"""Model cards: what a run was trained on, how, how well, and what its export accepts.
+
+`kapps <app> export` writes the card into the version's `assets.extra/model_card.md`
+(beside `metrics.json`); `kapps <app> evaluate` prints the same card, less the
+signatures, which exist once exported.
+"""
+
+import datetime
+
+
+def training_record(data, seconds):
+    """The facts of a training run the card reports: data source, split sizes, seconds."""
+    return {
+        "data_source": data.source,
+        "train_examples": data.train_examples,
+        "validation_examples": data.validation_examples,
+        "test_examples": data.test_examples,
+        "class_names": list(data.class_names),
+        "train_seconds": round(float(seconds), 1),
+        "finished": datetime.datetime.now().isoformat(timespec="seconds"),
+    }
+
+
+def describe_signatures(functions):
+    """`{name: {"inputs": [...], "outputs": [...]}}` of traced serving tf.functions, each
+    tensor as `name: dtype [shape]` (-1 for a size that varies)."""
+    import tensorflow as tf
+
+    described = {}
+    for name, function in functions.items():
+        concrete = function.get_concrete_function()
+        inputs = tf.nest.flatten(concrete.structured_input_signature)
+        outputs = concrete.structured_outputs
+        described[name] = {
+            "inputs": [_tensor_text(spec.name, spec) for spec in inputs],
+            "outputs": [_tensor_text(key, outputs[key]) for key in sorted(outputs)],
+        }
+    return described
+
+
+def _tensor_text(name, tensor):
+    shape = ", ".join("-1" if size is None else str(size) for size in tensor.shape.as_list())
+    return f"{name}: {tensor.dtype.name} [{shape}]"
+
+
+def model_card(app, run, metrics, signatures=None, version=None):
+    """The card as Markdown. `signatures` (from `describe_signatures`) and `version` are
+    given at export; `kapps evaluate` prints the card without them."""
+    record, training = run.load_record(), run.load_training()
+    title = f"# {app.title or app.name}" + (f" — version {version}" if version is not None else "")
+    lines = [title, "", f"App `{app.name}` of kapps, run `{run.path.name}`, trained on the "
+             f"{record.get('backend', '?')} backend (Keras {record.get('keras', '?')}).", ""]
+    lines += _data_section(training) + _training_section(training, record) + _metrics_section(app, metrics)
+    if signatures:
+        lines += _signatures_section(signatures)
+    lines += ["## Known limits", ""] + [f"- {limit}" for limit in app.known_limits or ("None recorded.",)]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _data_section(training):
+    if not training:
+        return ["## Data", "", "Not recorded (the run was trained before kapps kept a training record).", ""]
+    lines = ["## Data", "", f"- Source: {training['data_source']}",
+             f"- Examples: {training['train_examples']} train, {training['validation_examples']} validation, "
+             f"{training['test_examples']} test"]
+    if training.get("class_names"):
+        lines.append(f"- Classes: {', '.join(map(str, training['class_names']))}")
+    return lines + [""]
+
+
+def _training_section(training, record):
+    lines = ["## Training", ""]
+    if training:
+        lines.append(f"- Time: {training['train_seconds']} s, finished {training['finished']}")
+    config = record.get("config", {})
+    lines += [f"- Config: {', '.join(f'{key}={value}' for key, value in config.items())}", ""]
+    return lines
+
+
+def _metrics_section(app, metrics):
+    scalars = {key: value for key, value in metrics.items()
+               if isinstance(value, (int, float)) and not isinstance(value, bool)}
+    split = metrics.get("split", "test")
+    lines = [f"## Metrics ({split} split)", "", "| metric | value |", "| --- | --- |"]
+    lines += [f"| {key}{' (export gate)' if key == app.gate_metric else ''} | {_number(value)} |"
+              for key, value in scalars.items()]
+    return lines + [""]
+
+
+def _number(value):
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _signatures_section(signatures):
+    lines = ["## Serving signatures", ""]
+    for name, described in signatures.items():
+        lines.append(f"- `{name}`: inputs {'; '.join(described['inputs'])} → outputs "
+                     f"{'; '.join(described['outputs'])}")
+    return lines + [""]
