@@ -24,14 +24,6 @@ def test_build_and_one_training_step_changes_weights(architecture):
     np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, rtol=1e-5)
 
 
-def test_tf_data_pipeline_feeds_this_backend(app):
-    config = tiny_config(max_examples=64)
-    data = app.load_data(config)
-    model = app.build_model(config, data)
-    history = model.fit(data.train, validation_data=data.validation, epochs=1, verbose=0)
-    assert np.isfinite(history.history["loss"][0]) and "val_accuracy" in history.history
-
-
 def test_decode_predictions_answers_probabilities_and_classes(app):
     import keras
 
