@@ -129,13 +129,13 @@ def churn_probability(encoded, config):
     ]
     if len(probabilities) == 1:
         return probabilities[0]
-    return keras.layers.Average(name="ensemble_mean")(probabilities)
+    return keras.layers.Average(name="ensemble_mean", dtype="float32")(probabilities)
 
 
 def build_network(input_size, config):
     """The uncompiled network: encoded features (batch, input_size) in, churn probability (batch, 1) out."""
     encoded = keras.Input(shape=(input_size,), name=ENCODED_INPUT)
-    outputs = DecisionThreshold(name=THRESHOLD_LAYER)(churn_probability(encoded, config))
+    outputs = DecisionThreshold(name=THRESHOLD_LAYER, dtype="float32")(churn_probability(encoded, config))
     return keras.Model(encoded, outputs, name=f"churn_{config.model}_network")
 
 

@@ -119,6 +119,13 @@ class App(abc.ABC):
         """A compiled Keras model for `config`; `data` carries what was fitted on the
         training split (vocabularies, normalisers...)."""
 
+    def make_model(self, config, data):
+        """`build_model` under the config's precision and XLA settings (`--mixed-precision`,
+        `--jit-compile`, `apps.core.precision`): what every driver calls."""
+        from apps.core.precision import build_with_precision
+
+        return build_with_precision(lambda: self.build_model(config, data), config)
+
     @abc.abstractmethod
     def hypermodel(self, config, data):
         """A `keras_tuner.HyperModel` that only chooses config values and builds with

@@ -7,6 +7,8 @@ import typing
 from pathlib import Path
 from typing import ClassVar
 
+from apps.core.precision import JIT_CHOICES
+
 
 class ConfigError(ValueError):
     """A config value the app cannot honour; the message says what to do instead."""
@@ -37,6 +39,10 @@ class AppConfig:
         field_metrics_every: compute the app's whole-split validation metrics (mAP, mean IoU,
             FID: logged as `val_*`) every this many epochs (and always after the last one).
         field_metrics_examples: validation examples those metrics read (0: the whole split).
+        mixed_precision: compute in 16 bits with float32 variables (Keras' `mixed_float16`
+            policy on a GPU, `mixed_bfloat16` elsewhere; `apps.core.precision`).
+        jit_compile: XLA compilation of the training and prediction steps: `auto` (Keras'
+            choice), `on` or `off`.
     """
 
     data: str = "builtin"
@@ -54,6 +60,8 @@ class AppConfig:
     ema_momentum: float = 0.0
     field_metrics_every: int = 1
     field_metrics_examples: int = 0
+    mixed_precision: bool = False
+    jit_compile: str = "auto"
 
     # Shared fields the app does not honour: setting one is an error, never ignored.
     UNSUPPORTED_FIELDS: ClassVar[tuple] = ()
@@ -78,6 +86,8 @@ class AppConfig:
                 )
         for field in dataclasses.fields(self):
             _check_type(self, field.name, _resolved_hints(type(self))[field.name])
+        if self.jit_compile not in JIT_CHOICES:
+            raise ConfigError(f"--jit-compile must be one of {', '.join(JIT_CHOICES)}, got {self.jit_compile!r}.")
         return self
 
     def to_dict(self):

@@ -106,7 +106,7 @@ def rebatch(dataset, batch_size, examples_count=None):
 
 
 class ConfigHyperModel(keras_tuner.HyperModel):
-    """Builds `app.build_model(config_for(hp), data)` and fits with the chosen
+    """Builds `app.make_model(config_for(hp), data)` and fits with the chosen
     batch size and epochs.
 
     Args:
@@ -131,7 +131,7 @@ class ConfigHyperModel(keras_tuner.HyperModel):
         return choose_shared_values(hp, self.search_space(hp, self.config), self.training_space)
 
     def build(self, hp):
-        return self.app.build_model(self.app.check_config(self.config_for(hp)), self.data)
+        return self.app.make_model(self.app.check_config(self.config_for(hp)), self.data)
 
     def fit(self, hp, model, *args, callbacks=(), epochs=None, initial_epoch=0, verbose=None, **kwargs):
         """`App.train` on the app's data, rebatched to the chosen batch size, for the

@@ -32,7 +32,7 @@ def train(app, config, run_dir=None, verbose=True):
     if verbose:
         print(f"Run folder: {run.path}\n{config.describe()}", flush=True)
     data = app.load_data(config)
-    model = app.build_model(config, data)
+    model = app.make_model(config, data)
     started = time.perf_counter()
     app.train(model, data, config, run=run)
     run.save_training(training_record(data, time.perf_counter() - started))

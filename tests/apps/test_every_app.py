@@ -1,6 +1,7 @@
 """Every registered app through the shared checks (`tests/apps/app_checks.py`), on its
 builtin data with its tiny config. A new app is parametrized in automatically."""
 
+import numpy as np
 import pytest
 
 from apps.catalog import load_apps
@@ -38,3 +39,23 @@ def test_train_reload_evaluate_export_serve(app, tmp_path, monkeypatch):
 
 def test_two_trial_tune_trains_through_the_app(app, tmp_path, monkeypatch):
     app_checks.check_tune(app, tmp_path / "tune", monkeypatch)
+
+
+def test_mixed_precision_trains_and_answers_in_float32(app):
+    """`--mixed-precision`: computations in 16 bits, yet what the model and the decode step
+    return (losses, metrics, served outputs) stays float32."""
+    import keras
+
+    config = app.tiny_config().replace(mixed_precision=True)
+    data = app.load_data(config)
+    model = app.make_model(config, data)
+    assert model.dtype_policy.name in ("mixed_bfloat16", "mixed_float16")
+    batch = next(iter(data.train))
+    logs = model.train_on_batch(*batch, return_dict=True) if isinstance(batch, tuple) else \
+        model.train_on_batch(batch, return_dict=True)
+    assert all(np.isfinite(float(value)) for value in logs.values()), logs
+    inputs = batch[0] if isinstance(batch, tuple) else batch
+    outputs = app.decode_predictions(model(inputs, training=False), model)
+    low = {name: keras.backend.standardize_dtype(value.dtype) for name, value in outputs.items()
+           if keras.backend.standardize_dtype(value.dtype) in ("bfloat16", "float16")}
+    assert not low, f"16-bit outputs reach the decode step: {low}"
