@@ -9,6 +9,10 @@ APP_ENTRIES = (
              title="Customer churn (residual MLP on a churn CSV)", objective="val_auc"),
     AppEntry("sentiment", "apps.sentiment.app:SentimentApp", "apps.sentiment.config:SentimentConfig",
              title="Review sentiment (transformer / BiRNN on IMDB)", objective="val_accuracy"),
+    AppEntry("segmentation", "apps.segmentation.app:SegmentationApp", "apps.segmentation.config:SegmentationConfig",
+             title="Semantic segmentation (residual U-Net / DeepLabV3+)", objective="val_mean_iou"),
+    AppEntry("dcgan", "apps.dcgan.app:DcganApp", "apps.dcgan.config:DcganConfig",
+             title="Image generation (DCGAN, measured by FID)", objective="val_fid"),
 )
 
 

@@ -5,6 +5,7 @@ JAX and PyTorch backends, and is registered as serializable under the
 `kapps` package so saved `.keras` models load without `custom_objects`.
 """
 
+from layers.atrous_spatial_pyramid_pooling import AtrousSpatialPyramidPooling
 from layers.bahdanau_attention import BahdanauAttention
 from layers.bigram_embedding import BigramEmbedding
 from layers.bottleneck_block import BottleneckBlock
@@ -25,6 +26,7 @@ from layers.transformer_decoder_block import TransformerDecoderBlock
 from layers.transformer_encoder_block import TransformerEncoderBlock
 
 __all__ = [
+    "AtrousSpatialPyramidPooling",
     "BahdanauAttention",
     "BigramEmbedding",
     "BottleneckBlock",

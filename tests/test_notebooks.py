@@ -11,7 +11,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 # Each notebook and a line of its printed evaluation.
-NOTEBOOKS = {"digits.ipynb": "accuracy:", "churn.ipynb": "roc_auc:", "sentiment.ipynb": "accuracy:"}
+NOTEBOOKS = {"digits.ipynb": "accuracy:", "churn.ipynb": "roc_auc:", "sentiment.ipynb": "accuracy:",
+             "segmentation.ipynb": "mean_iou:",
+             "dcgan.ipynb": "fid:"}
 
 
 def test_every_notebook_is_tested():

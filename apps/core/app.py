@@ -196,6 +196,12 @@ class App(abc.ABC):
         """Turns app-native CLI inputs (image paths, texts, CSV rows...) into a
         `SampleRequest`."""
 
+    def answer_files(self, outputs, items):
+        """Files `predict` writes beside the `*_bytes` outputs, built on the client from the
+        answer and the user's own inputs (a mask drawn over the photo): `{file name: bytes}`,
+        none by default. Name them with `apps.core.workflow.output_stem`."""
+        return {}
+
     @abc.abstractmethod
     def format_response(self, outputs, items):
         """Readable text for the outputs of a request made by `request_from_cli(items)`.

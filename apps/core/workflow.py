@@ -165,22 +165,35 @@ def predict(app, items, model_base_path=DEFAULT_MODEL_BASE_PATH, server=None,
         outputs = local_outputs(app, request, model_base_path)
     text = app.format_response(outputs, items)
     written = write_binary_outputs(outputs, items, output_dir)
+    for name, content in app.answer_files(outputs, items).items():
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        (Path(output_dir) / name).write_bytes(content)
+        written.append(Path(output_dir) / name)
     return "\n".join([text, *(f"Wrote {path}" for path in written)]) if written else text
 
 
 def write_binary_outputs(outputs, items, output_dir):
-    """Writes each `*_bytes` output of each item to `<output_dir>/<item>_<name>.<ext>`."""
+    """Writes each `*_bytes` output of each item to `<output_dir>/<item>.<output>.<ext>`, the
+    output named without `_bytes` nor a format word (`mask_png_bytes` of `pet.jpg` → `pet.mask.png`)."""
     paths = []
     for name, values in outputs.items():
         if not name.endswith("_bytes"):
             continue
         Path(output_dir).mkdir(parents=True, exist_ok=True)
+        label = _output_label(name)
         for index, value in enumerate(_flat_bytes(values)):
-            stem = _item_stem(items[index] if index < len(items) else f"item{index}", index)
-            path = Path(output_dir) / f"{stem}_{name[:-len('_bytes')]}{_extension(value)}"
+            stem = output_stem(items[index] if index < len(items) else f"item{index}", index)
+            path = Path(output_dir) / f"{stem}.{label}{_extension(value)}"
             path.write_bytes(value)
             paths.append(path)
     return paths
+
+
+def _output_label(name):
+    label = name[:-len("_bytes")]
+    for word in ("_png", "_jpeg", "_jpg", "_gif", "_bmp"):
+        label = label.removesuffix(word)
+    return label
 
 
 def _flat_bytes(values):
@@ -189,7 +202,8 @@ def _flat_bytes(values):
     return [value if isinstance(value, bytes) else bytes(value) for value in np.asarray(values, dtype=object).ravel()]
 
 
-def _item_stem(item, index):
+def output_stem(item, index):
+    """The file-name stem of the answers to `items[index]`: the input file's stem, or `input<index>`."""
     stem = Path(item).stem if len(item) < 256 and Path(item).is_file() else f"input{index}"
     return "".join(char if char.isalnum() or char in "-_." else "_" for char in stem) or f"input{index}"
 

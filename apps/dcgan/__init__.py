@@ -1,0 +1,1 @@
+"""Image generation: a deep convolutional GAN (DCGAN) measured by FID and served as PNGs."""

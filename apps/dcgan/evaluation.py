@@ -1,0 +1,180 @@
+"""DCGAN evaluation: FID against real images, class coverage, and the PNG/GIF figures."""
+
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from apps.core.plots import plt
+from apps.dcgan import fid as fid_lib
+from apps.dcgan.grid import grid_columns, tile_images
+
+SAMPLES_FOLDER = "samples"
+INTERPOLATION_ROWS = 8
+INTERPOLATION_STEPS = 10
+GIF_FRAME_MILLISECONDS = 400
+# A class "appears" in the samples when at least this share of them is classified as it.
+COVERAGE_SHARE = 0.01
+FID_LAYER = f"classifier/{fid_lib.FEATURES_LAYER}"
+
+
+def write_png(image, path):
+    """Writes a uint8 `[H, W, C]` image as a PNG file."""
+    from PIL import Image
+
+    image = np.asarray(image, dtype=np.uint8)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)
+    return Path(path)
+
+
+def grid_image(model, images, decode):
+    """The uint8 grid of generator outputs `images` (one row per class when conditional)."""
+    images = keras.ops.convert_to_numpy(decode(images, model)["images"])
+    classes = model.num_classes if model.conditional else None
+    return tile_images(images, grid_columns(len(images), classes)).numpy()
+
+
+class SampleGridCallback(keras.callbacks.Callback):
+    """Writes `samples/epoch_NNN.png`, the fixed noise's images, after every epoch."""
+
+    def __init__(self, folder, decode):
+        super().__init__()
+        self.folder = Path(folder)
+        self.decode = decode
+
+    def on_epoch_end(self, epoch, logs=None):
+        image = grid_image(self.model, self.model.fixed_samples(), self.decode)
+        write_png(image, self.folder / f"epoch_{epoch + 1:03d}.png")
+
+
+def generated_and_real(model, dataset, examples):
+    """`(generated, real, labels)`: NumPy images in [-1, 1] for the first `examples` examples of
+    the batched `dataset`, generated for the same labels from noise seeded by the model's seed
+    (so the same weights always score the same)."""
+    noise = np.random.default_rng(model.seed)
+    generated, real, labels = [], [], []
+    count = 0
+    for inputs, images in dataset:
+        batch_labels = keras.ops.convert_to_numpy(inputs["labels"])
+        latent = noise.standard_normal((len(batch_labels), model.latent_dim)).astype("float32")
+        generated.append(keras.ops.convert_to_numpy(model({"latent": latent, "labels": batch_labels},
+                                                          training=False)))
+        real.append(keras.ops.convert_to_numpy(images))
+        labels.append(batch_labels)
+        count += len(batch_labels)
+        if count >= examples:
+            break
+    return tuple(np.concatenate(parts)[:examples] for parts in (generated, real, labels))
+
+
+def split_fid(model, dataset, examples):
+    """FID of generated against real images of a split, on up to `examples` of each."""
+    generated, real, _ = generated_and_real(model, dataset, examples)
+    return fid_lib.fid(fid_lib.classify(model.classifier, generated)[0], fid_lib.classify(model.classifier, real)[0])
+
+
+def _class_counts(probabilities, num_classes):
+    return np.bincount(np.argmax(probabilities, axis=-1), minlength=num_classes)
+
+
+def evaluate_gan(model, data, config, run, decode):
+    """FID of generated images against the test split (validation if there is none), the
+    floor (real training images against the same real images), the classes the classifier
+    sees in the generated images, and the figures."""
+    from apps.dcgan.data import to_unit_range
+
+    split_name, split = data.evaluation_split()
+    generated, real, labels = generated_and_real(model, split, config.fid_examples)
+    generated_features, generated_probabilities = fid_lib.classify(model.classifier, generated)
+    real_features, real_probabilities = fid_lib.classify(model.classifier, real)
+    train_images = keras.ops.convert_to_numpy(to_unit_range(data.info["train_images"][:len(real)]))
+    counts = _class_counts(generated_probabilities, model.num_classes)
+    metrics = {
+        "split": split_name,
+        "fid": fid_lib.fid(generated_features, real_features),
+        "fid_samples": int(len(real)),
+        "fid_real_floor": fid_lib.fid(fid_lib.classify(model.classifier, train_images)[0], real_features),
+        "fid_layer": FID_LAYER,
+        "classifier_accuracy": float(np.mean(np.argmax(real_probabilities, axis=-1) == labels)),
+        "classes_covered": int(np.sum(counts >= COVERAGE_SHARE * len(generated))),
+        "generated_class_counts": {name: int(count) for name, count in zip(data.class_names, counts)},
+    }
+    if model.conditional:
+        predicted = np.argmax(generated_probabilities, axis=-1)
+        metrics["generated_label_accuracy"] = float(np.mean(predicted == labels))
+    return {**metrics, "plots": [str(path) for path in write_figures(model, run, decode)]}
+
+
+def write_figures(model, run, decode):
+    """`sample_grid.png`, `interpolation.png`, `loss_curves.png` and `samples.gif`."""
+    paths = [write_png(grid_image(model, model.fixed_samples(), decode), run.plot_path("sample_grid")),
+             write_png(interpolation_image(model, decode), run.plot_path("interpolation"))]
+    history = run.load_history()
+    if "d_loss" in history:
+        paths.append(plot_losses(history, run.plot_path("loss_curves")))
+    gif = write_gif(sorted((run.path / SAMPLES_FOLDER).glob("epoch_*.png")), run.path / "samples.gif")
+    return paths + ([gif] if gif else [])
+
+
+def slerp(start, end, fractions):
+    """Spherical interpolation between two latent vectors (White, 2016)."""
+    cosine = np.dot(start, end) / (np.linalg.norm(start) * np.linalg.norm(end))
+    angle = np.arccos(np.clip(cosine, -1.0, 1.0))
+    if angle < 1e-6:
+        return np.stack([(1 - t) * start + t * end for t in fractions])
+    return np.stack([(np.sin((1 - t) * angle) * start + np.sin(t * angle) * end) / np.sin(angle)
+                     for t in fractions])
+
+
+def interpolation_image(model, decode):
+    """Rows that walk the latent space between two fixed noise vectors each; with
+    `conditional`, one row per class between the same two vectors."""
+    fixed = keras.ops.convert_to_numpy(model.fixed_latent)
+    fractions = np.linspace(0.0, 1.0, INTERPOLATION_STEPS)
+    if model.conditional:
+        rows = [slerp(fixed[0], fixed[1], fractions)] * model.num_classes
+        labels = np.repeat(np.arange(model.num_classes), INTERPOLATION_STEPS)
+    else:
+        count = min(INTERPOLATION_ROWS, len(fixed) // 2) or 1
+        rows = [slerp(fixed[2 * row], fixed[(2 * row + 1) % len(fixed)], fractions) for row in range(count)]
+        labels = np.zeros(count * INTERPOLATION_STEPS)
+    latent = np.concatenate(rows).astype("float32")
+    images = model({"latent": latent, "labels": labels.astype("int32")}, training=False)
+    images = keras.ops.convert_to_numpy(decode(images, model)["images"])
+    return tile_images(images, INTERPOLATION_STEPS).numpy()
+
+
+def plot_losses(history, path):
+    """Generator and discriminator losses per epoch, and the validation FID where logged."""
+    panels = 2 if "val_fid" in history else 1
+    figure, axes = plt.subplots(1, panels, figsize=(4.8 * panels, 3.6), squeeze=False)
+    epochs = np.arange(1, len(history["d_loss"]) + 1)
+    axes[0, 0].plot(epochs, history["d_loss"], marker="o", label="discriminator")
+    axes[0, 0].plot(epochs, history["g_loss"], marker="o", label="generator")
+    axes[0, 0].set_title("losses")
+    if panels == 2:
+        axes[0, 1].plot(np.arange(1, len(history["val_fid"]) + 1), history["val_fid"], marker="o", color="C2")
+        axes[0, 1].set_title("validation FID")
+    for axis in axes[0]:
+        axis.set_xlabel("epoch")
+        axis.grid(alpha=0.3)
+    axes[0, 0].legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def write_gif(frames, path):
+    """An animated GIF of the PNG `frames` (None when there are none)."""
+    from PIL import Image
+
+    if not frames:
+        return None
+    images = []
+    for frame in frames:
+        with Image.open(frame) as image:
+            images.append(image.copy())
+    images[0].save(path, save_all=True, append_images=images[1:], duration=GIF_FRAME_MILLISECONDS, loop=0)
+    return Path(path)

@@ -1,0 +1,1 @@
+"""Semantic segmentation: a class per pixel, served as masks from raw image bytes."""

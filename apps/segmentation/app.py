@@ -1,0 +1,159 @@
+"""The segmentation app: a class per pixel, served as masks from raw image bytes."""
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from apps.core.app import App, SampleRequest
+from apps.core.errors import InputError
+from apps.core.hypermodel import ConfigHyperModel
+from apps.core.images import EXAMPLE_FEATURE
+from apps.segmentation import data as segmentation_data
+from apps.segmentation.builtin import builtin_split
+from apps.segmentation.config import MODELS, SegmentationConfig
+from apps.segmentation.evaluation import confusion_matrix, evaluate_segmenter, overlay, scores
+from apps.segmentation.model import build_model
+from apps.segmentation.signatures import make_signatures
+
+SAMPLE_SIZES = ((48, 64), (40, 40))  # sample requests: images of two sizes, padded in `mask`
+
+
+def search_space(hp, config):
+    """Depth, width, decoder and loss mix, as values of `SegmentationConfig` (the shared
+    choices add the learning rate, optimizer, batch size and epochs). Depths whose
+    resolution `image_size` cannot halve that often are left out."""
+    deepest = max(2, (config.image_size & -config.image_size).bit_length() - 1)
+    depths = [depth for depth in (config.depth - 1, config.depth, config.depth + 1) if 2 <= depth <= deepest]
+    widths = sorted({max(4, config.width // 2), config.width, config.width * 2})
+    return config.replace(
+        model=hp.Choice("model", list(MODELS)),
+        depth=hp.Choice("depth", depths or [config.depth]),
+        width=hp.Choice("width", widths),
+        dice_weight=hp.Choice("dice_weight", [0.0, 0.25, 0.5, 0.75]),
+    )
+
+
+def _example(encoded):
+    feature = tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded]))
+    return tf.train.Example(features=tf.train.Features(feature={EXAMPLE_FEATURE: feature})).SerializeToString()
+
+
+class SegmentationApp(App):
+    name = "segmentation"
+    title = "Semantic segmentation (residual U-Net / DeepLabV3+)"
+    config_class = SegmentationConfig
+    default_tfds_name = "oxford_iiit_pet"
+    objective = "val_mean_iou"
+    objective_direction = "max"
+    field_metric_names = ("mean_iou", "pixel_accuracy")
+    known_limits = (
+        "Every pixel gets one of the training data's classes: there is no 'none of these' answer.",
+        "Images are squeezed to --image-size squares for the network and its answer is resized back, so "
+        "structures a few pixels wide at that size (thin borders, far objects) are lost and aspect ratios "
+        "far from square lose detail.",
+        "Image files whose header announces more pixels than --max-image-pixels are refused.",
+    )
+
+    def tiny_config(self):
+        """64 builtin 32×32 images, a width-4 two-stage U-Net, one epoch: seconds."""
+        return SegmentationConfig(data="builtin", epochs=1, batch_size=16, image_size=32, width=4, depth=2,
+                                  stage_blocks=1, max_examples=64, validation_fraction=0.25, warmup_epochs=0.0, seed=7)
+
+    # ----- data ---------------------------------------------------------------
+    def load_tfds(self, name, config):
+        train, test, class_names = segmentation_data.load_tfds_pets(name, config)
+        return segmentation_data.make_splits(train, test, class_names, config, f"tfds:{name}")
+
+    def load_files(self, path, config):
+        train, test, class_names = segmentation_data.load_files(path, config)
+        return segmentation_data.make_splits(train, test, class_names, config, f"files:{path}")
+
+    def load_builtin(self, config):
+        train, test, class_names = segmentation_data.load_builtin(config)
+        return segmentation_data.make_splits(train, test, class_names, config, "builtin (generated shapes)")
+
+    # ----- model --------------------------------------------------------------
+    def build_model(self, config, data):
+        return build_model(config, len(data.class_names), data.train_examples)
+
+    def hypermodel(self, config, data):
+        return ConfigHyperModel(self, config, data, search_space)
+
+    def field_metrics(self, model, dataset, config):
+        """Mean IoU and pixel accuracy over the whole (validation) `dataset`."""
+        num_classes = model.output_shape[-1]
+        matrix = confusion_matrix(model, dataset, num_classes, config.ignore_class,
+                                  lambda probabilities: self.decode_predictions(probabilities, model))
+        values = scores(matrix, [str(index) for index in range(num_classes)])
+        return {name: values[name] for name in self.field_metric_names}
+
+    def decode_predictions(self, predictions, model):
+        """Class probabilities `(batch, height, width, classes)` → `mask`, the most probable
+        class of each pixel (uint8)."""
+        return {"mask": keras.ops.cast(keras.ops.argmax(predictions, axis=-1), "uint8")}
+
+    def evaluate(self, model, data, config, run):
+        return evaluate_segmenter(model, data, config, run,
+                                  lambda probabilities: self.decode_predictions(probabilities, model))
+
+    def report(self, metrics):
+        lines = [super().report(metrics)]
+        lines += [f"iou[{name}]: {value:.4f}" for name, value in metrics.get("per_class_iou", {}).items()]
+        return "\n".join(lines)
+
+    # ----- serving ------------------------------------------------------------
+    def serving_signatures(self, model, config):
+        return make_signatures(model, self.decode_predictions, config)
+
+    def sample_requests(self, config):
+        images, _ = builtin_split("test", 64)
+        sized = [tf.cast(tf.image.resize(images[index], size), tf.uint8).numpy()
+                 for index, size in enumerate(SAMPLE_SIZES)]
+        encoded = np.array([tf.io.encode_png(image).numpy() for image in sized], dtype=object)
+        return [
+            SampleRequest("serving_default", {"image_bytes": encoded}),
+            SampleRequest("serve_uint8", {"images": images[:2]}),
+            SampleRequest("serve_tf_example", {"examples": np.array([_example(item) for item in encoded],
+                                                                    dtype=object)}),
+        ]
+
+    def request_from_cli(self, items):
+        missing = [item for item in items if not Path(item).is_file()]
+        if missing:
+            raise InputError(f"No such image file(s): {', '.join(missing)}")
+        encoded = np.array([Path(item).read_bytes() for item in items], dtype=object)
+        return SampleRequest("serving_default", {"image_bytes": encoded})
+
+    def answer_files(self, outputs, items):
+        """`<image>.overlay.png`: each answered mask drawn over the user's own image file."""
+        from apps.core.workflow import output_stem
+
+        files = {}
+        for index, (item, png) in enumerate(zip(items, np.asarray(outputs["mask_png_bytes"], dtype=object).ravel())):
+            mask = tf.io.decode_png(bytes(png), channels=1).numpy()[..., 0]
+            image = tf.io.decode_image(Path(item).read_bytes(), channels=3, expand_animations=False).numpy()
+            drawn = overlay(image[None], mask[None], int(mask.max()) + 1, ignore_class=-1)[0]
+            files[f"{output_stem(item, index)}.overlay.png"] = tf.io.encode_png(
+                keras.ops.convert_to_numpy(drawn).astype(np.uint8)).numpy()
+        return files
+
+    def format_response(self, outputs, items):
+        """One line per image: its size and the share of its pixels in each class present."""
+        masks = np.asarray(outputs["mask"])
+        pngs = np.asarray(outputs["mask_png_bytes"], dtype=object).ravel()
+        lines = []
+        for item, mask, png in zip(items, masks, pngs):
+            height, width = _png_size(png)
+            own = mask[:height, :width]
+            ids, counts = np.unique(own, return_counts=True)
+            shares = ", ".join(f"class {int(i)} {count / own.size:.1%}" for i, count in zip(ids, counts))
+            lines.append(f"{item}: {width}x{height} mask, {shares}")
+        return "\n".join(lines)
+
+
+def _png_size(png):
+    """`(height, width)` from a PNG's header."""
+    png = bytes(png)
+    return int.from_bytes(png[20:24], "big"), int.from_bytes(png[16:20], "big")

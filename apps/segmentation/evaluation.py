@@ -1,0 +1,142 @@
+"""Segmentation metrics (mean IoU, per-class IoU, pixel accuracy, Dice) and PNG plots.
+
+One confusion matrix over every counted pixel of a split (Keras' `MeanIoU` keeps it)
+gives all the metrics; pixels marked with the ignored id count for none.
+"""
+
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from apps.core import plots  # noqa: F401  (selects matplotlib's headless backend)
+from apps.core.plots import plot_learning_curves
+
+OVERLAYS_SHOWN = 6
+SAMPLES_WRITTEN = 4
+OVERLAY_ALPHA = 0.5
+
+
+def confusion_matrix(model, dataset, num_classes, ignore_class, decode):
+    """`[true, predicted]` pixel counts of `model` on the batched `dataset`, through the app's
+    decode step; pixels whose true id is `ignore_class` are left out. The model runs through
+    its compiled predict function (an eager call would compile op by op on JAX)."""
+    metric = keras.metrics.MeanIoU(num_classes, ignore_class=ignore_class)
+    for images, masks in dataset.as_numpy_iterator():
+        predicted = decode(model.predict_on_batch(images))["mask"]
+        metric.update_state(masks[..., 0], predicted)
+    return keras.ops.convert_to_numpy(metric.total_cm).astype(np.int64)
+
+
+def scores(matrix, class_names):
+    """Mean IoU (over the classes that occur in the truth or the prediction, as Keras'
+    `MeanIoU`), per-class IoU and Dice, pixel accuracy and mean Dice of a confusion matrix."""
+    true_positives = np.diag(matrix).astype(np.float64)
+    predicted, actual = matrix.sum(axis=0), matrix.sum(axis=1)
+    union = predicted + actual - true_positives
+    present = union > 0
+    iou = np.divide(true_positives, union, out=np.zeros_like(true_positives), where=present)
+    dice = np.divide(2 * true_positives, predicted + actual, out=np.zeros_like(true_positives), where=present)
+    return {
+        "mean_iou": float(iou[present].mean()) if present.any() else 0.0,
+        "pixel_accuracy": float(true_positives.sum() / max(1, matrix.sum())),
+        "mean_dice": float(dice[present].mean()) if present.any() else 0.0,
+        "per_class_iou": {name: float(value) for name, value in zip(class_names, iou)},
+        "per_class_dice": {name: float(value) for name, value in zip(class_names, dice)},
+    }
+
+
+def evaluate_segmenter(model, data, config, run, decode):
+    """The metrics of the test split (validation if there is none) and the plots."""
+    split_name, split = data.evaluation_split()
+    matrix = confusion_matrix(model, split, len(data.class_names), config.ignore_class, decode)
+    metrics = {"split": split_name, "examples": int(data.test_examples if split_name == "test"
+                                                    else data.validation_examples),
+               **scores(matrix, data.class_names), "confusion_matrix": matrix.tolist()}
+    return {**metrics, "plots": write_plots(model, data, config, run, metrics, decode)}
+
+
+def class_colors(count):
+    """A distinct RGB colour per class (matplotlib's tab10/tab20)."""
+    from matplotlib import colormaps
+
+    palette = colormaps["tab10" if count <= 10 else "tab20"]
+    return {index: [int(255 * channel) for channel in palette(index % palette.N)[:3]] for index in range(count)}
+
+
+def overlay(images, masks, num_classes, ignore_class):
+    """Masks `[n, h, w]` drawn over uint8 images `[n, h, w, 3]` by `keras.visualization`."""
+    return keras.visualization.draw_segmentation_masks(
+        np.asarray(images), np.asarray(masks, np.int32)[..., None], num_classes=num_classes,
+        color_mapping=class_colors(num_classes), alpha=OVERLAY_ALPHA, ignore_index=ignore_class)
+
+
+def plot_overlays(model, data, config, path, decode):
+    """Rows of test images: the image, the true mask over it, the predicted mask over it."""
+    import matplotlib.pyplot as plt
+
+    images = data.info["test_images"][:OVERLAYS_SHOWN]
+    true = data.info["test_masks"][:OVERLAYS_SHOWN]
+    predicted = keras.ops.convert_to_numpy(decode(model.predict_on_batch(images.astype(np.float32)))["mask"])
+    count = len(data.class_names)
+    columns = [("image", images), ("true", overlay(images, true, count, config.ignore_class)),
+               ("predicted", overlay(images, predicted, count, config.ignore_class))]
+    figure, axes = plt.subplots(len(images), 3, figsize=(6.6, 2.2 * len(images)), squeeze=False)
+    for row in range(len(images)):
+        for column, (title, pictures) in enumerate(columns):
+            axes[row, column].imshow(pictures[row])
+            axes[row, column].axis("off")
+            if row == 0:
+                axes[row, column].set_title(title)
+    colors = class_colors(count)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=np.array(colors[index]) / 255) for index in range(count)]
+    figure.legend(handles, data.class_names, loc="lower center", ncol=min(count, 6), fontsize=8)
+    figure.tight_layout(rect=(0, 0.04, 1, 1))
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def plot_class_iou(metrics, path, title):
+    """A bar per class: its IoU on the evaluated split, the mean IoU as a line."""
+    import matplotlib.pyplot as plt
+
+    names, values = zip(*metrics["per_class_iou"].items())
+    figure, axis = plt.subplots(figsize=(max(4.0, 0.6 * len(names) + 2), 3.4))
+    axis.bar(range(len(names)), values, color="tab:blue")
+    axis.axhline(metrics["mean_iou"], color="tab:red", linestyle="--", label=f"mean {metrics['mean_iou']:.3f}")
+    axis.set_xticks(range(len(names)), names, rotation=45 if len(names) > 6 else 0, ha="right" if len(names) > 6
+                    else "center")
+    axis.set_ylim(0, 1)
+    axis.set_ylabel("IoU")
+    axis.set_title(title)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def write_sample_images(images, folder, count=SAMPLES_WRITTEN):
+    """PNG files of test images, to try `kapps segmentation predict` on."""
+    from PIL import Image
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index, image in enumerate(images[:count]):
+        path = folder / f"test_{index}.png"
+        Image.fromarray(np.asarray(image, np.uint8)).save(path)
+        paths.append(path)
+    return paths
+
+
+def write_plots(model, data, config, run, metrics, decode):
+    paths = []
+    history = run.load_history()
+    if history:
+        paths.append(plot_learning_curves(history, run.plot_path("learning_curves"), "segmentation"))
+    paths.append(plot_class_iou(metrics, run.plot_path("class_iou"), f"Per-class IoU ({metrics['split']})"))
+    paths.append(plot_overlays(model, data, config, run.plot_path("overlays"), decode))
+    write_sample_images(data.info["test_images"], run.path / "samples")
+    return [str(path) for path in paths]

@@ -1,0 +1,101 @@
+"""Train → run folder → export → predict: the segmentation slice on TensorFlow."""
+
+import io
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from apps.core import workflow
+from apps.core.errors import InputError
+from apps.segmentation.app import SegmentationApp
+from apps.segmentation.builtin import builtin_split
+from apps.segmentation.signatures import PADDING_CLASS
+from tests.apps.core.test_images import png_header_only
+from tests.apps.segmentation.conftest import tiny_config
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    run, metrics = workflow.train(SegmentationApp(), tiny_config(max_image_pixels=10_000),
+                                  tmp_path_factory.mktemp("run"), verbose=False)
+    return run, metrics
+
+
+@pytest.fixture(scope="module")
+def exported(trained_run, tmp_path_factory):
+    base = tmp_path_factory.mktemp("models")
+    return base, workflow.export(SegmentationApp(), trained_run[0].path, base)
+
+
+@pytest.fixture(scope="module")
+def loaded(exported):
+    return tf.saved_model.load(str(exported[1]))
+
+
+def _png(image):
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_run_folder_holds_metrics_and_plots(trained_run):
+    run, metrics = trained_run
+    for name in ("model.keras", "metrics.json", "history.csv", "learning_curves.png", "class_iou.png",
+                 "overlays.png", "checkpoints/best.keras"):
+        assert (run.path / name).exists(), name
+    saved = json.loads(run.metrics_path.read_text())
+    assert saved["split"] == "test" and saved["examples"] == 80
+    assert set(saved["per_class_iou"]) == {"background", "circle", "square", "triangle"}
+    assert 0.0 <= saved["mean_iou"] <= 1.0 and 0.0 <= saved["pixel_accuracy"] <= 1.0
+    assert np.sum(saved["confusion_matrix"]) == 80 * 32 * 32
+    history = run.load_history()
+    assert {"val_mean_iou", "val_pixel_accuracy", "mean_iou", "field_metrics_seconds"} <= set(history)
+    assert len(list((run.path / "samples").glob("*.png"))) == 4
+
+
+def test_masks_come_back_at_each_image_size(trained_run, loaded):
+    model = keras.saving.load_model(trained_run[0].model_path)
+    images, _ = builtin_split("test", 32)
+    expected = np.argmax(model.predict(images[:2].astype(np.float32), verbose=0), axis=-1)
+    wide = np.asarray(Image.fromarray(images[2]).resize((48, 24)))
+    outputs = loaded.signatures["serving_default"](image_bytes=tf.constant([_png(images[0]), _png(wide),
+                                                                            _png(images[1])]))
+    masks, pngs = outputs["mask"].numpy(), outputs["mask_png_bytes"].numpy()
+    assert masks.shape == (3, 32, 48) and masks.dtype == np.uint8
+    np.testing.assert_array_equal(masks[0, :, :32], expected[0])  # the network's own size: no resizing
+    np.testing.assert_array_equal(masks[2, :, :32], expected[1])
+    assert np.all(masks[0, :, 32:] == PADDING_CLASS) and np.all(masks[1, 24:] == PADDING_CLASS)
+    for mask, png, (height, width) in zip(masks, pngs, [(32, 32), (24, 48), (32, 32)]):
+        decoded = tf.io.decode_png(png).numpy()[..., 0]
+        assert decoded.shape == (height, width)
+        np.testing.assert_array_equal(decoded, mask[:height, :width])
+    uint8 = loaded.signatures["serve_uint8"](images=tf.constant(images[:2]))
+    np.testing.assert_array_equal(uint8["mask"].numpy(), expected)
+
+
+def test_bad_images_are_refused_naming_the_input(loaded):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"image_bytes\[1\]: a 200x100 image \(20000 pixels\) "
+                                                             "is over the limit of 10000 pixels"):
+        loaded.signatures["serving_default"](image_bytes=tf.constant([_png(np.zeros((8, 8, 3), np.uint8)),
+                                                                       png_header_only(200, 100)]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="images: expected shape"):
+        loaded.signatures["serve_uint8"](images=tf.zeros([1, 8, 8, 4], tf.uint8))
+
+
+def test_predict_writes_the_mask_png_of_each_file(exported, tmp_path):
+    images, _ = builtin_split("test", 32)
+    path = tmp_path / "pet.png"
+    path.write_bytes(_png(np.asarray(Image.fromarray(images[0]).resize((40, 30)))))
+    text = workflow.predict(SegmentationApp(), [str(path)], exported[0], output_dir=tmp_path / "out")
+    assert text.startswith(f"{path}: 40x30 mask, class ")
+    written = tmp_path / "out" / "pet.mask.png"
+    assert f"Wrote {written}" in text
+    assert np.asarray(Image.open(written)).shape == (30, 40)
+    drawn = tmp_path / "out" / "pet.overlay.png"
+    assert f"Wrote {drawn}" in text and np.asarray(Image.open(drawn)).shape == (30, 40, 3)
+    with pytest.raises(InputError, match="No such image file"):
+        workflow.predict(SegmentationApp(), [str(tmp_path / "missing.jpg")], exported[0])
