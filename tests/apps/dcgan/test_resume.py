@@ -1,16 +1,15 @@
 """A DCGAN training killed with SIGKILL resumes with both networks, both optimizers and the
 fixed noise of its sample grids."""
 
-import csv
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
 import pytest
+
+from tests.apps.kill_helpers import finished_epochs, kill_after_first_epoch
 
 EPOCHS = 2
 EXAMPLES, BATCH_SIZE = 320, 32
@@ -25,27 +24,13 @@ def train_command(run_dir, seed):
             "--fid-examples", "64", "--seed", str(seed), "--run-dir", str(run_dir)]
 
 
-def finished_epochs(history_path):
-    if not history_path.exists():
-        return []
-    with open(history_path) as handle:
-        return [int(row["epoch"]) for row in csv.DictReader(handle)]
 
 
 @pytest.mark.slow  # two training processes: about 40 s on 2 cores
 def test_kill_9_then_rerun_restores_networks_optimizers_and_fixed_noise(tmp_path):
     run_dir = tmp_path / "run"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
-    process = subprocess.Popen(train_command(run_dir, seed=1), env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while not finished_epochs(run_dir / "history.csv") and time.time() < deadline:
-        assert process.poll() is None, "training ended before it could be killed"
-        time.sleep(0.05)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    done_before_kill = finished_epochs(run_dir / "history.csv")
-    assert done_before_kill and len(done_before_kill) < EPOCHS
+    done_before_kill = kill_after_first_epoch(train_command(run_dir, seed=1), run_dir, env, EPOCHS)
     first_grid_noise = keras.saving.load_model(run_dir / "checkpoints" / "best.keras").fixed_latent.numpy()
 
     # Another seed: what the rerun would draw itself differs from what it restores.

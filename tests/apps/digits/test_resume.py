@@ -1,11 +1,10 @@
 """A training killed with SIGKILL resumes from its last finished epoch in the same run folder."""
 
-import csv
 import os
-import signal
 import subprocess
 import sys
-import time
+
+from tests.apps.kill_helpers import finished_epochs, kill_after_first_epoch
 
 EPOCHS = 6
 
@@ -15,26 +14,12 @@ def train_command(run_dir):
             "--width", "4", "--batch-size", "32", "--epochs", str(EPOCHS), "--run-dir", str(run_dir)]
 
 
-def finished_epochs(history_path):
-    if not history_path.exists():
-        return []
-    with open(history_path) as handle:
-        return [int(row["epoch"]) for row in csv.DictReader(handle)]
 
 
 def test_kill_9_then_rerun_resumes(tmp_path):
     run_dir = tmp_path / "run"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    process = subprocess.Popen(train_command(run_dir), env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while not finished_epochs(run_dir / "history.csv") and time.time() < deadline:
-        assert process.poll() is None, "training ended before it could be killed"
-        time.sleep(0.05)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    done_before_kill = finished_epochs(run_dir / "history.csv")
-    assert done_before_kill and len(done_before_kill) < EPOCHS
+    done_before_kill = kill_after_first_epoch(train_command(run_dir), run_dir, env, EPOCHS)
     assert (run_dir / "backup").exists() and not (run_dir / "model.keras").exists()
 
     rerun = subprocess.run(train_command(run_dir), env=env, capture_output=True, text=True, timeout=300)
