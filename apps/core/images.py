@@ -277,3 +277,25 @@ class ImageSignatures:
                 return self.answer(prepare(tf.identity(images)))
 
         return serve
+
+
+def serialized_example(encoded):
+    """A `tf.Example` holding the encoded image `encoded` under `EXAMPLE_FEATURE`, serialized:
+    what the `from_examples` signatures take."""
+    feature = tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded]))
+    return tf.train.Example(features=tf.train.Features(feature={EXAMPLE_FEATURE: feature})).SerializeToString()
+
+
+def read_image_files(paths):
+    """The bytes of each image file in `paths`, as the object array a bytes signature takes;
+    `InputError` naming the files that do not exist."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from apps.core.errors import InputError
+
+    missing = [path for path in paths if not Path(path).is_file()]
+    if missing:
+        raise InputError(f"No such image file(s): {', '.join(map(str, missing))}")
+    return np.array([Path(path).read_bytes() for path in paths], dtype=object)

@@ -1,14 +1,12 @@
 """The digits app: the reference slice every other app follows."""
 
-from pathlib import Path
-
 import keras
 import numpy as np
 import tensorflow as tf
 
 from apps.core.app import App, SampleRequest
 from apps.core.hypermodel import ConfigHyperModel
-from apps.core.images import EXAMPLE_FEATURE
+from apps.core.images import read_image_files, serialized_example
 from apps.digits import data as digits_data
 from apps.digits.config import DigitsConfig
 from apps.digits.evaluation import evaluate_classifier
@@ -25,11 +23,6 @@ def search_space(hp, config):
         learning_rate=hp.Float("learning_rate", 3e-4, 1e-2, sampling="log"),
         optimizer=hp.Choice("optimizer", ["adamw", "adam", "rmsprop", "adagrad", "sgd"]),
     )
-
-
-def _example(encoded):
-    feature = tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded]))
-    return tf.train.Example(features=tf.train.Features(feature={EXAMPLE_FEATURE: feature})).SerializeToString()
 
 
 class DigitsApp(App):
@@ -91,16 +84,12 @@ class DigitsApp(App):
             SampleRequest("serving_default", {"images": images.astype(np.float32)}),
             SampleRequest("serve_uint8", {"images": images}),
             SampleRequest("serve_image_bytes", {"image_bytes": encoded}),
-            SampleRequest("serve_tf_example", {"examples": np.array([_example(item) for item in encoded],
+            SampleRequest("serve_tf_example", {"examples": np.array([serialized_example(item) for item in encoded],
                                                                     dtype=object)}),
         ]
 
     def request_from_cli(self, items):
-        missing = [item for item in items if not Path(item).is_file()]
-        if missing:
-            raise FileNotFoundError(f"No such image file(s): {', '.join(missing)}")
-        encoded = np.array([Path(item).read_bytes() for item in items], dtype=object)
-        return SampleRequest("serve_image_bytes", {"image_bytes": encoded})
+        return SampleRequest("serve_image_bytes", {"image_bytes": read_image_files(items)})
 
     def format_response(self, outputs, items):
         probabilities = np.asarray(outputs["probabilities"])

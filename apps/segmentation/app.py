@@ -7,9 +7,8 @@ import numpy as np
 import tensorflow as tf
 
 from apps.core.app import App, SampleRequest
-from apps.core.errors import InputError
 from apps.core.hypermodel import ConfigHyperModel
-from apps.core.images import EXAMPLE_FEATURE
+from apps.core.images import read_image_files, serialized_example
 from apps.segmentation import data as segmentation_data
 from apps.segmentation.builtin import builtin_split
 from apps.segmentation.config import MODELS, SegmentationConfig
@@ -33,11 +32,6 @@ def search_space(hp, config):
         width=hp.Choice("width", widths),
         dice_weight=hp.Choice("dice_weight", [0.0, 0.25, 0.5, 0.75]),
     )
-
-
-def _example(encoded):
-    feature = tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded]))
-    return tf.train.Example(features=tf.train.Features(feature={EXAMPLE_FEATURE: feature})).SerializeToString()
 
 
 class SegmentationApp(App):
@@ -115,16 +109,12 @@ class SegmentationApp(App):
         return [
             SampleRequest("serving_default", {"image_bytes": encoded}),
             SampleRequest("serve_uint8", {"images": images[:2]}),
-            SampleRequest("serve_tf_example", {"examples": np.array([_example(item) for item in encoded],
+            SampleRequest("serve_tf_example", {"examples": np.array([serialized_example(item) for item in encoded],
                                                                     dtype=object)}),
         ]
 
     def request_from_cli(self, items):
-        missing = [item for item in items if not Path(item).is_file()]
-        if missing:
-            raise InputError(f"No such image file(s): {', '.join(missing)}")
-        encoded = np.array([Path(item).read_bytes() for item in items], dtype=object)
-        return SampleRequest("serving_default", {"image_bytes": encoded})
+        return SampleRequest("serving_default", {"image_bytes": read_image_files(items)})
 
     def answer_files(self, outputs, items):
         """`<image>.overlay.png`: each answered mask drawn over the user's own image file."""

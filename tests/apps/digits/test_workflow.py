@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from apps.core import workflow
+from apps.core.errors import InputError
 from apps.digits import data as digits_data
 from apps.digits.app import DigitsApp
 from tests.apps.core.test_images import png_header_only
@@ -78,7 +79,7 @@ def test_predict_answers_image_files_from_the_export(app, trained_run, exported)
     answer = workflow.predict(app, samples, exported[0])
     lines = answer.splitlines()
     assert len(lines) == 3 and all("probability" in line for line in lines)
-    with pytest.raises(FileNotFoundError, match="No such image"):
+    with pytest.raises(InputError, match="No such image"):
         workflow.predict(app, [str(exported[0] / "missing.png")], exported[0])
 
 
