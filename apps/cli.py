@@ -131,7 +131,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     backend, argv = _pop_backend(argv)
     try:
-        select_backend(backend)
+        backend = select_backend(backend)
     except (ValueError, RuntimeError) as error:
         raise SystemExit(f"kapps: {error}")
     if argv[:1] == ["serve"]:
@@ -145,6 +145,10 @@ def main(argv=None):
         for name in registry.names():
             print(f"{name:<12} {registry.entry(name).title}")
         return 0
+    if getattr(args, "action", None) == "train":
+        from apps.core.distribute import prepare_host_devices
+
+        prepare_host_devices(backend, args.config__distribute, args.config__replicas or 0)
     import_tensorflow_quietly()  # before the app, which loads TensorFlow for its pipelines
     app = registry.get(args.command)
     try:

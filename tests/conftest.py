@@ -7,8 +7,14 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import pytest  # noqa: E402
 
 from apps.core.backend import import_tensorflow_quietly  # noqa: E402
+from apps.core.distribute import prepare_host_devices, split_cpu  # noqa: E402
 
+# Two devices for the distributed-training tests: host devices on JAX (before it loads),
+# logical CPU devices on TensorFlow (before it runs an op). Single-device code uses the first.
+TEST_REPLICAS = 2
+prepare_host_devices(os.environ["KERAS_BACKEND"], "data-parallel", TEST_REPLICAS)
 import_tensorflow_quietly()  # every backend's tests use tf.data; TensorFlow's start-up lines hidden
+split_cpu(TEST_REPLICAS)
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATASETS = os.path.join(os.path.dirname(REPO_ROOT), "shared", "datasets")

@@ -67,13 +67,14 @@ def test_missing_run_is_a_message_not_a_traceback(tmp_path):
     assert "train first" in result.stderr
 
 
-def test_train_export_predict(tmp_path):
+def test_train_export_predict(tmp_path, capsys):
+    """Train and export through `cli.main` in this process, predict through `python -m apps`."""
     run_dir, models = tmp_path / "run", tmp_path / "models"
-    train = kapps("digits", "train", "--data", "builtin", "--epochs", "1", "--width", "4",
-                  "--max-examples", "128", "--run-dir", str(run_dir))
-    assert "accuracy:" in train.stdout
-    export = kapps("digits", "export", "--run-dir", str(run_dir), "--model-base-path", str(models))
-    assert f"Exported digits to {models / 'digits' / '1'}" in export.stdout
+    assert cli.main(["digits", "train", "--data", "builtin", "--epochs", "1", "--width", "4",
+                     "--max-examples", "128", "--run-dir", str(run_dir)]) == 0
+    assert "accuracy:" in capsys.readouterr().out
+    assert cli.main(["digits", "export", "--run-dir", str(run_dir), "--model-base-path", str(models)]) == 0
+    assert f"Exported digits to {models / 'digits' / '1'}" in capsys.readouterr().out
     sample = sorted((run_dir / "samples").glob("*.png"))[0]
     predict = kapps("digits", "predict", "--model-base-path", str(models), str(sample))
     assert predict.stdout.startswith(str(sample)) and "probability" in predict.stdout

@@ -8,6 +8,7 @@ import dataclasses
 import shutil
 import warnings
 
+from apps.core.config import ConfigError
 from apps.core.hypermodel import TrainingSpace
 from tuner import plots, report
 from tuner.importance import hyperparameter_importance, most_important
@@ -89,9 +90,13 @@ def clear_folder(folder):
         path.unlink(missing_ok=True)
 
 
-def checked_metric_names(folder, objective, hypermodel):
+def checked_metric_names(app, folder, objective, hypermodel):
     """The metric names training reports, checked to include the objective before the
-    first trial; a resumed search reuses the names its first run checked."""
+    first trial; a resumed search reuses the names its first run checked. The app's own
+    objective needs no check (every app's training reports it: the shared app test), so
+    the one-step probe runs only for another `--objective`; None then."""
+    if objective.name == app.objective:
+        return None
     saved = folder.load_search() or {}
     if objective.name in (saved.get("metric_names") or ()):
         return saved["metric_names"]
@@ -125,6 +130,10 @@ def run_search(app, config, settings):
     `settings.trials_per_process` trials."""
     import keras
 
+    if config.distribute != "none":
+        raise ConfigError("kapps tune trains each trial on one device: scale a search out with Keras Tuner's "
+                          "chief/worker mode (--distributed chief|worker), and train the best config with "
+                          f"`kapps {app.name} train --distribute {config.distribute}`.")
     folder = settings.folder(app.name).create()
     objective = make_objective(app, settings.objective, settings.direction)
     identity = search_identity(settings, objective, config)
@@ -136,7 +145,7 @@ def run_search(app, config, settings):
     hypermodel = prepare_hypermodel(app, config, settings)
     metric_names = None
     if not settings.is_worker:
-        metric_names = checked_metric_names(folder, objective, hypermodel)
+        metric_names = checked_metric_names(app, folder, objective, hypermodel)
     tuner = build_tuner(hypermodel, objective, settings, folder, config, overwrite)
     if not settings.is_worker:
         folder.save_search({"app": app.name, "identity": identity, "metric_names": metric_names,

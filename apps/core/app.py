@@ -66,6 +66,8 @@ class App(abc.ABC):
     field_metric_names: ClassVar[tuple] = ()
     # What the exported model cannot do, in a sentence each (the model card lists them).
     known_limits: ClassVar[tuple] = ()
+    # `--distribute` engines the app's training cannot run under: {engine: why, and what instead}.
+    refused_engines: ClassVar[dict] = {}
 
     @property
     def gate_metric(self):
@@ -83,6 +85,8 @@ class App(abc.ABC):
     def check_config(self, config):
         """The config, validated: values the app cannot honour raise `ConfigError`."""
         config.validate()
+        if config.distribute in self.refused_engines:
+            raise ConfigError(f"--distribute {config.distribute}: {self.refused_engines[config.distribute]}")
         if not self.field_metric_names:
             defaults = AppConfig()
             for name in ("field_metrics_every", "field_metrics_examples"):
@@ -118,6 +122,11 @@ class App(abc.ABC):
     def build_model(self, config, data):
         """A compiled Keras model for `config`; `data` carries what was fitted on the
         training split (vocabularies, normalisers...)."""
+
+    def prepare(self, config, data):
+        """Work `build_model` needs that trains on one device whatever `--distribute` says
+        (DCGAN's FID classifier, a measuring instrument); runs before the model is built
+        under the distribution's scope. Nothing by default."""
 
     def make_model(self, config, data):
         """`build_model` under the config's precision and XLA settings (`--mixed-precision`,

@@ -43,6 +43,10 @@ class AppConfig:
             policy on a GPU, `mixed_bfloat16` elsewhere; `apps.core.precision`).
         jit_compile: XLA compilation of the training and prediction steps: `auto` (Keras'
             choice), `on` or `off`.
+        distribute: train on several devices or machines: `none`, `mirrored` or
+            `multi-worker` (TensorFlow), `data-parallel` (JAX); `apps.core.distribute`.
+        replicas: devices `mirrored`/`data-parallel` train on (0: every GPU, or one CPU;
+            more than one on a CPU-only machine splits the CPU into logical devices).
     """
 
     data: str = "builtin"
@@ -62,6 +66,8 @@ class AppConfig:
     field_metrics_examples: int = 0
     mixed_precision: bool = False
     jit_compile: str = "auto"
+    distribute: str = "none"
+    replicas: int = 0
 
     # Shared fields the app does not honour: setting one is an error, never ignored.
     UNSUPPORTED_FIELDS: ClassVar[tuple] = ()
@@ -88,7 +94,21 @@ class AppConfig:
             _check_type(self, field.name, _resolved_hints(type(self))[field.name])
         if self.jit_compile not in JIT_CHOICES:
             raise ConfigError(f"--jit-compile must be one of {', '.join(JIT_CHOICES)}, got {self.jit_compile!r}.")
+        self._validate_distribution()
         return self
+
+    def _validate_distribution(self):
+        from apps.core.distribute import DISTRIBUTE_CHOICES
+
+        if self.distribute not in DISTRIBUTE_CHOICES:
+            raise ConfigError(f"--distribute must be one of {', '.join(DISTRIBUTE_CHOICES)}, got {self.distribute!r}.")
+        if self.replicas < 0:
+            raise ConfigError(f"--replicas must be 0 (every device) or more, got {self.replicas}.")
+        if self.replicas and self.distribute == "none":
+            raise ConfigError("--replicas needs --distribute mirrored or data-parallel.")
+        if self.replicas > 1 and self.batch_size % self.replicas:
+            raise ConfigError(f"--batch-size {self.batch_size} is the global batch: it must split evenly "
+                              f"over --replicas {self.replicas}.")
 
     def to_dict(self):
         return dataclasses.asdict(self)

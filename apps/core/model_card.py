@@ -8,9 +8,10 @@ signatures, which exist once exported.
 import datetime
 
 
-def training_record(data, seconds):
-    """The facts of a training run the card reports: data source, split sizes, seconds."""
+def training_record(data, seconds, devices="one device"):
+    """The facts of a training run the card reports: data source, split sizes, devices, seconds."""
     return {
+        "devices": devices,
         "data_source": data.source,
         "train_examples": data.train_examples,
         "validation_examples": data.validation_examples,
@@ -71,7 +72,8 @@ def _data_section(training):
 def _training_section(training, record):
     lines = ["## Training", ""]
     if training:
-        lines.append(f"- Time: {training['train_seconds']} s, finished {training['finished']}")
+        devices = f" on {training['devices']}" if "devices" in training else ""
+        lines.append(f"- Time: {training['train_seconds']} s{devices}, finished {training['finished']}")
     config = record.get("config", {})
     lines += [f"- Config: {', '.join(f'{key}={value}' for key, value in config.items())}", ""]
     return lines

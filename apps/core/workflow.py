@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+from apps.core.config import ConfigError
+from apps.core.distribute import start_distribution
 from apps.core.errors import InputError
 from apps.core.export_gate import DEFAULT_TOLERANCE, check_candidate
 from apps.core.model_card import model_card, training_record
@@ -22,21 +24,30 @@ def _keras():
 
 
 def train(app, config, run_dir=None, verbose=True):
-    """Trains through `App.train`, saves `model.keras`, evaluates; resumes a killed run in
-    the same folder. Every driver (CLI, tuner retraining, benchmarks, notebooks) trains here."""
+    """Trains through `App.train` (on the devices or machines of `--distribute`), saves
+    `model.keras`, evaluates; resumes a killed run in the same folder. Every driver (CLI,
+    tuner retraining, benchmarks, notebooks) trains here."""
     app.check_config(config)
     keras = _keras()
+    distribution = start_distribution(config)  # before the backend runs anything
+    if distribution.kind == "multi-worker" and run_dir is None:
+        raise ConfigError("--distribute multi-worker needs --run-dir: every worker names the same run folder "
+                          "(the chief writes it; worker N writes <run-dir>/worker-N).")
     keras.utils.set_random_seed(config.seed)
-    run = Run(app.name, run_dir)
+    run = Run(app.name, distribution.run_dir(run_dir))
     run.save_config(config, keras.backend.backend())
     if verbose:
-        print(f"Run folder: {run.path}\n{config.describe()}", flush=True)
+        print(f"Run folder: {run.path}\n{config.describe()}\nTraining on {distribution.describe()}", flush=True)
     data = app.load_data(config)
-    model = app.make_model(config, data)
-    started = time.perf_counter()
-    app.train(model, data, config, run=run)
-    run.save_training(training_record(data, time.perf_counter() - started))
-    model.save(run.model_path)
+    app.prepare(config, data)
+    with distribution.scope():
+        model = app.make_model(config, data)
+        started = time.perf_counter()
+        app.train(model, data if distribution.kind == "none" else distribution.split_evenly(data), config, run=run)
+        run.save_training(training_record(data, time.perf_counter() - started, distribution.describe()))
+        model.save(run.model_path)
+    if distribution.kind != "none":  # the test split in full, on one device
+        model = keras.saving.load_model(run.model_path)
     metrics = evaluate_model(app, model, data, config, run)
     return run, metrics
 

@@ -68,6 +68,10 @@ class DcganApp(App):
         "Generates images like its training set only; a folder of images without class sub-folders trains the "
         "FID classifier on one class, so its FID says little.",
     )
+    _OWN_STEP = ("the GAN trains with its own two-optimizer step, written for one device (under tf.distribute "
+                 "its nested gradient tapes get no gradients; on JAX its compiled step expects one device); "
+                 "train it without --distribute.")
+    refused_engines = {"mirrored": _OWN_STEP, "multi-worker": _OWN_STEP, "data-parallel": _OWN_STEP}
 
     def tiny_config(self):
         """256 builtin digits, narrow networks, one epoch, a classifier trained one epoch."""
@@ -100,6 +104,9 @@ class DcganApp(App):
             classifiers[key] = train_classifier(data.info["train_images"], data.info["train_labels"],
                                                 len(data.class_names), config)
         return classifiers[key]
+
+    def prepare(self, config, data):
+        self.fid_classifier(config, data)
 
     def build_model(self, config, data):
         return build_gan(config, max(len(data.class_names), 1), self.fid_classifier(config, data))

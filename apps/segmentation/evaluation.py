@@ -10,6 +10,7 @@ import keras
 import numpy as np
 
 from apps.core import plots  # noqa: F401  (selects matplotlib's headless backend)
+from apps.core.distribute import predict_batch
 from apps.core.plots import plot_learning_curves
 
 OVERLAYS_SHOWN = 6
@@ -23,7 +24,7 @@ def confusion_matrix(model, dataset, num_classes, ignore_class, decode):
     its compiled predict function (an eager call would compile op by op on JAX)."""
     metric = keras.metrics.MeanIoU(num_classes, ignore_class=ignore_class)
     for images, masks in dataset.as_numpy_iterator():
-        predicted = decode(model.predict_on_batch(images))["mask"]
+        predicted = decode(predict_batch(model, images))["mask"]
         metric.update_state(masks[..., 0], predicted)
     return keras.ops.convert_to_numpy(metric.total_cm).astype(np.int64)
 

@@ -4,6 +4,7 @@
 import keras
 import numpy as np
 
+from apps.core.distribute import predict_batch
 from apps.core.optimizers import scheduled_optimizer
 from apps.sentiment.blocks import PACKAGE, LimitTokenIds, MemberLogitCombination, TfIdfBagLogit
 from apps.sentiment.text import BAG_COUNTS, BAG_IDS, BIGRAM_IDS, NGRAM_BAG, TOKEN_IDS, bag_of_ngrams_for_backend
@@ -256,7 +257,7 @@ def fit_member_combination(model, dataset):
     for inputs, targets in dataset:
         # One compiled step per batch shape (eager JAX would compile op by op); tf.data
         # yields TensorFlow tensors whatever the backend, hence NumPy.
-        members = model.members.predict_on_batch(keras.tree.map_structure(keras.ops.convert_to_numpy, inputs))
+        members = predict_batch(model.members, keras.tree.map_structure(keras.ops.convert_to_numpy, inputs))
         outputs.append(np.concatenate(members, axis=-1))
         labels.append(keras.ops.convert_to_numpy(targets).reshape(-1))
     probabilities = np.clip(np.concatenate(outputs).astype("float64"), 1e-7, 1 - 1e-7)

@@ -24,7 +24,8 @@ def test_every_catalog_entry_matches_its_app_class():
 
 @pytest.mark.multibackend
 def test_train_reload_evaluate_export_serve(app, tmp_path, monkeypatch):
-    """On every backend: train through `App.train`, reload the `.keras` file, evaluate,
+    """On every backend: train through `App.train` (on two replicas: `mirrored` on
+    TensorFlow, `data-parallel` on JAX), reload the `.keras` file, evaluate,
     export (on TensorFlow, in a subprocess off it) a SavedModel that takes the same raw
     inputs and answers every sample request; on TensorFlow, also over REST and gRPC."""
     import keras

@@ -4,7 +4,7 @@ import json
 
 from tests.tuner.tuner_helpers import events, free_port, read_ledger, start_kapps, tune_argv
 
-TRIALS = 3
+TRIALS = 2
 TIMEOUT_SECONDS = 420
 
 
