@@ -13,6 +13,8 @@ APP_ENTRIES = (
              title="Semantic segmentation (residual U-Net / DeepLabV3+)", objective="val_mean_iou"),
     AppEntry("dcgan", "apps.dcgan.app:DcganApp", "apps.dcgan.config:DcganConfig",
              title="Image generation (DCGAN, measured by FID)", objective="val_fid"),
+    AppEntry("detection", "apps.detection.app:DetectionApp", "apps.detection.config:DetectionConfig",
+             title="Object detection (FCOS-style one-stage detector)", objective="val_map50"),
 )
 
 

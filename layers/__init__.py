@@ -12,6 +12,7 @@ from layers.bottleneck_block import BottleneckBlock
 from layers.conv_residual_block import ConvResidualBlock
 from layers.conv_residual_block_1d import ConvResidualBlock1D
 from layers.dense_residual_block import DenseResidualBlock
+from layers.feature_pyramid import FeaturePyramid
 from layers.inverted_residual_block import InvertedResidualBlock
 from layers.luong_attention import LuongAttention
 from layers.masked_chunk_pooling import MaskedChunkPooling
@@ -33,6 +34,7 @@ __all__ = [
     "ConvResidualBlock",
     "ConvResidualBlock1D",
     "DenseResidualBlock",
+    "FeaturePyramid",
     "InvertedResidualBlock",
     "LuongAttention",
     "MaskedChunkPooling",

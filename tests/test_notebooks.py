@@ -13,7 +13,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # Each notebook and a line of its printed evaluation.
 NOTEBOOKS = {"digits.ipynb": "accuracy:", "churn.ipynb": "roc_auc:", "sentiment.ipynb": "accuracy:",
              "segmentation.ipynb": "mean_iou:",
-             "dcgan.ipynb": "fid:"}
+             "dcgan.ipynb": "fid:", "detection.ipynb": "map50:"}
 
 
 def test_every_notebook_is_tested():

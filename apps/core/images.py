@@ -299,3 +299,21 @@ def read_image_files(paths):
     if missing:
         raise InputError(f"No such image file(s): {', '.join(map(str, missing))}")
     return np.array([Path(path).read_bytes() for path in paths], dtype=object)
+
+
+def write_sample_pngs(images, folder, count=4):
+    """The first `count` of `images` (uint8 arrays) as `folder/test_<i>.png`, files to try
+    `kapps <app> predict` on; returns their paths."""
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index, image in enumerate(images[:count]):
+        path = folder / f"test_{index}.png"
+        Image.fromarray(np.asarray(image, np.uint8)).save(path)
+        paths.append(path)
+    return paths

@@ -4,13 +4,12 @@ One confusion matrix over every counted pixel of a split (Keras' `MeanIoU` keeps
 gives all the metrics; pixels marked with the ignored id count for none.
 """
 
-from pathlib import Path
-
 import keras
 import numpy as np
 
 from apps.core import plots  # noqa: F401  (selects matplotlib's headless backend)
 from apps.core.distribute import predict_batch
+from apps.core.images import write_sample_pngs
 from apps.core.plots import plot_learning_curves
 
 OVERLAYS_SHOWN = 6
@@ -118,20 +117,6 @@ def plot_class_iou(metrics, path, title):
     return path
 
 
-def write_sample_images(images, folder, count=SAMPLES_WRITTEN):
-    """PNG files of test images, to try `kapps segmentation predict` on."""
-    from PIL import Image
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for index, image in enumerate(images[:count]):
-        path = folder / f"test_{index}.png"
-        Image.fromarray(np.asarray(image, np.uint8)).save(path)
-        paths.append(path)
-    return paths
-
-
 def write_plots(model, data, config, run, metrics, decode):
     paths = []
     history = run.load_history()
@@ -139,5 +124,5 @@ def write_plots(model, data, config, run, metrics, decode):
         paths.append(plot_learning_curves(history, run.plot_path("learning_curves"), "segmentation"))
     paths.append(plot_class_iou(metrics, run.plot_path("class_iou"), f"Per-class IoU ({metrics['split']})"))
     paths.append(plot_overlays(model, data, config, run.plot_path("overlays"), decode))
-    write_sample_images(data.info["test_images"], run.path / "samples")
+    write_sample_pngs(data.info["test_images"], run.path / "samples", SAMPLES_WRITTEN)
     return [str(path) for path in paths]

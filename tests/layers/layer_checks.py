@@ -117,6 +117,17 @@ def to_numpy(x):
     return keras.ops.convert_to_numpy(x)
 
 
+def as_list(outputs):
+    """A layer's outputs as a list: one tensor, or the list a multi-output layer returns."""
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
+def expected_shapes(spec):
+    """`expected_output_shape` as a list of shapes (a list of tuples for multi-output layers)."""
+    shape = spec.expected_output_shape
+    return [tuple(item) for item in shape] if shape and isinstance(shape[0], (list, tuple)) else [tuple(shape)]
+
+
 @keras.saving.register_keras_serializable(package="kapps_tests")
 class MaskToTensor(keras.layers.Layer):
     """Test utility: outputs the incoming Keras mask as a float tensor."""
@@ -138,12 +149,14 @@ class MaskToTensor(keras.layers.Layer):
 
 
 def assert_close(a, b, atol=1e-5, rtol=1e-5):
-    np.testing.assert_allclose(
-        to_numpy(a).astype("float32"),
-        to_numpy(b).astype("float32"),
-        atol=atol,
-        rtol=rtol,
-    )
+    assert len(as_list(a)) == len(as_list(b))
+    for got, want in zip(as_list(a), as_list(b)):
+        np.testing.assert_allclose(
+            to_numpy(got).astype("float32"),
+            to_numpy(want).astype("float32"),
+            atol=atol,
+            rtol=rtol,
+        )
 
 
 def constructor_arg_names(cls):
@@ -182,22 +195,27 @@ class StandardLayerChecks:
     # -- shapes -------------------------------------------------------------
     def test_symbolic_call_shape(self):
         layer = self.make_layer()
-        outputs = call_layer(self.spec, layer, symbolic_inputs(self.spec))
-        expected = (None,) + tuple(self.spec.expected_output_shape[1:])
-        assert tuple(outputs.shape) == expected
-        assert outputs.dtype == layer.compute_dtype
+        outputs = as_list(call_layer(self.spec, layer, symbolic_inputs(self.spec)))
+        shapes = expected_shapes(self.spec)
+        assert len(outputs) == len(shapes)
+        for output, shape in zip(outputs, shapes):
+            assert tuple(output.shape) == (None,) + shape[1:]
+            assert output.dtype == layer.compute_dtype
 
     def test_eager_call_shape(self):
         layer = self.make_layer()
-        outputs = call_layer(self.spec, layer, make_inputs(self.spec))
-        assert tuple(outputs.shape) == tuple(self.spec.expected_output_shape)
-        assert np.all(np.isfinite(to_numpy(outputs)))
+        outputs = as_list(call_layer(self.spec, layer, make_inputs(self.spec)))
+        expected = expected_shapes(self.spec)
+        assert [tuple(output.shape) for output in outputs] == expected
+        assert all(np.all(np.isfinite(to_numpy(output))) for output in outputs)
         shapes = [inp.shape for inp in self.spec.inputs]
         if self.spec.call_style == "list":
             computed = layer.compute_output_shape(shapes)
         else:
             computed = layer.compute_output_shape(*shapes)
-        assert tuple(computed) == tuple(self.spec.expected_output_shape)
+        if len(expected) == 1:
+            computed = [computed]
+        assert [tuple(shape) for shape in computed] == expected
 
     # -- masking ------------------------------------------------------------
     def test_mask_propagation(self):
@@ -220,16 +238,15 @@ class StandardLayerChecks:
         layer = self.make_layer()
         model = build_model(self.spec, layer, with_masking=True)
         xs = unwrap(make_inputs(self.spec))
-        target = np.random.default_rng(1).normal(
-            size=self.spec.expected_output_shape
-        )
+        targets = [np.random.default_rng(1).normal(size=shape).astype("float32")
+                   for shape in expected_shapes(self.spec)]
         model.compile(
             optimizer=keras.optimizers.Adam(1e-2), loss="mse",
             jit_compile=BACKEND == "jax",
         )
         before = {w.path: to_numpy(w).copy() for w in layer.trainable_weights}
-        loss = model.train_on_batch(xs, target.astype("float32"))
-        assert np.isfinite(loss)
+        loss = model.train_on_batch(xs, targets[0] if len(targets) == 1 else targets)
+        assert np.all(np.isfinite(loss))
         if not self.spec.has_weights:
             assert not layer.weights
             return
@@ -252,7 +269,8 @@ class StandardLayerChecks:
         layer.set_weights(reference.get_weights())
         outputs = call_layer(self.spec, layer, xs)
         compute_dtype = keras.DTypePolicy(policy).compute_dtype
-        assert keras.backend.standardize_dtype(outputs.dtype) == compute_dtype
+        for output in as_list(outputs):
+            assert keras.backend.standardize_dtype(output.dtype) == compute_dtype
         for w in layer.weights:
             if keras.backend.is_float_dtype(w.dtype):
                 assert w.dtype == "float32", w.path

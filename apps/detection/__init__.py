@@ -1,0 +1,1 @@
+"""The detection app: find and box objects in photos, served from raw image bytes."""

@@ -1,0 +1,198 @@
+"""Detection metrics by pycocotools' `COCOeval` (AP, AP50, AP75, AP small/medium/large, AR@100,
+per-class AP) and PNG plots (detections over test images, precision-recall, learning curves).
+
+Predictions go through the app's decode step with `eval_score_threshold` (COCO practice:
+a low threshold, so the precision-recall curve runs to full recall); ground truth and
+detections are compared in each image's original pixels when its size is known.
+"""
+
+import contextlib
+import io
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from apps.core import plots  # noqa: F401  (selects matplotlib's headless backend)
+from apps.core.distribute import predict_batch
+from apps.core.images import write_sample_pngs
+from apps.core.plots import plot_learning_curves
+from apps.detection.data import unpack
+
+SHOWN = 6
+SAMPLES_WRITTEN = 4
+STATS = ("map", "map50", "map75", "map_small", "map_medium", "map_large", "ar1", "ar10", "ar100", "ar_small",
+         "ar_medium", "ar_large")
+TRUE_COLOR, PREDICTED_COLOR = (40, 200, 60), (230, 40, 40)
+
+
+def predict_split(model, dataset, decode):
+    """`(ground truth, detections)` over the batched `dataset`: per image `(boxes [k, 4] pixels at
+    the network's size, classes [k])` and the decoded dict's arrays (normalised boxes)."""
+    truths, detections = [], []
+    for images, targets in dataset.as_numpy_iterator():
+        decoded = decode(predict_batch(model, images))
+        decoded = {name: keras.ops.convert_to_numpy(value) for name, value in decoded.items()}
+        truths += unpack(targets)
+        for row in range(len(images)):
+            count = int(decoded["num_detections"][row])
+            detections.append({name: decoded[name][row][:count] for name in
+                               ("detection_boxes", "detection_scores", "detection_classes")})
+    return truths, detections
+
+
+def coco_documents(truths, detections, image_size, sizes, num_classes):
+    """COCO ground-truth dict and detection list (`[x, y, width, height]` pixels of each image's
+    original `sizes`, or of the network's square when `sizes` is None)."""
+    images, annotations, results = [], [], []
+    for index, ((boxes, classes), found) in enumerate(zip(truths, detections)):
+        height, width = (int(sizes[index][0]), int(sizes[index][1])) if sizes is not None else (image_size, image_size)
+        images.append({"id": index + 1, "height": height, "width": width})
+        scale = np.array([height, width, height, width], np.float64)
+        for box, label in zip(np.asarray(boxes, np.float64) / image_size * scale, classes):
+            box_width, box_height = box[3] - box[1], box[2] - box[0]
+            annotations.append({"id": len(annotations) + 1, "image_id": index + 1, "category_id": int(label) + 1,
+                                "bbox": [box[1], box[0], box_width, box_height], "area": box_width * box_height,
+                                "iscrowd": 0})
+        for box, score, label in zip(np.asarray(found["detection_boxes"], np.float64) * scale,
+                                     found["detection_scores"], found["detection_classes"]):
+            results.append({"image_id": index + 1, "category_id": int(round(float(label))),
+                            "bbox": [box[1], box[0], box[3] - box[1], box[2] - box[0]], "score": float(score)})
+    truth = {"images": images, "annotations": annotations,
+             "categories": [{"id": index + 1, "name": str(index)} for index in range(num_classes)]}
+    return truth, results
+
+
+def coco_evaluate(truth, results, class_names):
+    """pycocotools' bounding-box evaluation: `{map, map50, ..., ar100, ..., per_class_ap}` and the
+    precision array `[iou thresholds, recall points, classes, areas, max detections]` (None when
+    nothing was detected). COCO's -1 (no object of that size) becomes NaN → reported as -1."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        ground = COCO()
+        ground.dataset = truth
+        ground.createIndex()
+        if not results or not truth["annotations"]:
+            metrics = {name: 0.0 for name in STATS}
+            metrics["per_class_ap"] = {name: 0.0 for name in class_names}
+            return metrics, None
+        found = ground.loadRes(results)
+        evaluator = COCOeval(ground, found, "bbox")
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    metrics = {name: float(value) for name, value in zip(STATS, evaluator.stats)}
+    precision = evaluator.eval["precision"]  # [T, R, K, A, M]
+    per_class = {}
+    for index, name in enumerate(class_names):
+        values = precision[:, :, index, 0, -1]
+        values = values[values > -1]
+        per_class[name] = float(values.mean()) if values.size else -1.0
+    metrics["per_class_ap"] = per_class
+    return metrics, precision
+
+
+def split_metrics(model, dataset, decode, class_names, image_size, sizes=None):
+    """COCO metrics of `model` on the batched `dataset` (and the precision array)."""
+    truths, detections = predict_split(model, dataset, decode)
+    truth, results = coco_documents(truths, detections, image_size, sizes, len(class_names))
+    return coco_evaluate(truth, results, class_names)
+
+
+def evaluate_detector(model, data, config, run, decode):
+    """The metrics of the test split (validation if there is none) and the plots."""
+    split_name, split = data.evaluation_split()
+    sizes = data.info.get("test_sizes") if split_name == "test" else None
+    metrics, precision = split_metrics(model, split, decode, data.class_names, config.image_size, sizes)
+    metrics = {"split": split_name, "examples": int(data.test_examples if split_name == "test"
+                                                    else data.validation_examples),
+               "eval_score_threshold": config.eval_score_threshold, **metrics}
+    return {**metrics, "plots": write_plots(model, data, config, run, metrics, precision, decode)}
+
+
+def draw_boxes(image, boxes, labels, color, width=2):
+    """A copy of uint8 `image` with pixel boxes `[ymin, xmin, ymax, xmax]` and their labels drawn
+    (PIL: `keras.visualization.draw_bounding_boxes` needs OpenCV, which the suite does not ship)."""
+    from PIL import Image, ImageDraw
+
+    picture = Image.fromarray(np.asarray(image, np.uint8))
+    pen = ImageDraw.Draw(picture)
+    for box, label in zip(np.asarray(boxes, np.float64).reshape(-1, 4), labels):
+        ymin, xmin, ymax, xmax = box
+        pen.rectangle([xmin, ymin, max(xmin, xmax - 1), max(ymin, ymax - 1)], outline=color, width=width)
+        if label:
+            pen.text((xmin + 2, ymin + 1), label, fill=color)
+    return np.asarray(picture)
+
+
+def plot_detections(model, data, config, path, decode):
+    """Test images with their true boxes (green) and the detections (red, with scores) at the
+    serving threshold."""
+    import matplotlib.pyplot as plt
+
+    # A whole batch is predicted (the shape the model already ran at), the first few shown.
+    batch = data.info["test_images"][:max(SHOWN, config.batch_size)]
+    if not len(batch):
+        return None
+    decoded = decode(model.predict_on_batch(batch.astype(np.float32)), config.score_threshold)
+    decoded = {name: keras.ops.convert_to_numpy(value) for name, value in decoded.items()}
+    images = batch[:SHOWN]
+    columns = min(3, len(images))
+    rows = -(-len(images) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.3 * columns, 3.5 * rows), squeeze=False)
+    for index, image in enumerate(images):
+        truth = draw_boxes(image, data.info["test_boxes"][index],
+                           [data.class_names[c] for c in data.info["test_classes"][index]], TRUE_COLOR, width=1)
+        count = int(decoded["num_detections"][index])
+        boxes = decoded["detection_boxes"][index][:count] * config.image_size
+        labels = [f"{data.class_names[int(c) - 1]} {s:.2f}" for c, s in
+                  zip(decoded["detection_classes"][index][:count], decoded["detection_scores"][index][:count])]
+        axis = axes[index // columns, index % columns]
+        axis.imshow(draw_boxes(truth, boxes, labels, PREDICTED_COLOR))
+        axis.set_title(f"{Path(str(data.info['test_names'][index])).name[:28]}\n"
+                       f"{len(data.info['test_boxes'][index])} true, {count} found", fontsize=8)
+    for axis in axes.ravel():
+        axis.axis("off")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def plot_precision_recall(precision, class_names, path, title):
+    """Each class's COCO precision-recall curve at IoU 0.5 (all areas, 100 detections)."""
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(5, 4))
+    recall = np.linspace(0, 1, 101)
+    for index, name in enumerate(class_names):
+        values = precision[0, :, index, 0, -1] if precision is not None else np.zeros_like(recall)
+        values = np.where(values < 0, np.nan, values)
+        ap = np.nanmean(values) if np.isfinite(values).any() else 0.0
+        axis.plot(recall, values, label=f"{name} (AP50 {ap:.3f})")
+    axis.set_xlabel("recall")
+    axis.set_ylabel("precision")
+    axis.set_xlim(0, 1)
+    axis.set_ylim(0, 1.02)
+    axis.set_title(title)
+    axis.legend(fontsize=8, loc="lower left")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def write_plots(model, data, config, run, metrics, precision, decode):
+    paths = []
+    history = run.load_history()
+    if history:
+        paths.append(plot_learning_curves(history, run.plot_path("learning_curves"), "detection"))
+    paths.append(plot_precision_recall(precision, data.class_names, run.plot_path("precision_recall"),
+                                       f"Precision-recall at IoU 0.5 ({metrics['split']})"))
+    drawn = plot_detections(model, data, config, run.plot_path("detections"), decode)
+    if drawn:
+        paths.append(drawn)
+    write_sample_pngs(data.info["test_images"], run.path / "samples", SAMPLES_WRITTEN)
+    return [str(path) for path in paths]
