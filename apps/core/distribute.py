@@ -215,9 +215,10 @@ def predict_batch(model, inputs):
     """`model.predict_on_batch(inputs)`, right under a tf.distribute strategy too: there Keras
     (3.15) gives every replica the whole batch and concatenates their answers, so training-time
     code (whole-split metrics, stacking) predicts through `predict`, which splits the batch."""
-    import keras
+    strategy = getattr(model, "distribute_strategy", None)  # TensorFlow models only
+    if strategy is not None and strategy.num_replicas_in_sync > 1:
+        import keras
 
-    if keras.backend.backend() == "tensorflow" and model.distribute_strategy.num_replicas_in_sync > 1:
         count = len(keras.tree.flatten(inputs)[0])
         return model.predict(inputs, batch_size=count, verbose=0)
     return model.predict_on_batch(inputs)
