@@ -176,10 +176,10 @@ def cluster_spec():
 def _multi_worker():
     import tensorflow as tf
 
-    task = cluster_spec()["task"]
-    kind, index = task["type"], int(task["index"])
+    spec = cluster_spec()
+    kind, index = spec["task"]["type"], int(spec["task"]["index"])
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    is_chief = kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster_spec()["cluster"])
+    is_chief = kind == "chief" or (kind == "worker" and index == 0 and "chief" not in spec["cluster"])
     return Distribution("multi-worker", strategy.num_replicas_in_sync, strategy,
                         worker_index=index, is_chief=is_chief)
 

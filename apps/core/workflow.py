@@ -43,7 +43,7 @@ def train(app, config, run_dir=None, verbose=True):
     with distribution.scope():
         model = app.make_model(config, data)
         started = time.perf_counter()
-        app.train(model, data if distribution.kind == "none" else distribution.split_evenly(data), config, run=run)
+        app.train(model, distribution.split_evenly(data), config, run=run)
         run.save_training(training_record(data, time.perf_counter() - started, distribution.describe()))
         model.save(run.model_path)
     if distribution.kind != "none":  # the test split in full, on one device
