@@ -13,6 +13,11 @@ from apps.core.distribute import prepare_host_devices, split_cpu  # noqa: E402
 # logical CPU devices on TensorFlow (before it runs an op). Single-device code uses the first.
 TEST_REPLICAS = 2
 prepare_host_devices(os.environ["KERAS_BACKEND"], "data-parallel", TEST_REPLICAS)
+# Tests compile hundreds of small XLA programs once each (every initializer shape, every
+# tiny model's step) and run them for a few steps: unoptimised code generation halves
+# JAX's compile time and costs little at this size.
+if os.environ["KERAS_BACKEND"] == "jax" and "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip()
 import_tensorflow_quietly()  # every backend's tests use tf.data; TensorFlow's start-up lines hidden
 split_cpu(TEST_REPLICAS)
 

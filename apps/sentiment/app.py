@@ -77,8 +77,9 @@ class SentimentApp(App):
         return sentiment_data.make_splits(train, test, config, "builtin (generated reviews)")
 
     def tiny_config(self):
-        """160 generated reviews, 24 tokens, width 16, one epoch: a few seconds."""
-        return SentimentConfig(data="builtin", epochs=1, batch_size=32, max_examples=160, vocabulary_size=120,
+        """160 generated reviews, 24 tokens, width 16, one epoch: a few seconds. Batches of
+        40 divide every split (120/40/1000), so JAX compiles one step shape per split."""
+        return SentimentConfig(data="builtin", epochs=1, batch_size=40, max_examples=160, vocabulary_size=120,
                                bigram_vocabulary_size=300, bag_vocabulary_size=400, sequence_length=24,
                                embedding_dim=16, num_heads=2, intermediate_dim=16, pool_size=2, rnn_units=8,
                                validation_fraction=0.25, seed=5)

@@ -176,6 +176,27 @@ class SentimentClassifier(keras.Model):
             vectorizers[NGRAM_BAG] = self.bag_vectorizer
         return vectorizers
 
+    def _resolve_auto_jit_compile(self):
+        # Keras' `jit_compile="auto"` (at compile and at load): XLA on JAX when every layer
+        # supports it. Asked of the layers a step runs: see the setter below.
+        if keras.backend.backend() == "jax":
+            return self._steps_support_jit()
+        return super()._resolve_auto_jit_compile()
+
+    @property
+    def jit_compile(self):
+        return super().jit_compile
+
+    @jit_compile.setter
+    def jit_compile(self, value):
+        # Keras asks every tracked layer; the vectorizers are tracked for `vectorize` and
+        # export, but no training or prediction step runs them (ids come from tf.data), and
+        # their string ops would otherwise make JAX run each op of every step eagerly.
+        self._jit_compile = bool(value) and self._steps_support_jit()
+
+    def _steps_support_jit(self):
+        return all(layer.supports_jit for layer in self.classifier._flatten_layers())
+
     def call(self, inputs, training=None):
         if training and self.members is not None:
             return keras.ops.concatenate(self.members(inputs, training=True), axis=-1)

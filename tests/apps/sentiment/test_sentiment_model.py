@@ -181,6 +181,23 @@ def test_decode_thresholds_at_one_half_on_every_backend():
         "negative", "positive", "positive"]
 
 
+def test_the_vectorizers_kept_for_export_do_not_switch_xla_off(tmp_path):
+    """The string vectorizers ride along but no step runs them: on JAX, where Keras' `auto`
+    means XLA, the steps compile (eager JAX runs op by op, ~6x slower), also after a reload;
+    elsewhere `auto` keeps Keras' answer, and `--jit-compile on|off` is obeyed."""
+    config = tiny_config()
+    model = build_model(config, _adapted_vectorizers(config), train_examples=12,
+                        bag_idf=np.ones(config.bag_vocabulary_size, "float32"))
+    on_jax = keras.backend.backend() == "jax"
+    assert model.jit_compile is on_jax
+    model.save(tmp_path / "model.keras")
+    assert keras.saving.load_model(tmp_path / "model.keras").jit_compile is on_jax
+    model.jit_compile = False
+    assert model.jit_compile is False
+    model.jit_compile = True  # before, Keras refused it because of the vectorizers
+    assert model.jit_compile is True
+
+
 def test_member_combination_is_fitted_on_held_out_data():
     config = tiny_config(dropout=0.0)
     model = build_model(config, _adapted_vectorizers(config), train_examples=12,
