@@ -37,6 +37,8 @@ test-torch:
 
 test-slow: $(VENV)/.installed-test
 	KERAS_BACKEND=tensorflow $(PYTEST) $(PARALLEL) -m slow
+	KERAS_BACKEND=jax $(PYTEST) $(PARALLEL) -m "multibackend and slow"
+	KERAS_BACKEND=torch $(PYTEST) $(PARALLEL) -m "multibackend and slow"
 
 clean:
 	rm -rf runs models .pytest_cache

@@ -1,6 +1,9 @@
 """Test setup: the backend comes from KERAS_BACKEND (default TensorFlow), logs stay quiet."""
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -8,6 +11,20 @@ import pytest  # noqa: E402
 
 from apps.core.backend import import_tensorflow_quietly  # noqa: E402
 from apps.core.distribute import prepare_host_devices, split_cpu  # noqa: E402
+
+
+def share_jax_compilations():
+    """One JAX compilation cache for the whole run, shared by every xdist worker: tests
+    build the same tiny models again and again (each reload, each fixture), and each
+    program is then compiled once. The first process to load this file (the xdist
+    controller) makes the folder, workers inherit it, and it goes when the run ends."""
+    if "JAX_COMPILATION_CACHE_DIR" in os.environ:
+        return
+    folder = tempfile.mkdtemp(prefix="kapps-test-jax-cache-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    os.environ.update(JAX_COMPILATION_CACHE_DIR=folder, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                      JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+
 
 # Two devices for the distributed-training tests: host devices on JAX (before it loads),
 # logical CPU devices on TensorFlow (before it runs an op). Single-device code uses the first.
@@ -18,6 +35,8 @@ prepare_host_devices(os.environ["KERAS_BACKEND"], "data-parallel", TEST_REPLICAS
 # JAX's compile time and costs little at this size.
 if os.environ["KERAS_BACKEND"] == "jax" and "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip()
+if os.environ["KERAS_BACKEND"] == "jax":
+    share_jax_compilations()
 import_tensorflow_quietly()  # every backend's tests use tf.data; TensorFlow's start-up lines hidden
 split_cpu(TEST_REPLICAS)
 
@@ -36,3 +55,15 @@ def shared_dataset():
         return path
 
     return locate
+
+
+# Tests of a minute or so (whole apps trained, processes started and killed): they start
+# first, so that the short ones, not one of these, are what is left at the end of a run
+# while the other workers sit idle.
+LONG_TEST_MODULES = ("tests/apps/test_every_app.py", "tests/tuner/test_distributed.py",
+                     "tests/tuner/test_resume_after_kill.py", "tests/apps/digits/test_resume.py",
+                     "tests/apps/core/test_multi_worker.py", "tests/test_cli.py")
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in LONG_TEST_MODULES)

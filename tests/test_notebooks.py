@@ -1,5 +1,9 @@
-"""Notebooks run headless, top to bottom, on tiny settings."""
+"""Notebooks: in `make test`, their code compiles and every name they take from the project
+exists; in `make test-slow`, each runs headless, top to bottom, on tiny settings (a
+Jupyter kernel each: about half a minute apiece on 2 cores)."""
 
+import ast
+import importlib
 import os
 from pathlib import Path
 
@@ -20,6 +24,56 @@ def test_every_notebook_is_tested():
     assert sorted(path.name for path in (REPO_ROOT / "notebooks").glob("*.ipynb")) == sorted(NOTEBOOKS)
 
 
+def code_cells(name):
+    notebook = nbformat.read(REPO_ROOT / "notebooks" / name, as_version=4)
+    return [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+
+
+def imported_from_project(module_name, name):
+    """What `from module_name import name` binds, or None when the project has no such name."""
+    module = importlib.import_module(module_name)
+    if hasattr(module, name):
+        return getattr(module, name)
+    try:
+        return importlib.import_module(f"{module_name}.{name}")
+    except ModuleNotFoundError:
+        return None
+
+
+def missing_project_names(tree, bound_modules):
+    """The names a cell takes from the project (`from apps... import x`, then `module.x`
+    on a module imported that way) that do not exist."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module.split(".")[0] in ("apps", "tuner", "serving"):
+            for alias in node.names:
+                value = imported_from_project(node.module, alias.name)
+                if value is None:
+                    yield f"{node.module}.{alias.name}"
+                elif isinstance(value, type(ast)):
+                    bound_modules[alias.asname or alias.name] = value
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in bound_modules \
+                and not hasattr(bound_modules[node.value.id], node.attr):
+            yield f"{bound_modules[node.value.id].__name__}.{node.attr}"
+
+
+@pytest.mark.parametrize("name", sorted(NOTEBOOKS))
+def test_notebook_code_compiles_and_uses_names_that_exist(name):
+    """Catches a notebook left behind by a rename without running it: each cell compiles,
+    and every project function, class and `app.` hook it names exists."""
+    from apps.catalog import load_apps
+
+    app = load_apps().get(Path(name).stem)
+    bound_modules, missing = {}, []
+    for index, source in enumerate(code_cells(name)):
+        tree = compile(source, f"{name}[{index}]", "exec", ast.PyCF_ONLY_AST)
+        missing += missing_project_names(tree, bound_modules)
+        missing += [f"app.{node.attr}" for node in ast.walk(tree) if isinstance(node, ast.Attribute)
+                    and isinstance(node.value, ast.Name) and node.value.id == "app" and not hasattr(app, node.attr)]
+    assert not missing, f"{name} uses names the project no longer has: {missing}"
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(NOTEBOOKS))
 def test_notebook_executes(name, monkeypatch):
     monkeypatch.setenv("KAPPS_NOTEBOOK_QUICK", "1")
