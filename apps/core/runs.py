@@ -13,6 +13,14 @@ def new_run_id():
     return datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
+def write_whole(path, text):
+    """Writes `text` to `path` in one step (a temporary file renamed over it): a crash, or a
+    reader in another process, never sees half a file."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
 class Run:
     """The folder one training run writes to, and the callbacks that fill it.
 
@@ -67,7 +75,7 @@ class Run:
             "python": platform.python_version(),
             "config": config.to_dict(),
         }
-        self.config_path.write_text(json.dumps(record, indent=2) + "\n")
+        write_whole(self.config_path, json.dumps(record, indent=2) + "\n")
 
     def load_config(self, config_class):
         if not self.config_path.exists():
@@ -104,7 +112,7 @@ class Run:
         return self.path / "training.json"
 
     def save_metrics(self, metrics):
-        self.metrics_path.write_text(json.dumps(metrics, indent=2, default=float) + "\n")
+        write_whole(self.metrics_path, json.dumps(metrics, indent=2, default=float) + "\n")
 
     def load_metrics(self):
         if not self.metrics_path.exists():
@@ -115,7 +123,7 @@ class Run:
 
     def save_training(self, record):
         """What the model card says of the training: data source, split sizes, seconds."""
-        self.training_path.write_text(json.dumps(record, indent=2, default=str) + "\n")
+        write_whole(self.training_path, json.dumps(record, indent=2, default=str) + "\n")
 
     def load_training(self):
         """The training record, or {} for a run trained before it was kept."""

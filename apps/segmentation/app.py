@@ -51,9 +51,11 @@ class SegmentationApp(App):
     )
 
     def tiny_config(self):
-        """64 builtin 32×32 images, a width-4 two-stage U-Net, one epoch: seconds."""
+        """64 builtin 32×32 images, a width-4 two-stage U-Net, one epoch: seconds. Its export
+        refuses image files over 10,000 pixels, so tests reach the limit with small files."""
         return SegmentationConfig(data="builtin", epochs=1, batch_size=16, image_size=32, width=4, depth=2,
-                                  stage_blocks=1, max_examples=64, validation_fraction=0.25, warmup_epochs=0.0, seed=7)
+                                  stage_blocks=1, max_examples=64, validation_fraction=0.25, warmup_epochs=0.0,
+                                  max_image_pixels=10_000, seed=7)
 
     # ----- data ---------------------------------------------------------------
     def load_tfds(self, name, config):

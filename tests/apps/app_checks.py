@@ -26,7 +26,7 @@ class TrainSpy:
         def spy(app_self, model, data, config, run=None, callbacks=(), initial_epoch=0):
             result = hook(app_self, model, data, config, run, callbacks, initial_epoch)
             logged = result.history if hasattr(result, "history") else result
-            self.calls.append({"config": config, "run": run, "logged": set(logged)})
+            self.calls.append({"config": config, "run": run, "logged": set(logged), "model": model, "data": data})
             return result
 
         monkeypatch.setattr(type(app), "train", spy)
@@ -47,9 +47,10 @@ def check_contract(app):
 DISTRIBUTED_ENGINE = {"tensorflow": "mirrored", "jax": "data-parallel"}
 
 
-def train_tiny(app, run_dir, monkeypatch):
+def train_tiny(app, run_dir):
     """Trains the tiny config through `workflow.train`, on two replicas where the backend
-    has an engine (`--distribute`); returns (run, metrics)."""
+    has an engine (`--distribute`); returns (run, metrics). Tests read this run through
+    `tests.apps.tiny_runs`, which trains it once per session."""
     import keras
 
     from apps.core import workflow
@@ -62,8 +63,9 @@ def train_tiny(app, run_dir, monkeypatch):
         engine = None
     if engine:
         config = config.replace(distribute=engine, replicas=2)
-    spy = TrainSpy(monkeypatch, app)
-    run, metrics = workflow.train(app, config, run_dir, verbose=False)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        spy = TrainSpy(monkeypatch, app)
+        run, metrics = workflow.train(app, config, run_dir, verbose=False)
     assert run.load_training()["devices"] == (f"{engine}, 2 replicas" if engine else "one device")
     assert len(spy.calls) == 1 and spy.calls[0]["run"] is not None
     assert run.model_path.exists() and run.metrics_path.exists()
@@ -80,8 +82,9 @@ def scalar_metrics(metrics):
 
 
 def check_reload_and_evaluate(app, run, trained_metrics):
-    """`workflow.evaluate` reloads the saved `.keras` file; its metrics must be the ones the
-    trained model scored before saving, and the decode step must answer on the reloaded model."""
+    """`workflow.evaluate` reloads the saved `.keras` file (of `run`, which it writes into);
+    its metrics must be the ones the trained model scored before saving, and the decode step
+    must answer on the reloaded model."""
     import keras
 
     from apps.core import workflow
@@ -106,13 +109,11 @@ def check_reload_and_evaluate(app, run, trained_metrics):
     return metrics
 
 
-def check_export(app, run, model_base_path):
-    """Exports and answers every sample request from the SavedModel; returns the answers."""
+def check_export(app, run, export_dir):
+    """The run's export (`workflow.export`) holds its documents and answers every sample
+    request; returns the answers."""
     import tensorflow as tf
 
-    from apps.core import workflow
-
-    export_dir = workflow.export(app, run.path, model_base_path)
     assert (export_dir / "saved_model.pb").exists()
     assert (export_dir / "assets.extra" / "tf_serving_warmup_requests").exists()
     stored = json.loads((export_dir / "assets.extra" / "metrics.json").read_text())
@@ -132,7 +133,7 @@ def check_export(app, run, model_base_path):
             if value.dtype.kind == "f":
                 assert np.all(np.isfinite(value)), f"{request.signature_name}:{name} is not finite"
         answers.append((request, outputs))
-    return export_dir, answers
+    return answers
 
 
 def assert_same_outputs(expected, actual, where):
@@ -174,18 +175,35 @@ def check_served(app, model_base_path, answers):
 
 
 def check_tune(app, tune_dir, monkeypatch):
-    """A one-trial random search whose trial trains through `App.train` and reports the
-    app's objective (searches of several trials, resumed and distributed, are tested on
-    one app in `tests/tuner/`)."""
+    """A one-trial random search in mixed precision whose trial trains through `App.train`
+    and reports the app's objective (searches of several trials, resumed and distributed,
+    are tested on one app in `tests/tuner/`); the trained model computes in 16 bits, yet
+    its decode step answers float32."""
     from tuner.search import run_search
     from tuner.settings import TuneSettings
 
     spy = TrainSpy(monkeypatch, app)
     settings = TuneSettings(tuner="random", max_trials=1, max_epochs=1, tune_dir=str(tune_dir), verbose=0)
-    result = run_search(app, app.tiny_config(), settings)
+    result = run_search(app, app.tiny_config().replace(mixed_precision=True), settings)
     trials = [call for call in spy.calls if call["run"] is None]
     assert len(trials) == 1, (spy.calls, result.table)  # no probe: the objective is the app's own
     assert [record["status"] for record in result.records] == ["COMPLETED"], result.table
-    assert result.best is not None and result.best["objective"] is not None, result.table  # a finite score
+    objective = result.best and result.best["objective"]
+    assert objective is not None and np.isfinite(objective), result.table
     assert result.best_config is not None and dataclasses.is_dataclass(result.best_config)
+    assert result.best_config.mixed_precision
+    check_answers_in_float32(app, trials[0]["model"], trials[0]["data"])
     return result
+
+
+def check_answers_in_float32(app, model, data):
+    """`--mixed-precision`: computations in 16 bits, yet what the decode step returns stays float32."""
+    import keras
+
+    assert model.dtype_policy.name in ("mixed_bfloat16", "mixed_float16"), model.dtype_policy.name
+    batch = next(iter(data.train))
+    inputs = batch[0] if isinstance(batch, tuple) else batch
+    outputs = app.decode_predictions(model(inputs, training=False), model)
+    low = {name: keras.backend.standardize_dtype(value.dtype) for name, value in outputs.items()
+           if keras.backend.standardize_dtype(value.dtype) in ("bfloat16", "float16")}
+    assert not low, f"16-bit outputs reach the decode step: {low}"

@@ -1,11 +1,10 @@
 """Every registered app through the shared checks (`tests/apps/app_checks.py`), on its
 builtin data with its tiny config. A new app is parametrized in automatically."""
 
-import numpy as np
 import pytest
 
 from apps.catalog import load_apps
-from tests.apps import app_checks
+from tests.apps import app_checks, tiny_runs
 
 APP_NAMES = load_apps().names()
 
@@ -29,55 +28,37 @@ EXPORTED_OFF_TENSORFLOW_IN_FAST_TESTS = ("churn",)
 
 
 @pytest.mark.multibackend
-def test_train_reload_evaluate_export_serve(app, tmp_path, monkeypatch):
+def test_train_reload_evaluate_export_serve(app, tmp_path, tmp_path_factory):
     """On every backend: train through `App.train` (on two replicas: `mirrored` on
     TensorFlow, `data-parallel` on JAX), reload the `.keras` file, evaluate. On TensorFlow,
     export a SavedModel that takes the same raw inputs and answers every sample request,
-    in process and over REST and gRPC; off it, export churn's run (the others: slow test below)."""
+    in process and over REST and gRPC; off it, export churn's run (the others: slow test below).
+    The run and the export are the session's (`tiny_runs`), which the app's own tests read too."""
     import keras
 
     app_checks.check_contract(app)
-    run, metrics = app_checks.train_tiny(app, tmp_path / "run", monkeypatch)
-    app_checks.check_reload_and_evaluate(app, run, metrics)
+    run, metrics = tiny_runs.trained(app, tmp_path_factory)
+    app_checks.check_reload_and_evaluate(app, tiny_runs.copy_of(run, tmp_path), metrics)
     if keras.backend.backend() == "tensorflow":
-        _, answers = app_checks.check_export(app, run, tmp_path / "models")
-        app_checks.check_served(app, tmp_path / "models", answers)
+        base, export_dir = tiny_runs.exported(app, tmp_path_factory)
+        answers = app_checks.check_export(app, run, export_dir)
+        app_checks.check_served(app, base, answers)
     elif app.name in EXPORTED_OFF_TENSORFLOW_IN_FAST_TESTS:
-        app_checks.check_export(app, run, tmp_path / "models")
+        app_checks.check_export(app, run, tiny_runs.exported(app, tmp_path_factory)[1])
 
 
 @pytest.mark.slow
 @pytest.mark.multibackend
-def test_a_run_trained_off_tensorflow_exports(app, tmp_path, monkeypatch):
+def test_a_run_trained_off_tensorflow_exports(app, tmp_path_factory):
     """Every app's run trained on JAX/PyTorch exports (through the TensorFlow subprocess)
     a SavedModel that answers every sample request."""
     import keras
 
     if keras.backend.backend() == "tensorflow":
         pytest.skip("on TensorFlow, test_train_reload_evaluate_export_serve exports every app")
-    run, _ = app_checks.train_tiny(app, tmp_path / "run", monkeypatch)
-    app_checks.check_export(app, run, tmp_path / "models")
+    run, _ = tiny_runs.trained(app, tmp_path_factory)
+    app_checks.check_export(app, run, tiny_runs.exported(app, tmp_path_factory)[1])
 
 
-def test_a_tuning_trial_trains_through_the_app(app, tmp_path, monkeypatch):
+def test_a_mixed_precision_tuning_trial_trains_through_the_app(app, tmp_path, monkeypatch):
     app_checks.check_tune(app, tmp_path / "tune", monkeypatch)
-
-
-def test_mixed_precision_trains_and_answers_in_float32(app):
-    """`--mixed-precision`: computations in 16 bits, yet what the model and the decode step
-    return (losses, metrics, served outputs) stays float32."""
-    import keras
-
-    config = app.tiny_config().replace(mixed_precision=True)
-    data = app.load_data(config)
-    model = app.make_model(config, data)
-    assert model.dtype_policy.name in ("mixed_bfloat16", "mixed_float16")
-    batch = next(iter(data.train))
-    logs = model.train_on_batch(*batch, return_dict=True) if isinstance(batch, tuple) else \
-        model.train_on_batch(batch, return_dict=True)
-    assert all(np.isfinite(float(value)) for value in logs.values()), logs
-    inputs = batch[0] if isinstance(batch, tuple) else batch
-    outputs = app.decode_predictions(model(inputs, training=False), model)
-    low = {name: keras.backend.standardize_dtype(value.dtype) for name, value in outputs.items()
-           if keras.backend.standardize_dtype(value.dtype) in ("bfloat16", "float16")}
-    assert not low, f"16-bit outputs reach the decode step: {low}"

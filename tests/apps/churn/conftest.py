@@ -18,18 +18,16 @@ def app():
 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
-    """One tiny cross-fitted ensemble trained through the workflow on the current backend,
-    shared by every test of the session that only reads it."""
-    from apps.core import workflow
+    """The session's tiny cross-fitted ensemble on the current backend (`tests.apps.tiny_runs`),
+    read-only."""
+    from tests.apps import tiny_runs
 
-    run, metrics = workflow.train(ChurnApp(), tiny_config(), tmp_path_factory.mktemp("churn") / "run",
-                                  verbose=False)
-    return run, metrics
+    return tiny_runs.trained(ChurnApp(), tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
-def exported(trained_run, tmp_path_factory):
-    """The trained run exported as a SavedModel (on JAX/PyTorch, by a TensorFlow subprocess)."""
-    from apps.core import workflow
+def exported(tmp_path_factory):
+    """The session's run exported as a SavedModel (on JAX/PyTorch, by a TensorFlow subprocess)."""
+    from tests.apps import tiny_runs
 
-    return workflow.export(ChurnApp(), trained_run[0].path, tmp_path_factory.mktemp("churn_models"))
+    return tiny_runs.exported(ChurnApp(), tmp_path_factory)[1]

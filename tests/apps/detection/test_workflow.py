@@ -13,22 +13,20 @@ from apps.core import workflow
 from apps.core.errors import InputError
 from apps.detection.app import DetectionApp
 from apps.detection.builtin import builtin_split
-from tests.apps.detection.conftest import tiny_config
+from tests.apps import tiny_runs
 
 OUTPUTS = {"detection_boxes", "detection_scores", "detection_classes", "detection_class_names", "num_detections"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
-    # Every position may answer (threshold 0), so the answers hold boxes to check.
-    return workflow.train(DetectionApp(), tiny_config(score_threshold=0.0), tmp_path_factory.mktemp("run"),
-                          verbose=False)
+    """The session's tiny run (`tests.apps.tiny_runs`), read-only."""
+    return tiny_runs.trained(DetectionApp(), tmp_path_factory)
 
 
-@pytest.fixture(scope="module")
-def exported(trained_run, tmp_path_factory):
-    base = tmp_path_factory.mktemp("models")
-    return base, workflow.export(DetectionApp(), trained_run[0].path, base)
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    return tiny_runs.exported(DetectionApp(), tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,9 @@ def app():
     return DigitsApp()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
-    """One tiny trained run shared by the tests of a module."""
-    from apps.core import workflow
+    """The session's tiny run (`tests.apps.tiny_runs`): read it, or write into a copy."""
+    from tests.apps import tiny_runs
 
-    run_dir = tmp_path_factory.mktemp("run")
-    run, metrics = workflow.train(DigitsApp(), tiny_config(), run_dir, verbose=False)
-    return run, metrics
+    return tiny_runs.trained(DigitsApp(), tmp_path_factory)

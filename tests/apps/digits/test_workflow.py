@@ -1,6 +1,7 @@
 """Train → run folder → export → reload: the whole digits slice on TensorFlow."""
 
 import json
+import shutil
 
 import keras
 import numpy as np
@@ -11,6 +12,7 @@ from apps.core import workflow
 from apps.core.errors import InputError
 from apps.digits import data as digits_data
 from apps.digits.app import DigitsApp
+from tests.apps import tiny_runs
 from tests.apps.core.test_images import png_header_only
 from tests.apps.digits.conftest import tiny_config
 
@@ -29,12 +31,10 @@ def test_run_folder_holds_every_artifact(trained_run):
     assert len(list((run.path / "samples").glob("*.png"))) == 10
 
 
-@pytest.fixture(scope="module")
-def exported(trained_run, tmp_path_factory):
-    """The tiny run exported once: `(model_base_path, version folder)`."""
-    run, _ = trained_run
-    base = tmp_path_factory.mktemp("models")
-    return base, workflow.export(DigitsApp(), run.path, base)
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """The session's tiny run exported once: `(model_base_path, version folder)`."""
+    return tiny_runs.exported(DigitsApp(), tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -83,12 +83,6 @@ def test_predict_answers_image_files_from_the_export(app, trained_run, exported)
         workflow.predict(app, [str(exported[0] / "missing.png")], exported[0])
 
 
-def test_evaluate_reloads_the_run(app, trained_run):
-    run, metrics = trained_run
-    _, again = workflow.evaluate(app, run.path)
-    assert again["accuracy"] == pytest.approx(metrics["accuracy"])
-
-
 def test_same_seed_same_model(app):
     """The seeding `workflow.train` does, then `App.train` twice: the same weights."""
     config = tiny_config(max_examples=128, augment=False)
@@ -103,28 +97,26 @@ def test_same_seed_same_model(app):
         np.testing.assert_allclose(first, second, atol=1e-5)
 
 
-def test_export_keeps_metrics_and_card_and_the_gate_refuses_a_worse_run(trained_run, tmp_path):
+def test_export_keeps_metrics_and_card_and_the_gate_refuses_a_worse_run(trained_run, exported, tmp_path):
     """A second export of a run whose test accuracy is 0.05 lower than the stored version's
     is refused with both figures; `force` writes it, with its own metrics and card."""
     from apps.core.export_gate import ExportRefused
 
     run, metrics = trained_run
-    base = tmp_path / "models"
-    first = workflow.export(DigitsApp(), run.path, base, log=lambda line: None)
+    first = exported[1]
     assert json.loads((first / "assets.extra" / "metrics.json").read_text())["accuracy"] == metrics["accuracy"]
     card = (first / "assets.extra" / "model_card.md").read_text()
     assert "— version 1" in card and "builtin" in card and "| accuracy (export gate) |" in card
     assert "`serve_image_bytes`: inputs image_bytes: string [-1]" in card and "Known limits" in card
 
+    run, base = tiny_runs.copy_of(run, tmp_path), tmp_path / "models"
+    shutil.copytree(exported[0] / "digits", base / "digits")
     worse = dict(metrics, accuracy=metrics["accuracy"] - 0.05)
     run.save_metrics(worse)
-    try:
-        with pytest.raises(ExportRefused, match=f"accuracy {worse['accuracy']:.4f} against version 1's"):
-            workflow.export(DigitsApp(), run.path, base)
-        assert sorted(path.name for path in (base / "digits").iterdir()) == ["1"]
-        lines = []
-        second = workflow.export(DigitsApp(), run.path, base, force=True, log=lines.append)
-        assert second.name == "2" and lines[0].startswith("Export gate skipped (--force)")
-        assert json.loads((second / "assets.extra" / "metrics.json").read_text())["accuracy"] == worse["accuracy"]
-    finally:
-        run.save_metrics(metrics)
+    with pytest.raises(ExportRefused, match=f"accuracy {worse['accuracy']:.4f} against version 1's"):
+        workflow.export(DigitsApp(), run.path, base)
+    assert sorted(path.name for path in (base / "digits").iterdir()) == ["1"]
+    lines = []
+    second = workflow.export(DigitsApp(), run.path, base, force=True, log=lines.append)
+    assert second.name == "2" and lines[0].startswith("Export gate skipped (--force)")
+    assert json.loads((second / "assets.extra" / "metrics.json").read_text())["accuracy"] == worse["accuracy"]

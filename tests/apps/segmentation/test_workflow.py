@@ -15,20 +15,18 @@ from apps.segmentation.app import SegmentationApp
 from apps.segmentation.builtin import builtin_split
 from apps.segmentation.signatures import PADDING_CLASS
 from tests.apps.core.test_images import png_header_only
-from tests.apps.segmentation.conftest import tiny_config
+from tests.apps import tiny_runs
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
-    run, metrics = workflow.train(SegmentationApp(), tiny_config(max_image_pixels=10_000),
-                                  tmp_path_factory.mktemp("run"), verbose=False)
-    return run, metrics
+    """The session's tiny run (`tests.apps.tiny_runs`), read-only."""
+    return tiny_runs.trained(SegmentationApp(), tmp_path_factory)
 
 
-@pytest.fixture(scope="module")
-def exported(trained_run, tmp_path_factory):
-    base = tmp_path_factory.mktemp("models")
-    return base, workflow.export(SegmentationApp(), trained_run[0].path, base)
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    return tiny_runs.exported(SegmentationApp(), tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

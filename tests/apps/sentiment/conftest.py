@@ -13,11 +13,9 @@ def app():
     return SentimentApp()
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
-    """One tiny transformer trained through the workflow, shared by the package's tests."""
-    from apps.core import workflow
+    """The session's tiny transformer run (`tests.apps.tiny_runs`), read-only."""
+    from tests.apps import tiny_runs
 
-    run_dir = tmp_path_factory.mktemp("sentiment_run")
-    run, metrics = workflow.train(SentimentApp(), tiny_config(), run_dir, verbose=False)
-    return run, metrics
+    return tiny_runs.trained(SentimentApp(), tmp_path_factory)

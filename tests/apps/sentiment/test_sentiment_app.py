@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from apps.core import workflow
+from tests.apps import tiny_runs
 from tests.apps.sentiment.conftest import tiny_config
 
 LONG_REVIEW = "the acting was great but the plot was dull " * 40
@@ -25,14 +26,13 @@ def test_training_writes_metrics_and_plots(trained_run):
     json.loads(run.metrics_path.read_text())
 
 
-@pytest.fixture(scope="module")
-def exported(trained_run, tmp_path_factory):
-    """The tiny run exported once (through `kapps sentiment export`'s workflow step)."""
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """The session's tiny run exported once: `(version folder, model_base_path)`."""
     from apps.sentiment.app import SentimentApp
 
-    run, _ = trained_run
-    model_base_path = tmp_path_factory.mktemp("models")
-    return workflow.export(SentimentApp(), run.path, model_base_path), model_base_path
+    base, path = tiny_runs.exported(SentimentApp(), tmp_path_factory)
+    return path, base
 
 
 def test_export_answers_raw_strings_with_the_decoded_stacked_model(app, trained_run, exported):
