@@ -4,18 +4,20 @@ import csv
 import glob
 import json
 import os
+import shutil
 
 import pytest
 
+from tests.once_per_session import build_once, session_folder
 from tests.tuner.tuner_helpers import events, read_ledger, run_in_process, tune_argv
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def searched(tmp_path_factory):
-    """Two random-search trials in a fresh folder."""
-    tune_dir = tmp_path_factory.mktemp("tune") / "search"
-    run_in_process(tune_argv(tune_dir, max_trials=2))
-    return tune_dir
+    """Two random-search trials, searched once per session (`tests.once_per_session`):
+    read-only, a test that continues the search works on a copy."""
+    return build_once(session_folder(tmp_path_factory) / "tuner-search",
+                      lambda tune_dir: run_in_process(tune_argv(tune_dir, max_trials=2)))
 
 
 def _csv_rows(tune_dir):
@@ -54,12 +56,14 @@ def test_only_the_best_trials_checkpoint_is_kept(searched):
     assert [os.path.basename(os.path.dirname(path)) for path in kept] == [f"trial_{best}"]
 
 
-def test_same_command_resumes_without_repeating(searched):
+def test_same_command_resumes_without_repeating(searched, tmp_path):
+    searched = shutil.copytree(searched, tmp_path / "search")
     run_in_process(tune_argv(searched, max_trials=2))
     assert len(events(read_ledger(searched), "start")) == 2  # nothing ran again
 
 
-def test_resuming_another_search_is_refused(searched):
+def test_resuming_another_search_is_refused(searched, tmp_path):
+    searched = shutil.copytree(searched, tmp_path / "search")
     with pytest.raises(SystemExit, match="different search"):
         run_in_process(tune_argv(searched, "--tuner", "bayesian", max_trials=3))
 
@@ -77,6 +81,7 @@ def test_missing_objective_fails_before_the_first_trial(tmp_path):
 def test_more_trials_continue_the_search_then_the_best_is_retrained(searched, tmp_path,
                                                                      monkeypatch):
     monkeypatch.chdir(tmp_path)
+    searched = shutil.copytree(searched, tmp_path / "search")
     run_in_process(tune_argv(searched, "--retrain-best", "--retrain-max-examples", "300",
                              "--model-base-path", str(tmp_path / "models"), max_trials=3))
     starts = [record["trial_id"] for record in events(read_ledger(searched), "start")]
