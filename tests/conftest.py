@@ -37,8 +37,17 @@ if os.environ["KERAS_BACKEND"] == "jax" and "xla_backend_optimization_level" not
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip()
 if os.environ["KERAS_BACKEND"] == "jax":
     share_jax_compilations()
-import_tensorflow_quietly()  # every backend's tests use tf.data; TensorFlow's start-up lines hidden
-split_cpu(TEST_REPLICAS)
+
+
+def pytest_configure(config):
+    """Every process that runs tests starts TensorFlow (every backend's tests use tf.data)
+    with its start-up lines hidden and two logical CPU devices; the xdist controller, which
+    runs none, does not spend seconds on it before the workers start."""
+    if config.getoption("numprocesses", None) and not hasattr(config, "workerinput"):
+        return
+    import_tensorflow_quietly()
+    split_cpu(TEST_REPLICAS)
+
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATASETS = os.path.join(os.path.dirname(REPO_ROOT), "shared", "datasets")

@@ -62,7 +62,8 @@ def test_unknown_backend_and_app_are_clear_errors():
 
 
 def test_train_export_predict(tmp_path, capsys):
-    """Train and export through `cli.main` in this process, predict through `python -m apps`."""
+    """Train, export and predict through `cli.main` in this process (`python -m apps` runs
+    the same `main`: the tests above start it as a process)."""
     run_dir, models = tmp_path / "run", tmp_path / "models"
     assert cli.main(["digits", "train", "--data", "builtin", "--epochs", "1", "--width", "4",
                      "--max-examples", "128", "--run-dir", str(run_dir)]) == 0
@@ -70,8 +71,9 @@ def test_train_export_predict(tmp_path, capsys):
     assert cli.main(["digits", "export", "--run-dir", str(run_dir), "--model-base-path", str(models)]) == 0
     assert f"Exported digits to {models / 'digits' / '1'}" in capsys.readouterr().out
     sample = sorted((run_dir / "samples").glob("*.png"))[0]
-    predict = kapps("digits", "predict", "--model-base-path", str(models), str(sample))
-    assert predict.stdout.startswith(str(sample)) and "probability" in predict.stdout
+    assert cli.main(["digits", "predict", "--model-base-path", str(models), str(sample)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(str(sample)) and "probability" in printed
 
 
 @pytest.mark.parametrize("action", ["train", "evaluate", "export", "predict"])
