@@ -70,7 +70,7 @@ def shared_dataset():
 # first, so that the short ones, not one of these, are what is left at the end of a run
 # while the other workers sit idle.
 LONG_TEST_MODULES = ("tests/apps/test_every_app.py", "tests/tuner/test_distributed.py",
-                     "tests/tuner/test_resume_after_kill.py", "tests/apps/digits/test_resume.py",
+                     "tests/tuner/test_resume_after_kill.py",
                      "tests/apps/core/test_multi_worker.py", "tests/test_cli.py")
 
 

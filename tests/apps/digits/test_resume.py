@@ -1,9 +1,17 @@
-"""A training killed with SIGKILL resumes from its last finished epoch in the same run folder."""
+"""A training stopped after an epoch (by an error in process; by SIGKILL in the slow test)
+resumes from its last finished epoch in the same run folder (`keras.callbacks.BackupAndRestore`)."""
 
 import os
 import subprocess
 import sys
 
+import keras
+import pytest
+
+from apps.core import workflow
+from apps.core.app import App
+from apps.digits.app import DigitsApp
+from tests.apps.digits.conftest import tiny_config
 from tests.apps.kill_helpers import finished_epochs, kill_after_first_epoch
 
 EPOCHS = 6
@@ -16,6 +24,39 @@ def train_command(run_dir):
 
 
 
+class Crash(Exception):
+    pass
+
+
+class CrashAfterEpoch(keras.callbacks.Callback):
+    """Raises at the end of epoch `epoch` (0-based), after the run's own callbacks saved it."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise Crash(f"stopped after epoch {epoch}")
+
+
+def test_a_training_stopped_after_an_epoch_resumes_at_the_next(tmp_path, monkeypatch):
+    app, config, run_dir, epochs = DigitsApp(), tiny_config(max_examples=128, epochs=3), tmp_path / "run", 3
+    original = App.training_callbacks
+    with monkeypatch.context() as patch:
+        patch.setattr(App, "training_callbacks", lambda *args, **kwargs: [*original(*args, **kwargs),
+                                                                          CrashAfterEpoch(1)])
+        with pytest.raises(Crash):
+            workflow.train(app, config, run_dir, verbose=False)
+    assert finished_epochs(run_dir / "history.csv") == [0, 1]
+    assert (run_dir / "backup").exists() and not (run_dir / "model.keras").exists()
+
+    run, metrics = workflow.train(app, config, run_dir, verbose=False)
+    assert finished_epochs(run.history_path) == list(range(epochs))  # epochs 0 and 1 kept, not rerun
+    assert run.model_path.exists() and not run.backup_dir.exists() and "accuracy" in metrics
+
+
+@pytest.mark.slow
 def test_kill_9_then_rerun_resumes(tmp_path):
     run_dir = tmp_path / "run"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
