@@ -3,6 +3,7 @@
 import atexit
 import os
 import shutil
+import sys
 import tempfile
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -39,14 +40,29 @@ if os.environ["KERAS_BACKEND"] == "jax":
     share_jax_compilations()
 
 
-def pytest_configure(config):
-    """Every process that runs tests starts TensorFlow (every backend's tests use tf.data)
-    with its start-up lines hidden and two logical CPU devices; the xdist controller, which
-    runs none, does not spend seconds on it before the workers start."""
-    if config.getoption("numprocesses", None) and not hasattr(config, "workerinput"):
-        return
+def start_tensorflow():
+    """TensorFlow (every backend's tests use tf.data) with its start-up lines hidden and two
+    logical CPU devices."""
     import_tensorflow_quietly()
     split_cpu(TEST_REPLICAS)
+
+
+def looks_like_xdist_controller():
+    """The pytest-xdist controller hands tests to its workers and runs none: it need not spend
+    seconds starting TensorFlow before they start."""
+    return not os.environ.get("PYTEST_XDIST_WORKER") and any(
+        argument.startswith(("-n", "--numprocesses")) for argument in sys.argv[1:])
+
+
+# Here, before the conftest files of the folders named on the command line load (they import
+# the apps, hence TensorFlow, which would print its start-up lines).
+if not looks_like_xdist_controller():
+    start_tensorflow()
+
+
+def pytest_configure(config):
+    if not config.getoption("numprocesses", None) or hasattr(config, "workerinput"):
+        start_tensorflow()  # `-n 0`: this process runs the tests after all
 
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

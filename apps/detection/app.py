@@ -143,8 +143,8 @@ class DetectionApp(App):
         for index, item in enumerate(items):
             image = tf.io.decode_image(Path(item).read_bytes(), channels=3, expand_animations=False).numpy()
             boxes, names, scores = self._found(outputs, index, *image.shape[:2])
-            drawn = draw_boxes(image, boxes, [f"{name} {score:.2f}" for name, score in zip(names, scores)],
-                               PREDICTED_COLOR, width=max(2, min(image.shape[:2]) // 200))
+            drawn = draw_boxes(image, boxes, names, PREDICTED_COLOR, scores=scores,
+                               width=max(2, min(image.shape[:2]) // 200))
             files[f"{output_stem(item, index)}.detections.png"] = tf.io.encode_png(drawn).numpy()
         return files
 

@@ -112,19 +112,19 @@ def evaluate_detector(model, data, config, run, decode):
     return {**metrics, "plots": write_plots(model, data, config, run, metrics, precision, decode)}
 
 
-def draw_boxes(image, boxes, labels, color, width=2):
-    """A copy of uint8 `image` with pixel boxes `[ymin, xmin, ymax, xmax]` and their labels drawn
-    (PIL: `keras.visualization.draw_bounding_boxes` needs OpenCV, which the suite does not ship)."""
-    from PIL import Image, ImageDraw
-
-    picture = Image.fromarray(np.asarray(image, np.uint8))
-    pen = ImageDraw.Draw(picture)
-    for box, label in zip(np.asarray(boxes, np.float64).reshape(-1, 4), labels):
-        ymin, xmin, ymax, xmax = box
-        pen.rectangle([xmin, ymin, max(xmin, xmax - 1), max(ymin, ymax - 1)], outline=color, width=width)
-        if label:
-            pen.text((xmin + 2, ymin + 1), label, fill=color)
-    return np.asarray(picture)
+def draw_boxes(image, boxes, names, color, scores=None, width=2):
+    """A copy of uint8 `image` with pixel boxes `[ymin, xmin, ymax, xmax]` drawn by Keras'
+    `keras.visualization.draw_bounding_boxes`, each labelled with its name (and score)."""
+    image = np.asarray(image, np.uint8)
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    if not len(boxes):
+        return image.copy()
+    annotations = {"boxes": boxes[None], "labels": np.arange(len(boxes))[None]}
+    if scores is not None:
+        annotations["confidences"] = np.asarray(scores, np.float32).reshape(1, -1)
+    return keras.visualization.draw_bounding_boxes(
+        image[None], annotations, "yxyx", class_mapping=dict(enumerate(names)), color=color,
+        line_thickness=width, text_thickness=1, font_scale=max(0.3, min(image.shape[:2]) / 800))[0]
 
 
 def plot_detections(model, data, config, path, decode):
@@ -147,10 +147,9 @@ def plot_detections(model, data, config, path, decode):
                            [data.class_names[c] for c in data.info["test_classes"][index]], TRUE_COLOR, width=1)
         count = int(decoded["num_detections"][index])
         boxes = decoded["detection_boxes"][index][:count] * config.image_size
-        labels = [f"{data.class_names[int(c) - 1]} {s:.2f}" for c, s in
-                  zip(decoded["detection_classes"][index][:count], decoded["detection_scores"][index][:count])]
+        names = [data.class_names[int(c) - 1] for c in decoded["detection_classes"][index][:count]]
         axis = axes[index // columns, index % columns]
-        axis.imshow(draw_boxes(truth, boxes, labels, PREDICTED_COLOR))
+        axis.imshow(draw_boxes(truth, boxes, names, PREDICTED_COLOR, scores=decoded["detection_scores"][index][:count]))
         axis.set_title(f"{Path(str(data.info['test_names'][index])).name[:28]}\n"
                        f"{len(data.info['test_boxes'][index])} true, {count} found", fontsize=8)
     for axis in axes.ravel():
