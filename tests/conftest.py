@@ -61,7 +61,7 @@ if not looks_like_xdist_controller():
 
 
 def pytest_configure(config):
-    if not config.getoption("numprocesses", None) or hasattr(config, "workerinput"):
+    if looks_like_xdist_controller() and not config.getoption("numprocesses", None):
         start_tensorflow()  # `-n 0`: this process runs the tests after all
 
 
