@@ -14,7 +14,7 @@ APP_ENTRIES = (
     AppEntry("dcgan", "apps.dcgan.app:DcganApp", "apps.dcgan.config:DcganConfig",
              title="Image generation (DCGAN, measured by FID)", objective="val_fid"),
     AppEntry("detection", "apps.detection.app:DetectionApp", "apps.detection.config:DetectionConfig",
-             title="Object detection (FCOS-style one-stage detector)", objective="val_map50"),
+             title="Object detection (one-stage: FCOS-style or RetinaNet)", objective="val_map50"),
 )
 
 

@@ -6,7 +6,7 @@ import tensorflow as tf
 from apps.churn.builtin import generate_telco_table
 from apps.churn.preprocessing import ChurnPreprocessing
 from apps.churn.table import cross_fit_indices, parse_table, read_csv_text, stratified_split_indices
-from apps.core.data import DataSplits, batched_pipeline
+from apps.core.data import DataSplits, batched_pipeline, prefetched
 
 # Rows encoded at once by the pipelines (the preprocessing is vectorised over a batch).
 ENCODE_BATCH = 4096
@@ -64,7 +64,7 @@ def encoded_dataset(table, preprocessing):
 
 def encoded_features(table, preprocessing, batch_size=PREDICT_BATCH):
     """The table's encoded rows in batches, without labels (for `predict`)."""
-    return encoded_dataset(table, preprocessing).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return prefetched(encoded_dataset(table, preprocessing).batch(batch_size))
 
 
 def table_pipeline(table, preprocessing, config, training):

@@ -91,6 +91,8 @@ def rebatch(dataset, batch_size, examples_count=None):
 
     import tensorflow as tf
 
+    from apps.core.data import prefetched
+
     if dataset is None:
         return None
     examples = dataset.unbatch()
@@ -102,7 +104,7 @@ def rebatch(dataset, batch_size, examples_count=None):
     if examples_count is not None:
         batches = batches.apply(tf.data.experimental.assert_cardinality(
             math.ceil(examples_count / batch_size)))
-    return batches.prefetch(tf.data.AUTOTUNE)
+    return prefetched(batches)
 
 
 class ConfigHyperModel(keras_tuner.HyperModel):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from apps.core.data import DataSourceError, DataSplits, hold_out, load_tfds
+from apps.core.data import DataSourceError, DataSplits, hold_out, load_tfds, prefetched
 from apps.digits import data as digits_data
 from apps.digits.idx import load_mnist_idx
 
@@ -147,8 +147,8 @@ def _pipeline(images, labels, config, training):
     # Whole batches only in training: a last small batch skews batch normalisation (and
     # would make JAX compile the step a second time).
     dataset = dataset.batch(config.batch_size, drop_remainder=training and len(images) >= config.batch_size)
-    return dataset.map(lambda batch, batch_labels: ({"labels": batch_labels}, to_unit_range(batch)),
-                       num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+    return prefetched(dataset.map(lambda batch, batch_labels: ({"labels": batch_labels}, to_unit_range(batch)),
+                                  num_parallel_calls=AUTOTUNE))
 
 
 def make_splits(train, test, class_names, config, source):

@@ -19,24 +19,31 @@ SAMPLE_SIZES = ((48, 64), (40, 40))  # sample requests: images of two sizes in o
 
 
 def search_space(hp, config):
-    """Width, depth, pyramid levels and the assignment (centre radius, sizes per level), as
-    values of `DetectionConfig` (the shared choices add the learning rate, optimizer, batch
-    size and epochs). Pyramid levels the image size cannot hold are left out."""
+    """Width, depth, pyramid levels and the model's assignment (FCOS: centre radius and sizes
+    per level; RetinaNet: anchor size and the positive IoU), as values of `DetectionConfig`
+    (the shared choices add the learning rate, optimizer, batch size and epochs). Pyramid
+    levels the image size cannot hold are left out."""
     levels = [count for count in (config.pyramid_levels - 1, config.pyramid_levels, config.pyramid_levels + 1)
               if 1 <= count <= 5 and config.image_size % (8 * 2 ** (count - 1)) == 0]
+    if config.model == "retinanet":
+        assignment = dict(anchor_size=hp.Choice("anchor_size", [3.0, 4.0, 6.0]),
+                          positive_iou=hp.Choice("positive_iou", [0.4, 0.5, 0.6]))
+        assignment["negative_iou"] = min(config.negative_iou, assignment["positive_iou"])
+    else:
+        assignment = dict(center_radius=hp.Choice("center_radius", [1.0, 1.5, 2.5]),
+                          size_per_stride=hp.Choice("size_per_stride", [4.0, 8.0, 16.0]))
     return config.replace(
         width=hp.Choice("width", sorted({max(4, config.width // 2), config.width, config.width * 2})),
         stage_blocks=hp.Choice("stage_blocks", sorted({max(1, config.stage_blocks - 1), config.stage_blocks,
                                                        config.stage_blocks + 1})),
         pyramid_levels=hp.Choice("pyramid_levels", levels or [config.pyramid_levels]),
-        center_radius=hp.Choice("center_radius", [1.0, 1.5, 2.5]),
-        size_per_stride=hp.Choice("size_per_stride", [4.0, 8.0, 16.0]),
+        **assignment,
     )
 
 
 class DetectionApp(App):
     name = "detection"
-    title = "Object detection (FCOS-style one-stage detector)"
+    title = "Object detection (one-stage: FCOS-style or RetinaNet)"
     config_class = DetectionConfig
     default_tfds_name = "voc/2007"
     objective = "val_map50"

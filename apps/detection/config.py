@@ -4,7 +4,10 @@ import dataclasses
 
 from apps.core.config import AppConfig, ConfigError
 
-MODELS = ("fcos",)
+MODELS = ("fcos", "retinanet")
+# Fields only one model reads: setting one for the other model is an error.
+MODEL_FIELDS = {"fcos": ("center_radius", "size_per_stride"),
+                "retinanet": ("anchor_size", "anchor_scales", "anchor_ratios", "positive_iou", "negative_iou")}
 RESIDUAL_BACKBONE = "residual"
 MAX_PYRAMID_LEVELS = 5
 
@@ -16,7 +19,9 @@ class DetectionConfig(AppConfig):
     Attributes:
         model: `fcos`: a one-stage, anchor-free detector (FCOS-style: every position of
             every pyramid level inside an object predicts its class and its distances to
-            the four sides of the box).
+            the four sides of the box); `retinanet`: RetinaNet's anchors (several boxes of
+            set sizes and shapes per position, each predicting its class and the offsets
+            of the box from it).
         backbone: `residual` (stages of `layers.ConvResidualBlock`s built here, trained from
             scratch) or the name of a `keras.applications` network (`ResNet50`,
             `MobileNetV2`, `EfficientNetB0`...) whose features at strides 8, 16 and 32 feed
@@ -37,6 +42,11 @@ class DetectionConfig(AppConfig):
         size_per_stride: each level regresses objects whose largest side distance is between
             `size_per_stride / 2` and `size_per_stride` strides (the first level takes smaller
             objects, the last larger ones).
+        anchor_size: RetinaNet: the side of a position's smallest square anchor, in strides.
+        anchor_scales: RetinaNet: anchor sizes per octave (`anchor_size × 2^(i / scales)`).
+        anchor_ratios: RetinaNet: anchor height/width ratios, each at every size.
+        positive_iou, negative_iou: RetinaNet: an anchor learns an object it overlaps by at
+            least `positive_iou`, background below `negative_iou`, neither in between.
         focal_alpha, focal_gamma: Keras' binary focal cross-entropy for the classes.
         box_loss_weight: weight of the CIoU box loss against the focal class loss.
         max_boxes: boxes kept per image in the pipelines (the largest when an image has more;
@@ -81,6 +91,11 @@ class DetectionConfig(AppConfig):
     head_depth: int = 2
     center_radius: float = 1.5
     size_per_stride: float = 8.0
+    anchor_size: float = 4.0
+    anchor_scales: int = 3
+    anchor_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)
+    positive_iou: float = 0.5
+    negative_iou: float = 0.4
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0
     box_loss_weight: float = 1.0
@@ -113,7 +128,9 @@ class DetectionConfig(AppConfig):
                               f"coarsest of {self.pyramid_levels} pyramid levels.")
         if self.pyramid_filters < 0:
             raise ConfigError(f"--pyramid-filters must be 0 (4 x width) or positive, got {self.pyramid_filters}.")
-        for name in ("score_threshold", "iou_threshold", "eval_score_threshold", "focal_alpha"):
+        self._validate_model_fields()
+        for name in ("score_threshold", "iou_threshold", "eval_score_threshold", "focal_alpha", "positive_iou",
+                     "negative_iou"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be in [0, 1], got {getattr(self, name)}.")
         if self.center_radius <= 0 or self.size_per_stride <= 0 or self.focal_gamma < 0 or self.box_loss_weight < 0:
@@ -135,6 +152,18 @@ class DetectionConfig(AppConfig):
                                   "network (e.g. ResNet50, MobileNetV2, EfficientNetB0).")
         parse_test_split(self.test_split)
         return self
+
+    def _validate_model_fields(self):
+        defaults = DetectionConfig.__dataclass_fields__
+        for model, names in MODEL_FIELDS.items():
+            changed = [name for name in names if model != self.model and getattr(self, name) != defaults[name].default]
+            if changed:
+                flags = ", ".join(f"--{name.replace('_', '-')}" for name in changed)
+                raise ConfigError(f"{flags} only apply to --model {model}; --model {self.model} does not use them.")
+        if self.anchor_size <= 0 or self.anchor_scales < 1 or not self.anchor_ratios or min(self.anchor_ratios) <= 0:
+            raise ConfigError("--anchor-size and --anchor-ratios must be positive, --anchor-scales at least 1.")
+        if self.negative_iou > self.positive_iou:
+            raise ConfigError(f"--negative-iou {self.negative_iou} exceeds --positive-iou {self.positive_iou}.")
 
 
 def parse_test_split(text):

@@ -1,30 +1,35 @@
-"""The detector (FCOS-style, anchor-free, one stage), its loss and its decode step.
+"""The detectors (one stage: FCOS-style anchor-free, or RetinaNet), their losses and decode step.
 
 A backbone (stages of `layers.ConvResidualBlock`s, or a `keras.applications` network)
 gives features at strides 8, 16 and 32; `layers.FeaturePyramid` merges them top-down
 (and adds stride-64/128 levels when asked); two heads shared by every level — a class
-head and a box head, each `head_depth` 3×3 convolutions with group normalisation —
-predict at every position of every level the class logits, and, from the box head,
-the distances (left, top, right, bottom) from the position to the sides of its
-object's box and a centre-ness logit (how central the position is in its box: FCOS's
-centre-ness, which ranks boxes predicted near a centre above those from an edge).
-`DetectionOutputs` turns the distances into boxes and concatenates the levels: the
-model answers `(batch, positions, 5 + classes)`: boxes `[ymin, xmin, ymax, xmax]` in
-input pixels, the centre-ness logit, then class logits (float32).
+head and a box head, each `head_depth` 3×3 convolutions with group normalisation.
 
-Training assigns each position to the smallest box that contains it, within
-`center_radius` strides of the box centre and of the size its level regresses
-(FCOS's centre sampling and scale ranges), computed in the loss with `keras.ops`
-from the padded ground truth, so it runs on TensorFlow, JAX and PyTorch. Classes
-learn with Keras' binary focal cross-entropy, boxes with 1 − CIoU
-(`keras.utils.bounding_boxes.compute_ciou`), centre-ness with binary cross-entropy,
-all normalised by the positives.
+`--model fcos` (the default): at every position of every level the heads predict the
+class logits, the distances (left, top, right, bottom) from the position to the sides
+of its object's box and a centre-ness logit (how central the position is in its box:
+FCOS's centre-ness, which ranks boxes predicted near a centre above those from an
+edge). `DetectionOutputs` turns the distances into boxes and concatenates the levels:
+the model answers `(batch, positions, 5 + classes)`: boxes `[ymin, xmin, ymax, xmax]`
+in input pixels, the centre-ness logit, then class logits (float32). Training assigns
+each position to the smallest box that contains it, within `center_radius` strides of
+the box centre and of the size its level regresses (FCOS's centre sampling and scale
+ranges), computed in the loss with `keras.ops` from the padded ground truth, so it
+runs on TensorFlow, JAX and PyTorch. Classes learn with Keras' binary focal
+cross-entropy, boxes with 1 − CIoU (`keras.utils.bounding_boxes.compute_ciou`),
+centre-ness with binary cross-entropy, all normalised by the positives.
+
+`--model retinanet`: the same heads predict, per anchor (`anchor_scales` sizes ×
+`anchor_ratios` at every position), class logits and box deltas;
+`anchor_outputs.AnchorOutputs` decodes them into the same `(batch, anchors, 5 +
+classes)` layout (column 4 unused) and `retinanet_loss.RetinaNetLoss` assigns anchors
+by IoU with the same focal and CIoU losses.
 
 `decode(...)` is the one post-processing step: scores √(class probability ×
-centre-ness), best class per
-position, the `pre_nms_candidates` best positions, greedy per-class non-max
-suppression (`keras.utils.bounding_boxes.compute_iou`) and the `max_detections` best,
-as the TF Object Detection API answers them.
+centre-ness) (FCOS) or the class probability (RetinaNet), best class per position,
+the `pre_nms_candidates` best positions, greedy per-class non-max suppression
+(`keras.utils.bounding_boxes.compute_iou`) and the `max_detections` best, as the TF
+Object Detection API answers them.
 """
 
 import math
@@ -34,7 +39,10 @@ import numpy as np
 from keras import ops
 
 from apps.core.optimizers import scheduled_optimizer
+from apps.detection.anchor_outputs import AnchorOutputs, anchor_shapes
 from apps.detection.config import RESIDUAL_BACKBONE
+from apps.detection.detection_outputs import DetectionOutputs, positions
+from apps.detection.retinanet_loss import RetinaNetLoss
 from layers import ConvResidualBlock, FeaturePyramid
 
 BN_MOMENTUM = 0.9
@@ -46,79 +54,6 @@ CLASS_OFFSET = 4.0  # per-class NMS: each class's boxes shifted apart (boxes are
 
 def level_strides(pyramid_levels):
     return tuple(8 * 2 ** level for level in range(pyramid_levels))
-
-
-def positions(image_size, strides):
-    """`(centres [n, 2] as (y, x) pixels, stride [n])` of every position, level by level,
-    row-major: the order of the model's outputs."""
-    centres, per_position = [], []
-    for stride in strides:
-        cells = math.ceil(image_size / stride)
-        rows, columns = np.meshgrid(np.arange(cells), np.arange(cells), indexing="ij")
-        centres.append(np.stack([rows.ravel(), columns.ravel()], axis=-1) * stride + stride / 2)
-        per_position.append(np.full(cells * cells, stride))
-    return np.concatenate(centres).astype(np.float32), np.concatenate(per_position).astype(np.float32)
-
-
-@keras.saving.register_keras_serializable(package="kapps")
-class DetectionOutputs(keras.layers.Layer):
-    """Per-level class logits, raw box distances and centre-ness → `(batch, positions, 5 + classes)`.
-
-    Distances are `softplus(raw) * stride` pixels from each position's centre to the
-    box's top, left, bottom and right; the layer also keeps the decode settings that
-    `decode` and the export read (score and IoU thresholds, detections per image).
-
-    Args:
-        image_size: the square input side in pixels.
-        strides: the stride of each level, in the order of the inputs.
-        score_threshold, iou_threshold, max_detections, pre_nms_candidates: see `decode`.
-        class_names: the classes' names, in class-id order (the export answers them).
-
-    Call arguments:
-        inputs: a list `[logits_0, distances_0, centreness_0, logits_1, ...]`, each
-            `(batch, height_l, width_l, classes | 4 | 1)`.
-    """
-
-    def __init__(self, image_size, strides, score_threshold=0.3, iou_threshold=0.5, max_detections=100,
-                 pre_nms_candidates=300, class_names=(), **kwargs):
-        super().__init__(**kwargs)
-        self.class_names = tuple(str(name) for name in class_names)
-        self.image_size = int(image_size)
-        self.strides = tuple(int(stride) for stride in strides)
-        self.score_threshold = float(score_threshold)
-        self.iou_threshold = float(iou_threshold)
-        self.max_detections = int(max_detections)
-        self.pre_nms_candidates = int(pre_nms_candidates)
-        centres, _ = positions(self.image_size, self.strides)
-        self._centres = centres
-
-    def call(self, inputs):
-        outputs = []
-        start = 0
-        for level, stride in enumerate(self.strides):
-            logits, raw, centreness = inputs[3 * level:3 * level + 3]
-            count = ops.shape(logits)[1] * ops.shape(logits)[2]
-            logits = ops.reshape(ops.cast(logits, "float32"), (-1, count, ops.shape(logits)[-1]))
-            distances = ops.softplus(ops.reshape(ops.cast(raw, "float32"), (-1, count, 4))) * float(stride)
-            centreness = ops.reshape(ops.cast(centreness, "float32"), (-1, count, 1))
-            centres = ops.convert_to_tensor(self._centres[start:start + count])[None]
-            start += count
-            top_left = centres - distances[..., :2]  # (y - top, x - left)
-            bottom_right = centres + distances[..., 2:]
-            outputs.append(ops.concatenate([top_left, bottom_right, centreness, logits], axis=-1))
-        return ops.concatenate(outputs, axis=1)
-
-    def compute_output_shape(self, input_shape):
-        count = sum(shape[1] * shape[2] for shape in input_shape[::3])
-        return (input_shape[0][0], count, 5 + input_shape[0][-1])
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"image_size": self.image_size, "strides": list(self.strides),
-                       "score_threshold": self.score_threshold, "iou_threshold": self.iou_threshold,
-                       "max_detections": self.max_detections, "pre_nms_candidates": self.pre_nms_candidates,
-                       "class_names": list(self.class_names)})
-        return config
 
 
 @keras.saving.register_keras_serializable(package="kapps")
@@ -250,7 +185,9 @@ def decode(predictions, model, score_threshold=None):
     threshold = settings.score_threshold if score_threshold is None else float(score_threshold)
     predictions = ops.cast(predictions, "float32")
     boxes = ops.clip(predictions[..., :4] / float(settings.image_size), 0.0, 1.0)
-    probabilities = ops.sqrt(ops.sigmoid(predictions[..., 5:]) * ops.sigmoid(predictions[..., 4:5]))
+    probabilities = ops.sigmoid(predictions[..., 5:])
+    if settings.scored_by_centreness:
+        probabilities = ops.sqrt(probabilities * ops.sigmoid(predictions[..., 4:5]))
     scores, classes = ops.max(probabilities, axis=-1), ops.argmax(probabilities, axis=-1)
     candidates = min(settings.pre_nms_candidates, int(predictions.shape[1]))
     top_scores, order = ops.top_k(scores, candidates)
@@ -347,8 +284,14 @@ def application_backbone(inputs, config):
     return extractor(x)
 
 
+def anchors_per_position(config):
+    return len(anchor_shapes(config.anchor_size, config.anchor_scales, config.anchor_ratios))
+
+
 def build_detector(config, class_names):
-    """The uncompiled detector: backbone → feature pyramid → shared heads → `DetectionOutputs`."""
+    """The uncompiled detector: backbone → feature pyramid → shared heads → `DetectionOutputs`
+    (FCOS: class logits, distances and centre-ness per position) or `AnchorOutputs`
+    (RetinaNet: class logits and box deltas per anchor)."""
     inputs = keras.Input((config.image_size, config.image_size, 3), name="images")
     if config.backbone == RESIDUAL_BACKBONE:
         features = residual_backbone(inputs, config)
@@ -359,6 +302,8 @@ def build_detector(config, class_names):
     filters = config.pyramid_filters or 4 * config.width
     levels = FeaturePyramid(filters, extra_levels=max(0, config.pyramid_levels - 3), name="pyramid")(used)
     num_classes = len(class_names)
+    anchor_based = config.model == "retinanet"
+    per_position = anchors_per_position(config) if anchor_based else 1
     groups = max(1, min(8, filters // 8))
     heads = {}
     for kind in ("class", "box"):
@@ -366,10 +311,11 @@ def build_detector(config, class_names):
                         keras.layers.GroupNormalization(groups, name=f"{kind}_head{index}_norm"))
                        for index in range(config.head_depth)]
     bias = -math.log((1 - PRIOR_PROBABILITY) / PRIOR_PROBABILITY)
-    class_out = keras.layers.Conv2D(num_classes, 3, padding="same", name="class_logits",
+    class_out = keras.layers.Conv2D(num_classes * per_position, 3, padding="same", name="class_logits",
                                     bias_initializer=keras.initializers.Constant(bias))
-    box_out = keras.layers.Conv2D(4, 3, padding="same", name="box_distances")
-    centreness_out = keras.layers.Conv2D(1, 3, padding="same", name="centreness")
+    box_out = keras.layers.Conv2D(4 * per_position, 3, padding="same",
+                                  name="box_deltas" if anchor_based else "box_distances")
+    centreness_out = None if anchor_based else keras.layers.Conv2D(1, 3, padding="same", name="centreness")
     outputs = []
     for level in levels:
         towers = {}
@@ -378,20 +324,32 @@ def build_detector(config, class_names):
             for conv, norm in heads[kind]:
                 x = keras.layers.Activation("relu")(norm(conv(x)))
             towers[kind] = x
-        outputs += [class_out(towers["class"]), box_out(towers["box"]), centreness_out(towers["box"])]
-    detections = DetectionOutputs(config.image_size, strides, config.score_threshold, config.iou_threshold,
-                                  config.max_detections, config.pre_nms_candidates, class_names, dtype="float32",
-                                  name="detections")(outputs)
+        outputs += [class_out(towers["class"]), box_out(towers["box"])]
+        if centreness_out is not None:
+            outputs.append(centreness_out(towers["box"]))
+    settings = dict(score_threshold=config.score_threshold, iou_threshold=config.iou_threshold,
+                    max_detections=config.max_detections, pre_nms_candidates=config.pre_nms_candidates,
+                    class_names=class_names, dtype="float32", name="detections")
+    if anchor_based:
+        detections = AnchorOutputs(config.image_size, strides, config.anchor_size, config.anchor_scales,
+                                   config.anchor_ratios, **settings)(outputs)
+    else:
+        detections = DetectionOutputs(config.image_size, strides, **settings)(outputs)
     return keras.Model(inputs, detections, name=f"detector_{config.model}")
 
 
 def make_loss(config, num_classes):
-    return FcosLoss(config.image_size, level_strides(config.pyramid_levels), num_classes, config.center_radius,
-                    config.size_per_stride, config.focal_alpha, config.focal_gamma, config.box_loss_weight)
+    strides = level_strides(config.pyramid_levels)
+    shared = dict(focal_alpha=config.focal_alpha, focal_gamma=config.focal_gamma,
+                  box_loss_weight=config.box_loss_weight)
+    if config.model == "retinanet":
+        return RetinaNetLoss(config.image_size, strides, num_classes, config.anchor_size, config.anchor_scales,
+                             config.anchor_ratios, config.positive_iou, config.negative_iou, **shared)
+    return FcosLoss(config.image_size, strides, num_classes, config.center_radius, config.size_per_stride, **shared)
 
 
 def build_model(config, class_names, train_examples):
-    """The compiled detector (the config's optimizer and schedule, `FcosLoss`)."""
+    """The compiled detector (the config's optimizer and schedule, `FcosLoss` or `RetinaNetLoss`)."""
     model = build_detector(config, class_names)
     model.compile(optimizer=scheduled_optimizer(config, train_examples), loss=make_loss(config, len(class_names)))
     model.optimizer.build(model.trainable_variables)

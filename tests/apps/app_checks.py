@@ -99,6 +99,8 @@ def check_reload_and_evaluate(app, run, trained_metrics):
     model = keras.saving.load_model(run.model_path)
     data = app.load_data(run.load_config(app.config_class))
     assert data.source in card
+    for split in (data.train, data.validation, data.test):  # `apps.core.data.prefetched` says why
+        assert split is None or split.options().autotune.enabled is False
     _, dataset = data.evaluation_split()
     batch = next(iter(dataset))
     decoded = app.decode_predictions(model(batch[0], training=False), model)

@@ -21,6 +21,11 @@ def test_defaults_and_tiny_config_validate(app):
     ({"backbone_weights": "imagenet"}, "needs a keras.applications"),
     ({"test_split": "last:0"}, "positive N"),
     ({"test_split": "1.5"}, "in \\(0, 1\\)"),
+    ({"anchor_ratios": (1.0, 3.0)}, "--anchor-ratios only apply to --model retinanet"),
+    ({"model": "retinanet", "center_radius": 2.5}, "--center-radius only apply to --model fcos"),
+    ({"model": "retinanet", "negative_iou": 0.6}, "exceeds --positive-iou"),
+    ({"model": "retinanet", "anchor_ratios": (0.0,)}, "must be positive"),
+    ({"model": "yolo"}, "--model must be one of fcos, retinanet"),
 ])
 def test_bad_values_are_refused(changes, fragment):
     with pytest.raises(ConfigError, match=fragment):
