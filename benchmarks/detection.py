@@ -10,6 +10,7 @@ validation hold-out unless `--validation-fraction` says so) and is evaluated onc
 after training, by pycocotools on the last 50, in each image's original pixels.
 Training stops early if it reaches `--minutes`. `--builtin` does the same on the
 generated scenes (their own train and test splits, 128×128 by default).
+`--model retinanet` does the same with the RetinaNet variant (the README compares the two).
 Prints AP, AP50, AP75 and the training minutes; `--json` also writes them.
 """
 

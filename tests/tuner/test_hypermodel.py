@@ -121,6 +121,7 @@ def test_rebatch_keeps_every_example_and_pads_variable_lengths():
     assert [len(batch) for batch in rebatch(dataset, 4)] == [4, 4, 2]
     assert count_examples(dataset) == 10
     assert int(rebatch(dataset, 4, examples_count=10).cardinality()) == 3
+    assert rebatch(dataset, 4).options().autotune.enabled is False  # apps.core.data.prefetched says why
     ragged = tf.data.Dataset.from_generator(
         lambda: iter([[1], [1, 2], [1, 2, 3]]), output_signature=tf.TensorSpec([None], tf.int64))
     batches = list(rebatch(ragged.padded_batch(1), 3))

@@ -54,3 +54,5 @@ def test_batched_pipeline_shapes_and_training_only_augmentation():
     assert sorted(train_values) == [v + 100.0 for v in range(10)]
     assert list(eval_values) == list(range(10))
     assert [len(x) for x, _ in evaluation.as_numpy_iterator()] == [4, 4, 2]
+    # Autotuning off (`prefetched`), kept by the transformations an app adds after the pipeline.
+    assert train.map(lambda x, y: (x, y)).options().autotune.enabled is False

@@ -37,3 +37,20 @@ def test_test_split_forms():
     assert parse_test_split("last:50") == ("last", 50)
     assert parse_test_split("file:names.txt") == ("file", "names.txt")
     assert parse_test_split("a.jpg, b.jpg") == ("names", ("a.jpg", "b.jpg"))
+
+
+@pytest.mark.parametrize("model, searched, fixed", [
+    ("fcos", {"center_radius", "size_per_stride"}, {"anchor_size", "positive_iou"}),
+    ("retinanet", {"anchor_size", "positive_iou"}, {"center_radius", "size_per_stride"}),
+])
+def test_the_search_space_tunes_the_chosen_models_assignment(model, searched, fixed):
+    import keras_tuner
+
+    from apps.detection.app import search_space
+
+    hp = keras_tuner.HyperParameters()
+    config = search_space(hp, tiny_config(model=model)).validate()
+    names = {parameter.name for parameter in hp.space}
+    assert searched <= names and not fixed & names
+    assert {"width", "stage_blocks", "pyramid_levels"} <= names
+    assert config.negative_iou <= config.positive_iou
