@@ -6,7 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from apps.detection.detection_outputs import DetectionOutputs
+from apps.detection.detection_outputs import DetectionOutputs, positions
 
 BOX_VARIANCE = (0.1, 0.1, 0.2, 0.2)  # RetinaNet's scaling of the encoded centre and size deltas
 MAX_SIZE_DELTA = math.log(1000.0 / 16.0) / BOX_VARIANCE[2]  # Detectron's cap on exp() of the size deltas
@@ -25,17 +25,12 @@ def anchor_shapes(anchor_size, anchor_scales, anchor_ratios):
 
 def anchor_boxes(image_size, strides, anchor_size, anchor_scales, anchor_ratios):
     """Every anchor `[ymin, xmin, ymax, xmax]` in input pixels, `[n, 4]` float32: level by level,
-    row-major positions, the anchors of a position last (the order of the model's outputs)."""
+    row-major positions (`positions`), the anchors of a position last (the order of the
+    model's outputs)."""
     shape = np.array(anchor_shapes(anchor_size, anchor_scales, anchor_ratios), np.float32)
-    boxes = []
-    for stride in strides:
-        cells = math.ceil(image_size / stride)
-        rows, columns = np.meshgrid(np.arange(cells), np.arange(cells), indexing="ij")
-        centres = np.stack([rows.ravel(), columns.ravel()], axis=-1) * stride + stride / 2
-        half = shape * stride / 2
-        boxes.append(np.concatenate([centres[:, None] - half[None], centres[:, None] + half[None]], axis=-1)
-                     .reshape(-1, 4))
-    return np.concatenate(boxes).astype(np.float32)
+    centres, position_strides = positions(image_size, strides)
+    half = shape[None] * position_strides[:, None, None] / 2
+    return np.concatenate([centres[:, None] - half, centres[:, None] + half], axis=-1).reshape(-1, 4)
 
 
 @keras.saving.register_keras_serializable(package="kapps")

@@ -42,6 +42,7 @@ from apps.core.optimizers import scheduled_optimizer
 from apps.detection.anchor_outputs import AnchorOutputs, anchor_shapes
 from apps.detection.config import RESIDUAL_BACKBONE
 from apps.detection.detection_outputs import DetectionOutputs, positions
+from apps.detection.one_stage_loss import OneStageLoss
 from apps.detection.retinanet_loss import RetinaNetLoss
 from layers import ConvResidualBlock, FeaturePyramid
 
@@ -57,7 +58,7 @@ def level_strides(pyramid_levels):
 
 
 @keras.saving.register_keras_serializable(package="kapps")
-class FcosLoss(keras.losses.Loss):
+class FcosLoss(OneStageLoss):
     """FCOS assignment, focal class loss and CIoU box loss.
 
     Args:
@@ -79,15 +80,10 @@ class FcosLoss(keras.losses.Loss):
 
     def __init__(self, image_size, strides, num_classes, center_radius=1.5, size_per_stride=8.0, focal_alpha=0.25,
                  focal_gamma=2.0, box_loss_weight=1.0, name="fcos_loss", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.image_size = int(image_size)
-        self.strides = tuple(int(stride) for stride in strides)
-        self.num_classes = int(num_classes)
+        super().__init__(image_size, strides, num_classes, focal_alpha, focal_gamma, box_loss_weight, name=name,
+                         **kwargs)
         self.center_radius = float(center_radius)
         self.size_per_stride = float(size_per_stride)
-        self.focal_alpha = float(focal_alpha)
-        self.focal_gamma = float(focal_gamma)
-        self.box_loss_weight = float(box_loss_weight)
         self._centres, self._strides = positions(self.image_size, self.strides)
         lowest = np.where(self._strides == self.strides[0], 0.0, self._strides * self.size_per_stride / 2)
         highest = np.where(self._strides == self.strides[-1], NO_OBJECT, self._strides * self.size_per_stride)
@@ -132,28 +128,15 @@ class FcosLoss(keras.losses.Loss):
     def call(self, y_true, y_pred):
         y_true, y_pred = ops.cast(y_true, "float32"), ops.cast(y_pred, "float32")
         positive, target_boxes, target_classes = self.assign(y_true)
-        weights = ops.cast(positive, "float32")
-        count = ops.maximum(ops.sum(weights), 1.0)
-        targets = ops.one_hot(ops.maximum(target_classes, 0), self.num_classes, dtype="float32") * weights[..., None]
-        focal = keras.losses.binary_focal_crossentropy(
-            targets[..., None], y_pred[..., 5:, None], apply_class_balancing=True, alpha=self.focal_alpha,
-            gamma=self.focal_gamma, from_logits=True)
-        class_loss = ops.sum(focal, axis=(1, 2))
-        ciou = keras.utils.bounding_boxes.compute_ciou(y_pred[..., :4], target_boxes, "yxyx")
-        box_loss = ops.sum((1.0 - ciou) * weights, axis=1)
         centreness = keras.losses.binary_crossentropy(self.centreness(target_boxes)[..., None],
                                                       y_pred[..., 4:5], from_logits=True)
-        centreness_loss = ops.sum(centreness * weights, axis=1)
-        batch = ops.cast(ops.shape(y_pred)[0], "float32")
-        # Summed over the batch, divided by its positives (the mean over images times the batch size).
-        return (class_loss + self.box_loss_weight * box_loss + centreness_loss) * batch / count
+        centreness_loss = ops.sum(centreness * ops.cast(positive, "float32"), axis=1)
+        losses = self.class_and_box_losses(y_pred, positive, target_boxes, target_classes)
+        return self.per_positive(losses + centreness_loss, y_pred, positive)
 
     def get_config(self):
         config = super().get_config()
-        config.update({"image_size": self.image_size, "strides": list(self.strides), "num_classes": self.num_classes,
-                       "center_radius": self.center_radius, "size_per_stride": self.size_per_stride,
-                       "focal_alpha": self.focal_alpha, "focal_gamma": self.focal_gamma,
-                       "box_loss_weight": self.box_loss_weight})
+        config.update({"center_radius": self.center_radius, "size_per_stride": self.size_per_stride})
         return config
 
 

@@ -4,10 +4,11 @@ import keras
 from keras import ops
 
 from apps.detection.anchor_outputs import anchor_boxes
+from apps.detection.one_stage_loss import OneStageLoss
 
 
 @keras.saving.register_keras_serializable(package="kapps")
-class RetinaNetLoss(keras.losses.Loss):
+class RetinaNetLoss(OneStageLoss):
     """RetinaNet assignment, focal class loss and CIoU box loss.
 
     An anchor learns the object it overlaps most when that IoU is at least `positive_iou`;
@@ -37,18 +38,13 @@ class RetinaNetLoss(keras.losses.Loss):
     def __init__(self, image_size, strides, num_classes, anchor_size=4.0, anchor_scales=3,
                  anchor_ratios=(0.5, 1.0, 2.0), positive_iou=0.5, negative_iou=0.4, focal_alpha=0.25,
                  focal_gamma=2.0, box_loss_weight=1.0, name="retinanet_loss", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.image_size = int(image_size)
-        self.strides = tuple(int(stride) for stride in strides)
-        self.num_classes = int(num_classes)
+        super().__init__(image_size, strides, num_classes, focal_alpha, focal_gamma, box_loss_weight, name=name,
+                         **kwargs)
         self.anchor_size = float(anchor_size)
         self.anchor_scales = int(anchor_scales)
         self.anchor_ratios = tuple(float(ratio) for ratio in anchor_ratios)
         self.positive_iou = float(positive_iou)
         self.negative_iou = float(negative_iou)
-        self.focal_alpha = float(focal_alpha)
-        self.focal_gamma = float(focal_gamma)
-        self.box_loss_weight = float(box_loss_weight)
         self._anchors = anchor_boxes(self.image_size, self.strides, self.anchor_size, self.anchor_scales,
                                      self.anchor_ratios)
 
@@ -75,24 +71,13 @@ class RetinaNetLoss(keras.losses.Loss):
     def call(self, y_true, y_pred):
         y_true, y_pred = ops.cast(y_true, "float32"), ops.cast(y_pred, "float32")
         positive, ignored, target_boxes, target_classes = self.assign(y_true)
-        weights = ops.cast(positive, "float32")
-        count = ops.maximum(ops.sum(weights), 1.0)
-        targets = ops.one_hot(ops.maximum(target_classes, 0), self.num_classes, dtype="float32") * weights[..., None]
-        focal = keras.losses.binary_focal_crossentropy(
-            targets[..., None], y_pred[..., 5:, None], apply_class_balancing=True, alpha=self.focal_alpha,
-            gamma=self.focal_gamma, from_logits=True)
-        class_loss = ops.sum(focal * (1.0 - ops.cast(ignored, "float32"))[..., None], axis=(1, 2))
-        ciou = keras.utils.bounding_boxes.compute_ciou(y_pred[..., :4], target_boxes, "yxyx")
-        box_loss = ops.sum((1.0 - ciou) * weights, axis=1)
-        batch = ops.cast(ops.shape(y_pred)[0], "float32")
-        # Summed over the batch, divided by its positives (the mean over images times the batch size).
-        return (class_loss + self.box_loss_weight * box_loss) * batch / count
+        learning = 1.0 - ops.cast(ignored, "float32")
+        losses = self.class_and_box_losses(y_pred, positive, target_boxes, target_classes, class_weights=learning)
+        return self.per_positive(losses, y_pred, positive)
 
     def get_config(self):
         config = super().get_config()
-        config.update({"image_size": self.image_size, "strides": list(self.strides), "num_classes": self.num_classes,
-                       "anchor_size": self.anchor_size, "anchor_scales": self.anchor_scales,
+        config.update({"anchor_size": self.anchor_size, "anchor_scales": self.anchor_scales,
                        "anchor_ratios": list(self.anchor_ratios), "positive_iou": self.positive_iou,
-                       "negative_iou": self.negative_iou, "focal_alpha": self.focal_alpha,
-                       "focal_gamma": self.focal_gamma, "box_loss_weight": self.box_loss_weight})
+                       "negative_iou": self.negative_iou})
         return config
