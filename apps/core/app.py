@@ -68,6 +68,11 @@ class App(abc.ABC):
     known_limits: ClassVar[tuple] = ()
     # `--distribute` engines the app's training cannot run under: {engine: why, and what instead}.
     refused_engines: ClassVar[dict] = {}
+    # Streaming apps: the features of one raw example, `{key: (tf dtype, shape)}` with `None` for
+    # a per-example length (`{"image": (tf.string, ()), "boxes": (tf.float32, (None, 4))}`). Their
+    # loaders return `RawSplits` of such examples and `splits_from_raw` decodes them in
+    # `tf.data`; empty for apps that load their data whole (`load_*` return `DataSplits`).
+    record_features: ClassVar[dict] = {}
 
     @property
     def gate_metric(self):
@@ -97,25 +102,42 @@ class App(abc.ABC):
 
     # ----- data ---------------------------------------------------------------
     def load_data(self, config):
-        """Dispatches `config.data` to the loader of its kind; returns `DataSplits`."""
+        """`DataSplits` of `config.data`: a streaming app's `RawSplits` decoded by
+        `splits_from_raw`, other apps' loaders as they are."""
         source = DataSource.parse(config.data)
+        if self.record_features:
+            return self.splits_from_raw(self.raw_splits(source, config), config)
+        return self.load_source(source, config)
+
+    def raw_splits(self, source, config):
+        """A streaming app's `RawSplits` of the parsed `--data` source."""
+        return self.load_source(source, config)
+
+    def load_source(self, source, config):
+        """Dispatches a parsed `--data` source to the loader of its kind."""
         if source.kind == "tfds":
             return self.load_tfds(source.argument or self.default_tfds_name, config)
         if source.kind == "files":
             return self.load_files(source.argument, config)
         return self.load_builtin(config)
 
+    def splits_from_raw(self, raw, config):
+        """`DataSplits` streamed from `RawSplits`: decoding, resizing, augmentation and
+        batching inside `tf.data` (streaming apps only)."""
+        raise NotImplementedError(f"the {self.name} app loads its data whole; it has no raw examples")
+
     @abc.abstractmethod
     def load_tfds(self, name, config):
-        """`DataSplits` from the TFDS dataset `name` (use `apps.core.data.load_tfds`)."""
+        """From the TFDS dataset `name` (use `apps.core.data.load_tfds`): `DataSplits`, or
+        `RawSplits` for a streaming app (one with `record_features`)."""
 
     @abc.abstractmethod
     def load_files(self, path, config):
-        """`DataSplits` from local files in the field's usual format."""
+        """From local files in the field's usual format: `DataSplits` or `RawSplits`."""
 
     @abc.abstractmethod
     def load_builtin(self, config):
-        """`DataSplits` from the small offline source that is always available."""
+        """From the small offline source that is always available: `DataSplits` or `RawSplits`."""
 
     # ----- model --------------------------------------------------------------
     @abc.abstractmethod

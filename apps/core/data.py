@@ -91,6 +91,44 @@ class DataSplits:
         return ("test", self.test) if self.test is not None else ("validation", self.validation)
 
 
+@dataclasses.dataclass
+class RawSplits:
+    """An app's examples as its source holds them, before any decoding: what a streaming app's
+    loaders return, what `kapps <app> prepare-data` writes to TFRecord shards and what
+    `--data records:DIR` reads back.
+
+    Attributes:
+        splits: `{"train" | "validation" | "test": tf.data.Dataset}`; each element a dict of
+            tensors with the keys and trailing shapes of the app's `record_features` (encoded
+            image bytes, boxes, class ids, mask bytes...). The datasets stream: only an index
+            (file names, annotations) is held in memory, files are read inside `tf.data`.
+        counts: `{split: number of examples}`.
+        class_names: the names of the classes, in label order.
+        source: where the examples came from, in words.
+        details: JSON-able facts about the source worth keeping with the records (the
+            validation fraction and seed used for the hold-out, the test split rule...).
+    """
+
+    splits: dict
+    counts: dict
+    class_names: tuple = ()
+    source: str = ""
+    details: dict = dataclasses.field(default_factory=dict)
+
+
+# Decoded examples of a split are cached in memory only while they fit in this many bytes.
+DECODED_CACHE_BYTES = 512 * 2**20
+
+
+def cached_if_small(dataset, examples, bytes_per_example, limit_bytes=DECODED_CACHE_BYTES):
+    """`dataset.cache()` when `examples * bytes_per_example` fits in `limit_bytes`, else `dataset`.
+
+    A small split is decoded once and kept; a larger one is decoded again each epoch, so
+    memory stays bounded whatever the split's size.
+    """
+    return dataset.cache() if examples * bytes_per_example <= limit_bytes else dataset
+
+
 def _can_connect(address):
     try:
         with socket.create_connection(address, timeout=TFDS_PROBE_SECONDS):
