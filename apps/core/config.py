@@ -221,7 +221,7 @@ def _check_type(config, name, kind):
 def add_config_arguments(parser, config_class):
     """Adds one `--field-name` flag per config field; unset flags keep the defaults.
 
-    Sequence fields (`tuple[int, ...]`) take comma-separated values: `--anchor-sizes 32,64,128`.
+    Sequence fields (`tuple[int, ...]`) take comma-separated values: `--anchor-ratios 0.5,1,2`.
     """
     group = parser.add_argument_group(f"{config_class.__name__} fields")
     hints = _resolved_hints(config_class)
