@@ -1,9 +1,9 @@
 """The churn app's typed config."""
 
 import dataclasses
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-from apps.core.config import AppConfig, ConfigError
+from apps.core.config import OPTIMIZER_CHOICES, AppConfig, ConfigError
 
 TELCO_CSV = "../shared/datasets/telco_churn/WA_Fn-UseC_-Telco-Customer-Churn.csv"
 CLASS_WEIGHTINGS = ("none", "balanced", "sqrt")
@@ -66,32 +66,32 @@ class ChurnConfig(AppConfig):
     """
 
     data: str = f"files:{TELCO_CSV}"
-    model: str = "resmlp"
+    model: Literal[MODELS] = "resmlp"
     epochs: int = 60
     batch_size: int = 64
     learning_rate: float = 1e-3
-    optimizer: str = "adamw"
+    optimizer: Literal[OPTIMIZER_CHOICES] = "adamw"
     validation_fraction: float = 0.2
     label_column: str = "Churn"
     positive_label: str = "Yes"
     id_column: str = "customerID"
     column_types: str = ""
-    bad_numbers: str = "error"
+    bad_numbers: Literal[BAD_NUMBER_POLICIES] = "error"
     crosses: str = "auto"
-    derived: str = "none"
+    derived: Literal[DERIVED_CHOICES] = "none"
     numeric_bins: int = 16
-    numeric_encoding: str = "piecewise_linear"
+    numeric_encoding: Literal[NUMERIC_ENCODINGS] = "piecewise_linear"
     test_fraction: float = 0.2
     depth: int = 1
     width: int = 32
     dropout: float = 0.5
     wide: bool = True
     ensemble: int = 5
-    class_weighting: str = "none"
+    class_weighting: Literal[CLASS_WEIGHTINGS] = "none"
     focal_gamma: float = 0.0
     weight_decay: float = 1e-2
     patience: int = 8
-    threshold_metric: str = "f1"
+    threshold_metric: Literal[THRESHOLD_METRICS] = "f1"
     builtin_rows: int = 7043
 
     UNSUPPORTED_FIELDS: ClassVar[tuple] = (

@@ -2,12 +2,19 @@
 
 import argparse
 import dataclasses
+import inspect
 import json
+import re
 import typing
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from apps.core.precision import JIT_CHOICES
+
+# The values of the shared fields that take one of a few words; `Literal` types give the CLI its
+# choices and `validate` its check.
+DISTRIBUTE_CHOICES = ("none", "mirrored", "multi-worker", "data-parallel")
+OPTIMIZER_CHOICES = ("adam", "adamw", "rmsprop", "adagrad", "sgd")
 
 
 class ConfigError(ValueError):
@@ -54,7 +61,7 @@ class AppConfig:
     epochs: int = 10
     batch_size: int = 128
     learning_rate: float = 1e-3
-    optimizer: str = "adam"
+    optimizer: Literal[OPTIMIZER_CHOICES] = "adam"
     seed: int = 1337
     validation_fraction: float = 0.1
     max_examples: int = 0
@@ -65,8 +72,8 @@ class AppConfig:
     field_metrics_every: int = 1
     field_metrics_examples: int = 0
     mixed_precision: bool = False
-    jit_compile: str = "auto"
-    distribute: str = "none"
+    jit_compile: Literal[JIT_CHOICES] = "auto"
+    distribute: Literal[DISTRIBUTE_CHOICES] = "none"
     replicas: int = 0
 
     # Shared fields the app does not honour: setting one is an error, never ignored.
@@ -92,16 +99,10 @@ class AppConfig:
                 )
         for field in dataclasses.fields(self):
             _check_type(self, field.name, _resolved_hints(type(self))[field.name])
-        if self.jit_compile not in JIT_CHOICES:
-            raise ConfigError(f"--jit-compile must be one of {', '.join(JIT_CHOICES)}, got {self.jit_compile!r}.")
         self._validate_distribution()
         return self
 
     def _validate_distribution(self):
-        from apps.core.distribute import DISTRIBUTE_CHOICES
-
-        if self.distribute not in DISTRIBUTE_CHOICES:
-            raise ConfigError(f"--distribute must be one of {', '.join(DISTRIBUTE_CHOICES)}, got {self.distribute!r}.")
         if self.replicas < 0:
             raise ConfigError(f"--replicas must be 0 (every device) or more, got {self.replicas}.")
         if self.replicas and self.distribute == "none":
@@ -169,7 +170,14 @@ def _item_type(kind):
     return arguments[0]
 
 
+def _choices(kind):
+    """The words a `Literal[...]` field takes, None for other fields."""
+    return typing.get_args(kind) if typing.get_origin(kind) is Literal else None
+
+
 def _scalar_parser(kind):
+    if _choices(kind):
+        return str
     if kind is bool:
         return _parse_bool
     if kind in (int, float, str):
@@ -201,12 +209,18 @@ def _field_type(config_class, field):
 
 
 def _metavar(kind):
+    if _choices(kind):
+        return "{" + ",".join(_choices(kind)) + "}"
     item_type = _item_type(kind)
     return f"{item_type.__name__.upper()},..." if item_type else kind.__name__.upper()
 
 
 def _check_type(config, name, kind):
     value = getattr(config, name)
+    if _choices(kind):
+        if value not in _choices(kind):
+            raise ConfigError(f"{_flag(name)} must be one of {', '.join(_choices(kind))}, got {value!r}.")
+        return
     item_type = _item_type(kind)
     if item_type is None:
         expected = (int, float) if kind is float else kind
@@ -218,23 +232,51 @@ def _check_type(config, name, kind):
         raise ConfigError(f"{type(config).__name__}.{name} must be {_metavar(kind).lower()}, got {value!r}.")
 
 
-def add_config_arguments(parser, config_class):
-    """Adds one `--field-name` flag per config field; unset flags keep the defaults.
+def field_descriptions(config_class):
+    """`{field: description}` from the `Attributes:` sections of the config class's docstring and
+    its bases' (a subclass's description wins)."""
+    descriptions = {}
+    for klass in reversed(config_class.__mro__):
+        section = re.split(r"^\s*Attributes:\s*$", inspect.getdoc(klass) or "", maxsplit=1, flags=re.M)
+        if len(section) < 2:
+            continue
+        names = ()
+        for line in section[1].splitlines():
+            entry = re.match(r"^    (\w+(?:, \w+)*): (.*)$", line)  # `a, b: ...` describes both
+            if entry:
+                names = entry.group(1).split(", ")
+                descriptions.update(dict.fromkeys(names, entry.group(2).strip()))
+            elif names and line.startswith("        "):
+                for name in names:
+                    descriptions[name] += " " + line.strip()
+            elif line.strip():
+                names = ()
+    return descriptions
 
-    Sequence fields (`tuple[int, ...]`) take comma-separated values: `--anchor-ratios 0.5,1,2`.
+
+def add_config_arguments(parser, config_class):
+    """Adds one `--field-name` flag per config field, its help from the config's docstring; unset flags
+    keep the defaults.
+
+    Sequence fields (`tuple[int, ...]`) take comma-separated values: `--anchor-ratios 0.5,1,2`;
+    `Literal[...]` fields take one of their words.
     """
     group = parser.add_argument_group(f"{config_class.__name__} fields")
     hints = _resolved_hints(config_class)
     defaults = config_class()
+    descriptions = field_descriptions(config_class)
     for field in dataclasses.fields(config_class):
         unsupported = field.name in config_class.UNSUPPORTED_FIELDS
+        description = descriptions.get(field.name, "").replace("%", "%%")
         group.add_argument(
             _flag(field.name),
             dest=f"config__{field.name}",
             type=_field_type(config_class, field),
+            choices=_choices(hints[field.name]),
             default=None,
             metavar=_metavar(hints[field.name]),
-            help="(not used by this app)" if unsupported else f"(default: {getattr(defaults, field.name)!r})",
+            help="(not used by this app)" if unsupported
+            else f"{description} (default: {getattr(defaults, field.name)!r})".lstrip(),
         )
 
 

@@ -24,9 +24,8 @@ import json
 import os
 import sys
 
-from apps.core.config import ConfigError
+from apps.core.config import DISTRIBUTE_CHOICES, ConfigError
 
-DISTRIBUTE_CHOICES = ("none", "mirrored", "multi-worker", "data-parallel")
 BACKEND_OF = {"mirrored": "tensorflow", "multi-worker": "tensorflow", "data-parallel": "jax"}
 HOST_DEVICES_FLAG = "--xla_force_host_platform_device_count"
 

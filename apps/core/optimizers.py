@@ -4,7 +4,7 @@ import math
 
 import keras
 
-OPTIMIZERS = ("adam", "adamw", "rmsprop", "adagrad", "sgd")
+from apps.core.config import OPTIMIZER_CHOICES
 
 
 def warmup_cosine_schedule(peak_learning_rate, total_steps, warmup_steps=0):
@@ -92,7 +92,7 @@ def make_optimizer(name, learning_rate, weight_decay=0.0, ema_momentum=0.0, ema_
         return keras.optimizers.Adagrad(learning_rate, **extra)
     if name == "sgd":
         return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True, **extra)
-    raise ValueError(f"Unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}.")
+    raise ValueError(f"Unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZER_CHOICES)}.")
 
 
 def steps_per_epoch(examples, batch_size):

@@ -1,8 +1,9 @@
 """The detection app's typed config."""
 
 import dataclasses
+from typing import Literal
 
-from apps.core.config import AppConfig, ConfigError
+from apps.core.config import OPTIMIZER_CHOICES, AppConfig, ConfigError
 
 MODELS = ("fcos", "retinanet")
 # Fields only one model reads: setting one for the other model is an error.
@@ -72,11 +73,11 @@ class DetectionConfig(AppConfig):
     """
 
     data: str = "tfds:voc/2007"
-    model: str = "fcos"
+    model: Literal[MODELS] = "fcos"
     epochs: int = 150
     batch_size: int = 8
     learning_rate: float = 2e-3
-    optimizer: str = "adamw"
+    optimizer: Literal[OPTIMIZER_CHOICES] = "adamw"
     weight_decay: float = 1e-4
     warmup_epochs: float = 1.0
     validation_fraction: float = 0.1

@@ -1,9 +1,9 @@
 """The digits app's typed config."""
 
 import dataclasses
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-from apps.core.config import AppConfig
+from apps.core.config import OPTIMIZER_CHOICES, AppConfig
 
 MODELS = ("resnet", "cnn")
 
@@ -29,11 +29,11 @@ class DigitsConfig(AppConfig):
     """
 
     data: str = "tfds:mnist"
-    model: str = "resnet"
+    model: Literal[MODELS] = "resnet"
     epochs: int = 20
     batch_size: int = 128
     learning_rate: float = 3e-3
-    optimizer: str = "adamw"
+    optimizer: Literal[OPTIMIZER_CHOICES] = "adamw"
     width: int = 16
     dropout: float = 0.2
     augment: bool = True

@@ -1,8 +1,9 @@
 """The segmentation app's typed config."""
 
 import dataclasses
+from typing import Literal
 
-from apps.core.config import AppConfig, ConfigError
+from apps.core.config import OPTIMIZER_CHOICES, AppConfig, ConfigError
 
 MODELS = ("unet", "deeplab")
 VOID_CLASS = 255  # Pascal VOC's "void" label: object borders and unlabelled pixels
@@ -41,11 +42,11 @@ class SegmentationConfig(AppConfig):
     """
 
     data: str = "tfds:oxford_iiit_pet"
-    model: str = "unet"
+    model: Literal[MODELS] = "unet"
     epochs: int = 30
     batch_size: int = 8
     learning_rate: float = 3e-3
-    optimizer: str = "adamw"
+    optimizer: Literal[OPTIMIZER_CHOICES] = "adamw"
     weight_decay: float = 1e-4
     warmup_epochs: float = 1.0
     validation_fraction: float = 0.1

@@ -1,9 +1,9 @@
 """The sentiment app's typed config."""
 
 import dataclasses
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-from apps.core.config import AppConfig, ConfigError
+from apps.core.config import OPTIMIZER_CHOICES, AppConfig, ConfigError
 
 MODELS = ("transformer", "recurrent")
 RNN_CELLS = ("gru", "lstm")
@@ -52,11 +52,11 @@ class SentimentConfig(AppConfig):
     """
 
     data: str = "tfds:imdb_reviews"
-    model: str = "transformer"
+    model: Literal[MODELS] = "transformer"
     epochs: int = 2
     batch_size: int = 64
     learning_rate: float = 2e-3
-    optimizer: str = "adamw"
+    optimizer: Literal[OPTIMIZER_CHOICES] = "adamw"
     vocabulary_size: int = 30_000
     bigram_vocabulary_size: int = 200_000
     bigram_embedding_dim: int = 16
@@ -70,7 +70,7 @@ class SentimentConfig(AppConfig):
     intermediate_dim: int = 128
     pool_size: int = 4
     dropout: float = 0.25
-    rnn_cell: str = "gru"
+    rnn_cell: Literal[RNN_CELLS] = "gru"
     rnn_units: int = 64
     warmup_epochs: float = 0.1
     weight_decay: float = 1e-4

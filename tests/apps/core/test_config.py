@@ -86,3 +86,35 @@ def test_help_marks_unsupported_flags():
     add_config_arguments(parser, ToyConfig)
     help_text = parser.format_help()
     assert "not used by this app" in help_text and "INT,..." in help_text
+
+
+def _help_of(config_class, flag):
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser, config_class)
+    return next(action for action in parser._actions if flag in action.option_strings)
+
+
+def test_flag_help_comes_from_the_config_docstring_with_the_choices():
+    epochs = _help_of(ToyConfig, "--epochs")
+    assert epochs.help == "training epochs. (default: 10)"
+    jit = _help_of(ToyConfig, "--jit-compile")
+    assert jit.choices == ("auto", "on", "off") and "XLA compilation" in jit.help
+    with pytest.raises(SystemExit):
+        parse("--jit-compile", "sometimes")
+
+
+def test_a_literal_field_refuses_other_words_in_code_too():
+    with pytest.raises(ConfigError, match="--optimizer must be one of adam, adamw"):
+        ToyConfig(optimizer="lion").validate()
+
+
+def test_every_app_describes_every_field_of_its_config():
+    from apps.catalog import load_apps
+    from apps.core.config import field_descriptions
+
+    registry = load_apps()
+    for name in registry.names():
+        config_class = registry.entry(name).config_class
+        described = field_descriptions(config_class)
+        missing = [field.name for field in dataclasses.fields(config_class) if not described.get(field.name)]
+        assert not missing, f"{config_class.__name__} has no docstring description for {missing}"
