@@ -25,6 +25,8 @@ log = logging.getLogger("kapps.serving")
 
 State = get_model_status_pb2.ModelVersionStatus.State
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
+VERSION_FOLDER = re.compile(r"[0-9]+")
+INT64_MAX = 2 ** 63 - 1
 
 
 def check_model_name(name):
@@ -34,6 +36,15 @@ def check_model_name(name):
     return name
 
 
+def version_number(folder_name):
+    """The version a folder name stands for, or None: as TF Serving, only ASCII digits
+    that fit an int64 (other folders are ignored, not served as the newest version)."""
+    if not VERSION_FOLDER.fullmatch(folder_name):
+        return None
+    number = int(folder_name)
+    return number if number <= INT64_MAX else None
+
+
 def scan_versions(base_path):
     """`{version: folder}` of the complete numbered version folders under `base_path`."""
     base = Path(base_path)
@@ -41,9 +52,10 @@ def scan_versions(base_path):
         return {}
     versions = {}
     for child in base.iterdir():
-        if child.name.isdigit() and child.is_dir() and (
+        number = version_number(child.name)
+        if number is not None and child.is_dir() and (
                 (child / "saved_model.pb").exists() or (child / "saved_model.pbtxt").exists()):
-            versions[int(child.name)] = child
+            versions[number] = child
     return versions
 
 

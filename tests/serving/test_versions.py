@@ -107,3 +107,29 @@ def test_missing_base_path_is_not_fatal(tmp_path, testdata):
     finally:
         srv.stop()
         shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_version_folders_that_are_not_int64_are_ignored(testdata, tmp_path):
+    base = tmp_path / "m"
+    copy_model(HALF_PLUS_TWO, base, 1)
+    for name in (str(2 ** 63), "99999999999999999999", "\u0661\u0662", "+3"):
+        shutil.copytree(base / "1", base / name)
+    srv = start_server([ModelEntry("m", str(base))], enable_warmup=False)
+    try:
+        assert [(v, state) for v, state, _ in srv.manager.version_status("m")] == [(1, State.AVAILABLE)]
+        client = Http(srv.rest_api_port)
+        status, body = client("GET", "/v1/models/m")
+        assert status == 200 and [v["version"] for v in body["model_version_status"]] == ["1"], body
+        client.close()
+    finally:
+        srv.stop()
+
+
+def test_largest_int64_version_folder_is_served(testdata, tmp_path):
+    base = tmp_path / "m"
+    copy_model(HALF_PLUS_TWO, base, 2 ** 63 - 1)
+    srv = start_server([ModelEntry("m", str(base))], enable_warmup=False)
+    try:
+        assert [v for v, _, _ in srv.manager.version_status("m")] == [2 ** 63 - 1]
+    finally:
+        srv.stop()
