@@ -129,8 +129,9 @@ async def respond(send, status, body=b"", content_type=JSON_TYPE, close=False):
 
 async def respond_error(send, error, status=None, close=False):
     """`{"error": message}` with the HTTP status TF Serving maps the error's code to."""
-    await respond(send, status or error.http_status, json_codec.dumps({"error": error.message}),
-                  close=close)
+    # A message may quote the client's text, lone surrogates included (they have no UTF-8 form).
+    message = error.message.encode("utf-8", "backslashreplace").decode("utf-8")
+    await respond(send, status or error.http_status, json_codec.dumps({"error": message}), close=close)
 
 
 class RestServer:
