@@ -48,7 +48,7 @@ class _Servicer:
 
     def _call(self, api, request, context, function):
         timer = Timer()
-        name = getattr(getattr(request, "model_spec", None), "name", "")
+        name = self.manager.metrics_label(getattr(getattr(request, "model_spec", None), "name", ""))
         try:
             response = function()
         except ServingError as error:

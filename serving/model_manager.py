@@ -20,6 +20,7 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from serving.chunking import DEFAULT_CHUNK_ROWS, chunk_rows, run_in_chunks
 from serving.errors import ServingError, invalid_argument, not_found
+from serving.metrics import UNKNOWN_MODEL
 
 log = logging.getLogger("kapps.serving")
 
@@ -328,6 +329,11 @@ class ModelManager:
     def model_names(self):
         with self._lock:
             return sorted(self._models)
+
+    def metrics_label(self, name):
+        """The model_name label for a request naming `name`: the name of a configured model,
+        one fixed label for any other."""
+        return name if name in self._models else UNKNOWN_MODEL
 
     def _model(self, name, description):
         check_model_name(name)

@@ -180,9 +180,9 @@ class RestServer:
             match = PREDICT_PATH.fullmatch(path) if method == "POST" else None
             if match:
                 model_name, version, label, api = match.groups()
-                model_name, label = _name(model_name), _name(label)
+                model_name, label, api = _name(model_name), _name(label), api.lower()
                 body = await self._read_body(scope, receive)
-                text = await self.predict_like(api.lower(), model_name, _version(version),
+                text = await self.predict_like(api, model_name, _version(version),
                                                label, body, scope.get("client"))
             else:
                 match = STATUS_PATH.fullmatch(path) if method == "GET" else None
@@ -195,7 +195,8 @@ class RestServer:
                 api = "metadata" if metadata else "status"
                 text = self.status_or_metadata(model_name, _version(version), label, bool(metadata))
             await respond(send, 200, text)
-            self.metrics.record_request(model_name, api, "REST", "OK", timer.elapsed())
+            self.metrics.record_request(self.manager.metrics_label(model_name), api, "REST", "OK",
+                                        timer.elapsed())
         except _TooLarge as error:
             await respond_error(send, ServingError(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -210,8 +211,8 @@ class RestServer:
                 status=408, close=True)
         except ServingError as error:
             await respond_error(send, error)
-            self.metrics.record_request(model_name or "", api, "REST", error.code_name,
-                                        timer.elapsed())
+            self.metrics.record_request(self.manager.metrics_label(model_name), api, "REST",
+                                        error.code_name, timer.elapsed())
         except asyncio.TimeoutError:
             await respond_error(send, ServingError(grpc.StatusCode.DEADLINE_EXCEEDED,
                                                    "Deadline Exceeded"))

@@ -101,7 +101,7 @@ class ModelServer:
         def factory(name, version, path):
             return SavedModelServable(name, version, path, intra_op_threads, inter_op_threads)
 
-        self.metrics = Metrics()
+        self.metrics = Metrics(enabled=prometheus_path is not None)
         self.manager = ModelManager(config, poll_wait_seconds, enable_warmup, batching,
                                     self.metrics, servable_factory=factory,
                                     max_chunk_rows=request_chunk_rows)
