@@ -47,6 +47,11 @@ def build_parser():
         help="re-read --model_config_file this often (0: never)")
     add("--file_system_poll_wait_seconds", type=int, default=1,
         help="how often to look for new versions (0: once at start, <0: never)")
+    add("--max_num_load_retries", type=int, default=5,
+        help="load a version that failed to load again this many times (as TF Serving; a version "
+             "copied in two steps fails its first load)")
+    add("--load_retry_interval_micros", type=int, default=60_000_000,
+        help="wait this long between the tries of a failed load (as TF Serving)")
     add("--enable_batching", type=_bool, nargs="?", const=True, default=False)
     add("--batching_parameters_file", default="", help="BatchingParameters text file")
     add("--monitoring_config_file", default="", help="MonitoringConfig text file (Prometheus)")
@@ -93,7 +98,7 @@ class ModelServer:
                  poll_wait_seconds=1.0, batching=None, enable_warmup=True, prometheus_path=None,
                  rest_api_timeout_in_ms=30000, max_body_bytes=64 << 20, rest_api_num_threads=0,
                  intra_op_threads=0, inter_op_threads=0, request_chunk_rows=DEFAULT_CHUNK_ROWS,
-                 release_memory=False):
+                 release_memory=False, max_num_load_retries=5, load_retry_interval_micros=60_000_000):
         from serving.metrics import Metrics
         from serving.model_manager import ModelManager
         from serving.servable import SavedModelServable
@@ -104,7 +109,9 @@ class ModelServer:
         self.metrics = Metrics(enabled=prometheus_path is not None)
         self.manager = ModelManager(config, poll_wait_seconds, enable_warmup, batching,
                                     self.metrics, servable_factory=factory,
-                                    max_chunk_rows=request_chunk_rows)
+                                    max_chunk_rows=request_chunk_rows,
+                                    max_num_load_retries=max_num_load_retries,
+                                    load_retry_interval_seconds=load_retry_interval_micros / 1e6)
         self.host = host
         self.grpc_port = grpc_port
         self.rest_api_port = rest_api_port
@@ -198,7 +205,9 @@ def main(argv=None):
         rest_api_num_threads=args.rest_api_num_threads,
         intra_op_threads=args.tensorflow_intra_op_parallelism,
         inter_op_threads=args.tensorflow_inter_op_parallelism,
-        request_chunk_rows=args.request_chunk_rows, release_memory=args.release_memory)
+        request_chunk_rows=args.request_chunk_rows, release_memory=args.release_memory,
+        max_num_load_retries=args.max_num_load_retries,
+        load_retry_interval_micros=args.load_retry_interval_micros)
     server.start()
     print(f"Running gRPC ModelServer at {args.host}:{server.grpc_port} ...", flush=True)
     if server.rest is not None:
