@@ -19,7 +19,8 @@ from serving.errors import ServingError, invalid_argument
 from serving.metrics import Timer
 
 log = logging.getLogger("kapps.serving.grpc")
-MAX_MESSAGE_BYTES = 2 ** 31 - 1
+MAX_SEND_MESSAGE_BYTES = 2 ** 31 - 1
+KEEPALIVE_PING_SECONDS = 60  # a client that vanished mid-call is found out (and its work cancelled)
 
 
 def _spec(model_spec):
@@ -140,8 +141,40 @@ class ModelServicer(_Servicer, model_service_pb2_grpc.ModelServiceServicer):
         return response
 
 
+def parse_channel_arguments(text):
+    """`[(key, value)]` from TF Serving's --grpc_channel_arguments (`key=value,...`; integer
+    values as integers)."""
+    arguments = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, separator, value = item.partition("=")
+        if not separator or not key.strip():
+            raise ValueError(f"--grpc_channel_arguments: expected key=value, got {item!r}")
+        value = value.strip()
+        arguments.append((key.strip(), int(value) if value.lstrip("-").isdigit() else value))
+    return arguments
+
+
+def server_options(max_message_bytes, idle_timeout_seconds, header_timeout_seconds, channel_arguments=()):
+    """grpc.server options: REST's body limit for received messages; connections closed when
+    idle (`grpc.max_connection_idle_ms`) or when the client's HTTP/2 preface does not arrive in
+    time (`grpc.server_handshake_timeout_ms`); keepalive pings find vanished clients.
+    `channel_arguments` (from --grpc_channel_arguments) override these."""
+    options = {
+        "grpc.max_receive_message_length": int(max_message_bytes),
+        "grpc.max_send_message_length": MAX_SEND_MESSAGE_BYTES,
+        "grpc.so_reuseport": 0,
+        "grpc.max_connection_idle_ms": int(idle_timeout_seconds * 1000),
+        "grpc.server_handshake_timeout_ms": int(header_timeout_seconds * 1000),
+        "grpc.keepalive_time_ms": KEEPALIVE_PING_SECONDS * 1000,
+    }
+    options.update(channel_arguments)
+    return list(options.items())
+
+
 class GrpcServer:
-    def __init__(self, manager, metrics, host="127.0.0.1", port=8500, max_workers=None):
+    def __init__(self, manager, metrics, host="127.0.0.1", port=8500, max_workers=None,
+                 max_message_bytes=64 << 20, idle_timeout_seconds=300, header_timeout_seconds=30,
+                 channel_arguments=()):
         self.host = host
         self.port = port
         # Each RPC holds a pool thread while it waits for its batch: a pool smaller than the
@@ -150,9 +183,8 @@ class GrpcServer:
             concurrent.futures.ThreadPoolExecutor(
                 max_workers=max_workers or max(64, 8 * (os.cpu_count() or 1)),
                 thread_name_prefix="grpc"),
-            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                     ("grpc.so_reuseport", 0)])
+            options=server_options(max_message_bytes, idle_timeout_seconds, header_timeout_seconds,
+                                   channel_arguments))
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             PredictionServicer(manager, metrics), self._server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(
