@@ -7,6 +7,7 @@ work unchanged.
 
 import concurrent.futures
 import logging
+import math
 import os
 
 import grpc
@@ -17,6 +18,7 @@ from tensorflow_serving.apis import (classification_pb2, get_model_status_pb2, m
 from serving import inference
 from serving.errors import ServingError, invalid_argument
 from serving.metrics import Timer
+from serving.tensor_proto import arrays_from_tensor_protos
 
 log = logging.getLogger("kapps.serving.grpc")
 MAX_SEND_MESSAGE_BYTES = 2 ** 31 - 1
@@ -64,16 +66,44 @@ class _Servicer:
         return response
 
 
+def still_wanted(context):
+    """A check that stops a call's work (between chunks) once its client is gone or its
+    deadline has passed, with the status gRPC gives such a call."""
+    def check():
+        if context.is_active():
+            return
+        remaining = context.time_remaining()
+        if remaining is not None and remaining <= 0:
+            raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+        raise ServingError(grpc.StatusCode.CANCELLED, "The client cancelled the call")
+
+    return check
+
+
+def run_timeout_ms(context):
+    """The call's remaining time for TensorFlow's run deadline, rounded up to a power of two
+    milliseconds: each distinct timeout is a compiled callable, so they must be few."""
+    remaining = context.time_remaining()
+    if remaining is None or remaining > 2 ** 31 / 1000:
+        return None
+    return 2 ** math.ceil(math.log2(max(remaining * 1000, 1)))
+
+
 class PredictionServicer(_Servicer, prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(self, manager, metrics, max_tensor_bytes):
+        super().__init__(manager, metrics)
+        self.max_tensor_bytes = max_tensor_bytes
+
     def Predict(self, request, context):
         def run():
             import tensorflow as tf
 
+            check = still_wanted(context)
             with self.manager.acquire(*_spec(request.model_spec)) as entry:
-                signature_name = request.model_spec.signature_name or None
-                inputs = inference.arrays_from_tensor_protos(request.inputs, entry, signature_name)
-                signature_name, outputs = inference.predict(entry, signature_name, inputs,
-                                                            tuple(request.output_filter))
+                signature_name, _ = entry.servable.signature(request.model_spec.signature_name or None)
+                inputs = arrays_from_tensor_protos(request.inputs, self.max_tensor_bytes)
+                outputs = entry.run(signature_name, inputs, tuple(request.output_filter),
+                                    timeout_ms=run_timeout_ms(context), check=check)
                 response = predict_pb2.PredictResponse()
                 response.model_spec.name = entry.model_name
                 response.model_spec.version.value = entry.version
@@ -186,7 +216,7 @@ class GrpcServer:
             options=server_options(max_message_bytes, idle_timeout_seconds, header_timeout_seconds,
                                    channel_arguments))
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionServicer(manager, metrics), self._server)
+            PredictionServicer(manager, metrics, max_message_bytes), self._server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(
             ModelServicer(manager, metrics), self._server)
 

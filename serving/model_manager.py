@@ -91,18 +91,23 @@ class VersionEntry:
         self._in_flight = 0
         self._idle = threading.Condition()
 
-    def run(self, signature_name, inputs, output_filter=(), timeout_ms=None):
+    def run(self, signature_name, inputs, output_filter=(), timeout_ms=None, check=None):
         """Runs a signature (through the batch scheduler when batching is on), a large
-        request in chunks (`serving.chunking`)."""
+        request in chunks (`serving.chunking`). `check()`, called before the run and before
+        each chunk, raises to abandon the work (its client is gone)."""
         signature_name, signature = self.servable.signature(signature_name)
         self.servable.check_inputs(signature_name, signature, inputs)
+
+        def run_once(part):
+            if check is not None:
+                check()
+            return self._run_once(signature_name, part, output_filter, timeout_ms)
+
         rows = self._chunk_rows(signature_name, signature, inputs)
         if rows is None:
-            return self._run_once(signature_name, inputs, output_filter, timeout_ms)
+            return run_once(inputs)
         deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms else None
-        return run_in_chunks(
-            lambda part: self._run_once(signature_name, part, output_filter, timeout_ms),
-            inputs, rows, deadline)
+        return run_in_chunks(run_once, inputs, rows, deadline)
 
     def _chunk_rows(self, signature_name, signature, inputs):
         limit = self.scheduler.options.max_batch_size if self.scheduler is not None else None
