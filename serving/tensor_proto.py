@@ -8,12 +8,15 @@ form `tf.make_tensor_proto(scalar, shape=...)` writes). The memory a request's t
 is bounded by the same limit as a REST body (`--max_body_bytes`).
 """
 
+import sys
+
 import grpc
 from tensorflow.core.framework import types_pb2
 
 from serving.errors import ServingError, invalid_argument
 
-POINTER_BYTES = 8  # a string tensor holds one Python object per value
+# A string tensor's array holds a pointer to one Python bytes object per value.
+STRING_VALUE_BYTES = 8 + sys.getsizeof(b"")
 # DataType -> (the repeated field holding its values, numbers per value, bytes per value)
 VALUE_FIELDS = {
     types_pb2.DT_FLOAT: ("float_val", 1, 4),
@@ -90,7 +93,7 @@ def tensor_bytes(name, proto):
             f"{present} (send all of them, or one for every position)")
     if item_bytes is None:
         sizes = sum(len(value) for value in values) if present == count else count * len(values[0])
-        return sizes + count * POINTER_BYTES
+        return sizes + count * STRING_VALUE_BYTES
     return count * item_bytes
 
 

@@ -6,6 +6,7 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
                                      model_management_pb2, model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc, regression_pb2)
@@ -146,9 +147,7 @@ def predict_request(proto, name="half_plus_two"):
 
 def declared(shape, dtype="DT_FLOAT", **values):
     """A TensorProto with `shape` and whatever `values` say, however little they match."""
-    proto = tf.make_tensor_proto(np.zeros(0, np.float32))
-    proto.Clear()
-    proto.dtype = getattr(tf.dtypes.as_dtype(dtype.removeprefix("DT_").lower()), "as_datatype_enum")
+    proto = tensor_pb2.TensorProto(dtype=types_pb2.DataType.Value(dtype))
     for size in shape:
         proto.tensor_shape.dim.add(size=size)
     for field, value in values.items():

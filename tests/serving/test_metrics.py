@@ -31,7 +31,9 @@ def test_unknown_model_names_share_one_label(server):
     text = server.metrics.render()
     assert not any(name in text for name in NAMES)
     assert ':tensorflow:serving:request_count{model_name="<unknown>",status="NOT_FOUND"}' in text
-    Http(server.rest_api_port)("POST", "/v1/models/half_plus_two:predict", {"instances": [1.0]})
+    client = Http(server.rest_api_port)
+    assert client("POST", "/v1/models/half_plus_two:predict", {"instances": [1.0]})[0] == 200
+    client.close()
     assert ':tensorflow:serving:request_count{model_name="half_plus_two",status="OK"}' in (
         server.metrics.render())
 
@@ -40,6 +42,7 @@ def test_nothing_is_recorded_with_monitoring_off(tiny_keras_running):
     server = tiny_keras_running[0]
     assert server.prometheus_path is None
     send_unknown_names(server)
-    assert Http(server.rest_api_port)("POST", "/v1/models/tiny:predict",
-                                      {"instances": [[1.0, 2.0, 3.0, 4.0]]})[0] == 200
+    client = Http(server.rest_api_port)
+    assert client("POST", "/v1/models/tiny:predict", {"instances": [[1.0, 2.0, 3.0, 4.0]]})[0] == 200
+    client.close()
     assert ":tensorflow" not in server.metrics.render()
