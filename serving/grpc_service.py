@@ -118,6 +118,7 @@ class PredictionServicer(_Servicer, prediction_service_pb2_grpc.PredictionServic
         def run():
             with self.manager.acquire(*_spec(request.model_spec)) as entry:
                 examples = inference.examples_from_input(request.input)
+                still_wanted(context)()  # a call that waited for a pool thread may be over already
                 signature_name, result = function(
                     entry, request.model_spec.signature_name or None, examples)
                 response = response_class()

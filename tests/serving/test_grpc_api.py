@@ -234,3 +234,34 @@ def test_work_stops_when_the_deadline_passes_or_the_client_cancels(one_row_chunk
         while in_flight(one_row_chunks) and time.monotonic() < stopped:
             time.sleep(0.01)
         assert in_flight(one_row_chunks) == 0
+
+
+class FakeContext:
+    def __init__(self, active, remaining):
+        self.active, self.remaining = active, remaining
+
+    def is_active(self):
+        return self.active
+
+    def time_remaining(self):
+        return self.remaining
+
+
+def test_still_wanted_tells_a_passed_deadline_from_a_cancelled_call():
+    from serving.errors import ServingError
+    from serving.grpc_service import still_wanted
+
+    still_wanted(FakeContext(True, 0.5))()
+    for remaining, code in ((0, grpc.StatusCode.DEADLINE_EXCEEDED), (3.0, grpc.StatusCode.CANCELLED),
+                            (None, grpc.StatusCode.CANCELLED)):
+        with pytest.raises(ServingError) as caught:
+            still_wanted(FakeContext(False, remaining))()
+        assert caught.value.code == code
+
+
+def test_run_timeouts_are_few_and_never_shorter_than_the_time_left():
+    from serving.grpc_service import run_timeout_ms
+
+    timeouts = {run_timeout_ms(FakeContext(True, seconds)) for seconds in np.linspace(0.0001, 100, 5000)}
+    assert len(timeouts) <= 18 and run_timeout_ms(FakeContext(True, None)) is None
+    assert all(run_timeout_ms(FakeContext(True, s)) >= s * 1000 for s in (0.0001, 0.3, 7.5, 99.9))
