@@ -245,7 +245,7 @@ class ModelManager:
         ticks = [self.poll_wait_seconds] if scanning else []
         if self.max_num_load_retries > 0:
             ticks.append(self.load_retry_interval_seconds)
-        tick = max(min(ticks), 0.001)
+        tick = max(min(ticks), 0.05)  # a zero interval must not spin
         next_scan = time.monotonic() + self.poll_wait_seconds
         while not self._stop.wait(tick):
             try:
