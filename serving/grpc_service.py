@@ -7,6 +7,7 @@ work unchanged.
 
 import concurrent.futures
 import logging
+import math
 import os
 
 import grpc
@@ -17,9 +18,11 @@ from tensorflow_serving.apis import (classification_pb2, get_model_status_pb2, m
 from serving import inference
 from serving.errors import ServingError, invalid_argument
 from serving.metrics import Timer
+from serving.tensor_proto import arrays_from_tensor_protos
 
 log = logging.getLogger("kapps.serving.grpc")
-MAX_MESSAGE_BYTES = 2 ** 31 - 1
+MAX_SEND_MESSAGE_BYTES = 2 ** 31 - 1
+KEEPALIVE_PING_SECONDS = 60  # a client that vanished mid-call is found out (and its work cancelled)
 
 
 def _spec(model_spec):
@@ -48,7 +51,7 @@ class _Servicer:
 
     def _call(self, api, request, context, function):
         timer = Timer()
-        name = getattr(getattr(request, "model_spec", None), "name", "")
+        name = self.manager.metrics_label(getattr(getattr(request, "model_spec", None), "name", ""))
         try:
             response = function()
         except ServingError as error:
@@ -63,16 +66,44 @@ class _Servicer:
         return response
 
 
+def still_wanted(context):
+    """A check that stops a call's work (between chunks) once its client is gone or its
+    deadline has passed, with the status gRPC gives such a call."""
+    def check():
+        if context.is_active():
+            return
+        remaining = context.time_remaining()
+        if remaining is not None and remaining <= 0:
+            raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+        raise ServingError(grpc.StatusCode.CANCELLED, "The client cancelled the call")
+
+    return check
+
+
+def run_timeout_ms(context):
+    """The call's remaining time for TensorFlow's run deadline, rounded up to a power of two
+    milliseconds: each distinct timeout is a compiled callable, so they must be few."""
+    remaining = context.time_remaining()
+    if remaining is None or remaining > 2 ** 31 / 1000:
+        return None
+    return 2 ** math.ceil(math.log2(max(remaining * 1000, 1)))
+
+
 class PredictionServicer(_Servicer, prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(self, manager, metrics, max_tensor_bytes):
+        super().__init__(manager, metrics)
+        self.max_tensor_bytes = max_tensor_bytes
+
     def Predict(self, request, context):
         def run():
             import tensorflow as tf
 
+            check = still_wanted(context)
             with self.manager.acquire(*_spec(request.model_spec)) as entry:
-                signature_name = request.model_spec.signature_name or None
-                inputs = inference.arrays_from_tensor_protos(request.inputs, entry, signature_name)
-                signature_name, outputs = inference.predict(entry, signature_name, inputs,
-                                                            tuple(request.output_filter))
+                signature_name, _ = entry.servable.signature(request.model_spec.signature_name or None)
+                inputs = arrays_from_tensor_protos(request.inputs, self.max_tensor_bytes)
+                outputs = entry.run(signature_name, inputs, tuple(request.output_filter),
+                                    timeout_ms=run_timeout_ms(context), check=check)
                 response = predict_pb2.PredictResponse()
                 response.model_spec.name = entry.model_name
                 response.model_spec.version.value = entry.version
@@ -87,6 +118,7 @@ class PredictionServicer(_Servicer, prediction_service_pb2_grpc.PredictionServic
         def run():
             with self.manager.acquire(*_spec(request.model_spec)) as entry:
                 examples = inference.examples_from_input(request.input)
+                still_wanted(context)()  # a call that waited for a pool thread may be over already
                 signature_name, result = function(
                     entry, request.model_spec.signature_name or None, examples)
                 response = response_class()
@@ -140,8 +172,40 @@ class ModelServicer(_Servicer, model_service_pb2_grpc.ModelServiceServicer):
         return response
 
 
+def parse_channel_arguments(text):
+    """`[(key, value)]` from TF Serving's --grpc_channel_arguments (`key=value,...`; integer
+    values as integers)."""
+    arguments = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, separator, value = item.partition("=")
+        if not separator or not key.strip():
+            raise ValueError(f"--grpc_channel_arguments: expected key=value, got {item!r}")
+        value = value.strip()
+        arguments.append((key.strip(), int(value) if value.lstrip("-").isdigit() else value))
+    return arguments
+
+
+def server_options(max_message_bytes, idle_timeout_seconds, header_timeout_seconds, channel_arguments=()):
+    """grpc.server options: REST's body limit for received messages; connections closed when
+    idle (`grpc.max_connection_idle_ms`) or when the client's HTTP/2 preface does not arrive in
+    time (`grpc.server_handshake_timeout_ms`); keepalive pings find vanished clients.
+    `channel_arguments` (from --grpc_channel_arguments) override these."""
+    options = {
+        "grpc.max_receive_message_length": int(max_message_bytes),
+        "grpc.max_send_message_length": MAX_SEND_MESSAGE_BYTES,
+        "grpc.so_reuseport": 0,
+        "grpc.max_connection_idle_ms": int(idle_timeout_seconds * 1000),
+        "grpc.server_handshake_timeout_ms": int(header_timeout_seconds * 1000),
+        "grpc.keepalive_time_ms": KEEPALIVE_PING_SECONDS * 1000,
+    }
+    options.update(channel_arguments)
+    return list(options.items())
+
+
 class GrpcServer:
-    def __init__(self, manager, metrics, host="127.0.0.1", port=8500, max_workers=None):
+    def __init__(self, manager, metrics, host="127.0.0.1", port=8500, max_workers=None,
+                 max_message_bytes=64 << 20, idle_timeout_seconds=300, header_timeout_seconds=30,
+                 channel_arguments=()):
         self.host = host
         self.port = port
         # Each RPC holds a pool thread while it waits for its batch: a pool smaller than the
@@ -150,11 +214,10 @@ class GrpcServer:
             concurrent.futures.ThreadPoolExecutor(
                 max_workers=max_workers or max(64, 8 * (os.cpu_count() or 1)),
                 thread_name_prefix="grpc"),
-            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                     ("grpc.so_reuseport", 0)])
+            options=server_options(max_message_bytes, idle_timeout_seconds, header_timeout_seconds,
+                                   channel_arguments))
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionServicer(manager, metrics), self._server)
+            PredictionServicer(manager, metrics, max_message_bytes), self._server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(
             ModelServicer(manager, metrics), self._server)
 

@@ -103,13 +103,24 @@ def _decode_b64(value):
         raise invalid_argument(f"Unable to base64 decode: {encoded[:64]!r}") from None
 
 
+def _utf8(text, where):
+    """`text` as UTF-8; a lone surrogate (JSON `"\\ud800"`, which has no UTF-8 form) is the
+    client's error, named by `where`."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise invalid_argument(
+            f"{where}: string {_short(text)} is not valid Unicode (lone surrogate "
+            f"{json.dumps(text[error.start])} at character {error.start})") from None
+
+
 def _string_leaves(value, name, depth=0):
     if depth > 64:
         raise invalid_argument(f"Input '{name}': JSON value nested too deeply")
     if isinstance(value, list):
         return [_string_leaves(item, name, depth + 1) for item in value]
     if isinstance(value, str):
-        return value.encode("utf-8")
+        return _utf8(value, f"Input '{name}'")
     if _is_b64(value):
         return _decode_b64(value)
     raise invalid_argument(f"Input '{name}': JSON values must be strings (or {{\"b64\": ...}} "
@@ -381,7 +392,7 @@ def _feature(name, value):
         return tf.train.Feature(float_list=tf.train.FloatList(value=[float(v) for v in values]))
     if all(isinstance(item, str) or _is_b64(item) for item in values):
         return tf.train.Feature(bytes_list=tf.train.BytesList(
-            value=[_decode_b64(v) if _is_b64(v) else v.encode("utf-8") for v in values]))
+            value=[_decode_b64(v) if _is_b64(v) else _utf8(v, f"Feature '{name}'") for v in values]))
     raise invalid_argument(f"Feature '{name}': values must all be numbers or all strings")
 
 
@@ -392,6 +403,7 @@ def example_from_json(features, context=None):
         raise invalid_argument("Each element of 'examples' must be a JSON object of features")
     example = tf.train.Example()
     for name, value in {**(context or {}), **features}.items():
+        _utf8(name, "Feature name")
         if context and name in context and name in features:
             raise invalid_argument(f"Feature '{name}' is in both 'context' and an example")
         example.features.feature[name].CopyFrom(_feature(name, value))

@@ -5,6 +5,7 @@ import time
 
 LATENCY_BUCKETS_US = tuple(10 * 1.8 ** i for i in range(33))  # 10us .. ~2.6e9us
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+UNKNOWN_MODEL = "<unknown>"  # the model_name label of requests for a model not served (never a model name)
 
 
 def _labels(pairs):
@@ -32,21 +33,27 @@ class _Histogram:
 
 
 class Metrics:
-    """Counters and histograms keyed by (metric name, label pairs)."""
+    """Counters and histograms keyed by (metric name, label pairs); nothing is kept when
+    `enabled` is false (monitoring off)."""
 
-    def __init__(self):
+    def __init__(self, enabled=True):
+        self.enabled = enabled
         self._lock = threading.Lock()
         self._counters = {}
         self._histograms = {}
         self._help = {}
 
     def count(self, name, labels=(), amount=1, help_text=""):
+        if not self.enabled:
+            return
         with self._lock:
             key = (name, tuple(labels))
             self._counters[key] = self._counters.get(key, 0) + amount
             self._help.setdefault(name, (help_text, "counter"))
 
     def observe(self, name, value, labels=(), buckets=LATENCY_BUCKETS_US, help_text=""):
+        if not self.enabled:
+            return
         with self._lock:
             key = (name, tuple(labels))
             histogram = self._histograms.get(key)
@@ -57,6 +64,8 @@ class Metrics:
 
     # ----- what the server records ---------------------------------------------
     def record_request(self, model_name, api, entrypoint, status, seconds):
+        """One request; `model_name` must be a served model's or `UNKNOWN_MODEL` (a label
+        per name a client sends would grow without bound)."""
         self.count(":tensorflow:serving:request_count",
                    (("model_name", model_name), ("status", status)),
                    help_text="The total number of requests.")

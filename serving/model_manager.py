@@ -5,7 +5,9 @@ the version policy (`latest{num_versions}`, `all`, `specific{versions}`) picks
 the aspired ones; every `file_system_poll_wait_seconds` new aspired versions are
 loaded and warmed up *before* versions that are no longer aspired are unloaded,
 and an old version stays until no request is using it. A failed load leaves
-the versions already serving in place.
+the versions already serving in place and is tried again up to `max_num_load_retries`
+times, `load_retry_interval_micros` apart (a version copied in two steps, `saved_model.pb`
+before `variables/`, fails its first load); between tries its status is END with the error.
 """
 
 import contextlib
@@ -20,11 +22,16 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from serving.chunking import DEFAULT_CHUNK_ROWS, chunk_rows, run_in_chunks
 from serving.errors import ServingError, invalid_argument, not_found
+from serving.metrics import UNKNOWN_MODEL
 
 log = logging.getLogger("kapps.serving")
 
 State = get_model_status_pb2.ModelVersionStatus.State
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
+VERSION_FOLDER = re.compile(r"[0-9]+")
+INT64_MAX = 2 ** 63 - 1
+DEFAULT_LOAD_RETRIES = 5  # TF Serving's --max_num_load_retries
+DEFAULT_LOAD_RETRY_INTERVAL_SECONDS = 60.0  # TF Serving's --load_retry_interval_micros
 
 
 def check_model_name(name):
@@ -34,6 +41,15 @@ def check_model_name(name):
     return name
 
 
+def version_number(folder_name):
+    """The version a folder name stands for, or None: as TF Serving, only ASCII digits
+    that fit an int64 (other folders are ignored, not served as the newest version)."""
+    if not VERSION_FOLDER.fullmatch(folder_name):
+        return None
+    number = int(folder_name)
+    return number if number <= INT64_MAX else None
+
+
 def scan_versions(base_path):
     """`{version: folder}` of the complete numbered version folders under `base_path`."""
     base = Path(base_path)
@@ -41,9 +57,10 @@ def scan_versions(base_path):
         return {}
     versions = {}
     for child in base.iterdir():
-        if child.name.isdigit() and child.is_dir() and (
+        number = version_number(child.name)
+        if number is not None and child.is_dir() and (
                 (child / "saved_model.pb").exists() or (child / "saved_model.pbtxt").exists()):
-            versions[int(child.name)] = child
+            versions[number] = child
     return versions
 
 
@@ -74,18 +91,23 @@ class VersionEntry:
         self._in_flight = 0
         self._idle = threading.Condition()
 
-    def run(self, signature_name, inputs, output_filter=(), timeout_ms=None):
+    def run(self, signature_name, inputs, output_filter=(), timeout_ms=None, check=None):
         """Runs a signature (through the batch scheduler when batching is on), a large
-        request in chunks (`serving.chunking`)."""
+        request in chunks (`serving.chunking`). `check()`, called before the run and before
+        each chunk, raises to abandon the work (its client is gone)."""
         signature_name, signature = self.servable.signature(signature_name)
         self.servable.check_inputs(signature_name, signature, inputs)
+
+        def run_once(part):
+            if check is not None:
+                check()
+            return self._run_once(signature_name, part, output_filter, timeout_ms)
+
         rows = self._chunk_rows(signature_name, signature, inputs)
         if rows is None:
-            return self._run_once(signature_name, inputs, output_filter, timeout_ms)
+            return run_once(inputs)
         deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms else None
-        return run_in_chunks(
-            lambda part: self._run_once(signature_name, part, output_filter, timeout_ms),
-            inputs, rows, deadline)
+        return run_in_chunks(run_once, inputs, rows, deadline)
 
     def _chunk_rows(self, signature_name, signature, inputs):
         limit = self.scheduler.options.max_batch_size if self.scheduler is not None else None
@@ -126,7 +148,7 @@ class ManagedModel:
     def __init__(self, config):
         self.config = config
         self.versions = {}  # version -> VersionEntry (including unloaded ones, state END)
-        self.failed = set()
+        self.failures = {}  # version -> (failed loads in a row, time.monotonic() of the last)
 
     @property
     def name(self):
@@ -159,7 +181,8 @@ class ModelManager:
 
     def __init__(self, config, poll_wait_seconds=1.0, enable_warmup=True, batching=None,
                  metrics=None, servable_factory=None, unload_grace_seconds=30.0,
-                 max_chunk_rows=DEFAULT_CHUNK_ROWS):
+                 max_chunk_rows=DEFAULT_CHUNK_ROWS, max_num_load_retries=DEFAULT_LOAD_RETRIES,
+                 load_retry_interval_seconds=DEFAULT_LOAD_RETRY_INTERVAL_SECONDS):
         from serving.servable import SavedModelServable
 
         self._servable_factory = servable_factory or SavedModelServable
@@ -169,6 +192,8 @@ class ModelManager:
         self.metrics = metrics
         self.unload_grace_seconds = unload_grace_seconds
         self.max_chunk_rows = max_chunk_rows
+        self.max_num_load_retries = max_num_load_retries
+        self.load_retry_interval_seconds = load_retry_interval_seconds
         self._models = {}
         self._lock = threading.RLock()
         self._poll_lock = threading.Lock()
@@ -207,17 +232,28 @@ class ModelManager:
 
     # ----- lifecycle ----------------------------------------------------------
     def start(self):
-        """Loads the initial versions (synchronously), then polls in the background."""
+        """Loads the initial versions (synchronously), then polls and retries failed loads
+        in the background."""
         self.poll()
-        if self.poll_wait_seconds > 0:
+        if self.poll_wait_seconds > 0 or self.max_num_load_retries > 0:
             self._thread = threading.Thread(target=self._poll_loop, name="model-poller", daemon=True)
             self._thread.start()
         return self
 
     def _poll_loop(self):
-        while not self._stop.wait(self.poll_wait_seconds):
+        scanning = self.poll_wait_seconds > 0
+        ticks = [self.poll_wait_seconds] if scanning else []
+        if self.max_num_load_retries > 0:
+            ticks.append(self.load_retry_interval_seconds)
+        tick = max(min(ticks), 0.05)  # a zero interval must not spin
+        next_scan = time.monotonic() + self.poll_wait_seconds
+        while not self._stop.wait(tick):
             try:
-                self.poll()
+                if scanning and time.monotonic() >= next_scan:
+                    next_scan = time.monotonic() + self.poll_wait_seconds
+                    self.poll()
+                else:
+                    self.retry_failed_loads()
             except Exception:  # noqa: BLE001 - keep polling whatever one pass did
                 log.exception("Polling the model base paths failed")
 
@@ -238,12 +274,33 @@ class ModelManager:
             for model in models:
                 self._poll_model(model)
 
+    def retry_failed_loads(self):
+        """Loads again the failed versions whose retry is due (without scanning the base paths)."""
+        with self._poll_lock:
+            with self._lock:
+                models = list(self._models.values())
+            for model in models:
+                for version in sorted(model.failures, reverse=True):
+                    entry = model.versions.get(version)
+                    if entry is not None and entry.state == State.END and self._load_due(model, version):
+                        self._load(model, version, entry.path)
+
+    def _load_due(self, model, version):
+        """Whether `version` may be loaded now: never failed, or a retry is left and due."""
+        failures = model.failures.get(version)
+        if failures is None:
+            return True
+        count, last = failures
+        return count <= self.max_num_load_retries and (
+            time.monotonic() - last >= self.load_retry_interval_seconds)
+
     def _poll_model(self, model):
         found = scan_versions(model.config.base_path)
         aspired = aspired_versions(model.config.model_version_policy, found)
         for version in sorted(aspired, reverse=True):
             entry = model.versions.get(version)
-            if version in model.failed or (entry and entry.state in (State.LOADING, State.AVAILABLE)):
+            busy = entry is not None and entry.state in (State.LOADING, State.AVAILABLE)
+            if busy or not self._load_due(model, version):
                 continue
             self._load(model, version, found[version])
         with self._lock:
@@ -281,19 +338,29 @@ class ModelManager:
                     log.info("Finished reading warmup data for model %s version %d: %d requests",
                              model.name, version, count)
         except Exception as error:  # noqa: BLE001 - a bad version must not stop the server
-            log.error("Loading %s version %d failed: %s", model.name, version, error)
+            self._record_failure(model, version, error)
             entry.error = error if isinstance(error, ServingError) else ServingError(
                 _unknown(), f"Failed to load {model.name} version {version}: {error}")
             entry.state = State.END
-            model.failed.add(version)
             self._close(entry)
             if self.metrics:
                 self.metrics.record_load(str(path), "error")
             return
         entry.state = State.AVAILABLE
+        model.failures.pop(version, None)
         if self.metrics:
             self.metrics.record_load(str(path), "success", time.monotonic() - started)
         log.info("Successfully loaded servable version {name: %s version: %d}", model.name, version)
+
+    def _record_failure(self, model, version, error):
+        count = model.failures.get(version, (0, 0.0))[0] + 1
+        model.failures[version] = (count, time.monotonic())
+        if count <= self.max_num_load_retries:
+            log.error("Loading %s version %d failed: %s; retry %d of %d in %g s", model.name, version,
+                      error, count, self.max_num_load_retries, self.load_retry_interval_seconds)
+        else:
+            log.error("Loading %s version %d failed: %s; giving up after %d tries", model.name,
+                      version, error, count)
 
     def _unload(self, entry, grace=None):
         if entry.state != State.AVAILABLE:
@@ -316,6 +383,11 @@ class ModelManager:
     def model_names(self):
         with self._lock:
             return sorted(self._models)
+
+    def metrics_label(self, name):
+        """The model_name label for a request naming `name`: the name of a configured model,
+        one fixed label for any other."""
+        return name if name in self._models else UNKNOWN_MODEL
 
     def _model(self, name, description):
         check_model_name(name)

@@ -14,6 +14,7 @@ throughput (see benchmarks/serving.py).
 
 import asyncio
 import concurrent.futures
+import functools
 import logging
 import os
 import re
@@ -24,6 +25,7 @@ import urllib.parse
 import grpc
 import uvicorn
 from google.protobuf import json_format
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 try:
     from uvloop import new_event_loop
@@ -49,6 +51,7 @@ DRAIN_FACTOR = 4
 CONCURRENCY_WINDOW_SECONDS = 0.05
 INT64_MAX = 2 ** 63 - 1
 IDLE_CONNECTION_SECONDS = 300
+HEADER_TIMEOUT_SECONDS = 30  # a connection whose request header has not arrived by then is closed
 BODY_TIMEOUT_SECONDS = 300  # a client that stops sending its body loses the connection
 JSON_TYPE = b"application/json"
 PROMETHEUS_TYPE = b"text/plain; version=0.0.4"
@@ -129,15 +132,67 @@ async def respond(send, status, body=b"", content_type=JSON_TYPE, close=False):
 
 async def respond_error(send, error, status=None, close=False):
     """`{"error": message}` with the HTTP status TF Serving maps the error's code to."""
-    await respond(send, status or error.http_status, json_codec.dumps({"error": error.message}),
-                  close=close)
+    # A message may quote the client's text, lone surrogates included (they have no UTF-8 form).
+    message = error.message.encode("utf-8", "backslashreplace").decode("utf-8")
+    await respond(send, status or error.http_status, json_codec.dumps({"error": message}), close=close)
+
+
+class HeaderTimeoutProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol that also closes a connection whose request header has not
+    fully arrived `header_timeout` seconds after the connection opened or the request began.
+
+    uvicorn arms its `timeout_keep_alive` only after a response, and any byte received disarms
+    it, so a connection that never sends a request, or sends half a header (slowly), was held
+    forever; uvicorn and httptools bound only the header's size.
+    """
+
+    def __init__(self, *args, header_timeout=HEADER_TIMEOUT_SECONDS, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.header_timeout = header_timeout
+        self._header_timer = None
+
+    def _arm_header_timer(self):
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_later(self.header_timeout, self._header_timed_out)
+
+    def _disarm_header_timer(self):
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _header_timed_out(self):
+        self._header_timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def connection_made(self, transport):
+        super().connection_made(transport)
+        self._arm_header_timer()
+
+    def on_message_begin(self):
+        super().on_message_begin()
+        self._arm_header_timer()
+
+    def on_headers_complete(self):
+        self._disarm_header_timer()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc):
+        self._disarm_header_timer()
+        super().connection_lost(exc)
 
 
 class RestServer:
-    """The REST front end: an ASGI application served by uvicorn on its own thread."""
+    """The REST front end: an ASGI application served by uvicorn on its own thread.
+
+    A connection is closed when its request header has not arrived `header_timeout_seconds`
+    after it opened (or after the request's first byte), when it stays idle
+    `idle_timeout_seconds` after a response (uvicorn's `timeout_keep_alive`), and when a body
+    stops arriving for `BODY_TIMEOUT_SECONDS`."""
 
     def __init__(self, manager, metrics, host="127.0.0.1", port=8501, timeout_ms=30000,
-                 prometheus_path=None, max_body_bytes=DEFAULT_MAX_BODY_BYTES, num_threads=None):
+                 prometheus_path=None, max_body_bytes=DEFAULT_MAX_BODY_BYTES, num_threads=None,
+                 idle_timeout_seconds=IDLE_CONNECTION_SECONDS, header_timeout_seconds=HEADER_TIMEOUT_SECONDS):
         self.manager = manager
         self.metrics = metrics
         self.host = host
@@ -150,6 +205,8 @@ class RestServer:
         self.prometheus_path = prometheus_path
         self.max_body_bytes = max_body_bytes
         self.body_timeout = BODY_TIMEOUT_SECONDS
+        self.idle_timeout_seconds = idle_timeout_seconds
+        self.header_timeout_seconds = header_timeout_seconds
         self.executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=num_threads or max(8, 4 * (os.cpu_count() or 1)), thread_name_prefix="rest")
         self._loop = None
@@ -179,9 +236,9 @@ class RestServer:
             match = PREDICT_PATH.fullmatch(path) if method == "POST" else None
             if match:
                 model_name, version, label, api = match.groups()
-                model_name, label = _name(model_name), _name(label)
+                model_name, label, api = _name(model_name), _name(label), api.lower()
                 body = await self._read_body(scope, receive)
-                text = await self.predict_like(api.lower(), model_name, _version(version),
+                text = await self.predict_like(api, model_name, _version(version),
                                                label, body, scope.get("client"))
             else:
                 match = STATUS_PATH.fullmatch(path) if method == "GET" else None
@@ -194,7 +251,8 @@ class RestServer:
                 api = "metadata" if metadata else "status"
                 text = self.status_or_metadata(model_name, _version(version), label, bool(metadata))
             await respond(send, 200, text)
-            self.metrics.record_request(model_name, api, "REST", "OK", timer.elapsed())
+            self.metrics.record_request(self.manager.metrics_label(model_name), api, "REST", "OK",
+                                        timer.elapsed())
         except _TooLarge as error:
             await respond_error(send, ServingError(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -209,8 +267,8 @@ class RestServer:
                 status=408, close=True)
         except ServingError as error:
             await respond_error(send, error)
-            self.metrics.record_request(model_name or "", api, "REST", error.code_name,
-                                        timer.elapsed())
+            self.metrics.record_request(self.manager.metrics_label(model_name), api, "REST",
+                                        error.code_name, timer.elapsed())
         except asyncio.TimeoutError:
             await respond_error(send, ServingError(grpc.StatusCode.DEADLINE_EXCEEDED,
                                                    "Deadline Exceeded"))
@@ -280,10 +338,11 @@ class RestServer:
 
     # ----- lifecycle --------------------------------------------------------------
     def start(self):
-        config = uvicorn.Config(self, host=self.host, port=self.port, http="httptools",
+        protocol = functools.partial(HeaderTimeoutProtocol, header_timeout=self.header_timeout_seconds)
+        config = uvicorn.Config(self, host=self.host, port=self.port, http=protocol,
                                 interface="asgi3", lifespan="off", log_config=None,
                                 access_log=False, proxy_headers=False, server_header=False,
-                                timeout_keep_alive=IDLE_CONNECTION_SECONDS)
+                                timeout_keep_alive=self.idle_timeout_seconds)
         quiet = logging.getLogger("uvicorn.error")
         if quiet.level == logging.NOTSET:
             quiet.setLevel(logging.WARNING)

@@ -47,13 +47,30 @@ def build_parser():
         help="re-read --model_config_file this often (0: never)")
     add("--file_system_poll_wait_seconds", type=int, default=1,
         help="how often to look for new versions (0: once at start, <0: never)")
+    add("--max_num_load_retries", type=int, default=5,
+        help="load a version that failed to load again this many times (as TF Serving; a version "
+             "copied in two steps fails its first load)")
+    add("--load_retry_interval_micros", type=int, default=60_000_000,
+        help="wait this long between the tries of a failed load (as TF Serving)")
     add("--enable_batching", type=_bool, nargs="?", const=True, default=False)
     add("--batching_parameters_file", default="", help="BatchingParameters text file")
     add("--monitoring_config_file", default="", help="MonitoringConfig text file (Prometheus)")
     add("--enable_model_warmup", type=_bool, nargs="?", const=True, default=True)
     add("--rest_api_timeout_in_ms", type=int, default=30000)
     add("--rest_api_num_threads", type=int, default=0)
-    add("--max_body_bytes", type=int, default=64 << 20, help="largest accepted REST body")
+    add("--max_body_bytes", type=int, default=64 << 20,
+        help="largest accepted REST body and gRPC request message (gRPC's max_receive_message_length)")
+    add("--idle_connection_timeout_seconds", type=float, default=300,
+        help="close a REST or gRPC connection idle this long between requests (uvicorn's "
+             "timeout_keep_alive; gRPC's grpc.max_connection_idle_ms, which TF Serving takes "
+             "only through --grpc_channel_arguments)")
+    add("--request_header_timeout_seconds", type=float, default=30,
+        help="close a connection whose REST request header (or gRPC HTTP/2 preface: "
+             "grpc.server_handshake_timeout_ms) has not arrived this long after the connection "
+             "or the request began (uvicorn and httptools bound only the header's size)")
+    add("--grpc_channel_arguments", default="",
+        help="gRPC server options as TF Serving takes them: key=value,... "
+             "(e.g. grpc.max_connection_idle_ms=60000); they override the flags above")
     add("--request_chunk_rows", type=int, default=DEFAULT_CHUNK_ROWS,
         help="run larger requests in chunks of at most this many rows (0: whole; with "
              "batching, max_batch_size bounds the chunk too)")
@@ -93,7 +110,9 @@ class ModelServer:
                  poll_wait_seconds=1.0, batching=None, enable_warmup=True, prometheus_path=None,
                  rest_api_timeout_in_ms=30000, max_body_bytes=64 << 20, rest_api_num_threads=0,
                  intra_op_threads=0, inter_op_threads=0, request_chunk_rows=DEFAULT_CHUNK_ROWS,
-                 release_memory=False):
+                 release_memory=False, max_num_load_retries=5, load_retry_interval_micros=60_000_000,
+                 idle_connection_timeout_seconds=300, request_header_timeout_seconds=30,
+                 grpc_channel_arguments=()):
         from serving.metrics import Metrics
         from serving.model_manager import ModelManager
         from serving.servable import SavedModelServable
@@ -101,10 +120,12 @@ class ModelServer:
         def factory(name, version, path):
             return SavedModelServable(name, version, path, intra_op_threads, inter_op_threads)
 
-        self.metrics = Metrics()
+        self.metrics = Metrics(enabled=prometheus_path is not None)
         self.manager = ModelManager(config, poll_wait_seconds, enable_warmup, batching,
                                     self.metrics, servable_factory=factory,
-                                    max_chunk_rows=request_chunk_rows)
+                                    max_chunk_rows=request_chunk_rows,
+                                    max_num_load_retries=max_num_load_retries,
+                                    load_retry_interval_seconds=load_retry_interval_micros / 1e6)
         self.host = host
         self.grpc_port = grpc_port
         self.rest_api_port = rest_api_port
@@ -112,6 +133,8 @@ class ModelServer:
         self.rest_api_timeout_in_ms = rest_api_timeout_in_ms
         self.max_body_bytes = max_body_bytes
         self.rest_api_num_threads = rest_api_num_threads
+        self.connection_timeouts = (idle_connection_timeout_seconds, request_header_timeout_seconds)
+        self.grpc_channel_arguments = grpc_channel_arguments
         self.grpc = None
         self.rest = None
         self.release_memory = release_memory
@@ -127,12 +150,17 @@ class ModelServer:
             self.releaser = MemoryReleaser().start()
         try:
             if self.grpc_port is not None:
-                self.grpc = GrpcServer(self.manager, self.metrics, self.host, self.grpc_port).start()
+                self.grpc = GrpcServer(self.manager, self.metrics, self.host, self.grpc_port,
+                                       max_message_bytes=self.max_body_bytes,
+                                       idle_timeout_seconds=self.connection_timeouts[0],
+                                       header_timeout_seconds=self.connection_timeouts[1],
+                                       channel_arguments=self.grpc_channel_arguments).start()
                 self.grpc_port = self.grpc.port
             if self.rest_api_port is not None:
                 self.rest = RestServer(self.manager, self.metrics, self.host, self.rest_api_port,
                                        self.rest_api_timeout_in_ms, self.prometheus_path,
-                                       self.max_body_bytes, self.rest_api_num_threads or None).start()
+                                       self.max_body_bytes, self.rest_api_num_threads or None,
+                                       *self.connection_timeouts).start()
                 self.rest_api_port = self.rest.port
         except Exception:
             self.stop()
@@ -174,9 +202,14 @@ def main(argv=None):
 
         use_system_allocator()
     from serving.batching import BatchingOptions, read_batching_parameters
+    from serving.grpc_service import parse_channel_arguments
     from serving.model_config import read_monitoring_config
 
     config = server_config(args)
+    try:
+        channel_arguments = parse_channel_arguments(args.grpc_channel_arguments)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
     batching = None
     if args.enable_batching:
         batching = (read_batching_parameters(args.batching_parameters_file)
@@ -198,7 +231,12 @@ def main(argv=None):
         rest_api_num_threads=args.rest_api_num_threads,
         intra_op_threads=args.tensorflow_intra_op_parallelism,
         inter_op_threads=args.tensorflow_inter_op_parallelism,
-        request_chunk_rows=args.request_chunk_rows, release_memory=args.release_memory)
+        request_chunk_rows=args.request_chunk_rows, release_memory=args.release_memory,
+        max_num_load_retries=args.max_num_load_retries,
+        load_retry_interval_micros=args.load_retry_interval_micros,
+        idle_connection_timeout_seconds=args.idle_connection_timeout_seconds,
+        request_header_timeout_seconds=args.request_header_timeout_seconds,
+        grpc_channel_arguments=channel_arguments)
     server.start()
     print(f"Running gRPC ModelServer at {args.host}:{server.grpc_port} ...", flush=True)
     if server.rest is not None:

@@ -274,3 +274,138 @@ def _client(server):
     if port not in _clients:
         _clients[port] = Http(port)
     return _clients[port]
+
+
+# ----- gRPC: hostile PredictRequests ---------------------------------------------------------
+GRPC_ALLOWED = {"OK", "INVALID_ARGUMENT", "RESOURCE_EXHAUSTED"}
+_grpc_cases = {}  # status code name -> how many fuzzed calls got it
+
+
+def _grpc_stub(server):
+    import grpc
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    key = ("grpc", server.grpc_port)
+    if key not in _clients:
+        _clients[key] = prediction_service_pb2_grpc.PredictionServiceStub(
+            grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}"))
+    return _clients[key]
+
+
+dims = st.sampled_from([-1, 0, 1, 2, 3, 4, 200000, 2**31, 2**62])
+value_fields = st.sampled_from(["float_val", "double_val", "int_val", "int64_val", "bool_val", "string_val",
+                                "half_val", "scomplex_val", "dcomplex_val", "uint32_val", "uint64_val"])
+
+
+def _values(draw, field, count):
+    if field == "string_val":
+        return draw(st.lists(st.binary(max_size=8), min_size=count, max_size=count))
+    if field == "bool_val":
+        return draw(st.lists(st.booleans(), min_size=count, max_size=count))
+    if field in ("float_val", "double_val", "scomplex_val", "dcomplex_val"):
+        return draw(st.lists(st.floats(width=32), min_size=count, max_size=count))
+    return draw(st.lists(st.integers(0, 2**16), min_size=count, max_size=count))
+
+
+@st.composite
+def tensor_protos(draw):
+    """TensorProtos whose dtype, shape and values agree or not: huge or negative declared
+    shapes, unknown ranks, tensor_content of any length, values in the wrong field, odd dtypes."""
+    from tensorflow.core.framework import tensor_pb2, types_pb2
+
+    from serving.tensor_proto import VALUE_FIELDS
+
+    proto = tensor_pb2.TensorProto()
+    common = st.sampled_from([types_pb2.DT_FLOAT, types_pb2.DT_STRING, types_pb2.DT_INT64, types_pb2.DT_DOUBLE])
+    proto.dtype = draw(common | st.sampled_from(sorted(types_pb2.DataType.values())) | st.integers(0, 130))
+    shape = draw(st.lists(dims, max_size=4))
+    proto.tensor_shape.unknown_rank = draw(st.booleans()) and draw(st.booleans())
+    for size in shape:
+        proto.tensor_shape.dim.add(size=size)
+    elements = int(np.prod(shape, dtype=object)) if shape else 1
+    kind = draw(st.sampled_from(["matching", "content", "any field"]))
+    if kind == "matching" and proto.dtype in VALUE_FIELDS:  # the right field, often the right count
+        field, numbers_per_value, _ = VALUE_FIELDS[proto.dtype]
+        count = draw(st.sampled_from([1, elements if 0 <= elements <= 64 else 1, 0, 2])) * numbers_per_value
+    elif kind == "content":
+        proto.tensor_content = draw(st.binary(max_size=64))
+        return proto
+    else:
+        field, count = draw(value_fields), draw(st.integers(0, 6))
+    getattr(proto, field).extend(_values(draw, field, count))
+    return proto
+
+
+grpc_requests = st.fixed_dictionaries({
+    "inputs": st.dictionaries(st.sampled_from(["x", "features", "text"]), tensor_protos(), min_size=1, max_size=1)
+    | st.dictionaries(st.sampled_from(["x", "features", "text", "y", "", "é"]), tensor_protos(), max_size=2),
+    "signature_name": st.sampled_from(["", "serving_default", "serve_text"]),
+    "output_filter": st.lists(st.sampled_from(["y", "scores", "length", "nope"]), max_size=2),
+})
+
+
+def check_grpc(server, model_name, fields):
+    import grpc
+    from tensorflow_serving.apis import predict_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model_name
+    request.model_spec.signature_name = fields["signature_name"]
+    request.output_filter.extend(fields["output_filter"])
+    for name, proto in fields["inputs"].items():
+        request.inputs[name].CopyFrom(proto)
+    try:
+        _grpc_stub(server).Predict(request, timeout=30)
+        code = "OK"
+    except grpc.RpcError as error:
+        code = error.code().name
+        assert code in GRPC_ALLOWED or (code == "FAILED_PRECONDITION" and "not found" in error.details()), (
+            code, error.details(), request)
+        assert not GRAPH_INTERNALS.search(error.details()), error.details()
+    _grpc_cases[code] = _grpc_cases.get(code, 0) + 1
+
+
+@fuzz(300)
+@given(fields=grpc_requests)
+def test_grpc_hostile_predict_requests(server, fields):
+    check_grpc(server, "half_plus_two", fields)
+
+
+@fuzz(200)
+@given(fields=grpc_requests)
+def test_grpc_hostile_predict_requests_on_a_keras_model(tiny_keras_running, fields):
+    check_grpc(tiny_keras_running[0], "tiny", fields)
+
+
+def test_grpc_oversize_messages_and_declared_bombs(server):
+    import grpc
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    before = resident_bytes()
+    oversize = predict_pb2.PredictRequest()
+    oversize.model_spec.name = "half_plus_two"
+    oversize.inputs["x"].CopyFrom(tf.make_tensor_proto(np.ones((server.max_body_bytes // 4 + 1, 1), np.float32)))
+    bomb = predict_pb2.PredictRequest()
+    bomb.model_spec.name = "half_plus_two"
+    bomb.inputs["x"].CopyFrom(tf.make_tensor_proto(1.0, shape=[200000, 28, 28]))
+    for request in (oversize, bomb, oversize, bomb):
+        with pytest.raises(grpc.RpcError) as caught:
+            _grpc_stub(server).Predict(request, timeout=30)
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, caught.value.details()
+        _grpc_cases["RESOURCE_EXHAUSTED"] = _grpc_cases.get("RESOURCE_EXHAUSTED", 0) + 1
+    assert resident_bytes() - before < RSS_GROWTH_LIMIT
+
+
+def test_grpc_still_serving_after_the_fuzz(server, record_property):
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "half_plus_two"
+    request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.array([[1.0], [5.0]], np.float32)))
+    response = _grpc_stub(server).Predict(request, timeout=30)
+    np.testing.assert_allclose(tf.make_ndarray(response.outputs["y"]), [[2.5], [4.5]])
+    record_property("grpc_fuzz_cases", dict(_grpc_cases))
+    print(f"gRPC fuzz: {sum(_grpc_cases.values())} hostile requests tried, by status: {_grpc_cases}")
+    assert not _grpc_cases or _grpc_cases.get("INVALID_ARGUMENT", 0) > 0

@@ -98,7 +98,8 @@ def test_server_with_batching_answers_each_client(tiny_keras_base):
     base, model = tiny_keras_base
     srv = start_server([ModelEntry("tiny", str(base / "tiny"))],
                        batching=BatchingOptions(max_batch_size=16, batch_timeout_micros=2000,
-                                                num_batch_threads=1))
+                                                num_batch_threads=1),
+                       prometheus_path="/monitoring/prometheus/metrics")  # metrics are kept with monitoring on
     rng = np.random.default_rng(0)
     rows = rng.normal(size=(48, 4)).astype(np.float32)
 

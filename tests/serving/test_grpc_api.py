@@ -1,9 +1,12 @@
 """gRPC PredictionService and ModelService, called with TF Serving's own stubs."""
 
+import time
+
 import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
                                      model_management_pb2, model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc, regression_pb2)
@@ -133,3 +136,132 @@ def test_reload_config(testdata, tmp_path):
     finally:
         channel.close()
         srv.stop()
+
+
+def predict_request(proto, name="half_plus_two"):
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = name
+    request.inputs["x"].CopyFrom(proto)
+    return request
+
+
+def declared(shape, dtype="DT_FLOAT", **values):
+    """A TensorProto with `shape` and whatever `values` say, however little they match."""
+    proto = tensor_pb2.TensorProto(dtype=types_pb2.DataType.Value(dtype))
+    for size in shape:
+        proto.tensor_shape.dim.add(size=size)
+    for field, value in values.items():
+        if field == "tensor_content":
+            proto.tensor_content = value
+        else:
+            getattr(proto, field).extend(value)
+    return proto
+
+
+@pytest.mark.parametrize("proto, fragment", [
+    (declared([200000, 28, 28], float_val=[1.0, 2.0]),
+     "tensor_shape [200000, 28, 28] holds 156800000 float values but float_val has 2"),
+    (declared([3, 1], tensor_content=b"\0" * 8),
+     "holds 3 float values (12 bytes) but tensor_content has 8 bytes"),
+    (declared([2, 1]), "tensor_shape [2, 1] holds 2 float values but float_val has 0"),
+    (declared([-1, 1], float_val=[1.0]), "has a negative dimension"),
+    (declared([2], "DT_COMPLEX64", scomplex_val=[1.0, 2.0, 3.0]), "a complex64 value takes 2"),
+    (declared([1], "DT_STRING", tensor_content=b"ab"), "string tensor sends its values in string_val"),
+    (declared([1], "DT_RESOURCE"), "unsupported dtype resource"),
+])
+def test_tensor_whose_values_do_not_match_its_shape_is_refused(stubs, proto, fragment):
+    started = time.monotonic()
+    with pytest.raises(grpc.RpcError) as caught:
+        stubs[0].Predict(predict_request(proto), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert fragment in caught.value.details() and "Input 'x'" in caught.value.details()
+    assert time.monotonic() - started < 2
+
+
+def test_declared_size_over_the_body_limit_is_refused_before_allocating(stubs, server):
+    proto = declared([200000, 28, 28], float_val=[1.0])  # 63 bytes on the wire, 627 MB as an array
+    assert len(predict_request(proto).SerializeToString()) < 100
+    with pytest.raises(grpc.RpcError) as caught:
+        stubs[0].Predict(predict_request(proto), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert f"over the limit of {server.max_body_bytes} bytes" in caught.value.details()
+
+
+def test_message_over_the_body_limit_is_refused(stubs, server):
+    values = np.ones((server.max_body_bytes // 4 + 16, 1), np.float32)
+    with pytest.raises(grpc.RpcError) as caught:
+        stubs[0].Predict(predict_request(tf.make_tensor_proto(values)), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_one_value_fills_the_shape_as_tensorflow_writes_it(stubs):
+    response = stubs[0].Predict(predict_request(tf.make_tensor_proto(1.0, shape=[3, 1])), timeout=10)
+    np.testing.assert_allclose(tf.make_ndarray(response.outputs["y"]), [[2.5], [2.5], [2.5]])
+
+
+@pytest.fixture(scope="module")
+def one_row_chunks(testdata, tmp_path_factory):
+    from serving.model_config import ModelEntry
+    from tests.serving.serving_helpers import HALF_PLUS_TWO, copy_model, start_server
+
+    base = copy_model(HALF_PLUS_TWO, tmp_path_factory.mktemp("chunks") / "m")
+    srv = start_server([ModelEntry("m", str(base))], request_chunk_rows=1, enable_warmup=False)
+    yield srv
+    srv.stop()
+
+
+def in_flight(server):
+    with server.manager.acquire("m") as entry:
+        return entry._in_flight - 1
+
+
+@pytest.mark.parametrize("how", ["deadline", "cancel"])
+def test_work_stops_when_the_deadline_passes_or_the_client_cancels(one_row_chunks, how):
+    """20000 one-row chunks take seconds: the server stops between chunks instead."""
+    request = predict_request(tf.make_tensor_proto(np.ones((20000, 1), np.float32)), "m")
+    with grpc.insecure_channel(f"127.0.0.1:{one_row_chunks.grpc_port}") as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        call = stub.Predict.future(request, timeout=0.3 if how == "deadline" else 30)
+        time.sleep(0.15)
+        assert in_flight(one_row_chunks) == 1
+        if how == "cancel":
+            call.cancel()
+        else:
+            with pytest.raises(grpc.RpcError) as caught:
+                call.result()
+            assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        stopped = time.monotonic() + 1.0
+        while in_flight(one_row_chunks) and time.monotonic() < stopped:
+            time.sleep(0.01)
+        assert in_flight(one_row_chunks) == 0
+
+
+class FakeContext:
+    def __init__(self, active, remaining):
+        self.active, self.remaining = active, remaining
+
+    def is_active(self):
+        return self.active
+
+    def time_remaining(self):
+        return self.remaining
+
+
+def test_still_wanted_tells_a_passed_deadline_from_a_cancelled_call():
+    from serving.errors import ServingError
+    from serving.grpc_service import still_wanted
+
+    still_wanted(FakeContext(True, 0.5))()
+    for remaining, code in ((0, grpc.StatusCode.DEADLINE_EXCEEDED), (3.0, grpc.StatusCode.CANCELLED),
+                            (None, grpc.StatusCode.CANCELLED)):
+        with pytest.raises(ServingError) as caught:
+            still_wanted(FakeContext(False, remaining))()
+        assert caught.value.code == code
+
+
+def test_run_timeouts_are_few_and_never_shorter_than_the_time_left():
+    from serving.grpc_service import run_timeout_ms
+
+    timeouts = {run_timeout_ms(FakeContext(True, seconds)) for seconds in np.linspace(0.0001, 100, 5000)}
+    assert len(timeouts) <= 18 and run_timeout_ms(FakeContext(True, None)) is None
+    assert all(run_timeout_ms(FakeContext(True, s)) >= s * 1000 for s in (0.0001, 0.3, 7.5, 99.9))

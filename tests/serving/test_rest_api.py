@@ -254,3 +254,25 @@ def test_servable_run_with_a_deadline(tiny_keras_base):
         assert len(servable._callables) == 2  # one callable per deadline
     finally:
         servable.close()
+
+
+@pytest.mark.parametrize("body, fragment", [
+    ('{"signature_name": "serve_text", "instances": ["ok", "\\ud800"]}', "Input 'text': string \"\\ud800\""),
+    ('{"signature_name": "serve_text", "inputs": {"text": ["a\\udfff"]}}', "Input 'text': string \"a\\udfff\""),
+    ('{"signature_name": "\\ud800", "instances": ["a"]}', '"\\ud800" not found'),
+    ('{"signature_name": "serve_text", "inputs": {"\\ud800": ["a"]}}',
+     "Input '\\ud800' is not in the signature's inputs"),
+])
+def test_lone_surrogates_are_a_bad_request_naming_the_input(tiny_keras_server, body, fragment):
+    status, answer = tiny_keras_server("POST", "/v1/models/tiny:predict", raw=body.encode())
+    assert status == 400 and fragment in answer["error"], answer
+
+
+@pytest.mark.parametrize("examples, fragment", [
+    ('[{"x": "\\ud800"}]', "Feature 'x': string \"\\ud800\" is not valid Unicode"),
+    ('[{"\\udc00": 1.0}]', "Feature name: string \"\\udc00\" is not valid Unicode"),
+])
+def test_lone_surrogates_in_examples_are_a_bad_request(rest, examples, fragment):
+    status, answer = rest("POST", "/v1/models/half_plus_two:regress",
+                          raw=f'{{"signature_name": "regress_x_to_y", "examples": {examples}}}'.encode())
+    assert status == 400 and fragment in answer["error"], answer
