@@ -293,11 +293,12 @@ def read_image_files(paths):
 
     import numpy as np
 
+    from apps.core.cli_inputs import is_file, shown
     from apps.core.errors import InputError
 
-    missing = [path for path in paths if not Path(path).is_file()]
+    missing = [path for path in map(str, paths) if not is_file(path)]
     if missing:
-        raise InputError(f"No such image file(s): {', '.join(map(str, missing))}")
+        raise InputError(f"No such image file(s): {', '.join(map(shown, missing))}")
     return np.array([Path(path).read_bytes() for path in paths], dtype=object)
 
 
