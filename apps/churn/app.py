@@ -15,7 +15,7 @@ from apps.churn.table import (ChurnDataError, Column, CATEGORICAL, NUMERIC, pars
                               read_csv_text, sanitize_input_name)
 from apps.churn.training import OBJECTIVE, fit_and_calibrate
 from apps.core.app import App, SampleRequest
-from apps.core.cli_inputs import is_file, shown
+from apps.core.cli_inputs import is_file, shown, utf8_text
 from apps.core.data import DataSourceError
 from apps.core.hypermodel import ConfigHyperModel
 
@@ -173,7 +173,7 @@ def _json_row(item, number):
     """The JSON object of one CLI argument; `ChurnDataError` when it is not one (bad syntax, or
     nested deeper than Python's parser goes)."""
     try:
-        return json.loads(item)
+        return json.loads(utf8_text(item, number))
     except json.JSONDecodeError as error:
         raise ChurnDataError(f"input {number} is not a valid JSON object: {error}.") from None
     except RecursionError:

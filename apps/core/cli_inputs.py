@@ -6,6 +6,8 @@ helpers answer for every such string, so that the app can refuse it with one lin
 
 from pathlib import Path
 
+from apps.core.errors import InputError
+
 SHOWN_CHARACTERS = 60
 
 
@@ -21,3 +23,13 @@ def is_file(item):
 def shown(item):
     """The argument as error messages name it: quoted, cut to its first characters."""
     return repr(item if len(item) <= SHOWN_CHARACTERS else item[:SHOWN_CHARACTERS] + "…")
+
+
+def utf8_text(item, number):
+    """The argument, once it is text that UTF-8 can carry: a shell passes bytes that are not
+    UTF-8 as lone surrogates, which no model input takes. `InputError` naming input `number`."""
+    try:
+        item.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InputError(f"input {number} ({shown(item)}) is not UTF-8 text (character {error.start}).") from None
+    return item

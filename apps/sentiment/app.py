@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from apps.core.app import App, SampleRequest
-from apps.core.cli_inputs import is_file, shown
+from apps.core.cli_inputs import is_file, shown, utf8_text
 from apps.core.errors import InputError
 from apps.core.hypermodel import ConfigHyperModel
 from apps.sentiment import data as sentiment_data
@@ -136,7 +136,8 @@ class SentimentApp(App):
         return [SampleRequest("serving_default", {TEXT_INPUT: texts})]
 
     def request_from_cli(self, items):
-        texts = np.array([read_cli_text(item).encode("utf-8") for item in items], dtype=object)
+        texts = np.array([utf8_text(read_cli_text(item), number).encode("utf-8")
+                          for number, item in enumerate(items, start=1)], dtype=object)
         return SampleRequest("serving_default", {TEXT_INPUT: texts})
 
     def format_response(self, outputs, items):
