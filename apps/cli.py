@@ -60,7 +60,8 @@ def _add_action_parsers(app_parser, app):
     # Apps whose inputs are settings rather than files (a generator's seed and count) declare
     # integer flags; each becomes an item `name=value`.
     options = getattr(app.config_class, "PREDICT_OPTIONS", {})
-    predict.add_argument("inputs", nargs="*" if options else "+", metavar="INPUT")
+    predict.add_argument("inputs", nargs="*" if options else "+", metavar="INPUT",
+                         help=getattr(app.config_class, "PREDICT_INPUTS", "an input file or value"))
     for name, text in options.items():
         predict.add_argument(f"--{name}", dest=f"predict__{name}", type=int, metavar="N", help=text)
     predict.add_argument("--model-base-path", default="models")

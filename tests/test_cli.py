@@ -79,3 +79,20 @@ def test_train_export_predict(tmp_path, capsys):
 @pytest.mark.parametrize("action", ["train", "evaluate", "export", "predict"])
 def test_each_action_has_help(action):
     assert "usage" in kapps("digits", action, "--help").stdout
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["churn", "predict", '{"a": ' * 50_000], "kapps churn predict: input 1 is not a JSON row"),
+    (["sentiment", "predict", "missing.txt"], "kapps sentiment predict: No such review file: 'missing.txt'"),
+    (["digits", "predict", "x" * 50_000], "kapps digits predict: No such image file(s): 'xxxx"),
+    (["sentiment", "predict", "bad \udcff bytes"], "kapps sentiment predict: input 1 ('bad \\udcff bytes') is not "
+                                                    "UTF-8 text"),
+    (["churn", "predict", '{"gender": "\udcff"}'], "kapps churn predict: input 1 ('{\"gender\": \"\\udcff\"}') is "
+                                                   "not UTF-8 text"),
+])
+def test_bad_predict_inputs_are_one_line_and_a_non_zero_exit(tmp_path, monkeypatch, argv, expected):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([*argv, "--model-base-path", str(tmp_path)])
+    message = str(exit_.value.code)
+    assert message.startswith(expected) and "\n" not in message and len(message) < 200

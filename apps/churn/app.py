@@ -1,7 +1,6 @@
 """The churn app: predict which customers will leave from a churn table."""
 
 import json
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -16,6 +15,7 @@ from apps.churn.table import (ChurnDataError, Column, CATEGORICAL, NUMERIC, pars
                               read_csv_text, sanitize_input_name)
 from apps.churn.training import OBJECTIVE, fit_and_calibrate
 from apps.core.app import App, SampleRequest
+from apps.core.cli_inputs import is_file, shown, utf8_text
 from apps.core.data import DataSourceError
 from apps.core.hypermodel import ConfigHyperModel
 
@@ -158,16 +158,27 @@ def _request_frames(items):
     frames = []
     for number, item in enumerate(items, start=1):
         if item.lstrip().startswith("{"):
-            try:
-                row = json.loads(item)
-            except json.JSONDecodeError as error:
-                raise ChurnDataError(f"input {number} is not a valid JSON object: {error}.") from None
+            row = _json_row(item, number)
             frames.append(pd.DataFrame([{key: "" if value is None else str(value) for key, value in row.items()}]))
-        elif Path(item).is_file():
+        elif is_file(item):
             frames.append(read_csv_text(item))
+            if frames[-1].empty:
+                raise ChurnDataError(f"{item}: no rows under the CSV header.")
         else:
-            raise FileNotFoundError(f"{item!r} is neither a CSV file nor a JSON object.")
+            raise ChurnDataError(f"input {number} ({shown(item)}) is neither a CSV file nor a JSON object.")
     return frames
+
+
+def _json_row(item, number):
+    """The JSON object of one CLI argument; `ChurnDataError` when it is not one (bad syntax, or
+    nested deeper than Python's parser goes)."""
+    try:
+        return json.loads(utf8_text(item, number))
+    except json.JSONDecodeError as error:
+        raise ChurnDataError(f"input {number} is not a valid JSON object: {error}.") from None
+    except RecursionError:
+        raise ChurnDataError(f"input {number} is not a JSON row: it is nested too deeply (a row is one "
+                             "object of column: value).") from None
 
 
 def _concatenated(frames):

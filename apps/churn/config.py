@@ -96,6 +96,10 @@ class ChurnConfig(AppConfig):
 
     UNSUPPORTED_FIELDS: ClassVar[tuple] = (
         "warmup_epochs", "first_cycle_epochs", "field_metrics_every", "field_metrics_examples")
+    # `kapps churn predict` (apps.cli): what an INPUT is; `ChurnApp.request_from_cli` follows it.
+    PREDICT_INPUTS: ClassVar[str] = (
+        "customers: a UTF-8 CSV file (a header row with the training table's columns, then one row per "
+        "customer) or one customer as a JSON object '{\"column\": value, ...}'")
 
     def __post_init__(self):
         _check_choice("class_weighting", self.class_weighting, CLASS_WEIGHTINGS)

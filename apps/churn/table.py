@@ -72,11 +72,22 @@ class ChurnTable:
 
 
 def read_csv_text(path):
-    """The CSV as a frame of strings, nothing converted or dropped."""
+    """The CSV as a frame of strings, nothing converted or dropped; `ChurnDataError` naming
+    the file when it is not a UTF-8 CSV table (another encoding, a binary file, no header,
+    rows with more fields than the header)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No churn CSV at {path}.")
-    return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ChurnDataError(f"{path}: not a UTF-8 CSV file ({error.reason}, byte "
+                             f"0x{error.object[error.start]:02x}); save the table as UTF-8 CSV.") from None
+    except pd.errors.EmptyDataError:
+        raise ChurnDataError(f"{path}: the file is empty; a churn CSV starts with a header row.") from None
+    except pd.errors.ParserError as error:
+        reason = " ".join(str(error).split())
+        raise ChurnDataError(f"{path}: not a CSV table ({reason}).") from None
 
 
 def sanitize_input_name(name):

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from apps.core.cli_inputs import is_file
 from apps.core.config import ConfigError
 from apps.core.distribute import start_distribution
 from apps.core.errors import InputError
@@ -215,7 +216,7 @@ def _flat_bytes(values):
 
 def output_stem(item, index):
     """The file-name stem of the answers to `items[index]`: the input file's stem, or `input<index>`."""
-    stem = Path(item).stem if len(item) < 256 and Path(item).is_file() else f"input{index}"
+    stem = Path(item).stem if is_file(item) else f"input{index}"
     return "".join(char if char.isalnum() or char in "-_." else "_" for char in stem) or f"input{index}"
 
 

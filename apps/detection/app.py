@@ -1,13 +1,11 @@
 """The detection app: boxes and classes of the objects in a photo, served from raw image bytes."""
 
-from pathlib import Path
-
 import numpy as np
 import tensorflow as tf
 
 from apps.core.app import App, SampleRequest
 from apps.core.hypermodel import ConfigHyperModel
-from apps.core.images import read_image_files, serialized_example
+from apps.core.images import read_displayed_image, read_image_files, serialized_example
 from apps.detection import data as detection_data
 from apps.detection.builtin import builtin_split
 from apps.detection.config import DetectionConfig
@@ -148,7 +146,7 @@ class DetectionApp(App):
 
         files = {}
         for index, item in enumerate(items):
-            image = tf.io.decode_image(Path(item).read_bytes(), channels=3, expand_animations=False).numpy()
+            image = read_displayed_image(item)
             boxes, names, scores = self._found(outputs, index, *image.shape[:2])
             drawn = draw_boxes(image, boxes, names, PREDICTED_COLOR, scores=scores,
                                width=max(2, min(image.shape[:2]) // 200))
@@ -157,12 +155,9 @@ class DetectionApp(App):
 
     def format_response(self, outputs, items):
         """Per image: how many objects, then one line each: class, score and box in pixels."""
-        from PIL import Image
-
         lines = []
         for index, item in enumerate(items):
-            with Image.open(item) as image:
-                width, height = image.size
+            height, width = read_displayed_image(item).shape[:2]
             boxes, names, scores = self._found(outputs, index, height, width)
             lines.append(f"{item}: {len(boxes)} detection(s) in {width}x{height}")
             for (ymin, xmin, ymax, xmax), name, score in zip(boxes, names, scores):

@@ -1,14 +1,12 @@
 """The segmentation app: a class per pixel, served as masks from raw image bytes."""
 
-from pathlib import Path
-
 import keras
 import numpy as np
 import tensorflow as tf
 
 from apps.core.app import App, SampleRequest
 from apps.core.hypermodel import ConfigHyperModel
-from apps.core.images import read_image_files, serialized_example
+from apps.core.images import read_displayed_image, read_image_files, serialized_example
 from apps.segmentation import data as segmentation_data
 from apps.segmentation.builtin import builtin_split
 from apps.segmentation.config import MODELS, SegmentationConfig
@@ -125,7 +123,7 @@ class SegmentationApp(App):
         files = {}
         for index, (item, png) in enumerate(zip(items, np.asarray(outputs["mask_png_bytes"], dtype=object).ravel())):
             mask = tf.io.decode_png(bytes(png), channels=1).numpy()[..., 0]
-            image = tf.io.decode_image(Path(item).read_bytes(), channels=3, expand_animations=False).numpy()
+            image = read_displayed_image(item)
             drawn = overlay(image[None], mask[None], int(mask.max()) + 1, ignore_class=-1)[0]
             files[f"{output_stem(item, index)}.overlay.png"] = tf.io.encode_png(
                 keras.ops.convert_to_numpy(drawn).astype(np.uint8)).numpy()

@@ -1,10 +1,13 @@
 """The sentiment app: positive/negative classification of movie reviews (or any labelled text)."""
 
+import codecs
 from pathlib import Path
 
 import numpy as np
 
 from apps.core.app import App, SampleRequest
+from apps.core.cli_inputs import is_file, shown, utf8_text
+from apps.core.errors import InputError
 from apps.core.hypermodel import ConfigHyperModel
 from apps.sentiment import data as sentiment_data
 from apps.sentiment.config import SentimentConfig
@@ -12,6 +15,7 @@ from apps.sentiment.decode import decode_predictions
 from apps.sentiment.evaluation import evaluate_sentiment
 from apps.sentiment.model import build_model, fit_member_combination
 from apps.sentiment.signatures import TEXT_INPUT, make_signatures
+from apps.sentiment.text import MAX_TEXT_CHARACTERS
 
 SAMPLE_TEXTS = (
     "What a film! The cast is superb and the story moved me to tears.",
@@ -40,14 +44,30 @@ def search_space(hp, config):
 
 
 def read_cli_text(item):
-    """A CLI input is the review itself, or the path of a text file holding it."""
-    path = Path(item)
-    try:
-        if len(item) < 1024 and path.is_file():
-            return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        pass
+    """The review a CLI input stands for (`SentimentConfig.PREDICT_INPUTS`): the text of the
+    file it names, or the input itself; `InputError` for a file name that names no file, or a
+    file that is not UTF-8 text."""
+    if is_file(item):
+        return _read_review_file(Path(item))
+    if not any(character.isspace() for character in item) and item.lower().endswith(
+            SentimentConfig.REVIEW_FILE_SUFFIXES):
+        raise InputError(f"No such review file: {shown(item)} (a single word ending in {Path(item).suffix} is "
+                         "read as a file name).")
     return item
+
+
+def _read_review_file(path):
+    """The file's text, as far as the model reads it (`MAX_TEXT_CHARACTERS`, at most 4 UTF-8
+    bytes each): a huge file costs no more memory than a long review."""
+    limit = 4 * MAX_TEXT_CHARACTERS
+    with path.open("rb") as file:
+        head = file.read(limit)
+    try:
+        # A character cut at the end of a full `head` lies past what the model reads.
+        return codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < limit)
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path}: not UTF-8 text ({error.reason}, byte 0x{head[error.start]:02x} at offset "
+                         f"{error.start}).") from None
 
 
 class SentimentApp(App):
@@ -116,7 +136,8 @@ class SentimentApp(App):
         return [SampleRequest("serving_default", {TEXT_INPUT: texts})]
 
     def request_from_cli(self, items):
-        texts = np.array([read_cli_text(item).encode("utf-8") for item in items], dtype=object)
+        texts = np.array([utf8_text(read_cli_text(item), number).encode("utf-8")
+                          for number, item in enumerate(items, start=1)], dtype=object)
         return SampleRequest("serving_default", {TEXT_INPUT: texts})
 
     def format_response(self, outputs, items):

@@ -80,6 +80,13 @@ class SentimentConfig(AppConfig):
 
     # The app computes no whole-split field metrics; every other shared field is honoured.
     UNSUPPORTED_FIELDS: ClassVar[tuple] = ("field_metrics_every", "field_metrics_examples")
+    # `kapps sentiment predict` (apps.cli): what an INPUT is; `SentimentApp.request_from_cli` follows it.
+    REVIEW_FILE_SUFFIXES: ClassVar[tuple] = (".txt", ".text", ".md", ".csv", ".tsv", ".json", ".jsonl", ".html",
+                                             ".htm")
+    PREDICT_INPUTS: ClassVar[str] = (
+        "a review: the path of an existing file (UTF-8 text, the whole file is one review) or the review's "
+        "text itself. A single word ending in " + ", ".join(REVIEW_FILE_SUFFIXES) + " is taken as a file "
+        "name: when no such file exists, that is an error, not a one-word review.")
 
     def validate(self):
         super().validate()

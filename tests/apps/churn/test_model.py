@@ -178,6 +178,36 @@ def test_cli_refuses_unknown_and_missing_columns_and_non_numbers_one_line_each(a
         "row 0, column 'TotalCharges': '12,5' is not a number", "row 1, column 'TotalCharges': '12,5' is not a number"]
 
 
+BAD_CSV_FILES = {
+    "utf16.csv": ("customerID,tenure\nc1,3\n".encode("utf-16"), "utf16.csv: not a UTF-8 CSV file"),
+    "empty.csv": (b"", "empty.csv: the file is empty; a churn CSV starts with a header row."),
+    "picture.csv": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "picture.csv: not a UTF-8 CSV file"),
+    "header.csv": (b"customerID,tenure\n", "header.csv: no rows under the CSV header."),
+    "ragged.csv": (b"a,b\n1,2\n3,4,5\n", "ragged.csv: not a CSV table (Error tokenizing data."),
+}
+
+
+@pytest.mark.parametrize("name", BAD_CSV_FILES)
+def test_cli_refuses_files_that_are_not_utf8_csv_tables_naming_them(app, tmp_path, name):
+    content, expected = BAD_CSV_FILES[name]
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(ChurnDataError) as error:
+        app.request_from_cli([str(tmp_path / name)])
+    assert expected in str(error.value) and len(str(error.value).splitlines()) == 1
+
+
+@pytest.mark.parametrize("item, expected", [
+    ('{"tenure": ' * 50_000, "input 1 is not a JSON row: it is nested too deeply"),
+    ("[" * 50_000, "input 1 ('[[[["),
+    ("no\0such.csv", "input 1 ('no\\x00such.csv') is neither a CSV file nor a JSON object."),
+])
+def test_cli_refuses_arguments_no_file_system_or_json_parser_takes_in_one_line(app, item, expected):
+    with pytest.raises(ChurnDataError) as error:
+        app.request_from_cli([item])
+    message = str(error.value)
+    assert expected in message and len(message) < 200 and "\n" not in message
+
+
 def test_cli_requests_follow_the_server_signature_not_the_local_models_folder(app, tmp_path, monkeypatch):
     (tmp_path / "models" / "churn" / "1").mkdir(parents=True)  # not a SavedModel: must not be read
     monkeypatch.chdir(tmp_path)

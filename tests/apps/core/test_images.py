@@ -8,7 +8,7 @@ import zlib
 import numpy as np
 import pytest
 import tensorflow as tf
-from PIL import Image
+from PIL import Image, ImageOps
 from tensorflow.core.protobuf import config_pb2
 
 from apps.core import images
@@ -209,3 +209,77 @@ def test_arguments_are_checked():
         ImageSignatures(lambda batch: {}, channels=4)
     with pytest.raises(ValueError, match="max_pixels"):
         ImageSignatures(lambda batch: {}, max_pixels=0)
+
+
+# An asymmetric picture: which way it is turned shows in every corner.
+ARROW = np.zeros((16, 24, 3), np.uint8)
+ARROW[:8, :8] = (250, 0, 0)
+ARROW[:, 16:, 1] = 250
+ARROW[12:, :, 2] = 250
+
+
+def exif_segment(orientation, byte_order):
+    """A JPEG APP1 "Exif" segment whose IFD0 holds one entry, the orientation tag."""
+    endian = "<" if byte_order == b"II" else ">"
+    tiff = byte_order + struct.pack(endian + "HI", 42, 8)
+    tiff += struct.pack(endian + "H", 1) + struct.pack(endian + "HHIHH", 0x0112, 3, 1, orientation, 0)
+    tiff += struct.pack(endian + "I", 0)
+    body = b"Exif\0\0" + tiff
+    return b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_jpegs_are_turned_as_their_exif_orientation_says_as_viewers_show_them(decode, orientation):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encoded(ARROW, "JPEG", quality=100, subsampling=0, exif=exif.tobytes())  # after a JFIF segment
+    with Image.open(io.BytesIO(data)) as image:
+        shown = np.asarray(ImageOps.exif_transpose(image).convert("RGB")).astype(int)
+    decoded = decode(data, channels=3, max_pixels=images.DEFAULT_MAX_PIXELS).astype(int)
+    assert decoded.shape == shown.shape and np.abs(decoded - shown).max() <= 8
+    if orientation == 1:
+        assert np.abs(decoded - ARROW).max() <= 8
+
+
+def test_big_endian_exif_right_after_the_start_of_image_is_read(decode):
+    plain = encoded(ARROW, "JPEG", quality=100, subsampling=0)
+    turned = plain[:2] + exif_segment(6, b"MM") + plain[2:]
+    np.testing.assert_array_equal(decode(turned, channels=3, max_pixels=images.DEFAULT_MAX_PIXELS),
+                                  np.rot90(decode(plain, channels=3, max_pixels=images.DEFAULT_MAX_PIXELS), -1))
+
+
+def test_answers_are_drawn_on_the_image_as_the_signatures_see_it(tmp_path):
+    path = tmp_path / "turned.jpg"
+    plain = encoded(ARROW, "JPEG", quality=100, subsampling=0)
+    path.write_bytes(plain[:2] + exif_segment(8, b"II") + plain[2:])
+    assert images.read_displayed_image(path).shape == (24, 16, 3)
+
+
+def test_a_jpeg_too_small_for_the_size_it_declares_is_refused_before_decoding(decode):
+    data = bytearray(encoded(np.full((16, 16), 128, np.uint8), "JPEG"))
+    frame = data.index(b"\xff\xc0")
+    data[frame + 5:frame + 9] = struct.pack(">HH", 4000, 4000)
+    data += bytes(4300 - len(data))
+    message = error_of(decode, bytes(data), 1, images.DEFAULT_MAX_PIXELS)
+    assert ("x: a 4300-byte JPEG cannot hold the 4000x4000 pixels its header declares (a JPEG takes at least "
+            "1 byte per 2048 pixels): the file is cut short or forged") in message
+
+
+@pytest.mark.parametrize("mode, bits", [("1", 1), ("P", 8)])
+def test_bmps_read_wrongly_or_not_at_all_are_refused_naming_the_input(decode, mode, bits):
+    image = Image.fromarray(RGB).convert(mode) if mode == "1" else Image.fromarray(RGB).quantize(8)
+    buffer = io.BytesIO()
+    image.save(buffer, format="BMP")
+    assert (f"x: a BMP of {bits} bits per pixel (compression 0); BMPs are read with 24 or 32 bits per pixel, "
+            "or 8 with a gray palette, uncompressed") in error_of(decode, buffer.getvalue())
+
+
+def test_float_tensors_must_be_finite():
+    signatures = ImageSignatures(lambda batch: {"sum": tf.reduce_sum(batch, axis=[1, 2])}, max_pixels=LIMIT)
+    serve = signatures.from_tensors(lambda batch: batch, shape=(4, 4), dtype=tf.float32)
+    batch = np.zeros((3, 4, 4), np.float32)
+    assert serve(tf.constant(batch))["sum"].numpy().tolist() == [0, 0, 0]
+    for value in (np.inf, -np.inf, np.nan):
+        batch[1, 2, 3] = value
+        assert ("images[1]: holds a value that is not finite (NaN or Infinity)"
+                in error_of(serve, tf.constant(batch)))

@@ -71,6 +71,10 @@ def test_exported_signatures_refuse_bad_inputs_clearly(loaded):
         loaded.signatures["serve_image_bytes"](image_bytes=tf.constant([png_header_only(20000, 20000)]))
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"image_bytes\[0\]: not a PNG, JPEG, GIF or BMP"):
         loaded.signatures["serve_image_bytes"](image_bytes=tf.constant([b"\x00" * 10]))
+    images = np.zeros((2, 28, 28), np.float32)
+    images[1, 3, 4] = np.inf
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"images\[1\]: holds a value that is not finite"):
+        loaded.signatures["serving_default"](images=tf.constant(images))
 
 
 def test_predict_answers_image_files_from_the_export(app, trained_run, exported):

@@ -14,7 +14,7 @@ from apps.core.errors import InputError
 from apps.segmentation.app import SegmentationApp
 from apps.segmentation.builtin import builtin_split
 from apps.segmentation.signatures import PADDING_CLASS
-from tests.apps.core.test_images import png_header_only
+from tests.apps.core.test_images import exif_segment, png_header_only
 from tests.apps import tiny_runs
 
 
@@ -97,3 +97,24 @@ def test_predict_writes_the_mask_png_of_each_file(exported, tmp_path):
     assert f"Wrote {drawn}" in text and np.asarray(Image.open(drawn)).shape == (30, 40, 3)
     with pytest.raises(InputError, match="No such image file"):
         workflow.predict(SegmentationApp(), [str(tmp_path / "missing.jpg")], exported[0])
+
+
+def test_masks_come_back_in_the_orientation_the_user_sees(exported, loaded, tmp_path):
+    """A phone photo stored sideways with EXIF orientation 6: the mask, the overlay and the
+    printed size are those of the upright photo, as viewers show it."""
+    images, _ = builtin_split("test", 32)
+    stored = np.asarray(Image.fromarray(images[0]).resize((40, 30)))
+    buffer = io.BytesIO()
+    Image.fromarray(stored).save(buffer, format="JPEG", quality=95)
+    plain = buffer.getvalue()
+    path = tmp_path / "phone.jpg"
+    path.write_bytes(plain[:2] + exif_segment(6, b"II") + plain[2:])
+    text = workflow.predict(SegmentationApp(), [str(path)], exported[0], output_dir=tmp_path / "out")
+    assert text.startswith(f"{path}: 30x40 mask, class ")
+    mask = np.asarray(Image.open(tmp_path / "out" / "phone.mask.png"))
+    assert mask.shape == (40, 30) and np.asarray(Image.open(tmp_path / "out" / "phone.overlay.png")).shape == (
+        40, 30, 3)
+    upright = np.rot90(tf.io.decode_jpeg(plain).numpy(), -1)
+    (expected,) = loaded.signatures["serving_default"](image_bytes=tf.constant([_png(upright)]))[
+        "mask_png_bytes"].numpy()
+    np.testing.assert_array_equal(mask, np.asarray(Image.open(io.BytesIO(expected))))

@@ -1,6 +1,7 @@
 """The sentiment app end to end: train → evaluate → export → serve raw strings."""
 
 import json
+import re
 
 import keras
 import keras_tuner
@@ -8,6 +9,8 @@ import numpy as np
 import pytest
 
 from apps.core import workflow
+from apps.core.errors import InputError
+from apps.sentiment.text import MAX_TEXT_CHARACTERS
 from tests.apps import tiny_runs
 from tests.apps.sentiment.conftest import tiny_config
 
@@ -55,7 +58,7 @@ def test_export_answers_raw_strings_with_the_decoded_stacked_model(app, trained_
                                atol=1e-5)
     assert outputs["label"].tolist() == keras.ops.convert_to_numpy(expected["label"]).tolist()
     assert outputs["sentiment"].tolist() == [[b"negative", b"positive"][label] for label in outputs["label"]]
-    answer = app.format_response(outputs, ["the plot was not good", "", "review.txt"]).splitlines()
+    answer = app.format_response(outputs, texts).splitlines()
     assert len(answer) == 3 and "P(positive)" in answer[0] and "the plot was not good" in answer[0]
 
 
@@ -70,6 +73,38 @@ def test_cli_reads_text_files_and_plain_texts(app, tmp_path):
     review.write_text("a moving story")
     request = app.request_from_cli([str(review), "just text"])
     assert request.inputs["text"].tolist() == [b"a moving story", b"just text"]
+
+
+@pytest.mark.parametrize("item", ["missing.txt", "reviews/MISSING.JSONL", "notes.md"])
+def test_cli_a_file_name_that_names_no_file_is_an_error_not_a_review(app, tmp_path, monkeypatch, item):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match=f"No such review file: {re.escape(repr(item))}"):
+        app.request_from_cli([item])
+
+
+def test_cli_texts_that_only_mention_files_are_reviews(app):
+    texts = ["see notes.txt for more", "10/10", "Great.", "loved.it"]
+    assert app.request_from_cli(texts).inputs["text"].tolist() == [text.encode() for text in texts]
+
+
+def test_cli_review_files_must_be_utf8_and_are_read_as_far_as_the_model_reads(app, tmp_path):
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("très bon".encode("latin-1"))
+    with pytest.raises(InputError, match="latin.txt: not UTF-8 text \\(invalid continuation byte, byte 0xe8"):
+        app.request_from_cli([str(latin)])
+    long = tmp_path / "long.txt"
+    long.write_text("é" * (3 * MAX_TEXT_CHARACTERS))
+    (text,) = app.request_from_cli([str(long)]).inputs["text"]
+    assert text.decode() == "é" * (2 * MAX_TEXT_CHARACTERS)  # 4 bytes per character read, none cut
+
+
+def test_cli_help_says_what_an_input_is(capsys):
+    from apps import cli
+
+    with pytest.raises(SystemExit):
+        cli.main(["sentiment", "predict", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "A single word ending in .txt" in help_text and "UTF-8 text" in help_text
 
 
 def test_hypermodel_builds_compiled_models_within_the_adapted_limits(app):
