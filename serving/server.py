@@ -237,13 +237,13 @@ def main(argv=None):
         idle_connection_timeout_seconds=args.idle_connection_timeout_seconds,
         request_header_timeout_seconds=args.request_header_timeout_seconds,
         grpc_channel_arguments=channel_arguments)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # before the lines that tell clients it is up
+        signal.signal(signum, lambda *_: stop.set())
     server.start()
     print(f"Running gRPC ModelServer at {args.host}:{server.grpc_port} ...", flush=True)
     if server.rest is not None:
         print(f"Exporting HTTP/REST API at:{args.host}:{server.rest_api_port} ...", flush=True)
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
     if args.model_config_file and args.model_config_file_poll_wait_seconds > 0:
         threading.Thread(target=_config_poller, daemon=True, args=(
             server, args.model_config_file, args.model_config_file_poll_wait_seconds, stop)).start()
