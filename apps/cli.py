@@ -119,6 +119,9 @@ def _run_action(app, args):
 
 
 def _serve(argv):
+    from serving.server import build_parser as build_serve_parser
+
+    build_serve_parser().parse_args(argv)  # --help and bad flags answer before TensorFlow loads
     from serving.memory import use_system_allocator
 
     use_system_allocator()  # before TensorFlow loads: freed buffers go back to the system

@@ -93,3 +93,11 @@ def from_tf_error(error):
     """A `ServingError` for a `tf.errors.OpError` (same canonical code, cleaned text)."""
     message = getattr(error, "message", None) or str(error)
     return ServingError(code_from_number(getattr(error, "error_code", 2)), clean_tf_message(message))
+
+
+class PortInUse(OSError):
+    """A port the server was asked to listen on cannot be bound; the message says which flag to change."""
+
+    def __init__(self, host, port, flag, reason):
+        super().__init__(f"cannot listen on {host}:{port} ({reason or 'in use'}): another server may be using it; "
+                         f"choose another port with {flag}")

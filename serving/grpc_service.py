@@ -16,7 +16,7 @@ from tensorflow_serving.apis import (classification_pb2, get_model_status_pb2, m
                                      regression_pb2)
 
 from serving import inference
-from serving.errors import ServingError, invalid_argument
+from serving.errors import PortInUse, ServingError, invalid_argument
 from serving.metrics import Timer
 from serving.tensor_proto import arrays_from_tensor_protos
 
@@ -223,9 +223,13 @@ class GrpcServer:
 
     def start(self):
         host = f"[{self.host}]" if ":" in self.host else self.host
-        self.port = self._server.add_insecure_port(f"{host}:{self.port}")
-        if not self.port:
-            raise OSError(f"Could not bind gRPC to {self.host}")
+        try:
+            bound = self._server.add_insecure_port(f"{host}:{self.port}")
+        except RuntimeError:  # grpcio's answer when the port is taken
+            bound = 0
+        if not bound:
+            raise PortInUse(self.host, self.port, "--port", None)
+        self.port = bound
         self._server.start()
         return self
 

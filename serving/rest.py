@@ -18,6 +18,7 @@ import functools
 import logging
 import os
 import re
+import socket
 import threading
 import time
 import urllib.parse
@@ -33,7 +34,7 @@ except ImportError:  # no uvloop on Windows: asyncio's own loop, slower but the 
     from asyncio import new_event_loop
 
 from serving import inference, json_codec
-from serving.errors import ServingError, invalid_argument
+from serving.errors import PortInUse, ServingError, invalid_argument
 from serving.grpc_service import model_status_response
 from serving.metrics import Timer
 
@@ -135,6 +136,21 @@ async def respond_error(send, error, status=None, close=False):
     # A message may quote the client's text, lone surrogates included (they have no UTF-8 form).
     message = error.message.encode("utf-8", "backslashreplace").decode("utf-8")
     await respond(send, status or error.http_status, json_codec.dumps({"error": message}), close=close)
+
+
+def listening_socket(host, port, flag):
+    """A socket bound to `host:port` for uvicorn (it listens on it); `PortInUse` naming `flag` when
+    the address cannot be had (uvicorn's own `bind_socket` exits the process instead)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise PortInUse(host, port, flag, error.strerror) from None
+    sock.set_inheritable(True)
+    return sock
 
 
 class HeaderTimeoutProtocol(HttpToolsProtocol):
@@ -346,7 +362,7 @@ class RestServer:
         quiet = logging.getLogger("uvicorn.error")
         if quiet.level == logging.NOTSET:
             quiet.setLevel(logging.WARNING)
-        sock = config.bind_socket()
+        sock = listening_socket(self.host, self.port, "--rest_api_port")
         self.port = sock.getsockname()[1]
         self._uvicorn = uvicorn.Server(config)
 

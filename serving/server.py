@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 
 from serving.chunking import DEFAULT_CHUNK_ROWS
+from serving.errors import PortInUse
 
 log = logging.getLogger("kapps.serving")
 
@@ -240,7 +241,10 @@ def main(argv=None):
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):  # before the lines that tell clients it is up
         signal.signal(signum, lambda *_: stop.set())
-    server.start()
+    try:
+        server.start()
+    except PortInUse as error:
+        raise SystemExit(f"kapps serve: {error}") from None
     print(f"Running gRPC ModelServer at {args.host}:{server.grpc_port} ...", flush=True)
     if server.rest is not None:
         print(f"Exporting HTTP/REST API at:{args.host}:{server.rest_api_port} ...", flush=True)

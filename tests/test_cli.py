@@ -21,7 +21,8 @@ def test_list_names_every_registered_app():
     assert "digits" in kapps("list").stdout
 
 
-LIGHT_COMMANDS = (["list"], ["digits", "--help"], ["churn", "train", "--help"], ["sentiment", "tune", "--help"])
+LIGHT_COMMANDS = (["list"], ["digits", "--help"], ["churn", "train", "--help"], ["sentiment", "tune", "--help"],
+                  ["serve", "--help"])
 
 
 @pytest.mark.parametrize("argv", LIGHT_COMMANDS, ids=" ".join)

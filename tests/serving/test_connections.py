@@ -94,3 +94,21 @@ def test_channel_arguments_override_the_defaults():
     assert options["grpc.max_connection_idle_ms"] == 5 and options["grpc.max_receive_message_length"] == 1 << 20
     with pytest.raises(ValueError, match="key=value"):
         parse_channel_arguments("grpc.max_connection_idle_ms")
+
+
+@pytest.mark.parametrize("flag", ["--rest_api_port", "--port"])
+def test_a_busy_port_stops_the_server_with_one_line_naming_the_flag(testdata, monkeypatch, flag):
+    from serving import server
+
+    monkeypatch.setattr(server.signal, "signal", lambda *args: None)  # main's handlers stay out of pytest
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ports = ["--port", "0", "--rest_api_port", str(port)] if flag == "--rest_api_port" else ["--port", str(port)]
+        with pytest.raises(SystemExit) as stopped:
+            server.main(["--model_name", "m", "--model_base_path", str(HALF_PLUS_TWO), "--release_memory", "false",
+                         *ports])
+    message = str(stopped.value)
+    assert message.startswith(f"kapps serve: cannot listen on 127.0.0.1:{port} (") and "\n" not in message
+    assert message.endswith(f"choose another port with {flag}")
