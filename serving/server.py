@@ -59,6 +59,8 @@ def build_parser():
              "batching, max_batch_size bounds the chunk too)")
     add("--release_memory", type=_bool, nargs="?", const=True, default=True,
         help="return freed memory to the system after a spike (malloc_trim; see serving/memory.py)")
+    add("--ui", type=_bool, default=True,
+        help="serve a page per model at /ui/ on the REST port (on|off; default on; see serving/ui.py)")
     add("--tensorflow_intra_op_parallelism", type=int, default=0)
     add("--tensorflow_inter_op_parallelism", type=int, default=0)
     return parser
@@ -93,7 +95,7 @@ class ModelServer:
                  poll_wait_seconds=1.0, batching=None, enable_warmup=True, prometheus_path=None,
                  rest_api_timeout_in_ms=30000, max_body_bytes=64 << 20, rest_api_num_threads=0,
                  intra_op_threads=0, inter_op_threads=0, request_chunk_rows=DEFAULT_CHUNK_ROWS,
-                 release_memory=False):
+                 release_memory=False, ui=True):
         from serving.metrics import Metrics
         from serving.model_manager import ModelManager
         from serving.servable import SavedModelServable
@@ -116,11 +118,13 @@ class ModelServer:
         self.rest = None
         self.release_memory = release_memory
         self.releaser = None
+        self.ui = ui
 
     def start(self):
         from serving.grpc_service import GrpcServer
         from serving.memory import MemoryReleaser
         from serving.rest import RestServer
+        from serving.ui import UiPages
 
         self.manager.start()
         if self.release_memory:
@@ -130,9 +134,10 @@ class ModelServer:
                 self.grpc = GrpcServer(self.manager, self.metrics, self.host, self.grpc_port).start()
                 self.grpc_port = self.grpc.port
             if self.rest_api_port is not None:
+                pages = UiPages(self.manager) if self.ui else None
                 self.rest = RestServer(self.manager, self.metrics, self.host, self.rest_api_port,
                                        self.rest_api_timeout_in_ms, self.prometheus_path,
-                                       self.max_body_bytes, self.rest_api_num_threads or None).start()
+                                       self.max_body_bytes, self.rest_api_num_threads or None, ui=pages).start()
                 self.rest_api_port = self.rest.port
         except Exception:
             self.stop()
@@ -198,11 +203,13 @@ def main(argv=None):
         rest_api_num_threads=args.rest_api_num_threads,
         intra_op_threads=args.tensorflow_intra_op_parallelism,
         inter_op_threads=args.tensorflow_inter_op_parallelism,
-        request_chunk_rows=args.request_chunk_rows, release_memory=args.release_memory)
+        request_chunk_rows=args.request_chunk_rows, release_memory=args.release_memory, ui=args.ui)
     server.start()
     print(f"Running gRPC ModelServer at {args.host}:{server.grpc_port} ...", flush=True)
     if server.rest is not None:
         print(f"Exporting HTTP/REST API at:{args.host}:{server.rest_api_port} ...", flush=True)
+        if args.ui:
+            print(f"Pages at http://{args.host}:{server.rest_api_port}/ui/", flush=True)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
