@@ -96,7 +96,8 @@ export function probabilityBars(names, probabilities) {
     track.firstChild.style.width = `${(100 * p).toFixed(2)}%`;
     const cls = index === best ? "best" : "";
     return [el("span", {class: cls, text: names[index] ?? String(index)}), el("span", {class: cls}, track),
-      el("span", {class: `num ${cls}`, text: p.toFixed(4), data: {class: names[index] ?? String(index), probability: p.toFixed(4)}})];
+      el("span", {class: `num ${cls}`, text: p.toFixed(4),
+        data: {class: names[index] ?? String(index), probability: p.toFixed(4)}})];
   });
   return el("div", {class: "bars"}, rows.flat());
 }

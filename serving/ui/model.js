@@ -87,7 +87,8 @@ class Page {
     try {
       this.module.render(output, result.body, state, this.context);
     } catch (error) {
-      output.append(el("div", {class: "error", role: "alert", text: `The page could not show this answer: ${error.message}`}));
+      const text = `The page could not show this answer: ${error.message}`;
+      output.append(el("div", {class: "error", role: "alert", text}));
     }
     const json = JSON.stringify(result.body, null, 1);
     column.append(el("details", {}, el("summary", {text: "The JSON answer"}),
@@ -115,11 +116,13 @@ async function main() {
     fail((status.status !== 200 ? status : metadata).body.error);
     return;
   }
-  const available = status.body.model_version_status.filter((v) => v.state === "AVAILABLE").map((v) => Number(v.version));
+  const available = status.body.model_version_status.filter((v) => v.state === "AVAILABLE")
+    .map((v) => Number(v.version));
   fillVersions(available.sort((a, b) => b - a));
   const app = info.status === 200 ? info.body.app : null;
   const kind = app && PAGES.includes(app.page) ? app.page : "generic";
-  $("subtitle").textContent = app ? `${app.title} · the "${kind}" page` : "A model without a kapps app descriptor: the generic page";
+  $("subtitle").textContent = app ? `${app.title} · the "${kind}" page`
+    : "A model without a kapps app descriptor: the generic page";
   document.body.dataset.page = kind;
   const module = (await import(`./page-${kind}.js`)).default;
   const context = {name: modelName, app: app ?? {}, signatures: signaturesOf(metadata.body)};

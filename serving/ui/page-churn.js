@@ -4,10 +4,12 @@ import {el, firstRow, numberToken} from "./common.js";
 
 function field(column) {
   if (column.kind === "category") {
-    const select = el("select", {name: column.name}, column.choices.map((choice) => el("option", {value: choice, text: choice})));
+    const options = column.choices.map((choice) => el("option", {value: choice, text: choice}));
+    const select = el("select", {name: column.name}, options);
     return el("label", {}, column.name, select);
   }
-  const input = el("input", {type: "text", inputmode: "decimal", name: column.name, value: String(column.default ?? "")});
+  const input = el("input", {type: "text", inputmode: "decimal", name: column.name,
+    value: String(column.default ?? "")});
   return el("label", {}, column.name, input);
 }
 
@@ -40,7 +42,9 @@ export default {
     const meter = el("div", {class: "meter"}, el("div", {class: "fill"}), el("div", {class: "mark"}));
     meter.firstChild.style.width = `${(100 * probability).toFixed(2)}%`;
     meter.lastChild.style.left = `${(100 * threshold).toFixed(2)}%`;
-    output.append(el("p", {class: "big decision", text: row.churn ? "churns" : "stays", data: {churn: String(row.churn)}}),
+    const decision = el("p", {class: "big decision", text: row.churn ? "churns" : "stays",
+      data: {churn: String(row.churn)}});
+    output.append(decision,
       el("p", {}, "churn probability ", el("b", {class: "probability", text: probability.toFixed(4)}),
         `, decision threshold ${Number.isFinite(threshold) ? threshold.toFixed(4) : "?"} (the red mark)`), meter);
   },

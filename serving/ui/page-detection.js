@@ -4,8 +4,8 @@ import {figureOf, mountPhoto} from "./images.js";
 
 function boxElement(box, name, score) {
   const [ymin, xmin, ymax, xmax] = box;
-  const node = el("div", {class: "box", data: {box: box.map((v) => v.toFixed(4)).join(","), score: score.toFixed(4), name}},
-    el("span", {text: `${name} ${score.toFixed(2)}`}));
+  const data = {box: box.map((v) => v.toFixed(4)).join(","), score: score.toFixed(4), name};
+  const node = el("div", {class: "box", data}, el("span", {text: `${name} ${score.toFixed(2)}`}));
   Object.assign(node.style, {left: `${100 * xmin}%`, top: `${100 * ymin}%`,
     width: `${100 * (xmax - xmin)}%`, height: `${100 * (ymax - ymin)}%`});
   return node;

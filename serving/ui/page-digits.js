@@ -59,7 +59,9 @@ export default {
   render(output, answer, state, {app}) {
     const row = firstRow(answer, ["probabilities", "classes"]);
     const names = app.class_names ?? [];
-    output.append(el("p", {class: "big", text: names[row.classes] ?? String(row.classes), data: {predicted: String(row.classes)}}),
+    const predicted = el("p", {class: "big", text: names[row.classes] ?? String(row.classes),
+      data: {predicted: String(row.classes)}});
+    output.append(predicted,
       probabilityBars(names, row.probabilities));
   },
 };

@@ -17,7 +17,8 @@ function exampleBody(name, signature) {
 function describe(tensors) {
   return Object.entries(tensors).map(([name, spec]) => {
     const shape = (spec.tensor_shape?.dim ?? []).map((dim) => dim.size).join(", ");
-    return el("tr", {}, el("td", {class: "mono", text: name}), el("td", {text: spec.dtype}), el("td", {text: `[${shape}]`}));
+    return el("tr", {}, el("td", {class: "mono", text: name}), el("td", {text: spec.dtype}),
+      el("td", {text: `[${shape}]`}));
   });
 }
 
@@ -30,8 +31,8 @@ export default {
     const body = el("textarea", {id: "generic-body", rows: 8, spellcheck: "false"});
     const show = () => {
       const signature = signatures[choice.value];
-      table.replaceChildren(el("tr", {}, el("th", {text: "input"}), el("th", {text: "dtype"}), el("th", {text: "shape"})),
-        ...describe(signature.inputs));
+      const head = el("tr", {}, el("th", {text: "input"}), el("th", {text: "dtype"}), el("th", {text: "shape"}));
+      table.replaceChildren(head, ...describe(signature.inputs));
       body.value = exampleBody(choice.value, signature);
     };
     choice.addEventListener("change", show);

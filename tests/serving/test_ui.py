@@ -10,7 +10,8 @@ from tests.serving.serving_helpers import HALF_PLUS_TWO, Http, copy_model, start
 
 STATIC_FILES = sorted(path.name for path in ui.STATIC_FOLDER.iterdir())
 TRAVERSALS = ["/ui/static/../rest.py", "/ui/static/..%2frest.py", "/ui/static/%2e%2e/rest.py",
-              "/ui/static/%2e%2e%2fui.py", "/ui/static//etc/passwd", "/ui/static/..\\ui.py", "/ui/static/../../setup.cfg",
+              "/ui/static/%2e%2e%2fui.py", "/ui/static//etc/passwd", "/ui/static/..\\ui.py",
+              "/ui/static/../../setup.cfg",
               "/ui/static/ui.py", "/ui/static/", "/ui/static/index.html/", "/ui/static/index.html%00.js",
               "/ui/static/INDEX.HTML", "/ui/../serving/rest.py", "/ui/api/../static/../rest.py"]
 
@@ -73,7 +74,8 @@ def test_static_pages_hold_no_inline_code_and_call_no_other_origin():
         assert not re.search(r"https?://", text), f"{name} names another origin"
         if name.endswith(".html"):
             assert not re.search(r"<script(?![^>]*\bsrc=)", text), f"{name} has an inline script"
-            assert not re.search(r"<style|\sstyle=|\son[a-z]+=", text, re.IGNORECASE), f"{name} has inline style or handler"
+            inline = re.search(r"<style|\sstyle=|\son[a-z]+=", text, re.IGNORECASE)
+            assert not inline, f"{name} has an inline style or handler"
         if name.endswith(".js"):
             assert not re.search(r"\beval\(|new Function\(|innerHTML|setAttribute\(\"style", text), name
 

@@ -49,7 +49,8 @@ def pages_server(tmp_path_factory):
     from serving.model_config import ModelEntry
 
     registry = load_apps()
-    models = [ModelEntry(name, str(tiny_runs.exported(registry.get(name), tmp_path_factory)[0] / name)) for name in APPS]
+    models = [ModelEntry(name, str(tiny_runs.exported(registry.get(name), tmp_path_factory)[0] / name))
+              for name in APPS]
     if not HALF_PLUS_TWO.exists():
         pytest.skip(f"{HALF_PLUS_TWO} is missing")
     halves = tmp_path_factory.mktemp("ui-models") / "halves"
@@ -130,6 +131,11 @@ def scene(tmp_path, app_module, width, height):
     path = tmp_path / f"scene-{width}x{height}.png"
     path.write_bytes(png_bytes(np.asarray(Image.fromarray(images[1]).resize((width, height)))))
     return path
+
+
+def slide(slider, value):
+    """Moves a range input to `value` as a user would (an `input` event)."""
+    slider.evaluate("(s, v) => { s.value = v; s.dispatchEvent(new Event('input')); }", str(value))
 
 
 def shown_error(page, version=1):
@@ -220,7 +226,7 @@ def test_detection_boxes_match_the_answer_and_the_slider_filters(page, rest, tmp
     assert abs(first["y"] - (image["y"] + ymin * image["height"])) < 2
     assert page.inner_text(".answer .image-size") == "96 × 72 px"
     threshold = round(float(np.median(row["detection_scores"][:count])), 2)
-    page.locator(".threshold").evaluate("(s, t) => { s.value = t; s.dispatchEvent(new Event('input')); }", str(threshold))
+    slide(page.locator(".threshold"), threshold)
     visible = sum(score >= threshold for score in row["detection_scores"][:count])
     assert page.get_attribute(".shown", "data-visible") == str(visible)
     assert page.locator(".answer .box:not(.hidden)").count() == visible
@@ -240,16 +246,19 @@ def test_segmentation_mask_sizes_and_class_shares_match_the_answer(page, rest, t
     page.wait_for_selector(".rendered[data-painted=true]")
     mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(expected["predictions"][0]["mask_png_bytes"]["b64"]))))
     assert status == 200 and mask.shape == (72, 96)
-    assert (page.get_attribute(".mask-size", "data-width"), page.get_attribute(".mask-size", "data-height")) == ("96", "72")
-    shown = dict(page.locator(".legend li").evaluate_all("items => items.map(i => [i.dataset.classId, i.dataset.pixels])"))
+    size = page.locator(".mask-size")
+    assert (size.get_attribute("data-width"), size.get_attribute("data-height")) == ("96", "72")
+    legend = page.locator(".legend li")
+    shown = dict(legend.evaluate_all("items => items.map(i => [i.dataset.classId, i.dataset.pixels])"))
     counts = np.bincount(mask.ravel(), minlength=4)
     assert shown == {str(index): str(count) for index, count in enumerate(counts)}
-    page.locator(".opacity").evaluate("s => { s.value = '0.25'; s.dispatchEvent(new Event('input')); }")
+    slide(page.locator(".opacity"), 0.25)
     assert page.locator("canvas.mask").evaluate("c => c.style.opacity") == "0.25"
     screenshot(page, "segmentation")
     page.console.check()
     # The tiny export's limit is 10,000 pixels per image.
-    check_refusal(page, rest, "segmentation", lambda: page.set_input_files("#file", str(scene(tmp_path, builtin, 128, 100))))
+    too_large = scene(tmp_path, builtin, 128, 100)
+    check_refusal(page, rest, "segmentation", lambda: page.set_input_files("#file", str(too_large)))
 
 
 def test_sentiment_probability_and_label(page, rest):
@@ -282,7 +291,8 @@ def test_churn_form_from_the_columns(page, rest):
     page.click("#predict")
     body = answered(page)
     sent = json.loads(body)["instances"][0]
-    assert sent["tenure"] == 7 and sent["Contract"] == contract["choices"][-1] and set(sent) == {c["name"] for c in columns}
+    assert sent["tenure"] == 7 and sent["Contract"] == contract["choices"][-1]
+    assert set(sent) == {column["name"] for column in columns}
     status, expected = predict(rest, "churn", body)
     row = expected["predictions"][0]
     assert status == 200 and page.inner_text(".probability") == f"{row['churn_probability']:.4f}"
