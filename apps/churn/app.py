@@ -99,9 +99,9 @@ class ChurnApp(App):
         """The page's form: each column with its kind, the categories the model knows (as choices)
         or the training median (as the default number), and the decision threshold."""
         preprocessing = model.preprocessing
-        medians = {number.name: number.median for number in preprocessing.numbers if not number.derived}
+        medians = {number.name: float(f"{number.median:.6g}") for number in preprocessing.numbers if not number.derived}
         choices = {category.name: list(category.vocabulary) for category in preprocessing.categories}
-        columns = [{"name": column.input_name, "kind": "number", "default": float(medians[column.input_name])}
+        columns = [{"name": column.input_name, "kind": "number", "default": medians[column.input_name]}
                    if column.kind == NUMERIC else
                    {"name": column.input_name, "kind": "category", "choices": choices[column.input_name]}
                    for column in preprocessing.columns]

@@ -90,6 +90,7 @@ class Page {
       const text = `The page could not show this answer: ${error.message}`;
       output.append(el("div", {class: "error", role: "alert", text}));
     }
+    if (this.module.showsJson) return;
     const json = JSON.stringify(result.body, null, 1);
     column.append(el("details", {}, el("summary", {text: "The JSON answer"}),
       el("pre", {class: "mono", text: json.length > MAX_SHOWN_BODY ? `${json.slice(0, MAX_SHOWN_BODY)}…` : json})));

@@ -23,6 +23,8 @@ function describe(tensors) {
 }
 
 export default {
+  showsJson: true,
+
   mount(root, {signatures}, send) {
     const names = Object.keys(signatures).sort();
     const choice = el("select", {id: "signature"}, names.map((name) => el("option", {value: name, text: name})));
