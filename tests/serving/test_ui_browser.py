@@ -111,7 +111,7 @@ def screenshot(page, name):
     if folder:
         picture = Image.open(io.BytesIO(page.screenshot(full_page=True))).convert("RGB")
         picture = picture.crop((0, 0, picture.width, min(picture.height, SCREENSHOT_HEIGHT)))
-        picture.quantize(colors=64).save(os.path.join(folder, f"ui-{name}.png"), optimize=True)
+        picture.quantize(colors=128).save(os.path.join(folder, f"ui-{name}.png"), optimize=True)
 
 
 def predict(rest, name, body, version=1):
@@ -203,6 +203,31 @@ def test_digits_drawn_with_the_mouse_and_a_file(page, rest, tmp_path):
     status, refused = predict(rest, "digits", body)
     assert status == 400 and shown_error(page) == refused["error"]
     page.console.check(refused=1)
+
+
+def test_digits_drawn_with_a_finger(browser, pages_server, rest):
+    context = browser.new_context(viewport={"width": 800, "height": 800}, has_touch=True)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        console = Console(page)
+        page.goto(f"http://127.0.0.1:{pages_server.rest_api_port}/ui/digits")
+        page.wait_for_selector("body[data-ready=true]")
+        box = page.locator("#canvas").bounding_box()
+        touches = page.context.new_cdp_session(page)
+        moves = [("touchMove", 40 + 12 * step) for step in range(1, 18)]
+        for kind, y in [("touchStart", 40), *moves, ("touchEnd", 0)]:
+            points = [] if kind == "touchEnd" else [{"x": box["x"] + 140, "y": box["y"] + y}]
+            touches.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+        body = answered(page)
+        sent = base64.b64decode(json.loads(body)["instances"][0]["image_bytes"]["b64"])
+        strokes = np.asarray(Image.open(io.BytesIO(sent)).convert("L"))
+        assert strokes[40:240, 140].min() == 255 and strokes[:, :100].max() == 0  # a vertical line, nothing else
+        row = predict(rest, "digits", body)[1]["predictions"][0]
+        assert page.get_attribute(".big", "data-predicted") == str(row["classes"])
+        console.check()
+    finally:
+        context.close()
 
 
 def test_detection_boxes_match_the_answer_and_the_slider_filters(page, rest, tmp_path):
