@@ -125,6 +125,15 @@ def png_bytes(array):
     return buffer.getvalue()
 
 
+def handwritten_one():
+    """A photo-like "1": dark ink on uneven light paper, 120 × 90."""
+    from PIL import ImageDraw
+
+    paper = Image.fromarray((200 + 40 * np.random.default_rng(1).random((120, 90))).astype(np.uint8))
+    ImageDraw.Draw(paper).line([(50, 15), (42, 105)], fill=30, width=9)
+    return np.asarray(paper)
+
+
 def scene(tmp_path, app_module, width, height):
     """A builtin scene of the app (a real PNG file) at `width` × `height`."""
     images = app_module.builtin_split("test", 64)[0]
@@ -189,10 +198,8 @@ def test_digits_drawn_with_the_mouse_and_a_file(page, rest, tmp_path):
     assert "curl -X POST" in page.inner_text("#curl") and "serve_image_bytes" in page.inner_text("#grpc")
     screenshot(page, "digits")
     page.console.check()
-    from apps.digits.data import builtin_arrays
-
     digit = tmp_path / "digit.png"
-    digit.write_bytes(png_bytes(builtin_arrays()[1][0][0]))
+    digit.write_bytes(png_bytes(handwritten_one()))
     page.set_input_files("#file", str(digit))
     assert json.loads(answered(page, 2))["instances"][0]["image_bytes"]["b64"] == base64.b64encode(
         digit.read_bytes()).decode()
