@@ -111,7 +111,8 @@ def screenshot(page, name):
     if folder:
         picture = Image.open(io.BytesIO(page.screenshot(full_page=True))).convert("RGB")
         picture = picture.crop((0, 0, picture.width, min(picture.height, SCREENSHOT_HEIGHT)))
-        picture.quantize(colors=128).save(os.path.join(folder, f"ui-{name}.png"), optimize=True)
+        small = picture.quantize(colors=128, method=Image.Quantize.FASTOCTREE)  # keeps the legend's colours
+        small.save(os.path.join(folder, f"ui-{name}.png"), optimize=True)
 
 
 def predict(rest, name, body, version=1):
