@@ -17,7 +17,9 @@ export function mountPhoto(root, app, title, send) {
     send(JSON.stringify({signature_name: app.signature, instances: [{[app.image_input]: {b64}}]}),
       {url, size, name: file.name});
   });
-  root.append(el("h2", {text: title}), picker, preview);
+  const pixels = app.max_image_pixels;
+  const limit = pixels ? `The server refuses images over ${pixels.toLocaleString("en")} pixels.` : "";
+  root.append(el("h2", {text: title}), picker, el("p", {class: "muted", text: limit}), preview);
 }
 
 /** The photo the user sent, in a box that answers can be drawn over. */
