@@ -4,6 +4,7 @@
     GET  /v1/models/{name}[/versions/{v}|/labels/{l}]/metadata   model metadata
     POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict|classify|regress
     GET  <prometheus path>                                       metrics (if enabled)
+    GET  /ui/...                                                 the pages (`serving/ui.py`, if enabled)
 
 Errors are `{"error": "..."}` with the HTTP status TF Serving maps the canonical
 code to. Bodies are read incrementally and refused past `max_body_bytes`.
@@ -208,8 +209,10 @@ class RestServer:
 
     def __init__(self, manager, metrics, host="127.0.0.1", port=8501, timeout_ms=30000,
                  prometheus_path=None, max_body_bytes=DEFAULT_MAX_BODY_BYTES, num_threads=None,
-                 idle_timeout_seconds=IDLE_CONNECTION_SECONDS, header_timeout_seconds=HEADER_TIMEOUT_SECONDS):
+                 idle_timeout_seconds=IDLE_CONNECTION_SECONDS, header_timeout_seconds=HEADER_TIMEOUT_SECONDS,
+                 ui=None):
         self.manager = manager
+        self.ui = ui  # `serving.ui.UiPages`, or None: no pages
         self.metrics = metrics
         self.host = host
         self.port = port
@@ -248,6 +251,9 @@ class RestServer:
                 await respond(send, 200, self.metrics.render(), PROMETHEUS_TYPE)
                 return
             if not path.lower().startswith("/v1/"):
+                if self.ui is not None and self.ui.handles(path):
+                    await self.ui.respond(method, path, send)
+                    return
                 raise ServingError(grpc.StatusCode.NOT_FOUND, f"Not found: {method} {path[:200]}")
             match = PREDICT_PATH.fullmatch(path) if method == "POST" else None
             if match:

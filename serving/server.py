@@ -77,6 +77,8 @@ def build_parser():
              "batching, max_batch_size bounds the chunk too)")
     add("--release_memory", type=_bool, nargs="?", const=True, default=True,
         help="return freed memory to the system after a spike (malloc_trim; see serving/memory.py)")
+    add("--ui", type=_bool, default=True,
+        help="serve a page per model at /ui/ on the REST port (on|off; default on; see serving/ui.py)")
     add("--tensorflow_intra_op_parallelism", type=int, default=0)
     add("--tensorflow_inter_op_parallelism", type=int, default=0)
     return parser
@@ -113,7 +115,7 @@ class ModelServer:
                  intra_op_threads=0, inter_op_threads=0, request_chunk_rows=DEFAULT_CHUNK_ROWS,
                  release_memory=False, max_num_load_retries=5, load_retry_interval_micros=60_000_000,
                  idle_connection_timeout_seconds=300, request_header_timeout_seconds=30,
-                 grpc_channel_arguments=()):
+                 grpc_channel_arguments=(), ui=True):
         from serving.metrics import Metrics
         from serving.model_manager import ModelManager
         from serving.servable import SavedModelServable
@@ -140,11 +142,13 @@ class ModelServer:
         self.rest = None
         self.release_memory = release_memory
         self.releaser = None
+        self.ui = ui
 
     def start(self):
         from serving.grpc_service import GrpcServer
         from serving.memory import MemoryReleaser
         from serving.rest import RestServer
+        from serving.ui import UiPages
 
         self.manager.start()
         if self.release_memory:
@@ -158,10 +162,11 @@ class ModelServer:
                                        channel_arguments=self.grpc_channel_arguments).start()
                 self.grpc_port = self.grpc.port
             if self.rest_api_port is not None:
+                pages = UiPages(self.manager) if self.ui else None
                 self.rest = RestServer(self.manager, self.metrics, self.host, self.rest_api_port,
                                        self.rest_api_timeout_in_ms, self.prometheus_path,
                                        self.max_body_bytes, self.rest_api_num_threads or None,
-                                       *self.connection_timeouts).start()
+                                       *self.connection_timeouts, ui=pages).start()
                 self.rest_api_port = self.rest.port
         except Exception:
             self.stop()
@@ -237,7 +242,7 @@ def main(argv=None):
         load_retry_interval_micros=args.load_retry_interval_micros,
         idle_connection_timeout_seconds=args.idle_connection_timeout_seconds,
         request_header_timeout_seconds=args.request_header_timeout_seconds,
-        grpc_channel_arguments=channel_arguments)
+        grpc_channel_arguments=channel_arguments, ui=args.ui)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):  # before the lines that tell clients it is up
         signal.signal(signum, lambda *_: stop.set())
@@ -248,6 +253,8 @@ def main(argv=None):
     print(f"Running gRPC ModelServer at {args.host}:{server.grpc_port} ...", flush=True)
     if server.rest is not None:
         print(f"Exporting HTTP/REST API at:{args.host}:{server.rest_api_port} ...", flush=True)
+        if args.ui:
+            print(f"Pages at http://{args.host}:{server.rest_api_port}/ui/", flush=True)
     if args.model_config_file and args.model_config_file_poll_wait_seconds > 0:
         threading.Thread(target=_config_poller, daemon=True, args=(
             server, args.model_config_file, args.model_config_file_poll_wait_seconds, stop)).start()

@@ -95,6 +95,19 @@ class ChurnApp(App):
     def serving_signatures(self, model, config):
         return make_signatures(model, self.decode_predictions)
 
+    def app_descriptor(self, model, config, training):
+        """The page's form: each column with its kind, the categories the model knows (as choices)
+        or the training median (as the default number), and the decision threshold."""
+        preprocessing = model.preprocessing
+        medians = {number.name: float(f"{number.median:.6g}") for number in preprocessing.numbers if not number.derived}
+        choices = {category.name: list(category.vocabulary) for category in preprocessing.categories}
+        columns = [{"name": column.input_name, "kind": "number", "default": medians[column.input_name]}
+                   if column.kind == NUMERIC else
+                   {"name": column.input_name, "kind": "category", "choices": choices[column.input_name]}
+                   for column in preprocessing.columns]
+        threshold = float(keras.ops.convert_to_numpy(threshold_variable(model)))
+        return {**super().app_descriptor(model, config, training), "columns": columns, "threshold": threshold}
+
     # ----- requests -----------------------------------------------------------
     def sample_requests(self, config):
         table = churn_data.load_table(config)

@@ -227,6 +227,14 @@ class App(abc.ABC):
         """Turns app-native CLI inputs (image paths, texts, CSV rows...) into a
         `SampleRequest`."""
 
+    def app_descriptor(self, model, config, training):
+        """What `kapps serve`'s pages need to show this model (`serving/ui.py`), written at export
+        as `assets.extra/kapps_app.json`: the page to use (the app's name), the signature it calls
+        and the classes (`training`: the run's training record). Apps add their own fields (image
+        limits, columns, threshold...); JSON-able values only."""
+        return {"app": self.name, "page": self.name, "title": self.title, "signature": "serving_default",
+                "class_names": [str(name) for name in training.get("class_names", [])]}
+
     def answer_files(self, outputs, items):
         """Files `predict` writes beside the `*_bytes` outputs, built on the client from the
         answer and the user's own inputs (a mask drawn over the photo): `{file name: bytes}`,

@@ -16,6 +16,8 @@ from apps.core.model_card import model_card, training_record
 from apps.core.runs import Run, find_latest_run
 
 DEFAULT_MODEL_BASE_PATH = "models"
+# What `kapps serve`'s pages read to pick a model's page (`App.app_descriptor`, `serving/ui.py`).
+APP_DESCRIPTOR_ASSET = "kapps_app.json"
 
 
 def _keras():
@@ -105,9 +107,12 @@ def export(app, run_dir=None, model_base_path=DEFAULT_MODEL_BASE_PATH, version=N
     if verdict:
         log(verdict)
 
+    descriptor = app.app_descriptor(model, config, run.load_training())
+
     def documents(signatures, version_number):
         return {METRICS_ASSET: json.dumps(metrics, indent=2, default=float) + "\n",
-                "model_card.md": model_card(app, run, metrics, signatures, version_number)}
+                "model_card.md": model_card(app, run, metrics, signatures, version_number),
+                APP_DESCRIPTOR_ASSET: json.dumps(descriptor, indent=2) + "\n"}
 
     return export_model(app, model, config, model_base_path, version, documents)
 

@@ -146,6 +146,12 @@ class DcganApp(App):
     def serving_signatures(self, model, config):
         return make_signatures(model, self.decode_predictions, config.max_images)
 
+    def app_descriptor(self, model, config, training):
+        """The page asks `serve_seed` for a grid: seed, count (up to `max_images`) and, for a
+        conditional generator, a class (`any_label`: the classes in turn)."""
+        return {**super().app_descriptor(model, config, training), "signature": "serve_seed",
+                "conditional": bool(model.conditional), "any_label": ANY_LABEL, "max_images": config.max_images}
+
     def sample_requests(self, config):
         latent = np.random.default_rng(config.seed).standard_normal((3, config.latent_dim)).astype(np.float32)
         default_inputs = {"latent": latent}

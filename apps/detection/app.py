@@ -116,6 +116,12 @@ class DetectionApp(App):
     def serving_signatures(self, model, config):
         return make_signatures(model, self.decode_predictions, config)
 
+    def app_descriptor(self, model, config, training):
+        """The page uploads a photo to `serving_default`; boxes under `score_threshold` are not answered."""
+        return {**super().app_descriptor(model, config, training), "image_input": "image_bytes",
+                "class_names": list(output_layer(model).class_names), "score_threshold": config.score_threshold,
+                "max_detections": config.max_detections, "max_image_pixels": config.max_image_pixels}
+
     def sample_requests(self, config):
         images, _, _ = builtin_split("test", config.image_size)
         sized = [tf.cast(tf.image.resize(images[index], size), tf.uint8).numpy()

@@ -76,6 +76,13 @@ class DigitsApp(App):
     def serving_signatures(self, model, config):
         return make_signatures(model, self.decode_predictions, config.max_image_pixels)
 
+    def app_descriptor(self, model, config, training):
+        """The page draws or uploads one picture and sends it to `serve_image_bytes`."""
+        return {**super().app_descriptor(model, config, training), "signature": "serve_image_bytes",
+                "image_input": "image_bytes", "image_size": digits_data.IMAGE_SIZE,
+                "max_image_pixels": config.max_image_pixels,
+                "class_names": [str(digit) for digit in range(10)]}
+
     def sample_requests(self, config):
         (_, _), (images, labels) = digits_data.builtin_arrays()
         images = images[:3]

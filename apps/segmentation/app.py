@@ -101,6 +101,11 @@ class SegmentationApp(App):
     def serving_signatures(self, model, config):
         return make_signatures(model, self.decode_predictions, config)
 
+    def app_descriptor(self, model, config, training):
+        """The page uploads a photo to `serving_default` and colours the answered mask by class id."""
+        return {**super().app_descriptor(model, config, training), "image_input": "image_bytes",
+                "max_image_pixels": config.max_image_pixels}
+
     def sample_requests(self, config):
         images, _ = builtin_split("test", 64)
         sized = [tf.cast(tf.image.resize(images[index], size), tf.uint8).numpy()

@@ -131,6 +131,10 @@ class SentimentApp(App):
     def serving_signatures(self, model, config):
         return make_signatures(self, model)
 
+    def app_descriptor(self, model, config, training):
+        """The page sends one text to `serving_default` (the export answers no per-word weights)."""
+        return {**super().app_descriptor(model, config, training), "text_input": TEXT_INPUT}
+
     def sample_requests(self, config):
         texts = np.array([text.encode("utf-8") for text in SAMPLE_TEXTS], dtype=object)
         return [SampleRequest("serving_default", {TEXT_INPUT: texts})]

@@ -111,6 +111,18 @@ def check_reload_and_evaluate(app, run, trained_metrics):
     return metrics
 
 
+def check_app_descriptor(app, export_dir, signatures):
+    """`assets.extra/kapps_app.json` names the app's page and a signature the export has, whose
+    inputs include the ones the page fills (`serving/ui/page-<app>.js`)."""
+    descriptor = json.loads((export_dir / "assets.extra" / "kapps_app.json").read_text())
+    assert descriptor["app"] == descriptor["page"] == app.name
+    signature = signatures[descriptor["signature"]]
+    inputs = set(signature.structured_input_signature[1])
+    for key in ("image_input", "text_input"):
+        assert key not in descriptor or descriptor[key] in inputs, (key, descriptor[key], inputs)
+    assert all(column["name"] in inputs for column in descriptor.get("columns", [])), inputs
+
+
 def check_export(app, run, export_dir):
     """The run's export (`workflow.export`) holds its documents and answers every sample
     request; returns the answers."""
@@ -124,6 +136,7 @@ def check_export(app, run, export_dir):
     loaded = tf.saved_model.load(str(export_dir))
     config = run.load_config(app.config_class)
     assert all(f"`{name}`: inputs" in card for name in loaded.signatures), card
+    check_app_descriptor(app, export_dir, loaded.signatures)
     answers = []
     for request in app.sample_requests(config):
         signature = loaded.signatures[request.signature_name]

@@ -176,6 +176,7 @@ def test_kapps_serve_cli(testdata, tmp_path):
         rest = Http(port)
         assert rest("POST", "/v1/models/half_plus_two:predict", {"instances": [1.0, 2.0, 5.0]}) == (
             200, {"predictions": [2.5, 3.0, 4.5]})
+        assert rest("GET", "/ui/api/models") == (200, {"models": ["half_plus_two"]})  # the pages are on by default
         rest.close()
     finally:
         process.terminate()
