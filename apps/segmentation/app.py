@@ -14,7 +14,7 @@ from apps.segmentation.builtin import builtin_split
 from apps.segmentation.config import MODELS, SegmentationConfig
 from apps.segmentation.evaluation import confusion_matrix, evaluate_segmenter, overlay, scores
 from apps.segmentation.model import build_model
-from apps.segmentation.signatures import make_signatures
+from apps.segmentation.signatures import SERVING_RULES, make_signatures
 
 SAMPLE_SIZES = ((48, 64), (40, 40))  # sample requests: images of two sizes, padded in `mask`
 
@@ -102,6 +102,9 @@ class SegmentationApp(App):
     # ----- serving ------------------------------------------------------------
     def serving_signatures(self, model, config):
         return make_signatures(model, self.decode_predictions, config)
+
+    def serving_rules(self, config):
+        return SERVING_RULES
 
     def sample_requests(self, config):
         images, _ = builtin_split("test", 64)
