@@ -193,7 +193,8 @@ def rules_module():
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.int32, name="count")])
         def serve_count(self, count):
-            return {"total": tf.map_fn(lambda c: tf.reduce_sum(tf.ones([tf.maximum(c, 0)])), count, fn_output_signature=tf.float32)}
+            return {"total": tf.map_fn(lambda c: tf.reduce_sum(tf.ones([tf.maximum(c, 0)])), count,
+                                       fn_output_signature=tf.float32)}
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="n")])
         def serve_spin(self, n):

@@ -108,7 +108,6 @@ def test_still_serving_afterwards(server, rest):
 @pytest.fixture(scope="module")
 def raw_served(tmp_path_factory):
     from serving.model_config import ModelEntry
-    from tests.serving.serving_helpers import start_server
 
     base = tmp_path_factory.mktemp("raw")
     module = export_raw_input_model(base / "raw" / "1")

@@ -142,3 +142,31 @@ def test_status_answers_while_a_long_prediction_runs(rules_model):
         assert answered - started < 0.5
     finally:
         server.stop()
+
+
+def test_grpc_checks_the_limits_on_the_whole_request(rules_server):
+    import grpc
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "rules"
+    request.model_spec.signature_name = "serve_checked"
+    request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.ones(RULES_MAX_ROWS + 1, np.float32)))
+    with grpc.insecure_channel(f"127.0.0.1:{rules_server.grpc_port}") as channel:
+        with pytest.raises(grpc.RpcError) as error:
+            prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=30)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"over the limit of {RULES_MAX_ROWS}" in error.value.details()
+
+
+def test_rules_the_server_would_not_understand_are_refused(tmp_path):
+    from serving.request_rules import RULES_FILE, ModelRules, write_rules
+
+    with pytest.raises(ValueError, match="unknown rules"):
+        write_rules(tmp_path, {"serving_default": {"max_row": {"x": 3}}})
+    assert ModelRules.read(tmp_path)["serving_default"].batchable  # no file: no rules
+    (tmp_path / "assets.extra").mkdir()
+    (tmp_path / "assets.extra" / RULES_FILE).write_text("{not json")
+    with pytest.raises(ValueError, match="unreadable request rules"):
+        ModelRules.read(tmp_path)
