@@ -198,7 +198,7 @@ def test_b64_string_outputs_use_bytes_suffix(tiny_keras_server):
 
 
 def test_lone_and_concurrent_clients_get_the_same_answers(tiny_keras_running):
-    """A lone client is answered inline, concurrent ones through the executor: same results."""
+    """A lone client and concurrent ones (all answered on the executor) get the model's answers."""
     import concurrent.futures
 
     import numpy as np
