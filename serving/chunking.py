@@ -7,10 +7,10 @@ larger than the chunk: at most `max_rows` rows (the batching `max_batch_size`, o
 server's `--request_chunk_rows`) and about `CHUNK_INPUT_BYTES` of input. Outputs are
 concatenated along the rows, and the request answers as one call would: an output the
 signature pads to the request's largest row (`padded_outputs` of `serving.request_rules`)
-is padded across chunks with the signature's own value, and row positions in a chunk's
-error (`row 12`, `image_bytes[12]`) are counted from the request's first row. A signature
-whose outputs do not follow the rows (a reduction over the batch), or differ in shape
-between chunks without a declared padding, is run on the whole request instead.
+is padded across chunks with the signature's own value, and a chunk's error names rows
+(`row 12`, `image_bytes[12]`) and inputs as the request's. A signature whose outputs do
+not follow the rows (a reduction over the batch), or differ in shape between chunks
+without a declared padding, is run on the whole request instead.
 """
 
 import re
@@ -20,6 +20,7 @@ import grpc
 import numpy as np
 
 from serving.errors import ServingError
+from serving.servable import array_text
 
 DEFAULT_CHUNK_ROWS = 256
 CHUNK_INPUT_BYTES = 16 << 20
@@ -55,11 +56,17 @@ def _aligned(outputs, rows):
     return all(np.ndim(value) and np.shape(value)[0] == rows for value in outputs.values())
 
 
-def shift_positions(error, first_row, input_names):
-    """`error` with the row positions it names (`row 3`, `<input>[3]`) counted from `first_row`."""
-    names = "|".join(re.escape(name) for name in sorted(input_names, key=len, reverse=True))
-    pattern = re.compile(rf"\b(row |(?:{names})\[)(\d+)" if names else r"\b(row )(\d+)")
+def in_request_terms(error, first_row, part, inputs):
+    """A chunk's `error` as the whole request would read it: the row positions it names (`row 3`,
+    `<input>[3]`) counted from the chunk's `first_row`, and the chunk's inputs described as the
+    request's."""
+    names = "|".join(re.escape(name) for name in sorted(inputs, key=len, reverse=True))
+    pattern = re.compile(rf"\b(row |(?:{names})\[)(\d+)")
     message = pattern.sub(lambda match: f"{match[1]}{int(match[2]) + first_row}", error.message)
+    for name, array in part.items():
+        described = array_text(np.asarray(array))
+        if described in message:
+            message = message.replace(described, array_text(np.asarray(inputs[name])))
     return ServingError(error.code, message)
 
 
@@ -100,8 +107,8 @@ def run_in_chunks(run, inputs, size, deadline=None, pad_values=None):
         try:
             outputs = run(part)
         except ServingError as error:
-            if start and error.http_status < 500:
-                raise shift_positions(error, start, inputs) from None
+            if error.http_status < 500:
+                raise in_request_terms(error, start, part, inputs) from None
             raise
         if not _aligned(outputs, len(next(iter(part.values())))):
             return run(inputs)

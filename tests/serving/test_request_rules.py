@@ -63,6 +63,7 @@ def test_a_bad_row_past_the_first_chunk_is_named_by_its_own_row(rules_server):
     rows[7] = float("nan")
     status, body = predict(rules_server, "serve_checked", rows)
     assert status == 400 and "row 7: not finite" in body["error"], body
+    assert "float32 [10]" in body["error"], body  # the request, not its chunk
 
 
 def test_chunks_with_different_widths_answer_as_one_call(rules_server, rules_model):
