@@ -6,7 +6,8 @@ when its oldest task has waited `batch_timeout_micros` and a batch thread is
 free. `num_batch_threads` threads run closed batches; more than
 `max_enqueued_batches` waiting batches per queue rejects new tasks
 (UNAVAILABLE), and a task larger than `max_batch_size` is refused
-(INVALID_ARGUMENT), as TF Serving does.
+(INVALID_ARGUMENT), as TF Serving does. Unlike TF Serving, a batch that fails is run
+again one request at a time, so that one client's bad input fails only its own request.
 """
 
 import collections
@@ -18,7 +19,7 @@ import time
 
 import numpy as np
 
-from serving.errors import ServingError, invalid_argument, unavailable
+from serving.errors import invalid_argument, unavailable
 
 
 @dataclasses.dataclass
@@ -194,37 +195,46 @@ class BatchScheduler:
         if not tasks:
             return
         signature_name, output_filter, _ = batch.key
+        try:
+            self._answer(signature_name, output_filter, tasks)
+        except Exception as error:  # noqa: BLE001 - delivered to the waiting requests
+            if len(tasks) == 1:
+                tasks[0].future.set_exception(error)
+                return
+            # One client's bad input fails the whole run: each request is answered alone, so
+            # that only the bad one fails, with row positions counted in its own request.
+            for task in tasks:
+                try:
+                    self._answer(signature_name, output_filter, [task])
+                except Exception as alone_error:  # noqa: BLE001
+                    task.future.set_exception(alone_error)
+
+    def _answer(self, signature_name, output_filter, tasks):
+        """Runs `tasks` as one batch (padded to an allowed size) and sets each one's rows."""
         total = sum(task.size for task in tasks)
         padded = self._padded_size(total)
-        try:
-            if len(tasks) == 1 and padded == total:
-                merged = tasks[0].inputs
-            else:
-                merged = {}
-                for name in tasks[0].inputs:
-                    parts = [task.inputs[name] for task in tasks]
-                    if padded > total:
-                        parts.append(np.repeat(parts[0][:1], padded - total, axis=0))
-                    merged[name] = np.concatenate(parts, axis=0)
-            if self._on_batch is not None:
-                self._on_batch(total, padded)
-            outputs = self._run(signature_name, merged, output_filter)
-            for name, value in outputs.items():
-                if np.ndim(value) == 0 or np.shape(value)[0] != padded:
-                    raise invalid_argument(
-                        f"Batched output tensor '{name}' has shape {list(np.shape(value))}; its "
-                        f"0th dimension must equal the batch size {padded}")
-            offset = 0
-            for task in tasks:
-                task.future.set_result(
-                    {name: value[offset:offset + task.size] for name, value in outputs.items()})
-                offset += task.size
-        except ServingError as error:
-            for task in tasks:
-                task.future.set_exception(error)
-        except Exception as error:  # noqa: BLE001 - delivered to every waiting request
-            for task in tasks:
-                task.future.set_exception(error)
+        if len(tasks) == 1 and padded == total:
+            merged = tasks[0].inputs
+        else:
+            merged = {}
+            for name in tasks[0].inputs:
+                parts = [task.inputs[name] for task in tasks]
+                if padded > total:
+                    parts.append(np.repeat(parts[0][:1], padded - total, axis=0))
+                merged[name] = np.concatenate(parts, axis=0)
+        if self._on_batch is not None:
+            self._on_batch(total, padded)
+        outputs = self._run(signature_name, merged, output_filter)
+        for name, value in outputs.items():
+            if np.ndim(value) == 0 or np.shape(value)[0] != padded:
+                raise invalid_argument(
+                    f"Batched output tensor '{name}' has shape {list(np.shape(value))}; its "
+                    f"0th dimension must equal the batch size {padded}")
+        offset = 0
+        for task in tasks:
+            task.future.set_result(
+                {name: value[offset:offset + task.size] for name, value in outputs.items()})
+            offset += task.size
 
     def stop(self):
         with self._cond:

@@ -179,11 +179,15 @@ def export_model(app, model, config, model_base_path="models", version=None, doc
 
 
 def write_extra_assets(app, config, export_dir):
-    """Writes `assets.extra/tf_serving_warmup_requests` from the app's sample requests.
+    """Writes `assets.extra/tf_serving_warmup_requests` from the app's sample requests, and
+    the app's serving rules (`serving.request_rules`: request limits the server checks on
+    the whole request).
 
-    TF Serving replays these records when it loads the version, so the first
+    TF Serving replays the warm-up records when it loads the version, so the first
     real request does not pay for graph initialisation.
     """
+    from serving.request_rules import write_rules
     from serving.warmup import write_warmup_requests
 
+    write_rules(export_dir, app.serving_rules(config))
     return write_warmup_requests(export_dir, app.name, app.sample_requests(config))

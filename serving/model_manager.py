@@ -93,29 +93,38 @@ class VersionEntry:
 
     def run(self, signature_name, inputs, output_filter=(), timeout_ms=None, check=None):
         """Runs a signature (through the batch scheduler when batching is on), a large
-        request in chunks (`serving.chunking`). `check()`, called before the run and before
+        request in chunks (`serving.chunking`), once the whole request is within the
+        model's limits (`serving.request_rules`). `check()`, called before the run and before
         each chunk, raises to abandon the work (its client is gone)."""
-        signature_name, signature = self.servable.signature(signature_name)
-        self.servable.check_inputs(signature_name, signature, inputs)
+        signature_name, signature, rules = self._checked(signature_name, inputs)
 
         def run_once(part):
             if check is not None:
                 check()
-            return self._run_once(signature_name, part, output_filter, timeout_ms)
+            return self._run_once(signature_name, rules, part, output_filter, timeout_ms)
 
-        rows = self._chunk_rows(signature_name, signature, inputs)
+        rows = self._chunk_rows(signature_name, signature, rules, inputs)
         if rows is None:
             return run_once(inputs)
         deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms else None
-        return run_in_chunks(run_once, inputs, rows, deadline)
+        return run_in_chunks(run_once, inputs, rows, deadline, rules.padded_outputs)
 
-    def _chunk_rows(self, signature_name, signature, inputs):
+    def _checked(self, signature_name, inputs):
+        signature_name, signature = self.servable.signature(signature_name)
+        self.servable.check_inputs(signature_name, signature, inputs)
+        rules = self.servable.rules[signature_name]
+        rules.check(inputs)
+        return signature_name, signature, rules
+
+    def _chunk_rows(self, signature_name, signature, rules, inputs):
+        if rules.whole_requests:
+            return None
         limit = self.scheduler.options.max_batch_size if self.scheduler is not None else None
         return chunk_rows(self.servable.input_specs(signature_name, signature), inputs,
                           min(filter(None, (limit, self.max_chunk_rows)), default=None))
 
-    def _run_once(self, signature_name, inputs, output_filter, timeout_ms):
-        if self.scheduler is not None:
+    def _run_once(self, signature_name, rules, inputs, output_filter, timeout_ms):
+        if self.scheduler is not None and rules.batchable:
             return self.scheduler(signature_name, inputs, output_filter)
         return self.servable.run(signature_name, inputs, output_filter, timeout_ms)
 
@@ -123,9 +132,8 @@ class VersionEntry:
         """A concurrent Future of the outputs: a request that fits one batch goes straight
         to the batch scheduler, anything else runs on `executor`."""
         if self.scheduler is not None:
-            signature_name, signature = self.servable.signature(signature_name)
-            if self._chunk_rows(signature_name, signature, inputs) is None:
-                self.servable.check_inputs(signature_name, signature, inputs)
+            signature_name, signature, rules = self._checked(signature_name, inputs)
+            if rules.batchable and self._chunk_rows(signature_name, signature, rules, inputs) is None:
                 return self.scheduler.submit(signature_name, inputs, output_filter)
         return executor.submit(self.run, signature_name, inputs, output_filter, timeout_ms)
 

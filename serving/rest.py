@@ -49,8 +49,6 @@ STATUS_PATH = re.compile(
     re.IGNORECASE)
 DEFAULT_MAX_BODY_BYTES = 64 << 20
 DRAIN_FACTOR = 4
-# Requests from other connections this recent mean clients are concurrent.
-CONCURRENCY_WINDOW_SECONDS = 0.05
 INT64_MAX = 2 ** 63 - 1
 IDLE_CONNECTION_SECONDS = 300
 HEADER_TIMEOUT_SECONDS = 30  # a connection whose request header has not arrived by then is closed
@@ -218,9 +216,6 @@ class RestServer:
         self.port = port
         self.timeout = timeout_ms / 1000.0 if timeout_ms and timeout_ms > 0 else None
         self._timeout_ms = int(timeout_ms) if self.timeout else None
-        # Only touched on the event-loop thread.
-        self._predicting = 0  # predictions in flight on the executor or the batcher
-        self._recent_connections = {}  # connection -> when it last sent a prediction
         self.prometheus_path = prometheus_path
         self.max_body_bytes = max_body_bytes
         self.body_timeout = BODY_TIMEOUT_SECONDS
@@ -260,8 +255,7 @@ class RestServer:
                 model_name, version, label, api = match.groups()
                 model_name, label, api = _name(model_name), _name(label), api.lower()
                 body = await self._read_body(scope, receive)
-                text = await self.predict_like(api, model_name, _version(version),
-                                               label, body, scope.get("client"))
+                text = await self.predict_like(api, model_name, _version(version), label, body)
             else:
                 match = STATUS_PATH.fullmatch(path) if method == "GET" else None
                 if not match:
@@ -307,12 +301,12 @@ class RestServer:
         except TimeoutError:
             raise _BodyTimeout() from None
 
-    async def predict_like(self, api, model_name, version, label, body, connection=None):
+    async def predict_like(self, api, model_name, version, label, body):
         with self.manager.acquire(model_name, version, label) as entry:
             if api == "predict":
                 signature_name, inputs, fmt = json_codec.parse_predict(
                     body, lambda name: _rest_input_infos(entry, name))
-                outputs = await self._predict(entry, signature_name or None, inputs, connection)
+                outputs = await self._predict(entry, signature_name or None, inputs)
                 return json_codec.dumps(json_codec.format_predict(outputs, fmt))
             signature_name, examples = json_codec.parse_examples(body)
             function = inference.classify if api == "classify" else inference.regress
@@ -322,30 +316,12 @@ class RestServer:
                          else json_codec.format_regress(result))
             return json_codec.dumps(formatted)
 
-    def _alone(self, connection):
-        """Whether this connection is the only one that sent a request lately."""
-        now = time.monotonic()
-        recent = self._recent_connections
-        recent[connection] = now
-        if len(recent) > 1:
-            for key, seen in list(recent.items()):
-                if now - seen > CONCURRENCY_WINDOW_SECONDS:
-                    del recent[key]
-        return len(recent) == 1
-
-    async def _predict(self, entry, signature_name, inputs, connection):
-        """Runs a lone client's request inline on the event-loop thread (as each of TF
-        Serving's HTTP threads runs its request; handing a small model's run to another
-        thread costs about as much as the run), and otherwise on the executor or the batch
-        scheduler, so that concurrent requests overlap."""
-        if entry.scheduler is None and self._alone(connection) and not self._predicting:
-            return entry.run(signature_name, inputs, timeout_ms=self._timeout_ms)
-        self._predicting += 1
-        try:
-            return await self._result(entry.submit(self.executor, signature_name, inputs,
-                                                   timeout_ms=self._timeout_ms))
-        finally:
-            self._predicting -= 1
+    async def _predict(self, entry, signature_name, inputs):
+        """Runs the request on the executor or the batch scheduler, never on the event-loop
+        thread: a long run there would hold up every other client's request, status and
+        metadata included."""
+        return await self._result(entry.submit(self.executor, signature_name, inputs,
+                                               timeout_ms=self._timeout_ms))
 
     async def _result(self, future):
         """The result of a concurrent future, or TimeoutError past the REST timeout."""

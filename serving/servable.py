@@ -21,6 +21,7 @@ import threading
 import numpy as np
 
 from serving.errors import ServingError, from_tf_error, invalid_argument, failed_precondition
+from serving.request_rules import ModelRules
 
 DEFAULT_SIGNATURE = "serving_default"
 PREDICT_METHOD = "tensorflow/serving/predict"
@@ -99,7 +100,8 @@ def _tensorflow_log_at(level):
 
 
 class SavedModelServable:
-    """A SavedModel version: its signature defs and a thread-safe `run`."""
+    """A SavedModel version: its signature defs, its request rules (`serving.request_rules`)
+    and a thread-safe `run`."""
 
     def __init__(self, name, version, path, intra_op_threads=0, inter_op_threads=0):
         self.name = name
@@ -114,6 +116,7 @@ class SavedModelServable:
             with self._graph.as_default(), _tensorflow_log_at(logging.ERROR):
                 self.meta_graph_def = tf.compat.v1.saved_model.loader.load(
                     self._session, ["serve"], self.path)
+            self.rules = ModelRules.read(self.path)
         except Exception:
             self._session.close()
             raise

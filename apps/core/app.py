@@ -218,6 +218,11 @@ class App(abc.ABC):
         named `tf.TensorSpec`s taking raw inputs, and returns
         `self.decode_predictions(...)`. One of them is `serving_default`. TensorFlow only."""
 
+    def serving_rules(self, config):
+        """`{signature_name: rules}` the server needs beyond the signatures: limits on the whole
+        request and how its rows may be split (`serving.request_rules`). None by default."""
+        return {}
+
     @abc.abstractmethod
     def sample_requests(self, config):
         """A few `SampleRequest`s covering every signature."""

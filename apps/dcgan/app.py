@@ -13,7 +13,7 @@ from apps.dcgan.config import DcganConfig
 from apps.dcgan.evaluation import SAMPLES_FOLDER, SampleGridCallback, evaluate_gan, split_fid
 from apps.dcgan.fid import train_classifier
 from apps.dcgan.model import build_gan
-from apps.dcgan.signatures import ANY_LABEL, make_signatures
+from apps.dcgan.signatures import ANY_LABEL, make_signatures, serving_rules
 
 # `kapps dcgan predict` items are `name=value` pairs (the CLI's --seed/--count/--label flags).
 PREDICT_DEFAULTS = {"seed": 0, "count": 16, "label": ANY_LABEL}
@@ -151,6 +151,9 @@ class DcganApp(App):
         conditional generator, a class (`any_label`: the classes in turn)."""
         return {**super().app_descriptor(model, config, training), "signature": "serve_seed",
                 "conditional": bool(model.conditional), "any_label": ANY_LABEL, "max_images": config.max_images}
+
+    def serving_rules(self, config):
+        return serving_rules(config.max_images)
 
     def sample_requests(self, config):
         latent = np.random.default_rng(config.seed).standard_normal((3, config.latent_dim)).astype(np.float32)

@@ -29,8 +29,9 @@ class DcganConfig(AppConfig):
         fid_classifier_width: filters of the first stage of the classifier whose features FID uses.
         fid_classifier_epochs: epochs that classifier trains on the labelled training split.
         fid_examples: generated and real images compared by the final evaluation's FID.
-        max_images: the most images one serving request may ask for (a `count`, or rows of
-            `latent`); larger requests are refused with a message.
+        max_images: the most images one serving request may ask for (rows of `latent`, or
+            the counts of all rows of `serve_seed` together); larger requests are refused with a
+            message.
     """
 
     data: str = "tfds:mnist"

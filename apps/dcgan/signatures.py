@@ -8,8 +8,10 @@
   grid per row. The same seed gives the same images.
 
 Bad inputs fail with `InvalidArgumentError` (HTTP 400) naming the input: a latent of the
-wrong width, a count ≤ 0 or above `max_images`, an unknown label, a label for a generator
-that is not conditional.
+wrong width, a count ≤ 0, more than `max_images` images in all (latent rows, or the counts of
+all rows), an unknown label, a label for a generator that is not conditional. The graph
+checks what it sees; `serving_rules` lets the kapps server check the whole request before it
+splits it into chunks or batches.
 """
 
 import tensorflow as tf
@@ -32,6 +34,14 @@ def _checked_labels(labels, num_classes, name, allow_any=False):
     with tf.control_dependencies([_assert(inside, name, f": unknown label; the classes are {allowed}, got ",
                                           tf.strings.reduce_join(tf.strings.as_string(labels), separator=", "))]):
         return tf.identity(labels)
+
+
+def serving_rules(max_images):
+    """The request limits the server checks on the whole request (`serving.request_rules`):
+    `max_images` latent rows, or images over all rows of `serve_seed`, which the server never
+    splits (its rows must agree on `count`)."""
+    return {"serving_default": {"max_rows": {"latent": max_images}},
+            "serve_seed": {"max_sum": {"count": max_images}, "whole_requests": True}}
 
 
 def make_signatures(model, decode_predictions, max_images):
@@ -89,6 +99,9 @@ def make_signatures(model, decode_predictions, max_images):
             _assert(tf.reduce_all((count >= 1) & (count <= max_images)),
                     f"count: must be from 1 to {max_images} images, got ",
                     tf.strings.reduce_join(tf.strings.as_string(count), separator=", ")),
+            _assert(tf.reduce_sum(tf.cast(count, tf.int64)) <= max_images, "count: ",
+                    tf.reduce_sum(tf.cast(count, tf.int64)),
+                    f" images in all is over the limit of {max_images} images per request"),
             _assert(tf.reduce_all(tf.equal(count, count[:1])), "count: every row of one request must ask for "
                     "the same number of images, got ", tf.strings.reduce_join(tf.strings.as_string(count),
                                                                               separator=", ")),

@@ -12,7 +12,7 @@ from apps.segmentation.builtin import builtin_split
 from apps.segmentation.config import MODELS, SegmentationConfig
 from apps.segmentation.evaluation import confusion_matrix, evaluate_segmenter, overlay, scores
 from apps.segmentation.model import build_model
-from apps.segmentation.signatures import make_signatures
+from apps.segmentation.signatures import SERVING_RULES, make_signatures
 
 SAMPLE_SIZES = ((48, 64), (40, 40))  # sample requests: images of two sizes, padded in `mask`
 
@@ -105,6 +105,9 @@ class SegmentationApp(App):
         """The page uploads a photo to `serving_default` and colours the answered mask by class id."""
         return {**super().app_descriptor(model, config, training), "image_input": "image_bytes",
                 "max_image_pixels": config.max_image_pixels}
+
+    def serving_rules(self, config):
+        return SERVING_RULES
 
     def sample_requests(self, config):
         images, _ = builtin_split("test", 64)

@@ -20,6 +20,10 @@ import tensorflow as tf
 from apps.core.images import ImageSignatures
 
 PADDING_CLASS = 255
+# The server joins a request's chunks padded as one call pads, and never batches these
+# signatures with other clients' images (`serving.request_rules`).
+SERVING_RULES = {name: {"padded_outputs": {"mask": PADDING_CLASS}}
+                 for name in ("serving_default", "serve_tf_example")}
 
 
 def make_signatures(model, decode_predictions, config):

@@ -159,3 +159,62 @@ def export_raw_input_model(path):
         "serve_image_bytes": module.serve_image_bytes, "serve_text": module.serve_text,
         "serve_rows": module.serve_rows, "serve_examples": module.serve_examples})
     return module
+
+
+RULES_MAX_ROWS = 50
+RULES_MAX_TOTAL = 100
+RULES = {
+    "serve_chars": {"padded_outputs": {"chars": ""}},
+    "serve_checked": {"max_rows": {"x": RULES_MAX_ROWS}},
+    "serve_count": {"max_sum": {"count": RULES_MAX_TOTAL}},
+    "serve_spin": {},
+}
+
+
+def rules_module():
+    """A tf.Module whose signatures need the rules of `serving.request_rules` (`RULES`): an
+    output padded to the request's longest text, row errors that name the row, work that is
+    the sum of the inputs, and a long spin."""
+    import tensorflow as tf
+
+    class Rules(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def serve_chars(self, text):
+            chars = tf.strings.bytes_split(text)
+            return {"chars": chars.to_tensor(default_value=""), "length": chars.row_lengths()}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+        def serve_checked(self, x):
+            bad = tf.where(~tf.math.is_finite(x))[:, 0]
+            first = tf.strings.as_string(tf.reduce_min(tf.concat([bad, [-1]], 0)[:1]))
+            check = tf.debugging.Assert(tf.size(bad) == 0, [tf.strings.join(["row ", first, ": not finite"])])
+            with tf.control_dependencies([check]):
+                return {"y": 2.0 * x}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.int32, name="count")])
+        def serve_count(self, count):
+            return {"total": tf.map_fn(lambda c: tf.reduce_sum(tf.ones([tf.maximum(c, 0)])), count,
+                                       fn_output_signature=tf.float32)}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="n")])
+        def serve_spin(self, n):
+            def spin(count):
+                return tf.while_loop(lambda i, v: i < count, lambda i, v: (i + 1, tf.sin(v) + 1.0),
+                                     (tf.constant(0, tf.int64), tf.constant(0.5)))[1]
+
+            return {"value": tf.map_fn(spin, n, fn_output_signature=tf.float32)}
+
+    return Rules()
+
+
+def export_rules_model(path):
+    """Saves `rules_module()` with its `RULES` as a SavedModel version folder; returns the module."""
+    import tensorflow as tf
+
+    from serving.request_rules import write_rules
+
+    module = rules_module()
+    tf.saved_model.save(module, str(path), signatures={
+        name: getattr(module, name) for name in RULES})
+    write_rules(path, RULES)
+    return module

@@ -1,9 +1,12 @@
 """Malformed or hostile requests get a 4xx `{"error"}` naming what is wrong (never a 5xx, never a
-graph node name), memory stays bounded, and the server keeps answering correctly.
+graph node name), memory stays bounded, and the server keeps answering correctly: also for
+requests split into chunks, with batching off and on, beside other clients' requests.
 
 `KAPPS_FUZZ_EXAMPLES=N` runs N examples per test instead of the small CI defaults."""
 
 import base64
+import collections
+import concurrent.futures
 import json
 import os
 import re
@@ -15,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from serving.memory import resident_bytes
-from tests.serving.serving_helpers import RAW_COLUMNS, RAW_MAX_PIXELS, Http, export_raw_input_model
+from tests.serving.serving_helpers import (RAW_COLUMNS, RAW_MAX_PIXELS, Http, export_raw_input_model,
+                                           start_server)
 
 RSS_GROWTH_LIMIT = 256 << 20
 GRAPH_INTERNALS = re.compile(r"\{\{(function_)?node|\[Op:|\(\w+(/\w+)*:\d+\)")
@@ -104,7 +108,6 @@ def test_still_serving_afterwards(server, rest):
 @pytest.fixture(scope="module")
 def raw_served(tmp_path_factory):
     from serving.model_config import ModelEntry
-    from tests.serving.serving_helpers import start_server
 
     base = tmp_path_factory.mktemp("raw")
     module = export_raw_input_model(base / "raw" / "1")
@@ -264,6 +267,87 @@ def test_raw_inputs_still_answered_correctly_and_memory_bounded(raw_served):
                    for row in body["predictions"]]
         np.testing.assert_allclose(answers, expected[signature].numpy(), rtol=1e-6)
     assert resident_bytes() - resident_before < RSS_GROWTH_LIMIT
+
+
+# ----- across chunks, with batching off and on ------------------------------------------------
+CHUNK_ROWS = 4
+
+
+@pytest.fixture(scope="module")
+def chunked_servers(tmp_path_factory):
+    """The raw-input model served in chunks of `CHUNK_ROWS` rows, without and with batching,
+    and a count of the cases tried, printed at the end."""
+    from serving.batching import BatchingOptions
+    from serving.model_config import ModelEntry
+
+    base = tmp_path_factory.mktemp("raw-chunked")
+    export_raw_input_model(base / "raw" / "1")
+    batching = BatchingOptions(max_batch_size=CHUNK_ROWS, batch_timeout_micros=2000, num_batch_threads=2)
+    servers = {name: start_server([ModelEntry("raw", str(base / "raw"))], request_chunk_rows=CHUNK_ROWS,
+                                  batching=options)
+               for name, options in (("unbatched", None), ("batched", batching))}
+    tried = collections.Counter()
+    yield servers, tried
+    print(f"\nchunked fuzz: {sum(tried.values())} cases tried, by signature and status: {dict(tried)}")
+    for server in servers.values():
+        server.stop()
+
+
+def bad_rows(signature):
+    if signature == "serve_image_bytes":
+        return image_bytes().map(b64)
+    if signature == "serve_rows":
+        return st.fixed_dictionaries({name: cells for name in RAW_COLUMNS})
+    return st.text(max_size=16)
+
+
+@st.composite
+def chunked_requests(draw):
+    """`(signature, rows)`: more rows than a chunk, valid ones and maybe one drawn from bad
+    inputs past the first chunk."""
+    signature = draw(st.sampled_from(sorted(VALID)))
+    rows = [VALID[signature][0]] * draw(st.integers(CHUNK_ROWS + 1, 3 * CHUNK_ROWS))
+    if draw(st.booleans()):
+        rows[draw(st.integers(CHUNK_ROWS, len(rows) - 1))] = draw(bad_rows(signature))
+    return signature, rows
+
+
+def _post(server, signature, rows):
+    client = Http(server.rest_api_port)
+    try:
+        return client("POST", PATH, raw=json.dumps({"signature_name": signature, "instances": rows},
+                                                   allow_nan=True).encode())
+    finally:
+        client.close()
+
+
+def _same_answer(answer, reference):
+    assert answer[0] == reference[0], (answer, reference)
+    if reference[0] == 200:
+        np.testing.assert_allclose(_values(answer[1]), _values(reference[1]), rtol=1e-6)
+
+
+def _values(body):
+    return [row["probability"] if isinstance(row, dict) else row for row in body["predictions"]]
+
+
+@fuzz(40)
+@given(request=chunked_requests())
+def test_chunked_and_batched_requests_answer_as_one_call(raw_served, chunked_servers, request):
+    """Each answer is the unchunked, unbatched server's; a valid request sent beside it by another
+    client is answered as alone."""
+    servers, tried = chunked_servers
+    signature, rows = request
+    whole = _post(raw_served[0], signature, rows)
+    check(*whole)
+    _same_answer(_post(servers["unbatched"], signature, rows), whole)
+    beside = VALID[signature]
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        batched, other = pool.map(lambda sent: _post(servers["batched"], signature, sent), [rows, beside])
+    check(*batched)
+    _same_answer(batched, whole)
+    _same_answer(other, _post(raw_served[0], signature, beside))
+    tried[signature, whole[0]] += 1
 
 
 _clients = {}

@@ -9,7 +9,7 @@ from apps.dcgan.signatures import make_signatures
 from tests.apps.dcgan.conftest import tiny_config
 from tests.apps.dcgan.test_model import _gan
 
-MAX_IMAGES = 8
+MAX_IMAGES = 10
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +55,11 @@ def test_a_conditional_generator_takes_labels(conditional_signatures):
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda s: _seed_request(s, [1], 0), "count: must be from 1 to 8 images, got 0"),
-    (lambda s: _seed_request(s, [1], 9), "count: must be from 1 to 8 images, got 9"),
+    (lambda s: _seed_request(s, [1], 0), "count: must be from 1 to 10 images, got 0"),
+    (lambda s: _seed_request(s, [1], 11), "count: must be from 1 to 10 images, got 11"),
+    (lambda s: _seed_request(s, [1, 2, 3], 4), "count: 12 images in all is over the limit of 10"),
     (lambda s: _seed_request(s, [1], 2, label=3), "this generator is not class-conditional"),
-    (lambda s: s["serving_default"](latent=tf.zeros((9, 16))), "9 rows is over the limit of 8"),
+    (lambda s: s["serving_default"](latent=tf.zeros((11, 16))), "11 rows is over the limit of 10"),
 ])
 def test_bad_inputs_are_refused_with_a_message(signatures, call, message):
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
@@ -106,6 +107,34 @@ def test_the_server_runtime_answers_bad_requests_with_400(app, tmp_path):
             assert error.value.http_status == 400 and message in error.value.message, error.value.message
     finally:
         servable.close()
+
+
+def test_the_server_checks_the_image_limit_on_the_whole_request(app, tmp_path):
+    """The export carries the limit; `kapps serve` checks it before it splits a request into
+    chunks of rows (the graph would only see a chunk)."""
+    from serving.export import export_model
+    from serving.model_config import ModelEntry
+    from tests.serving.serving_helpers import Http, start_server
+
+    config = tiny_config()
+    export_model(app, _gan(config), config, tmp_path)
+    server = start_server([ModelEntry("dcgan", str(tmp_path / "dcgan"))], request_chunk_rows=16,
+                          enable_warmup=False)
+    client = Http(server.rest_api_port)
+    limit = config.max_images
+    try:
+        status, body = client("POST", "/v1/models/dcgan:predict",
+                              {"instances": [{"latent": [0.0] * config.latent_dim}] * (limit + 1)})
+        assert status == 400 and f"{limit + 1} rows is over the limit of {limit}" in body["error"], body
+        status, body = client("POST", "/v1/models/dcgan:predict", {"signature_name": "serve_seed", "inputs": {
+            "seed": [1, 2], "count": [limit // 2 + 1] * 2, "label": [-1, -1]}})
+        assert status == 400 and f"over the limit of {limit}" in body["error"], body
+        status, body = client("POST", "/v1/models/dcgan:predict",
+                              {"instances": [{"latent": [0.0] * config.latent_dim}] * limit})
+        assert status == 200 and len(body["predictions"]) == limit
+    finally:
+        client.close()
+        server.stop()
 
 
 def test_the_cli_turns_predict_flags_into_items(monkeypatch, capsys):

@@ -118,3 +118,41 @@ def test_masks_come_back_in_the_orientation_the_user_sees(exported, loaded, tmp_
     (expected,) = loaded.signatures["serving_default"](image_bytes=tf.constant([_png(upright)]))[
         "mask_png_bytes"].numpy()
     np.testing.assert_array_equal(mask, np.asarray(Image.open(io.BytesIO(expected))))
+
+
+def test_the_server_answers_each_request_at_its_own_sizes(exported, loaded):
+    """`kapps serve` with batching and small chunks: a request split into chunks of different
+    largest sizes answers as one call, and concurrent clients' images do not pad each other."""
+    import base64
+    import concurrent.futures
+
+    from serving.batching import BatchingOptions
+    from serving.model_config import ModelEntry
+    from tests.serving.serving_helpers import Http, start_server
+
+    images, _ = builtin_split("test", 32)
+    wide = np.asarray(Image.fromarray(images[2]).resize((48, 24)))
+    small = np.asarray(Image.fromarray(images[3]).resize((5, 4)))
+    files = [_png(images[0]), _png(wide), _png(images[1])]  # chunks of two: 32x48, then 32x32
+    server = start_server([ModelEntry("segmentation", str(exported[0] / "segmentation"))],
+                          batching=BatchingOptions(batch_timeout_micros=200_000, num_batch_threads=2),
+                          request_chunk_rows=2, enable_warmup=False)
+
+    def masks(encoded):
+        client = Http(server.rest_api_port)
+        try:
+            status, body = client("POST", "/v1/models/segmentation:predict", {"instances": [
+                {"b64": base64.b64encode(data).decode()} for data in encoded]})
+        finally:
+            client.close()
+        assert status == 200, body
+        return np.asarray([row["mask"] for row in body["predictions"]])
+
+    try:
+        expected = loaded.signatures["serving_default"](image_bytes=tf.constant(files))["mask"].numpy()
+        np.testing.assert_array_equal(masks(files), expected)
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            small_mask, large_mask = pool.map(masks, [[_png(small)], [_png(images[0])]])
+        assert small_mask.shape == (1, 4, 5) and large_mask.shape == (1, 32, 32)
+    finally:
+        server.stop()
