@@ -381,7 +381,7 @@ value_fields = st.sampled_from(["float_val", "double_val", "int_val", "int64_val
                                 "half_val", "scomplex_val", "dcomplex_val", "uint32_val", "uint64_val"])
 
 
-def _values(draw, field, count):
+def _proto_values(draw, field, count):
     if field == "string_val":
         return draw(st.lists(st.binary(max_size=8), min_size=count, max_size=count))
     if field == "bool_val":
@@ -416,7 +416,7 @@ def tensor_protos(draw):
         return proto
     else:
         field, count = draw(value_fields), draw(st.integers(0, 6))
-    getattr(proto, field).extend(_values(draw, field, count))
+    getattr(proto, field).extend(_proto_values(draw, field, count))
     return proto
 
 
