@@ -44,6 +44,9 @@ from apps.detection.builtin import builtin_split
 from apps.detection.config import parse_test_split
 
 LOG = logging.getLogger("kapps.detection")
+# The pipeline functions hold no Python control flow: tracing them without AutoGraph's
+# conversion takes a third of the time.
+graph_function = tf.autograph.experimental.do_not_convert
 IMAGE_FOLDERS = ("images", "JPEGImages", "train2017", "val2017", ".")
 BOX_FORMAT = "yxyx"  # pixel edges at the network's size, in the pipelines
 RECORD_FEATURES = {"image": (tf.string, ()), "name": (tf.string, ()), "boxes": (tf.float32, (None, 4)),
@@ -308,9 +311,9 @@ def parse_voc_xml(path):
 
 
 def voc_index(root, config):
-    """`(ImageIndex, class_names, (train, test) positions or None)` of `Annotations/*.xml` +
-    `JPEGImages/`; the positions come from `ImageSets/Main/trainval.txt` (or `train.txt`) and
-    `test.txt` when present."""
+    """`(ImageIndex, class_names, (train, test) positions)` of `Annotations/*.xml` +
+    `JPEGImages/`, split by `ImageSets/Main/trainval.txt` (or `train.txt`) and `test.txt` when
+    present, else by `--test-split` over the annotation files' names."""
     root = Path(root)
     annotations = sorted((root / "Annotations").glob("*.xml"))
     if not annotations:
@@ -335,7 +338,8 @@ def voc_index(root, config):
         _append(index, file_name, str(image_path), (0, -1), boxes, classes, (height, width))
     clipping.report()
     require_annotations(index.boxes, str(root))
-    return index, class_names, _voc_lists(root, [path.stem for path in annotations])
+    stems = [path.stem for path in annotations]
+    return index, class_names, _voc_lists(root, stems) or split_test(stems, config, str(root))
 
 
 def _voc_lists(root, stems):
@@ -384,6 +388,7 @@ def raw_dataset(index, read, shuffle_seed=None):
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(index), seed=shuffle_seed, reshuffle_each_iteration=True)
 
+    @graph_function
     def example(entry):
         return {"image": read(entry), "name": entry["name"], "boxes": tf.reshape(entry["boxes"], [-1, 4]),
                 "classes": tf.reshape(entry["classes"], [-1]), "size": entry["size"]}
@@ -437,13 +442,13 @@ def load_files(path, config):
     if not path.exists():
         raise DataSourceError(f"{path} does not exist. Give a COCO instances .json (images beside it, in a folder "
                               "or a .tar) or a Pascal VOC folder (Annotations/ and JPEGImages/).")
-    lists = None
+    if (path / "Annotations").is_dir():
+        index, class_names, (train, test) = voc_index(path, config)
+        return indexed_raw_splits(index.take(train), index.take(test), class_names, config, f"files:{path}")
     if path.is_file():
         if path.suffix != ".json":
             raise DataSourceError(f"{path}: expected a COCO instances .json or a folder.")
         index, class_names = coco_index(path)
-    elif (path / "Annotations").is_dir():
-        index, class_names, lists = voc_index(path, config)
     else:
         documents = sorted(path.glob("*.json")) or sorted((path / "annotations").glob("instances_*.json"))
         if len(documents) != 1:
@@ -451,7 +456,7 @@ def load_files(path, config):
             raise DataSourceError(f"{path}: expected one COCO instances .json (found {found}) or a Pascal VOC folder "
                                   "(Annotations/ and JPEGImages/); name the .json in --data files:PATH.")
         index, class_names = coco_index(documents[0])
-    train, test = lists or split_test(index.names, config, str(path))
+    train, test = split_test(index.names, config, str(path))
     return indexed_raw_splits(index.take(train), index.take(test), class_names, config, f"files:{path}")
 
 
@@ -486,6 +491,7 @@ def encoded_size(encoded):
                    tf.int64)
 
 
+@graph_function
 def tfds_example(example):
     """A TFDS detection example (image still encoded, `objects/bbox` relative) → `RECORD_FEATURES`;
     crowd boxes (COCO's `is_crowd`) are left out, as for COCO files."""
@@ -573,15 +579,30 @@ def largest_boxes(boxes, classes, max_boxes):
             tf.ensure_shape(tf.pad(classes, [[0, missing]], constant_values=-1), [max_boxes]))
 
 
+def decoded_image(encoded, name, max_pixels):
+    """uint8 `[height, width, 3]` of an encoded image. JPEGs are decoded with the accurate integer
+    IDCT (what PIL and most tools use; TensorFlow's default fast one is off by up to ~8 levels);
+    other formats as the serving signatures decode them. Errors name the image."""
+    def jpeg():
+        shape = tf.cast(tf.image.extract_jpeg_shape(encoded), tf.int64)
+        check = _assert(shape[0] * shape[1] <= max_pixels, name, ": a ", shape[1], "x", shape[0],
+                        f" image is over the limit of {max_pixels} pixels (--max-image-pixels)")
+        with tf.control_dependencies([check]):
+            return tf.io.decode_jpeg(encoded, channels=3, dct_method="INTEGER_ACCURATE")
+
+    return tf.cond(tf.io.is_jpeg(encoded), jpeg, lambda: decode_image(encoded, 3, max_pixels=max_pixels, label=name))
+
+
 def make_decoder(config):
     """One raw example → `(image uint8 [size, size, 3], {boxes, classes}, {name, size})`: decoded
     (as the serving signatures decode), its size checked against the annotations', resized
     (stretched, antialiased, rounded to uint8) and its boxes scaled with it."""
     side = config.image_size
 
+    @graph_function
     def decode(example):
         name = example["name"]
-        image = decode_image(example["image"], 3, max_pixels=config.max_image_pixels, label=name)
+        image = decoded_image(example["image"], name, config.max_image_pixels)
         actual, declared = tf.cast(tf.shape(image)[:2], tf.int64), example["size"]
         check = _assert(tf.reduce_all(tf.equal(actual, declared)), name, ": the annotations say ", declared[1], "x",
                         declared[0], " pixels, the file holds ", actual[1], "x", actual[0], ".")
@@ -596,6 +617,7 @@ def make_decoder(config):
     return decode
 
 
+@graph_function
 def pack(images, targets, described=None):
     """`(images, {boxes, classes})` → `(images float32, [batch, max_boxes, 5])`: box and class
     id + 1 (0: padding, or a box augmentation pushed out of the image); `described` (names and
