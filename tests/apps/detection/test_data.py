@@ -4,6 +4,7 @@ bad annotations, the pipelines' output."""
 import io
 import json
 import logging
+import re
 import tarfile
 import time
 
@@ -323,3 +324,65 @@ def test_too_many_boxes_keep_the_largest_and_say_so(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="kapps.detection"):
         detection_data.load_files(root, tiny_config(test_split="last:1", max_boxes=2))
     assert "1 image(s) hold more than --max-boxes 2 boxes" in caplog.text and "img0.jpg" in caplog.text
+
+
+class _FakeTfds:
+    """A TFDS detection dataset as `load_tfds(..., decoders=SkipDecoding)` gives it: encoded
+    20×30 JPEGs, relative boxes, labels and COCO's `is_crowd`; its `test` split labelled or not."""
+
+    counts = {"train": 10, "validation": 4, "test": 3}
+
+    def __init__(self, test_labelled):
+        self.test_labelled = test_labelled
+        self.requested = []
+        self.info = type("Info", (), {
+            "splits": {name: type("Split", (), {"num_examples": count}) for name, count in self.counts.items()},
+            "features": {"objects": {"label": type("Label", (), {"names": ["cat", "dog"]})}}})
+
+    def load(self, name, split, *, as_supervised, decoders):
+        assert name == "coco/2017" and not as_supervised and set(decoders) == {"image"}
+        self.requested.append(split)
+        count = sum(int(end or self.counts[part]) - int(start or 0) if bracket else self.counts[part]
+                    for part, bracket, start, end in re.findall(r"(\w+)(\[(\d*):(\d*)\])?", split))
+        labelled = split != "test" or self.test_labelled
+
+        def examples():
+            for index in range(count):
+                objects = 2 if labelled else 0
+                yield {"image": _jpeg(20, 30), "image/filename": f"{split}-{index}.jpg",
+                       "objects": {"bbox": np.tile([[0.5, 0.0, 1.0, 0.5]], (objects, 1)).astype(np.float32),
+                                   "label": np.arange(objects, dtype=np.int64) % 2,
+                                   "is_crowd": np.array([False, True][:objects])}}
+
+        return tf.data.Dataset.from_generator(examples, output_signature={
+            "image": tf.TensorSpec([], tf.string), "image/filename": tf.TensorSpec([], tf.string),
+            "objects": {"bbox": tf.TensorSpec([None, 4], tf.float32), "label": tf.TensorSpec([None], tf.int64),
+                        "is_crowd": tf.TensorSpec([None], tf.bool)}})
+
+
+@pytest.mark.parametrize("test_labelled", [False, True])
+def test_tfds_streams_encoded_images_and_scores_only_a_labelled_split(monkeypatch, test_labelled):
+    """COCO 2017's `test` split has no labels: the loader scores on `validation` and trains on
+    `train`; a labelled `test` (VOC 2007's) scores, `train` and `validation` train. The hold-out is
+    the last `validation_fraction` of each training split; crowd boxes are left out."""
+    import tensorflow_datasets as tfds
+
+    fake = _FakeTfds(test_labelled)
+    monkeypatch.setattr(tfds, "builder", lambda name, **_: fake)
+    monkeypatch.setattr(detection_data, "load_tfds", fake.load)
+    config = tiny_config(max_examples=0, validation_fraction=0.1, image_size=10)
+    raw = detection_data.load_tfds_detection("coco/2017", config)
+    if test_labelled:
+        assert raw.counts == {"train": 13, "validation": 1, "test": 3}
+        assert set(fake.requested) == {"train", "test", "train[:9]+validation[:4]", "train[9:10]"}
+    else:
+        assert raw.counts == {"train": 9, "validation": 1, "test": 4}
+        assert set(fake.requested) == {"train", "test", "train[:9]", "train[9:10]", "validation"}
+    (example,) = list(raw.splits["test"].take(1).as_numpy_iterator())
+    assert example["image"] == _jpeg(20, 30) and list(example["size"]) == [20, 30]
+    np.testing.assert_allclose(example["boxes"], [[10, 0, 20, 15]])  # the crowd box left out
+    data = splits_from_raw(raw, config)
+    assert raw.class_names == data.class_names == ("cat", "dog") and data.test_examples == raw.counts["test"]
+    images, truths, _, sizes = _described(data)
+    assert images.shape == (raw.counts["test"], 10, 10, 3) and sizes[0] == [20, 30]
+    np.testing.assert_allclose(truths[0][0], [[5, 0, 10, 5]])
