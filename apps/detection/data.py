@@ -36,8 +36,8 @@ import tensorflow as tf
 
 from apps.core.augment import GeometricAugmentation, geometric_layers
 from apps.core.config import ConfigError
-from apps.core.data import (AUTOTUNE, DataSourceError, DataSplits, RawSplits, cached_if_small, load_tfds,
-                            prefetched)
+from apps.core.data import (AUTOTUNE, DECODED_CACHE_BYTES, DataSourceError, DataSplits, RawSplits, cached_if_small,
+                            load_tfds, prefetched)
 from apps.core.images import decode_image
 from apps.detection.builtin import CLASS_NAMES as BUILTIN_CLASS_NAMES
 from apps.detection.builtin import builtin_split
@@ -51,9 +51,12 @@ IMAGE_FOLDERS = ("images", "JPEGImages", "train2017", "val2017", ".")
 BOX_FORMAT = "yxyx"  # pixel edges at the network's size, in the pipelines
 RECORD_FEATURES = {"image": (tf.string, ()), "name": (tf.string, ()), "boxes": (tf.float32, (None, 4)),
                    "classes": (tf.int64, (None,)), "size": (tf.int64, (2,))}
-# A training split too big to cache is shuffled among this many bytes of decoded images
-# (its index is shuffled too, before any file is read).
-SHUFFLE_BUFFER_BYTES = 256 * 2**20
+# A training split too big to cache is shuffled among this many bytes of decoded images; its
+# index is shuffled each epoch before any file is read, so this only mixes neighbours.
+SHUFFLE_BUFFER_BYTES = 64 * 2**20
+# Splits whose decoded images are cached, while together they fit in `DECODED_CACHE_BYTES`; the
+# test split is read once (by the evaluation), so it is never cached.
+CACHED_SPLITS = ("train", "validation")
 # A TFDS `test` split whose first examples hold no object is unlabelled (COCO 2017's).
 TFDS_LABEL_PROBE = 64
 
@@ -650,6 +653,17 @@ def decoded_bytes(config):
     return config.image_size ** 2 * 3 + config.max_boxes * 20 + 256
 
 
+def cache_room(counts, config):
+    """`{split: bytes}`: how much each of `CACHED_SPLITS` may cache of its decoded images: the
+    training split first, then the validation split, within `DECODED_CACHE_BYTES` together."""
+    room, left = {}, DECODED_CACHE_BYTES
+    for split in CACHED_SPLITS:
+        room[split] = left
+        cost = counts.get(split, 0) * decoded_bytes(config)
+        left -= cost if cost <= left else 0
+    return room
+
+
 def chosen_class_names(class_names, config, source):
     if not config.class_names:
         return tuple(class_names)
@@ -661,23 +675,26 @@ def chosen_class_names(class_names, config, source):
 
 def splits_from_raw(raw, config):
     """`DataSplits` streamed from `RawSplits`: decode → resize → boxes padded → (cache while
-    small) → shuffle → batch → augment, in `tf.data`. `info["test_described"]` is the test
-    pipeline with each image's name and original size: `(images, targets, {"name", "size"})`."""
+    small: the training, then the validation split, within `DECODED_CACHE_BYTES` together) →
+    shuffle → batch → augment, in `tf.data`. `info["test_described"]` is the test pipeline with
+    each image's name and original size: `(images, targets, {"name", "size"})`."""
     decode = make_decoder(config)
     augment = make_augmenter(config) if config.augment else None
-    counts = dict(raw.counts)
+    splits, counts = dict(raw.splits), dict(raw.counts)
+    if config.max_examples and counts["train"] > config.max_examples:
+        splits["train"], counts["train"] = splits["train"].take(config.max_examples), config.max_examples
+    room = cache_room(counts, config)
 
     @functools.cache
-    def decoded(split):  # one (cached) decoding per split, shared by its pipelines
-        dataset = raw.splits[split]
-        if split == "train" and config.max_examples and counts["train"] > config.max_examples:
-            dataset, counts["train"] = dataset.take(config.max_examples), config.max_examples
-        examples = dataset.map(decode, num_parallel_calls=AUTOTUNE)
-        cached = cached_if_small(examples, counts[split], decoded_bytes(config))
-        return cached, cached is not examples
+    def decoded(split):  # `(examples, cached)`: one decoding per split, shared by its pipelines
+        examples = splits[split].map(decode, num_parallel_calls=AUTOTUNE)
+        if split not in room:
+            return examples, False
+        return (cached_if_small(examples, counts[split], decoded_bytes(config), limit_bytes=room[split]),
+                counts[split] * decoded_bytes(config) <= room[split])
 
     def batches(split, training=False, described=False):
-        if split not in raw.splits or not counts.get(split):
+        if split not in splits or not counts.get(split):
             return None
         examples, cached = decoded(split)
         if training:
@@ -692,9 +709,8 @@ def splits_from_raw(raw, config):
                                   num_parallel_calls=AUTOTUNE)
         return prefetched(batched.map(pack, num_parallel_calls=AUTOTUNE))
 
-    train = batches("train", training=True)
     return DataSplits(
-        train=train,
+        train=batches("train", training=True),
         validation=batches("validation"),
         test=batches("test"),
         class_names=chosen_class_names(raw.class_names, config, raw.source),

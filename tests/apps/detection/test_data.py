@@ -386,3 +386,27 @@ def test_tfds_streams_encoded_images_and_scores_only_a_labelled_split(monkeypatc
     images, truths, _, sizes = _described(data)
     assert images.shape == (raw.counts["test"], 10, 10, 3) and sizes[0] == [20, 30]
     np.testing.assert_allclose(truths[0][0], [[5, 0, 10, 5]])
+
+
+def test_decoded_images_are_cached_within_one_budget_and_never_for_the_test_split():
+    config = tiny_config(image_size=100, max_boxes=10)  # 30,456 bytes a decoded example
+    per_example = detection_data.decoded_bytes(config)
+    budget = detection_data.DECODED_CACHE_BYTES
+    small = detection_data.cache_room({"train": 100, "validation": 10, "test": 50}, config)
+    assert small == {"train": budget, "validation": budget - 100 * per_example}
+    big = detection_data.cache_room({"train": budget // per_example + 1, "validation": 10}, config)
+    assert big == {"train": budget, "validation": budget}  # the training split did not fit: nothing spent
+
+
+@pytest.mark.parametrize("cache_bytes", [0, 2**30])
+def test_every_training_image_comes_once_an_epoch_cached_or_streamed(tmp_path, monkeypatch, cache_bytes):
+    monkeypatch.setattr(detection_data, "DECODED_CACHE_BYTES", cache_bytes)
+    images = [{"id": index + 1, "file_name": f"img{index:02d}.jpg", "height": 8, "width": 8} for index in range(30)]
+    root = _coco(tmp_path, [_annotation(index + 1, index + 1, [0, 0, 1 + index % 7, 1 + index // 7])
+                            for index in range(30)], images=images)
+    config = tiny_config(image_size=8, test_split="last:5", validation_fraction=0.2, max_examples=0, batch_size=4)
+    data = splits_from_raw(detection_data.load_files(root, config), config.replace(augment=False))
+    assert (data.train_examples, data.validation_examples) == (20, 5)
+    epochs = [[tuple(boxes[0]) for _, targets in data.train.as_numpy_iterator() for boxes, _ in unpack(targets)]
+              for _ in range(2)]
+    assert len(epochs[0]) == 20 and sorted(epochs[0]) == sorted(epochs[1]) and epochs[0] != epochs[1]

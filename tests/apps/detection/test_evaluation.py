@@ -72,7 +72,8 @@ def test_the_streamed_test_split_scores_as_the_whole_split_in_memory(app):
     decoded = {name: keras.ops.convert_to_numpy(value)
                for name, value in decode(model.predict(images.astype(np.float32), batch_size=12, verbose=0)).items()}
     detections = [{name: decoded[name][row][:int(decoded["num_detections"][row])]
-                   for name in ("detection_boxes", "detection_scores", "detection_classes")} for row in range(len(images))]
+                   for name in ("detection_boxes", "detection_scores", "detection_classes")}
+                  for row in range(len(images))]
     truth, results = coco_documents(list(zip(boxes, classes)), detections, config.image_size,
                                     [(64, 64)] * len(images), len(data.class_names))
     direct, _ = coco_evaluate(truth, results, data.class_names)
