@@ -51,8 +51,9 @@ IMAGE_FOLDERS = ("images", "JPEGImages", "train2017", "val2017", ".")
 BOX_FORMAT = "yxyx"  # pixel edges at the network's size, in the pipelines
 RECORD_FEATURES = {"image": (tf.string, ()), "name": (tf.string, ()), "boxes": (tf.float32, (None, 4)),
                    "classes": (tf.int64, (None,)), "size": (tf.int64, (2,))}
-# A training split too big to cache is shuffled among this many bytes of decoded images; its
-# index is shuffled each epoch before any file is read, so this only mixes neighbours.
+# The training split is shuffled among this many bytes of decoded images. Its index is shuffled
+# each epoch before any file is read (the first epoch's order is the cache's, when cached), so
+# this only mixes neighbours; a buffer of the whole split would decode it all before the first step.
 SHUFFLE_BUFFER_BYTES = 64 * 2**20
 # Splits whose decoded images are cached, while together they fit in `DECODED_CACHE_BYTES`; the
 # test split is read once (by the evaluation), so it is never cached.
@@ -686,21 +687,19 @@ def splits_from_raw(raw, config):
     room = cache_room(counts, config)
 
     @functools.cache
-    def decoded(split):  # `(examples, cached)`: one decoding per split, shared by its pipelines
+    def decoded(split):  # one decoding per split, shared by its pipelines
         examples = splits[split].map(decode, num_parallel_calls=AUTOTUNE)
         if split not in room:
-            return examples, False
-        return (cached_if_small(examples, counts[split], decoded_bytes(config), limit_bytes=room[split]),
-                counts[split] * decoded_bytes(config) <= room[split])
+            return examples
+        return cached_if_small(examples, counts[split], decoded_bytes(config), limit_bytes=room[split])
 
     def batches(split, training=False, described=False):
         if split not in splits or not counts.get(split):
             return None
-        examples, cached = decoded(split)
+        examples = decoded(split)
         if training:
-            bounded = max(config.batch_size, SHUFFLE_BUFFER_BYTES // decoded_bytes(config))
-            examples = examples.shuffle(max(1, counts[split] if cached else min(counts[split], bounded)),
-                                        seed=config.seed, reshuffle_each_iteration=True)
+            buffer = min(counts[split], max(config.batch_size, SHUFFLE_BUFFER_BYTES // decoded_bytes(config)))
+            examples = examples.shuffle(buffer, seed=config.seed, reshuffle_each_iteration=True)
         if not described:
             examples = examples.map(lambda image, targets, _: (image, targets))
         batched = examples.batch(config.batch_size)
