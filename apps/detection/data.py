@@ -168,10 +168,10 @@ def _names_in_file(path):
     return tuple(line.strip() for line in Path(path).read_text().splitlines() if line.strip())
 
 
-def require_annotations(boxes, source):
-    """`DataSourceError` when no image of `source` has a box: an unlabelled split can neither
-    train nor be scored."""
-    if not any(len(image_boxes) for image_boxes in boxes):
+def require_annotations(per_image, source):
+    """`AnnotationError` when no image of `source` has an annotation (`per_image`: each image's
+    boxes or annotations): an unlabelled split can neither train nor be scored."""
+    if not any(len(annotations) for annotations in per_image):
         raise AnnotationError(f"{source}: holds no annotations (an unlabelled split, like COCO's test2017, can "
                               "neither train a detector nor score one); give annotated images.")
 
@@ -255,8 +255,7 @@ def coco_index(json_path):
     source = str(json_path)
     document = json.loads(Path(json_path).read_text())
     class_names, index_of, records = parse_coco(document, source)
-    if not any(annotations for _, _, annotations in records):
-        require_annotations([], source)
+    require_annotations([annotations for _, _, annotations in records], source)
     locator = ImageLocator(Path(json_path).parent, [record[0] for record in records])
     clipping = Clipping(source)
     index = ImageIndex([], [], [], [], [], [])

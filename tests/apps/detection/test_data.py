@@ -410,3 +410,15 @@ def test_every_training_image_comes_once_an_epoch_cached_or_streamed(tmp_path, m
     epochs = [[tuple(boxes[0]) for _, targets in data.train.as_numpy_iterator() for boxes, _ in unpack(targets)]
               for _ in range(2)]
     assert len(epochs[0]) == 20 and sorted(epochs[0]) == sorted(epochs[1]) and epochs[0] != epochs[1]
+
+
+def test_coco_own_layout_annotations_beside_the_image_folder(tmp_path):
+    """`coco/annotations/instances_val2017.json` with its images in `coco/val2017/`, as cocodataset.org ships them."""
+    _coco(tmp_path, [_annotation(1, 1, [1, 1, 5, 5])])
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "instances.json").rename(tmp_path / "annotations" / "instances_val2017.json")
+    (tmp_path / "images").rename(tmp_path / "val2017")
+    raw = detection_data.load_files(tmp_path, tiny_config(test_split="last:1", validation_fraction=0.0))
+    assert raw.counts == {"train": 4, "validation": 0, "test": 1}
+    (example,) = _examples(raw, "test")
+    assert example["name"] == b"img4.jpg" and example["image"] == (tmp_path / "val2017" / "img4.jpg").read_bytes()
