@@ -149,12 +149,13 @@ def network_reachable(address=TFDS_PROBE_HOST, seconds=TFDS_PROBE_SECONDS):
         pool.shutdown(wait=False)
 
 
-def load_tfds(name, split, *, as_supervised=True, data_dir=None):
+def load_tfds(name, split, *, as_supervised=True, data_dir=None, decoders=None):
     """`tfds.load` that fails fast, naming the other sources, when TFDS cannot download.
 
     A dataset already prepared in the TFDS data directory loads without the network.
     Otherwise TFDS would retry for minutes before failing offline, so the network
-    is probed first.
+    is probed first. `decoders` go to `as_dataset` (`{"image": tfds.decode.SkipDecoding()}` keeps
+    images encoded, for pipelines that decode them in parallel).
     """
     import tensorflow_datasets as tfds
 
@@ -166,7 +167,7 @@ def load_tfds(name, split, *, as_supervised=True, data_dir=None):
             f"with --data builtin."
         )
     builder.download_and_prepare()
-    return builder.as_dataset(split=split, as_supervised=as_supervised)
+    return builder.as_dataset(split=split, as_supervised=as_supervised, decoders=decoders)
 
 
 def hold_out(inputs, labels, fraction, seed):

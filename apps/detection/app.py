@@ -66,18 +66,20 @@ class DetectionApp(App):
                                score_threshold=0.0, field_metrics_every=1, seed=7)
 
     # ----- data ---------------------------------------------------------------
+    # Raw examples: the encoded image, its name, boxes in its own pixels, class ids, (height, width).
+    record_features = detection_data.RECORD_FEATURES
+
     def load_tfds(self, name, config):
-        train, test, class_names = detection_data.load_tfds_detection(name, config)
-        return detection_data.make_splits(train, test, class_names, config, f"tfds:{name}")
+        return detection_data.load_tfds_detection(name, config)
 
     def load_files(self, path, config):
-        train, test, class_names = detection_data.load_files(path, config)
-        return detection_data.make_splits(train, test, class_names, config, f"files:{path}")
+        return detection_data.load_files(path, config)
 
     def load_builtin(self, config):
-        train, test, class_names = detection_data.load_builtin(config)
-        return detection_data.make_splits(train, test, class_names, config,
-                                          "builtin (generated discs, squares and triangles)")
+        return detection_data.load_builtin(config)
+
+    def splits_from_raw(self, raw, config):
+        return detection_data.splits_from_raw(raw, config)
 
     # ----- model --------------------------------------------------------------
     def build_model(self, config, data):

@@ -3,10 +3,13 @@ per-class AP) and PNG plots (detections over test images, precision-recall, lear
 
 Predictions go through the app's decode step with `eval_score_threshold` (COCO practice:
 a low threshold, so the precision-recall curve runs to full recall); ground truth and
-detections are compared in each image's original pixels when its size is known.
+detections are compared in each image's original pixels when its size is known. The test
+split streams through once: only the ground truth and the detections (and the first batch,
+for the plots) are kept, whatever the split's size.
 """
 
 import contextlib
+import dataclasses
 import io
 from pathlib import Path
 
@@ -26,19 +29,38 @@ STATS = ("map", "map50", "map75", "map_small", "map_medium", "map_large", "ar1",
 TRUE_COLOR, PREDICTED_COLOR = (40, 200, 60), (230, 40, 40)
 
 
+@dataclasses.dataclass
+class SplitPredictions:
+    """What one pass over a split keeps: per image its ground truth `(boxes [k, 4] pixels at the
+    network's size, classes [k])` and detections (the decoded dict's arrays, normalised boxes),
+    the original sizes when the split carries them (else None), and the first images for plots
+    (whole batches, at least `SHOWN` images): `{"images" uint8, "names", "truths"}`."""
+
+    truths: list
+    detections: list
+    sizes: "list | None"
+    first: "dict | None"
+
+
 def predict_split(model, dataset, decode):
-    """`(ground truth, detections)` over the batched `dataset`: per image `(boxes [k, 4] pixels at
-    the network's size, classes [k])` and the decoded dict's arrays (normalised boxes)."""
-    truths, detections = [], []
-    for images, targets in dataset.as_numpy_iterator():
+    """`SplitPredictions` over the batched `dataset`: elements `(images, targets)`, or `(images,
+    targets, {"name", "size"})` (`DataSplits.info["test_described"]`)."""
+    truths, detections, sizes, first = [], [], [], None
+    for batch in dataset.as_numpy_iterator():
+        images, targets = batch[:2]
         decoded = decode(predict_batch(model, images))
         decoded = {name: keras.ops.convert_to_numpy(value) for name, value in decoded.items()}
-        truths += unpack(targets)
+        batch_truths = unpack(targets)
+        if first is None or len(first["images"]) < SHOWN:
+            first = _first_images(first, images, batch_truths, batch[2]["name"] if len(batch) > 2 else None)
+        truths += batch_truths
+        if len(batch) > 2:
+            sizes += [tuple(size) for size in batch[2]["size"]]
         for row in range(len(images)):
             count = int(decoded["num_detections"][row])
             detections.append({name: decoded[name][row][:count] for name in
                                ("detection_boxes", "detection_scores", "detection_classes")})
-    return truths, detections
+    return SplitPredictions(truths, detections, sizes or None, first)
 
 
 def coco_documents(truths, detections, image_size, sizes, num_classes):
@@ -94,22 +116,39 @@ def coco_evaluate(truth, results, class_names):
     return metrics, precision
 
 
-def split_metrics(model, dataset, decode, class_names, image_size, sizes=None):
-    """COCO metrics of `model` on the batched `dataset` (and the precision array)."""
-    truths, detections = predict_split(model, dataset, decode)
-    truth, results = coco_documents(truths, detections, image_size, sizes, len(class_names))
+def _first_images(first, images, truths, names):
+    names = [bytes(name).decode() for name in names] if names is not None else [""] * len(images)
+    batch = {"images": images.astype(np.uint8), "names": names, "truths": truths}
+    if first is None:
+        return batch
+    return {"images": np.concatenate([first["images"], batch["images"]]), "names": first["names"] + names,
+            "truths": first["truths"] + truths}
+
+
+def prediction_metrics(predictions, class_names, image_size):
+    """COCO metrics (and the precision array) of `SplitPredictions`, in each image's original
+    pixels when they carry its size, else at the network's size."""
+    truth, results = coco_documents(predictions.truths, predictions.detections, image_size, predictions.sizes,
+                                    len(class_names))
     return coco_evaluate(truth, results, class_names)
 
 
+def split_metrics(model, dataset, decode, class_names, image_size):
+    """COCO metrics of `model` on the batched `dataset` (and the precision array)."""
+    return prediction_metrics(predict_split(model, dataset, decode), class_names, image_size)
+
+
 def evaluate_detector(model, data, config, run, decode):
-    """The metrics of the test split (validation if there is none) and the plots."""
+    """The metrics of the test split (validation if there is none), streamed once, and the plots."""
     split_name, split = data.evaluation_split()
-    sizes = data.info.get("test_sizes") if split_name == "test" else None
-    metrics, precision = split_metrics(model, split, decode, data.class_names, config.image_size, sizes)
+    if split_name == "test":
+        split = data.info.get("test_described", split)
+    predictions = predict_split(model, split, decode)
+    metrics, precision = prediction_metrics(predictions, data.class_names, config.image_size)
     metrics = {"split": split_name, "examples": int(data.test_examples if split_name == "test"
                                                     else data.validation_examples),
                "eval_score_threshold": config.eval_score_threshold, **metrics}
-    return {**metrics, "plots": write_plots(model, data, config, run, metrics, precision, decode)}
+    return {**metrics, "plots": write_plots(model, data, config, run, metrics, precision, decode, predictions.first)}
 
 
 def draw_boxes(image, boxes, names, color, scores=None, width=2):
@@ -127,31 +166,30 @@ def draw_boxes(image, boxes, names, color, scores=None, width=2):
         line_thickness=width, text_thickness=1, font_scale=max(0.3, min(image.shape[:2]) / 800))[0]
 
 
-def plot_detections(model, data, config, path, decode):
-    """Test images with their true boxes (green) and the detections (red, with scores) at the
-    serving threshold."""
+def plot_detections(model, first, class_names, config, path, decode):
+    """The first test images (`first`: the first batch, see `SplitPredictions`) with their true
+    boxes (green) and the detections (red, with scores) at the serving threshold."""
     import matplotlib.pyplot as plt
 
-    # A whole batch is predicted (the shape the model already ran at), the first few shown.
-    batch = data.info["test_images"][:max(SHOWN, config.batch_size)]
-    if not len(batch):
+    # The whole batch is predicted (the shape the model already ran at), the first few shown.
+    if first is None or not len(first["images"]):
         return None
-    decoded = decode(model.predict_on_batch(batch.astype(np.float32)), config.score_threshold)
+    decoded = decode(model.predict_on_batch(first["images"].astype(np.float32)), config.score_threshold)
     decoded = {name: keras.ops.convert_to_numpy(value) for name, value in decoded.items()}
-    images = batch[:SHOWN]
+    images = first["images"][:SHOWN]
     columns = min(3, len(images))
     rows = -(-len(images) // columns)
     figure, axes = plt.subplots(rows, columns, figsize=(3.3 * columns, 3.5 * rows), squeeze=False)
     for index, image in enumerate(images):
-        truth = draw_boxes(image, data.info["test_boxes"][index],
-                           [data.class_names[c] for c in data.info["test_classes"][index]], TRUE_COLOR, width=1)
+        true_boxes, true_classes = first["truths"][index]
+        truth = draw_boxes(image, true_boxes, [class_names[c] for c in true_classes], TRUE_COLOR, width=1)
         count = int(decoded["num_detections"][index])
         boxes = decoded["detection_boxes"][index][:count] * config.image_size
-        names = [data.class_names[int(c) - 1] for c in decoded["detection_classes"][index][:count]]
+        names = [class_names[int(c) - 1] for c in decoded["detection_classes"][index][:count]]
         axis = axes[index // columns, index % columns]
         axis.imshow(draw_boxes(truth, boxes, names, PREDICTED_COLOR, scores=decoded["detection_scores"][index][:count]))
-        axis.set_title(f"{Path(str(data.info['test_names'][index])).name[:28]}\n"
-                       f"{len(data.info['test_boxes'][index])} true, {count} found", fontsize=8)
+        axis.set_title(f"{Path(first['names'][index]).name[:28]}\n"
+                       f"{len(true_boxes)} true, {count} found", fontsize=8)
     for axis in axes.ravel():
         axis.axis("off")
     figure.tight_layout()
@@ -183,15 +221,16 @@ def plot_precision_recall(precision, class_names, path, title):
     return path
 
 
-def write_plots(model, data, config, run, metrics, precision, decode):
+def write_plots(model, data, config, run, metrics, precision, decode, first):
     paths = []
     history = run.load_history()
     if history:
         paths.append(plot_learning_curves(history, run.plot_path("learning_curves"), "detection"))
     paths.append(plot_precision_recall(precision, data.class_names, run.plot_path("precision_recall"),
                                        f"Precision-recall at IoU 0.5 ({metrics['split']})"))
-    drawn = plot_detections(model, data, config, run.plot_path("detections"), decode)
+    drawn = plot_detections(model, first, data.class_names, config, run.plot_path("detections"), decode)
     if drawn:
         paths.append(drawn)
-    write_sample_pngs(data.info["test_images"], run.path / "samples", SAMPLES_WRITTEN)
+    if first is not None:
+        write_sample_pngs(first["images"], run.path / "samples", SAMPLES_WRITTEN)
     return [str(path) for path in paths]

@@ -1,9 +1,12 @@
-"""COCO metrics through pycocotools on a hand-made case whose AP is known."""
+"""COCO metrics through pycocotools on a hand-made case whose AP is known, and over a streamed split."""
 
+import keras
 import numpy as np
 import pytest
 
-from apps.detection.evaluation import coco_documents, coco_evaluate
+from apps.detection.builtin import builtin_split
+from apps.detection.evaluation import SHOWN, coco_documents, coco_evaluate, predict_split, prediction_metrics
+from tests.apps.detection.conftest import tiny_config
 
 RECALL_POINTS = 101  # COCO interpolates precision at recall 0, 0.01, ..., 1
 
@@ -52,3 +55,32 @@ def test_nothing_detected_scores_zero():
     truth, results = coco_documents(truths, [_found([], [], [])], 100, None, num_classes=1)
     metrics, precision = coco_evaluate(truth, results, ("a",))
     assert precision is None and metrics["map50"] == 0.0 and metrics["per_class_ap"] == {"a": 0.0}
+
+
+def test_the_streamed_test_split_scores_as_the_whole_split_in_memory(app):
+    """One pass over `info["test_described"]` (batches, names, original sizes) gives the metrics
+    of the builtin test scenes predicted and scored as arrays, and keeps its first images."""
+    config = tiny_config()
+    data = app.load_data(config)
+    keras.utils.set_random_seed(1)
+    model = app.build_model(config, data)
+    decode = lambda predictions, threshold=0.0: app.decode_predictions(predictions, model, threshold)  # noqa: E731
+    predictions = predict_split(model, data.info["test_described"], decode)
+    streamed, _ = prediction_metrics(predictions, data.class_names, config.image_size)
+
+    images, boxes, classes = builtin_split("test", config.image_size)
+    decoded = {name: keras.ops.convert_to_numpy(value)
+               for name, value in decode(model.predict(images.astype(np.float32), batch_size=12, verbose=0)).items()}
+    detections = [{name: decoded[name][row][:int(decoded["num_detections"][row])]
+                   for name in ("detection_boxes", "detection_scores", "detection_classes")}
+                  for row in range(len(images))]
+    truth, results = coco_documents(list(zip(boxes, classes)), detections, config.image_size,
+                                    [(64, 64)] * len(images), len(data.class_names))
+    direct, _ = coco_evaluate(truth, results, data.class_names)
+    assert results and streamed["map50"] > 0
+    assert streamed.pop("per_class_ap") == pytest.approx(direct.pop("per_class_ap"), abs=1e-9)
+    assert streamed == pytest.approx(direct, abs=1e-9)
+    assert predictions.sizes == [(64, 64)] * 96
+    shown = len(predictions.first["images"])
+    assert SHOWN <= shown and predictions.first["names"] == [f"builtin/test[{index}]" for index in range(shown)]
+    np.testing.assert_array_equal(predictions.first["images"], images[:shown])
