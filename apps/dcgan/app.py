@@ -124,7 +124,7 @@ class DcganApp(App):
             run_callbacks = [SampleGridCallback(run.path / SAMPLES_FOLDER, self.decode_predictions),
                              *run.callbacks(monitor=self.objective, mode=self.objective_direction)]
         with data_errors_as_source_errors():
-            return model.fit(data.train, epochs=config.epochs, initial_epoch=initial_epoch,
+            return model.fit(data.train, epochs=config.epochs, initial_epoch=initial_epoch, shuffle=False,
                              callbacks=self.training_callbacks(data, config, None, [*run_callbacks, *callbacks]))
 
     def field_metrics(self, model, dataset, config):

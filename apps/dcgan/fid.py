@@ -49,7 +49,7 @@ def train_classifier(examples, count, num_classes, config):
     batches = (examples.shuffle(min(count, SHUFFLE_BUFFER), seed=config.seed, reshuffle_each_iteration=True)
                .batch(CLASSIFIER_BATCH_SIZE)
                .map(lambda images, labels: (to_unit_range(images), labels), num_parallel_calls=AUTOTUNE))
-    trainer.fit(prefetched(batches), epochs=config.fid_classifier_epochs, verbose=0)
+    trainer.fit(prefetched(batches), epochs=config.fid_classifier_epochs, shuffle=False, verbose=0)
     return classifier
 
 
