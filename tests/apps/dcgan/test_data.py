@@ -136,3 +136,22 @@ def test_pipelines_hold_labels_and_images_in_the_tanh_range(app):
     assert -1.0 <= float(np.min(images)) < float(np.max(images)) <= 1.0
     assert splits.train_examples == 192 and splits.validation_examples == 64 and splits.test_examples == 1000
     assert splits.class_names == tuple("0123456789")
+
+
+def test_tfds_images_stay_encoded_and_validation_is_held_out_of_train(monkeypatch):
+    import tensorflow_datasets as tfds
+
+    from apps.core import data as core_data
+
+    monkeypatch.setattr(core_data, "network_reachable", lambda *args, **kwargs: True)
+    monkeypatch.setattr(data, "split_count", lambda builder, split: 12)  # mocked TFDS has no split metadata
+    config = tiny_config(max_examples=0, batch_size=4, validation_fraction=0.25)
+    with tfds.testing.mock_data(num_examples=12, policy=tfds.testing.MockPolicy.USE_CODE):
+        raw = data.load_tfds("mnist", config)
+        assert raw.counts == {"train": 9, "validation": 3, "test": 12} and raw.class_names == tuple("0123456789")
+        example = next(iter(raw.splits["train"]))
+        assert example["image"].dtype == tf.string and tf.io.is_jpeg(example["image"]) | (
+            example["image"].numpy()[:4] == b"\x89PNG")
+        splits = data.splits_from_raw(raw, config)
+        assert sum(len(images) for _, images in splits.validation) == 3
+        assert sum(len(images) for _, images in splits.train) == 8  # whole batches of 4

@@ -249,3 +249,4 @@ def test_tfds_offline_fails_fast_naming_the_other_sources(monkeypatch):
     monkeypatch.setattr(core_data, "network_reachable", lambda *args, **kwargs: False)
     with pytest.raises(DataSourceError, match="--data files:PATH or the offline sample with --data builtin"):
         segmentation_data.load_tfds_pets("oxford_iiit_pet", tiny_config())
+
