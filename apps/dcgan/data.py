@@ -199,6 +199,7 @@ def decoder(config):
     fail with a one-line error (a folder's files are checked, by name, as they are read)."""
     size, channels = config.image_size, config.channels
 
+    @tf.autograph.experimental.do_not_convert  # no Python control flow: tracing stays fast
     def decode(example):
         encoded = example["image"]
         valid = check(_is_image(encoded), "an example of label ", example["label"],

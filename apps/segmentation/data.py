@@ -38,10 +38,11 @@ NPZ_MASK_KEYS = {"semantic": PERSON_CLASS_NAMES, "trimaps": PET_CLASS_NAMES, "ma
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 IMAGE_FOLDERS, MASK_FOLDERS = ("images", "JPEGImages"), ("masks", "SegmentationClass", "annotations")
 DEFAULT_TEST_FRACTION = 0.2
-# Encoded training examples shuffled before decoding, and decoded ones after it when the
-# split is too big to cache (a cached split is shuffled whole, as it is in memory anyway).
+# Training examples are shuffled twice: encoded, before decoding (so a cached split is
+# cached in a random order), and decoded, after the cache (a new order each epoch); both
+# buffers are bounded, so the first step does not wait for a whole split to be decoded.
 RAW_SHUFFLE_EXAMPLES = 512
-DECODED_SHUFFLE_BYTES = 64 * 2**20
+DECODED_SHUFFLE_BYTES = 32 * 2**20
 _PNG_COLOR_TYPE_BYTE, _PNG_PALETTE = 25, 3
 
 
@@ -366,6 +367,7 @@ def resized_pair(image, mask, size):
 
 def decoder(config, class_count, source):
     """A raw example → `(image uint8 [size, size, 3], mask uint8 [size, size])`, checked."""
+    @tf.autograph.experimental.do_not_convert  # no Python control flow: tracing stays fast
     def decode(example):
         image = decode_rgb(example["image"], example["name"])
         mask = decode_mask(example["mask"])
@@ -402,12 +404,11 @@ def decoded_pipeline(raw, count, decode, config, training, augment=None):
     """Batches `(float32 images [b, s, s, 3], int32 masks [b, s, s, 1])` of a raw split: decoded
     in parallel, cached while small (`cached_if_small`), shuffled (training), augmented."""
     example_bytes = 4 * config.image_size ** 2
-    cached = count * example_bytes <= core_data.DECODED_CACHE_BYTES
-    if training and not cached:
+    if training:
         raw = raw.shuffle(RAW_SHUFFLE_EXAMPLES, seed=config.seed, reshuffle_each_iteration=True)
     dataset = cached_if_small(raw.map(decode, num_parallel_calls=AUTOTUNE), count, example_bytes)
     if training:
-        buffer = count if cached else max(1, DECODED_SHUFFLE_BYTES // example_bytes)
+        buffer = max(1, DECODED_SHUFFLE_BYTES // example_bytes)
         dataset = dataset.shuffle(min(count, buffer), seed=config.seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(config.batch_size).map(to_model_input, num_parallel_calls=AUTOTUNE)
     if augment is not None:
