@@ -250,3 +250,12 @@ def test_tfds_offline_fails_fast_naming_the_other_sources(monkeypatch):
     with pytest.raises(DataSourceError, match="--data files:PATH or the offline sample with --data builtin"):
         segmentation_data.load_tfds_pets("oxford_iiit_pet", tiny_config())
 
+
+
+def test_training_on_a_bad_folder_stops_with_the_one_line_error(tmp_path, app):
+    for stem in ("a", "b", "c"):
+        _write_pair(tmp_path, stem, np.zeros((8, 8, 3), np.uint8), np.full((8, 8), 9 if stem == "b" else 1, np.uint8))
+    config = tiny_config(data=f"files:{tmp_path}", class_names=("x", "y"), test_size=1, validation_fraction=0.0)
+    data = app.load_data(config)
+    with pytest.raises(DataSourceError, match=r"masks/b.png holds class id\(s\) \[9\], but there are 2 classes"):
+        app.train(app.make_model(config, data), data, config)
