@@ -109,12 +109,11 @@ def run(name, model, train, seconds, score):
 def real_floor(model, data, config):
     """FID of real training images against the real test images the models are scored on."""
     from apps.dcgan import fid as fid_lib
-    from apps.dcgan.data import to_unit_range
-    from apps.dcgan.evaluation import generated_and_real
+    from apps.dcgan.evaluation import real_moments, split_scores
 
-    _, real, _ = generated_and_real(model, data.test, config.fid_examples)
-    train = keras.ops.convert_to_numpy(to_unit_range(data.info["train_images"][:len(real)]))
-    return fid_lib.fid(fid_lib.classify(model.classifier, train)[0], fid_lib.classify(model.classifier, real)[0])
+    real = split_scores(model, data.test, config.fid_examples)
+    train = real_moments(model.classifier, data.info["train"], real.count)
+    return fid_lib.frechet_distance(*train.gaussian(), *real.real.gaussian())
 
 
 def main():

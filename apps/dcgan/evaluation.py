@@ -48,61 +48,83 @@ class SampleGridCallback(keras.callbacks.Callback):
         write_png(image, self.folder / f"epoch_{epoch + 1:03d}.png")
 
 
-def generated_and_real(model, dataset, examples):
-    """`(generated, real, labels)`: NumPy images in [-1, 1] for the first `examples` examples of
-    the batched `dataset`, generated for the same labels from noise seeded by the model's seed
-    (so the same weights always score the same)."""
+class SplitScores:
+    """What the FID evaluation accumulates over a split's batches: the moments of the real and
+    generated images' features, the generated images' classes, and how often the classifier
+    is right about the real images and about the labels the generated ones were asked for."""
+
+    def __init__(self, num_classes):
+        self.real, self.generated = fid_lib.FeatureMoments(), fid_lib.FeatureMoments()
+        self.generated_counts = np.zeros(max(num_classes, 1), np.int64)
+        self.real_right = self.generated_right = self.count = 0
+
+    def update(self, classifier, generated, real, labels):
+        generated_features, generated_probabilities = fid_lib.classify(classifier, generated)
+        real_features, real_probabilities = fid_lib.classify(classifier, real)
+        self.generated.update(generated_features)
+        self.real.update(real_features)
+        predicted = np.argmax(generated_probabilities, axis=-1)
+        self.generated_counts += np.bincount(predicted, minlength=len(self.generated_counts))
+        self.generated_right += int(np.sum(predicted == labels))
+        self.real_right += int(np.sum(np.argmax(real_probabilities, axis=-1) == labels))
+        self.count += len(labels)
+
+    def fid(self):
+        return fid_lib.frechet_distance(*self.generated.gaussian(), *self.real.gaussian())
+
+
+def split_scores(model, dataset, examples):
+    """`SplitScores` of the first `examples` examples of the batched `dataset`, generated for the
+    same labels from noise seeded by the model's seed (so the same weights always score the
+    same); one batch of images in memory at a time."""
     noise = np.random.default_rng(model.seed)
-    generated, real, labels = [], [], []
-    count = 0
+    scores = SplitScores(model.num_classes)
     for inputs, images in dataset:
-        batch_labels = keras.ops.convert_to_numpy(inputs["labels"])
-        latent = noise.standard_normal((len(batch_labels), model.latent_dim)).astype("float32")
-        generated.append(keras.ops.convert_to_numpy(model({"latent": latent, "labels": batch_labels},
-                                                          training=False)))
-        real.append(keras.ops.convert_to_numpy(images))
-        labels.append(batch_labels)
-        count += len(batch_labels)
-        if count >= examples:
+        labels = keras.ops.convert_to_numpy(inputs["labels"])
+        latent = noise.standard_normal((len(labels), model.latent_dim)).astype("float32")
+        generated = keras.ops.convert_to_numpy(model({"latent": latent, "labels": labels}, training=False))
+        kept = min(len(labels), examples - scores.count)
+        scores.update(model.classifier, generated[:kept], keras.ops.convert_to_numpy(images)[:kept], labels[:kept])
+        if scores.count >= examples:
             break
-    return tuple(np.concatenate(parts)[:examples] for parts in (generated, real, labels))
+    return scores
 
 
 def split_fid(model, dataset, examples):
     """FID of generated against real images of a split, on up to `examples` of each."""
-    generated, real, _ = generated_and_real(model, dataset, examples)
-    return fid_lib.fid(fid_lib.classify(model.classifier, generated)[0], fid_lib.classify(model.classifier, real)[0])
+    return split_scores(model, dataset, examples).fid()
 
 
-def _class_counts(probabilities, num_classes):
-    return np.bincount(np.argmax(probabilities, axis=-1), minlength=num_classes)
+def real_moments(classifier, examples, count, batch_size=256):
+    """`FeatureMoments` of the first `count` of the unbatched uint8 `(image, label)` `examples`."""
+    from apps.dcgan.data import to_unit_range
+
+    moments = fid_lib.FeatureMoments()
+    for images, _ in examples.take(count).batch(batch_size):
+        moments.update(fid_lib.classify(classifier, keras.ops.convert_to_numpy(to_unit_range(images)))[0])
+    return moments
 
 
 def evaluate_gan(model, data, config, run, decode):
     """FID of generated images against the test split (validation if there is none), the
     floor (real training images against the same real images), the classes the classifier
-    sees in the generated images, and the figures."""
-    from apps.dcgan.data import to_unit_range
-
+    sees in the generated images, and the figures; accumulated batch by batch."""
     split_name, split = data.evaluation_split()
-    generated, real, labels = generated_and_real(model, split, config.fid_examples)
-    generated_features, generated_probabilities = fid_lib.classify(model.classifier, generated)
-    real_features, real_probabilities = fid_lib.classify(model.classifier, real)
-    train_images = keras.ops.convert_to_numpy(to_unit_range(data.info["train_images"][:len(real)]))
-    counts = _class_counts(generated_probabilities, model.num_classes)
+    scores = split_scores(model, split, config.fid_examples)
+    floor = real_moments(model.classifier, data.info["train"], scores.count)
+    counts = scores.generated_counts
     metrics = {
         "split": split_name,
-        "fid": fid_lib.fid(generated_features, real_features),
-        "fid_samples": int(len(real)),
-        "fid_real_floor": fid_lib.fid(fid_lib.classify(model.classifier, train_images)[0], real_features),
+        "fid": scores.fid(),
+        "fid_samples": scores.count,
+        "fid_real_floor": fid_lib.frechet_distance(*floor.gaussian(), *scores.real.gaussian()),
         "fid_layer": FID_LAYER,
-        "classifier_accuracy": float(np.mean(np.argmax(real_probabilities, axis=-1) == labels)),
-        "classes_covered": int(np.sum(counts >= COVERAGE_SHARE * len(generated))),
+        "classifier_accuracy": scores.real_right / scores.count,
+        "classes_covered": int(np.sum(counts >= COVERAGE_SHARE * scores.count)),
         "generated_class_counts": {name: int(count) for name, count in zip(data.class_names, counts)},
     }
     if model.conditional:
-        predicted = np.argmax(generated_probabilities, axis=-1)
-        metrics["generated_label_accuracy"] = float(np.mean(predicted == labels))
+        metrics["generated_label_accuracy"] = scores.generated_right / scores.count
     return {**metrics, "plots": [str(path) for path in write_figures(model, run, decode)]}
 
 

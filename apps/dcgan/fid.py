@@ -36,17 +36,20 @@ def build_classifier(image_size, channels, num_classes, width):
     return keras.Model(images, [features, probabilities], name="fid_classifier")
 
 
-def train_classifier(images, labels, num_classes, config):
-    """The classifier of `build_classifier`, trained on uint8 `images` and integer `labels`."""
-    from apps.dcgan.data import to_unit_range
+def train_classifier(examples, count, num_classes, config):
+    """The classifier of `build_classifier`, trained on the stream `examples` of `count`
+    unbatched `(uint8 image, integer label)`, reshuffled every epoch."""
+    from apps.core.data import AUTOTUNE, prefetched
+    from apps.dcgan.data import SHUFFLE_BUFFER, to_unit_range
 
     classifier = build_classifier(config.image_size, config.channels, num_classes, config.fid_classifier_width)
     trainer = keras.Model(classifier.input, classifier.output[1])
     trainer.compile(optimizer=keras.optimizers.Adam(CLASSIFIER_LEARNING_RATE),
                     loss="sparse_categorical_crossentropy")
-    inputs = keras.ops.convert_to_numpy(to_unit_range(images))
-    trainer.fit(inputs, np.asarray(labels), batch_size=CLASSIFIER_BATCH_SIZE, epochs=config.fid_classifier_epochs,
-                shuffle=True, verbose=0)
+    batches = (examples.shuffle(min(count, SHUFFLE_BUFFER), seed=config.seed, reshuffle_each_iteration=True)
+               .batch(CLASSIFIER_BATCH_SIZE)
+               .map(lambda images, labels: (to_unit_range(images), labels), num_parallel_calls=AUTOTUNE))
+    trainer.fit(prefetched(batches), epochs=config.fid_classifier_epochs, shuffle=False, verbose=0)
     return classifier
 
 
@@ -58,6 +61,34 @@ def classify(classifier, images, batch_size=256):
         features.append(keras.ops.convert_to_numpy(batch_features))
         probabilities.append(keras.ops.convert_to_numpy(batch_probabilities))
     return np.concatenate(features).astype(np.float64), np.concatenate(probabilities)
+
+
+class FeatureMoments:
+    """The mean and covariance of features met batch by batch (Chan et al.'s pairwise update):
+    memory of one `[D, D]` matrix, however many images."""
+
+    def __init__(self):
+        self.count, self.mean, self.scatter = 0, 0.0, 0.0
+
+    def update(self, features):
+        """Adds a `[n, D]` batch of features."""
+        features = np.asarray(features, dtype=np.float64)
+        count = len(features)
+        if not count:
+            return
+        mean = features.mean(axis=0)
+        centred = features - mean
+        delta = mean - self.mean
+        total = self.count + count
+        self.scatter = self.scatter + centred.T @ centred + np.outer(delta, delta) * self.count * count / total
+        self.mean = self.mean + delta * count / total
+        self.count = total
+
+    def gaussian(self):
+        """`(mean, covariance)` of the features so far (the covariance as `np.cov`'s)."""
+        if self.count < 2:
+            raise ValueError(f"FID needs at least 2 images per set, got {self.count}.")
+        return self.mean, self.scatter / (self.count - 1)
 
 
 def gaussian(features):

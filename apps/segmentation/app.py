@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from apps.core.app import App, SampleRequest
+from apps.core.decode_checks import data_errors_as_source_errors
 from apps.core.hypermodel import ConfigHyperModel
 from apps.core.images import read_displayed_image, read_image_files, serialized_example
 from apps.segmentation import data as segmentation_data
@@ -40,6 +41,7 @@ class SegmentationApp(App):
     objective = "val_mean_iou"
     objective_direction = "max"
     field_metric_names = ("mean_iou", "pixel_accuracy")
+    record_features = segmentation_data.RECORD_FEATURES
     known_limits = (
         "Every pixel gets one of the training data's classes: there is no 'none of these' answer.",
         "Images are squeezed to --image-size squares for the network and its answer is resized back, so "
@@ -57,16 +59,16 @@ class SegmentationApp(App):
 
     # ----- data ---------------------------------------------------------------
     def load_tfds(self, name, config):
-        train, test, class_names = segmentation_data.load_tfds_pets(name, config)
-        return segmentation_data.make_splits(train, test, class_names, config, f"tfds:{name}")
+        return segmentation_data.load_tfds_pets(name, config)
 
     def load_files(self, path, config):
-        train, test, class_names = segmentation_data.load_files(path, config)
-        return segmentation_data.make_splits(train, test, class_names, config, f"files:{path}")
+        return segmentation_data.load_files(path, config)
 
     def load_builtin(self, config):
-        train, test, class_names = segmentation_data.load_builtin(config)
-        return segmentation_data.make_splits(train, test, class_names, config, "builtin (generated shapes)")
+        return segmentation_data.load_builtin(config)
+
+    def splits_from_raw(self, raw, config):
+        return segmentation_data.splits_from_raw(raw, config)
 
     # ----- model --------------------------------------------------------------
     def build_model(self, config, data):
@@ -74,6 +76,11 @@ class SegmentationApp(App):
 
     def hypermodel(self, config, data):
         return ConfigHyperModel(self, config, data, search_space)
+
+    def train(self, model, data, config, run=None, callbacks=(), initial_epoch=0):
+        """`App.train`, a bad example met in the stream raised as a one-line `DataSourceError`."""
+        with data_errors_as_source_errors():
+            return super().train(model, data, config, run, callbacks, initial_epoch)
 
     def field_metrics(self, model, dataset, config):
         """Mean IoU and pixel accuracy over the whole (validation) `dataset`."""
@@ -89,8 +96,9 @@ class SegmentationApp(App):
         return {"mask": keras.ops.cast(keras.ops.argmax(predictions, axis=-1), "uint8")}
 
     def evaluate(self, model, data, config, run):
-        return evaluate_segmenter(model, data, config, run,
-                                  lambda probabilities: self.decode_predictions(probabilities, model))
+        with data_errors_as_source_errors():
+            return evaluate_segmenter(model, data, config, run,
+                                      lambda probabilities: self.decode_predictions(probabilities, model))
 
     def report(self, metrics):
         lines = [super().report(metrics)]

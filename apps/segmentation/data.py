@@ -1,24 +1,32 @@
-"""Segmentation data: TFDS Oxford-IIIT Pet, local files (`.npz`, image + mask folders, Pascal VOC)
-or generated shapes; images and masks resized to `config.image_size` and checked.
+"""Segmentation data, streamed: TFDS Oxford-IIIT Pet, local files (`.npz`, image + mask folders,
+Pascal VOC) or generated shapes.
 
-Every source gives `Labelled` train and test sets at the network's size. Masks hold
-class ids (`uint8`); `config.ignore_class` marks pixels left out of the loss and the
-metrics. A mask whose size differs from its image, or that holds an id past the
-declared classes, stops the loading with an error naming the file (and the row).
+The loaders build `RawSplits` of raw examples `{"image": encoded bytes, "mask": PNG bytes of
+class ids, "name": where it came from}`: folders are read with `tf.io.read_file` from an index
+of paths, TFDS without decoding, and the sources that are arrays by nature (an `.npz`, the
+generated shapes) are PNG-encoded lazily inside `tf.data`. `splits_from_raw` decodes, checks,
+resizes (images bilinear and antialiased, masks nearest), batches and augments in `tf.data`.
+
+Masks hold class ids; `config.ignore_class` marks pixels left out of the loss and the
+metrics. A missing image or mask stops the loading on the index; a mask whose size differs
+from its image, or that holds an id past the declared classes, stops the pipeline where it
+is decoded with an error naming the file (`apps.core.decode_checks`).
 """
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
+from apps.core import data as core_data
 from apps.core.augment import GeometricAugmentation, geometric_layers
 from apps.core.config import ConfigError
-from apps.core.data import DataSourceError, DataSplits, batched_pipeline, load_tfds
+from apps.core.data import AUTOTUNE, DataSourceError, DataSplits, RawSplits, cached_if_small, prefetched
+from apps.core.decode_checks import check
 from apps.segmentation.builtin import CLASS_NAMES as BUILTIN_CLASS_NAMES
 from apps.segmentation.builtin import builtin_split
 
+RECORD_FEATURES = {"image": (tf.string, ()), "mask": (tf.string, ()), "name": (tf.string, ())}
 PET_CLASS_NAMES = ("pet", "background", "border")  # Oxford trimaps 1, 2, 3 less one, as keras-io does
 PERSON_CLASS_NAMES = ("background", "person")
 VOC_CLASS_NAMES = (
@@ -30,40 +38,85 @@ NPZ_MASK_KEYS = {"semantic": PERSON_CLASS_NAMES, "trimaps": PET_CLASS_NAMES, "ma
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 IMAGE_FOLDERS, MASK_FOLDERS = ("images", "JPEGImages"), ("masks", "SegmentationClass", "annotations")
 DEFAULT_TEST_FRACTION = 0.2
+# Training examples are shuffled twice: encoded, before decoding (so a cached split is
+# cached in a random order), and decoded, after the cache (a new order each epoch); both
+# buffers are bounded, so the first step does not wait for a whole split to be decoded.
+RAW_SHUFFLE_EXAMPLES = 512
+DECODED_SHUFFLE_BYTES = 32 * 2**20
+_PNG_COLOR_TYPE_BYTE, _PNG_PALETTE = 25, 3
 
 
-@dataclasses.dataclass
-class Labelled:
-    """Images with their masks at the network's size, and where each came from."""
-
-    images: np.ndarray  # uint8 [n, size, size, 3]
-    masks: np.ndarray  # uint8 [n, size, size]
-    names: tuple  # file or row names, for error messages and plots
-
-    def __len__(self):
-        return len(self.images)
-
-    def take(self, indices):
-        return Labelled(self.images[indices], self.masks[indices], tuple(self.names[i] for i in indices))
+# ----- index ---------------------------------------------------------------------------------
+def held_out(count, fraction, seed):
+    """A boolean row mask: a seeded random `fraction` of `count` examples held out."""
+    order = np.random.default_rng(seed).permutation(count)
+    mask = np.zeros(count, bool)
+    mask[order[:int(round(count * fraction))]] = True
+    return mask
 
 
-# ----- resizing and checks ---------------------------------------------------------------------
-def resized_pair(image, mask, size, name):
-    """One uint8 image `[h, w, 3]` and its mask `[h, w]` at `size`×`size` (bilinear / nearest)."""
-    if image.shape[:2] != mask.shape[:2]:
-        raise DataSourceError(f"{name}: the mask is {mask.shape[1]}x{mask.shape[0]} pixels but the image is "
-                              f"{image.shape[1]}x{image.shape[0]}; every mask must have its image's size.")
-    if image.shape[:2] == (size, size):
-        return image, mask
-    resized = tf.image.resize(image, (size, size), antialias=True)
-    image = tf.cast(tf.round(tf.clip_by_value(resized, 0, 255)), tf.uint8).numpy()
-    mask = tf.image.resize(mask[..., None], (size, size), method="nearest").numpy()[..., 0]
-    return image, mask
+def _rows(table, rows):
+    return {key: np.asarray(values)[rows] for key, values in table.items()}
 
 
-def resized_batch(images, masks, size, names):
-    pairs = [resized_pair(image, mask, size, name) for image, mask, name in zip(images, masks, names)]
-    return Labelled(np.stack([image for image, _ in pairs]), np.stack([mask for _, mask in pairs]), tuple(names))
+def _count(table):
+    return len(next(iter(table.values())))
+
+
+def split_last(table, config):
+    """`(train, test)` tables when a source has no split: the last `config.test_size` examples
+    (a fifth by default) are the test split."""
+    total = _count(table)
+    count = config.test_size or max(1, int(round(total * DEFAULT_TEST_FRACTION)))
+    if count >= total:
+        raise ConfigError(f"--test-size {count} leaves no training examples out of {total}.")
+    return _rows(table, slice(0, total - count)), _rows(table, slice(total - count, total))
+
+
+def raw_from_tables(train, test, to_raw, class_names, config, source):
+    """`RawSplits` from the train and test index tables (dicts of equal-length arrays):
+    `max_examples` training rows, a seeded `validation_fraction` of them held out, each row
+    made a raw example by `to_raw` inside `tf.data`."""
+    if config.max_examples:
+        train = _rows(train, slice(0, min(config.max_examples, _count(train))))
+    held = held_out(_count(train), config.validation_fraction, config.seed)
+    tables = {"train": _rows(train, ~held), "validation": _rows(train, held), "test": test}
+    splits = {name: tf.data.Dataset.from_tensor_slices(table).map(to_raw, num_parallel_calls=AUTOTUNE)
+              for name, table in tables.items() if _count(table)}
+    counts = {name: _count(tables[name]) for name in splits}
+    return _with_class_names(splits, counts, class_names, config, source)
+
+
+def _with_class_names(splits, counts, found, config, source):
+    class_names = class_names_for(found, splits, config)
+    return RawSplits(splits=splits, counts=counts, class_names=class_names, source=source,
+                     details={"validation_fraction": config.validation_fraction, "seed": config.seed})
+
+
+def class_names_for(found, splits, config):
+    """The declared names (`--class-names`), or the source's, or `class_<id>` up to the largest
+    id of the masks (found by decoding every mask once, in `tf.data`)."""
+    if config.class_names:
+        return tuple(config.class_names)
+    if found:
+        return tuple(found)
+    largest = 0
+    for dataset in splits.values():
+        masks = dataset.map(lambda example: decode_mask(example["mask"]), num_parallel_calls=AUTOTUNE)
+        kept = masks.map(lambda mask: tf.reduce_max(tf.where(mask == config.ignore_class, 0, tf.cast(mask, tf.int32))))
+        largest = max(largest, int(kept.reduce(tf.constant(0), tf.maximum)))
+    return tuple(f"class_{index}" for index in range(largest + 1))
+
+
+def encoded_arrays(row):
+    """A row of uint8 arrays `{"image", "mask", "name"}` → a raw example (PNG bytes)."""
+    return {"image": tf.io.encode_png(row["image"]), "mask": tf.io.encode_png(row["mask"][..., tf.newaxis]),
+            "name": row["name"]}
+
+
+def read_files(row):
+    """A row of paths `{"image", "mask", "name"}` → a raw example (the files' bytes)."""
+    return {"image": tf.io.read_file(row["image"]), "mask": tf.io.read_file(row["mask"]), "name": row["name"]}
 
 
 def as_rgb(image):
@@ -74,43 +127,7 @@ def as_rgb(image):
     return np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image[..., :3]
 
 
-def check_class_ids(labelled, class_count, ignore_class, source):
-    """Raises naming the first file whose mask holds an id that is no class and not ignored."""
-    valid = np.zeros(256, bool)
-    valid[:class_count] = True
-    valid[ignore_class] = True
-    bad = ~valid[labelled.masks]
-    if bad.any():
-        row = int(np.flatnonzero(bad.reshape(len(labelled), -1).any(axis=1))[0])
-        ids = sorted(set(np.unique(labelled.masks[row][bad[row]]).tolist()))
-        raise DataSourceError(
-            f"{source}: the mask of {labelled.names[row]} holds class id(s) {ids}, but there are "
-            f"{class_count} classes (0..{class_count - 1}) and the ignored id is {ignore_class}. "
-            "Declare the classes with --class-names, or the ignored id with --ignore-class.")
-
-
-def class_names_for(found, labelled_sets, config):
-    """The declared names (`--class-names`), or the source's, or `class_<id>` up to the largest id."""
-    if config.class_names:
-        return tuple(config.class_names)
-    if found:
-        return tuple(found)
-    largest = max(int(np.max(np.where(item.masks == config.ignore_class, 0, item.masks)))
-                  for item in labelled_sets if len(item))
-    return tuple(f"class_{index}" for index in range(largest + 1))
-
-
-def split_last(labelled, config):
-    """`(train, test)` when a source has no split: the last `config.test_size` examples
-    (a fifth by default) are the test split."""
-    count = config.test_size or max(1, int(round(len(labelled) * DEFAULT_TEST_FRACTION)))
-    if count >= len(labelled):
-        raise ConfigError(f"--test-size {count} leaves no training examples out of {len(labelled)}.")
-    indices = np.arange(len(labelled))
-    return labelled.take(indices[:-count]), labelled.take(indices[-count:])
-
-
-# ----- .npz -----------------------------------------------------------------------------------
+# ----- .npz (arrays by nature: np.load reads them whole) -----------------------------------------
 def _npz_mask_key(arrays, config, path):
     if config.mask_key:
         if config.mask_key not in arrays:
@@ -125,8 +142,8 @@ def _npz_mask_key(arrays, config, path):
 
 
 def load_npz(path, config):
-    """`(train, test, class_names)` from an `.npz` with `images` and a mask array; with a
-    `split` array, `trainval` (or `train`) rows train and `test` rows test, others are left out."""
+    """`RawSplits` of an `.npz` with `images` and a mask array; with a `split` array,
+    `trainval` (or `train`) rows train and `test` rows test, others are left out."""
     with np.load(path, allow_pickle=False) as handle:
         arrays = {key: handle[key] for key in handle.files}
     if "images" not in arrays:
@@ -135,48 +152,31 @@ def load_npz(path, config):
     images, masks = arrays["images"], arrays[key].astype(np.int64)
     if masks.ndim == 4 and masks.shape[-1] == 1:
         masks = masks[..., 0]
-    if len(images) != len(masks) or masks.ndim != 3:
+    if len(images) != len(masks) or masks.ndim != 3 or images.shape[1:3] != masks.shape[1:]:
         raise DataSourceError(f"{path}: `images` {images.shape} and `{key}` {masks.shape} must be "
-                              "[n, height, width(, channels)] and [n, height, width] with the same n.")
+                              "[n, height, width(, channels)] and [n, height, width] with the same n, height "
+                              "and width.")
     if key == "trimaps":
         masks = np.where(masks == config.ignore_class, masks, masks - 1)  # Oxford's 1..3 → 0..2
     if masks.min() < 0 or masks.max() > 255:
         raise DataSourceError(f"{path}: `{key}` holds ids outside 0..255 ({masks.min()}..{masks.max()}).")
     names = [f"{Path(path).name}[{index}]" + (f" ({arrays['names'][index]})" if "names" in arrays else "")
              for index in range(len(images))]
-    images = np.stack([as_rgb(image) for image in images])
-    labelled = resized_batch(images, masks.astype(np.uint8), config.image_size, names)
+    table = {"image": np.stack([as_rgb(image) for image in images]), "mask": masks.astype(np.uint8),
+             "name": np.array(names)}
     found = tuple(str(name) for name in arrays["class_names"]) if "class_names" in arrays else NPZ_MASK_KEYS[key]
     if "split" not in arrays:
-        train, test = split_last(labelled, config)
+        train, test = split_last(table, config)
     else:
         split = arrays["split"].astype(str)
-        train = labelled.take(np.flatnonzero(np.isin(split, ("trainval", "train"))))
-        test = labelled.take(np.flatnonzero(split == "test"))
-        if not len(train) or not len(test):
+        train, test = _rows(table, np.isin(split, ("trainval", "train"))), _rows(table, split == "test")
+        if not _count(train) or not _count(test):
             raise DataSourceError(f"{path}: its `split` array must mark rows `trainval` (or `train`) and "
                                   f"`test`; it holds {sorted(set(split.tolist()))}.")
-    return train, test, found
+    return raw_from_tables(train, test, encoded_arrays, found, config, f"files:{path}")
 
 
-# ----- image and mask folders (and Pascal VOC) ----------------------------------------------
-def _read_image(path):
-    from PIL import Image
-
-    with Image.open(path) as image:
-        image.seek(0)
-        return as_rgb(np.asarray(image.convert("RGBA") if image.mode == "P" else image))
-
-
-def _read_mask(path):
-    """Class ids of a PNG mask: palette indices (VOC), or the first channel of a gray/RGB one."""
-    from PIL import Image
-
-    with Image.open(path) as mask:
-        array = np.asarray(mask)
-    return array if array.ndim == 2 else array[..., 0]
-
-
+# ----- image and mask folders (and Pascal VOC): an index of paths ---------------------------------
 def _subfolder(root, candidates, what):
     for name in candidates:
         if (root / name).is_dir():
@@ -196,40 +196,38 @@ def _split_lists(root):
     return {}
 
 
-def _read_pairs(image_dir, mask_dir, stems, config):
-    images, masks, names = [], [], []
+def _pair_table(image_dir, mask_dir, stems):
+    """`{"image": paths, "mask": paths, "name": mask paths}` of `stems`; a stem without its
+    image or its PNG mask stops the loading, naming it."""
     files = {path.stem: path for path in image_dir.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES}
+    mask_files = {path.stem for path in mask_dir.glob("*.png")}
     for stem in stems:
-        mask_path = mask_dir / f"{stem}.png"
-        if stem not in files or not mask_path.is_file():
-            raise DataSourceError(f"{stem}: no image in {image_dir} or no {mask_path.name} in {mask_dir}; every "
+        if stem not in files or stem not in mask_files:
+            raise DataSourceError(f"{stem}: no image in {image_dir} or no {stem}.png in {mask_dir}; every "
                                   "image needs a PNG mask of the same name.")
-        image, mask = resized_pair(_read_image(files[stem]), _read_mask(mask_path), config.image_size, mask_path)
-        images.append(image)
-        masks.append(mask)
-        names.append(str(mask_path))
-    if not images:
+    if not stems:
         raise DataSourceError(f"{image_dir}: no images found.")
-    return Labelled(np.stack(images), np.stack(masks), tuple(names))
+    masks = [str(mask_dir / f"{stem}.png") for stem in stems]
+    return {"image": np.array([str(files[stem]) for stem in stems]), "mask": np.array(masks), "name": np.array(masks)}
 
 
 def load_folders(root, config):
-    """`(train, test, class_names)` from `images/` + `masks/` (or VOC's `JPEGImages/` +
-    `SegmentationClass/`), split by the split files, else the last examples test."""
+    """`RawSplits` of `images/` + `masks/` (or VOC's `JPEGImages/` + `SegmentationClass/`),
+    split by the split files, else the last examples test."""
     image_dir = _subfolder(root, IMAGE_FOLDERS, "image")
     mask_dir = _subfolder(root, MASK_FOLDERS, "mask")
     found = VOC_CLASS_NAMES if mask_dir.name == "SegmentationClass" else ()
     splits = _split_lists(root)
     if splits:
-        return (_read_pairs(image_dir, mask_dir, splits["train"], config),
-                _read_pairs(image_dir, mask_dir, splits["test"], config), found)
-    stems = sorted(path.stem for path in mask_dir.glob("*.png"))
-    train, test = split_last(_read_pairs(image_dir, mask_dir, stems, config), config)
-    return train, test, found
+        train, test = (_pair_table(image_dir, mask_dir, splits[name]) for name in ("train", "test"))
+    else:
+        train, test = split_last(_pair_table(image_dir, mask_dir, sorted(p.stem for p in mask_dir.glob("*.png"))),
+                                 config)
+    return raw_from_tables(train, test, read_files, found, config, f"files:{root}")
 
 
 def load_files(path, config):
-    """`(train, test, class_names)` from an `.npz` or a folder."""
+    """`RawSplits` of an `.npz` or a folder."""
     path = Path(path)
     if not path.exists():
         raise DataSourceError(f"{path} does not exist. Give an .npz, a folder with images/ and masks/, or a "
@@ -239,33 +237,150 @@ def load_files(path, config):
     return load_folders(path, config)
 
 
-# ----- TFDS -----------------------------------------------------------------------------------
+# ----- TFDS: tf.data end to end, images and masks left encoded -------------------------------------
+def _pet_example(name, split, ignore_class):
+    def raw(example):
+        trimap = tf.io.decode_png(example["segmentation_mask"], channels=1)
+        mask = tf.where(trimap == ignore_class, trimap, trimap - 1)  # Oxford's 1..3 → 0..2
+        return {"image": example["image"], "mask": tf.io.encode_png(mask),
+                "name": tf.strings.join([f"tfds:{name}/{split}/", example["file_name"]])}
+
+    return raw
+
+
+def _rows_of(dataset, keep):
+    """The elements of `dataset` whose position is marked in the boolean array `keep`."""
+    keep = tf.constant(keep)
+    return dataset.enumerate().filter(lambda index, _: keep[index]).map(lambda _, example: example)
+
+
+def split_count(builder, split):
+    """Examples in a prepared TFDS split, from its metadata (nothing is read)."""
+    return builder.info.splits[split].num_examples
+
+
 def load_tfds_pets(name, config):
-    """`(train, test, class_names)` from TFDS `oxford_iiit_pet` (its train and test splits)."""
-    sets = []
+    """`RawSplits` of TFDS `oxford_iiit_pet` (its train and test splits; validation held out of train)."""
+    import tensorflow_datasets as tfds
+
+    core_data.load_tfds(name, "train", as_supervised=False)  # downloads it, or fails fast offline
+    builder = tfds.builder(name)
+    decoders = {"image": tfds.decode.SkipDecoding(), "segmentation_mask": tfds.decode.SkipDecoding()}
+    datasets, counts = {}, {}
     for split in ("train", "test"):
-        dataset = load_tfds(name, split, as_supervised=False)
-        images, masks, names = [], [], []
-        for index, example in enumerate(dataset.as_numpy_iterator()):
-            image, mask = resized_pair(as_rgb(example["image"]), example["segmentation_mask"][..., 0],
-                                       config.image_size, f"tfds:{name}/{split}[{index}]")
-            images.append(image)
-            masks.append(np.where(mask == config.ignore_class, mask, mask - 1))
-            names.append(f"tfds:{name}/{split}[{index}]")
-        sets.append(Labelled(np.stack(images), np.stack(masks), tuple(names)))
-    return sets[0], sets[1], PET_CLASS_NAMES
+        dataset = builder.as_dataset(split=split, decoders=decoders, shuffle_files=False)
+        datasets[split] = dataset.map(_pet_example(name, split, config.ignore_class), num_parallel_calls=AUTOTUNE)
+        counts[split] = split_count(builder, split)
+    if config.max_examples:
+        counts["train"] = min(config.max_examples, counts["train"])
+        datasets["train"] = datasets["train"].take(counts["train"])
+    held = held_out(counts["train"], config.validation_fraction, config.seed)
+    splits = {"train": _rows_of(datasets["train"], ~held), "validation": _rows_of(datasets["train"], held),
+              "test": datasets["test"]}
+    counts = {"train": int((~held).sum()), "validation": int(held.sum()), "test": counts["test"]}
+    splits = {split: dataset for split, dataset in splits.items() if counts[split]}
+    return _with_class_names(splits, {split: counts[split] for split in splits}, PET_CLASS_NAMES, config,
+                             f"tfds:{name}")
 
 
+# ----- builtin (generated at the network's size: arrays by nature, 400 of them) --------------------
 def load_builtin(config):
-    train, test = (builtin_split(split, config.image_size) for split in ("train", "test"))
-    return (Labelled(*train, tuple(f"builtin/train[{i}]" for i in range(len(train[0])))),
-            Labelled(*test, tuple(f"builtin/test[{i}]" for i in range(len(test[0])))), BUILTIN_CLASS_NAMES)
+    tables = {}
+    for split in ("train", "test"):
+        images, masks = builtin_split(split, config.image_size)
+        tables[split] = {"image": images, "mask": masks,
+                         "name": np.array([f"builtin/{split}[{i}]" for i in range(len(images))])}
+    return raw_from_tables(tables["train"], tables["test"], encoded_arrays, BUILTIN_CLASS_NAMES, config,
+                           "builtin (generated shapes)")
+
+
+# ----- decoding, checks and resizing (in tf.data) ---------------------------------------------------
+def _is_image(encoded):
+    start = lambda count: tf.strings.substr(encoded, 0, count)
+    return (tf.io.is_jpeg(encoded) | tf.equal(start(4), b"\x89PNG") | tf.equal(start(3), b"GIF")
+            | tf.equal(start(2), b"BM"))
+
+
+def decode_rgb(encoded, name):
+    """Encoded PNG/JPEG/GIF/BMP bytes → uint8 `[h, w, 3]` (gray repeated, alpha dropped); a
+    file that is no image fails naming `name`."""
+    with tf.control_dependencies([check(_is_image(encoded), name, ": not a PNG, JPEG, GIF or BMP image")]):
+        image = tf.io.decode_image(encoded, channels=0, dtype=tf.uint8, expand_animations=False)
+    channels = tf.shape(image)[-1]
+    image = tf.cond(channels < 3, lambda: tf.repeat(image[..., :1], 3, axis=-1), lambda: image[..., :3])
+    return tf.ensure_shape(image, [None, None, 3])
+
+
+def _png_palette_indices(png):
+    """Palette indices of a palette PNG (what Pascal VOC's masks hold): TensorFlow decodes the
+    palette's colours, which are mapped back to the first index of each colour in PLTE."""
+    rgb = tf.cast(tf.io.decode_png(png, channels=3), tf.int32)
+    start = tf.strings.length(tf.strings.split(png, sep="PLTE", maxsplit=1)[0])
+    length = tf.reduce_sum(tf.cast(tf.io.decode_raw(tf.strings.substr(png, start - 4, 4), tf.uint8), tf.int32)
+                           * tf.constant([2**24, 2**16, 2**8, 1]))
+    palette = tf.reshape(tf.cast(tf.io.decode_raw(tf.strings.substr(png, start + 4, length), tf.uint8), tf.int32),
+                         [-1, 3])
+    codes = palette[:, 0] * 65536 + palette[:, 1] * 256 + palette[:, 2]
+    order = tf.argsort(codes, stable=True)
+    pixels = tf.reshape(rgb[..., 0] * 65536 + rgb[..., 1] * 256 + rgb[..., 2], [-1])
+    found = tf.minimum(tf.searchsorted(tf.gather(codes, order), pixels), tf.size(codes) - 1)
+    return tf.reshape(tf.cast(tf.gather(order, found), tf.uint8), tf.shape(rgb)[:2])
+
+
+def decode_mask(png):
+    """Class ids `[h, w]` (uint8) of a PNG mask: palette indices (VOC), or the first channel of a
+    gray or RGB one."""
+    color_type = tf.io.decode_raw(tf.strings.substr(png, _PNG_COLOR_TYPE_BYTE, 1), tf.uint8)[0]
+    return tf.cond(tf.equal(color_type, _PNG_PALETTE), lambda: _png_palette_indices(png),
+                   lambda: tf.io.decode_png(png, channels=0)[..., 0])
+
+
+def _checked(image, mask, name, class_count, ignore_class, source):
+    """The pair, once the mask has its image's size and holds only class ids or the ignored id."""
+    image_size, mask_size = tf.shape(image)[:2], tf.shape(mask)
+    valid = np.zeros(256, bool)
+    valid[:class_count] = True
+    valid[ignore_class] = True
+    bad = tf.boolean_mask(mask, ~tf.gather(tf.constant(valid), tf.cast(mask, tf.int32)))
+    bad_ids = tf.strings.reduce_join(tf.strings.as_string(tf.sort(tf.unique(tf.cast(bad, tf.int32))[0])),
+                                     separator=", ")
+    checks = [
+        check(tf.reduce_all(image_size == mask_size), name, ": the mask is ", mask_size[1], "x", mask_size[0],
+              " pixels but the image is ", image_size[1], "x", image_size[0],
+              "; every mask must have its image's size."),
+        check(tf.equal(tf.size(bad), 0), f"{source}: the mask of ", name, " holds class id(s) [", bad_ids,
+              f"], but there are {class_count} classes (0..{class_count - 1}) and the ignored id is "
+              f"{ignore_class}. Declare the classes with --class-names, or the ignored id with --ignore-class."),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.identity(image), tf.identity(mask)
+
+
+def resized_pair(image, mask, size):
+    """uint8 image `[h, w, 3]` and mask `[h, w]` at `size`×`size`: bilinear and antialiased,
+    rounded (the image), nearest (the mask)."""
+    resized = tf.image.resize(image, (size, size), antialias=True)
+    image = tf.cast(tf.round(tf.clip_by_value(resized, 0, 255)), tf.uint8)
+    mask = tf.image.resize(mask[..., tf.newaxis], (size, size), method="nearest")[..., 0]
+    return tf.ensure_shape(image, [size, size, 3]), tf.ensure_shape(mask, [size, size])
+
+
+def decoder(config, class_count, source):
+    """A raw example → `(image uint8 [size, size, 3], mask uint8 [size, size])`, checked."""
+    @tf.autograph.experimental.do_not_convert  # no Python control flow: tracing stays fast
+    def decode(example):
+        image = decode_rgb(example["image"], example["name"])
+        mask = decode_mask(example["mask"])
+        image, mask = _checked(image, mask, example["name"], class_count, config.ignore_class, source)
+        return resized_pair(image, mask, config.image_size)
+
+    return decode
 
 
 # ----- pipelines ------------------------------------------------------------------------------
-def to_model_input(image, mask):
-    """uint8 image and mask → float32 pixels 0–255 (the model rescales) and an int32 mask `[h, w, 1]`."""
-    return tf.cast(image, tf.float32), tf.cast(mask, tf.int32)[..., tf.newaxis]
+def to_model_input(images, masks):
+    """uint8 images and masks → float32 pixels 0–255 (the model rescales) and int32 masks `[..., 1]`."""
+    return tf.cast(images, tf.float32), tf.cast(masks, tf.int32)[..., tf.newaxis]
 
 
 def make_augmenter(config):
@@ -285,39 +400,44 @@ def make_augmenter(config):
     return augment
 
 
-def hold_out_validation(train, config):
-    """`(train, validation)`: a seeded random `validation_fraction` of the training set held out."""
-    order = np.random.default_rng(config.seed).permutation(len(train))
-    count = int(round(len(train) * config.validation_fraction))
-    return train.take(np.sort(order[count:])), train.take(np.sort(order[:count]))
+def decoded_pipeline(raw, count, decode, config, training, augment=None):
+    """Batches `(float32 images [b, s, s, 3], int32 masks [b, s, s, 1])` of a raw split: decoded
+    in parallel, cached while small (`cached_if_small`), shuffled (training), augmented."""
+    example_bytes = 4 * config.image_size ** 2
+    if training:
+        raw = raw.shuffle(RAW_SHUFFLE_EXAMPLES, seed=config.seed, reshuffle_each_iteration=True)
+    dataset = cached_if_small(raw.map(decode, num_parallel_calls=AUTOTUNE), count, example_bytes)
+    if training:
+        buffer = max(1, DECODED_SHUFFLE_BYTES // example_bytes)
+        dataset = dataset.shuffle(min(count, buffer), seed=config.seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(config.batch_size).map(to_model_input, num_parallel_calls=AUTOTUNE)
+    if augment is not None:
+        dataset = dataset.map(augment, num_parallel_calls=AUTOTUNE)
+    return prefetched(dataset)
 
 
-def make_splits(train, test, class_names, config, source):
-    """`DataSplits` of batched pipelines from the labelled train and test sets."""
-    class_names = class_names_for(class_names, (train, test), config)
+def splits_from_raw(raw, config):
+    """`DataSplits` of batched pipelines from the raw train, validation and test splits."""
+    class_names = tuple(config.class_names) or tuple(raw.class_names)
     if config.ignore_class < len(class_names):
         raise ConfigError(f"--ignore-class {config.ignore_class} is one of the {len(class_names)} classes of "
-                          f"{source}; choose a value past them (255 by default).")
-    for labelled in (train, test):
-        check_class_ids(labelled, len(class_names), config.ignore_class, source)
-    if config.max_examples:
-        train = train.take(np.arange(min(config.max_examples, len(train))))
-    train, validation = hold_out_validation(train, config)
+                          f"{raw.source}; choose a value past them (255 by default).")
+    decode = decoder(config, len(class_names), raw.source)
     augment = make_augmenter(config) if config.augment else None
 
-    def pipeline(labelled, training):
-        dataset = tf.data.Dataset.from_tensor_slices((labelled.images, labelled.masks))
-        return batched_pipeline(dataset, config.batch_size, training=training, seed=config.seed,
-                                preprocess=to_model_input, augment=augment)
+    def pipeline(split, training=False):
+        if split not in raw.splits:
+            return None
+        return decoded_pipeline(raw.splits[split], raw.counts[split], decode, config, training,
+                                augment if training else None)
 
     return DataSplits(
-        train=pipeline(train, training=True),
-        validation=pipeline(validation, training=False) if len(validation) else None,
-        test=pipeline(test, training=False),
-        class_names=tuple(class_names),
-        train_examples=len(train),
-        validation_examples=len(validation),
-        test_examples=len(test),
-        source=source,
-        info={"test_images": test.images, "test_masks": test.masks, "test_names": test.names},
+        train=pipeline("train", training=True),
+        validation=pipeline("validation"),
+        test=pipeline("test"),
+        class_names=class_names,
+        train_examples=raw.counts.get("train", 0),
+        validation_examples=raw.counts.get("validation", 0),
+        test_examples=raw.counts.get("test", 0),
+        source=raw.source,
     )

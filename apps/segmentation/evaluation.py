@@ -71,12 +71,17 @@ def overlay(images, masks, num_classes, ignore_class):
         color_mapping=class_colors(num_classes), alpha=OVERLAY_ALPHA, ignore_index=ignore_class)
 
 
-def plot_overlays(model, data, config, path, decode):
+def first_examples(dataset, count):
+    """`(uint8 images [n, h, w, 3], masks [n, h, w])`: the first `count` examples of the batched
+    `dataset`, read from the stream."""
+    images, masks = next(dataset.unbatch().take(count).batch(count).as_numpy_iterator())
+    return images.astype(np.uint8), masks[..., 0]
+
+
+def plot_overlays(model, images, true, data, config, path, decode):
     """Rows of test images: the image, the true mask over it, the predicted mask over it."""
     import matplotlib.pyplot as plt
 
-    images = data.info["test_images"][:OVERLAYS_SHOWN]
-    true = data.info["test_masks"][:OVERLAYS_SHOWN]
     predicted = keras.ops.convert_to_numpy(decode(model.predict_on_batch(images.astype(np.float32)))["mask"])
     count = len(data.class_names)
     columns = [("image", images), ("true", overlay(images, true, count, config.ignore_class)),
@@ -123,6 +128,8 @@ def write_plots(model, data, config, run, metrics, decode):
     if history:
         paths.append(plot_learning_curves(history, run.plot_path("learning_curves"), "segmentation"))
     paths.append(plot_class_iou(metrics, run.plot_path("class_iou"), f"Per-class IoU ({metrics['split']})"))
-    paths.append(plot_overlays(model, data, config, run.plot_path("overlays"), decode))
-    write_sample_pngs(data.info["test_images"], run.path / "samples", SAMPLES_WRITTEN)
+    images, masks = first_examples(data.evaluation_split()[1], max(OVERLAYS_SHOWN, SAMPLES_WRITTEN))
+    paths.append(plot_overlays(model, images[:OVERLAYS_SHOWN], masks[:OVERLAYS_SHOWN], data, config,
+                               run.plot_path("overlays"), decode))
+    write_sample_pngs(images, run.path / "samples", SAMPLES_WRITTEN)
     return [str(path) for path in paths]

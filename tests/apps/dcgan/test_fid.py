@@ -38,3 +38,20 @@ def test_singular_covariances_still_give_a_finite_distance():
 def test_one_image_is_refused():
     with pytest.raises(ValueError, match="at least 2"):
         fid.fid(np.zeros((1, 4)), np.zeros((5, 4)))
+
+
+def test_moments_accumulated_batch_by_batch_equal_the_whole_array_ones():
+    features = np.random.default_rng(3).gamma(2.0, 3.0, (1001, 6))
+    moments = fid.FeatureMoments()
+    for start in range(0, len(features), 128):
+        moments.update(features[start:start + 128])
+    mean, covariance = moments.gaussian()
+    np.testing.assert_allclose(mean, features.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(covariance, np.cov(features, rowvar=False), rtol=1e-10)
+
+
+def test_one_accumulated_image_is_refused():
+    moments = fid.FeatureMoments()
+    moments.update(np.zeros((1, 4)))
+    with pytest.raises(ValueError, match="at least 2"):
+        moments.gaussian()
