@@ -1,4 +1,4 @@
-"""Data sources (`tfds[:NAME]`, `files:PATH`, `builtin`) and the shared tf.data pipeline."""
+"""Data sources (`tfds[:NAME]`, `files:PATH`, `builtin`, `records:DIR`) and the shared tf.data pipeline."""
 
 import dataclasses
 import socket
@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 AUTOTUNE = tf.data.AUTOTUNE
-SOURCE_KINDS = ("tfds", "files", "builtin")
+SOURCE_KINDS = ("tfds", "files", "builtin", "records")
 TFDS_PROBE_HOST = ("storage.googleapis.com", 443)
 TFDS_PROBE_SECONDS = 10
 
@@ -47,10 +47,12 @@ class DataSource:
         kind, _, argument = text.partition(":")
         if kind not in SOURCE_KINDS:
             raise DataSourceError(
-                f"Unknown data source {text!r}. Use tfds[:NAME], files:PATH or builtin."
+                f"Unknown data source {text!r}. Use tfds[:NAME], files:PATH, builtin or records:DIR."
             )
         if kind == "files" and not argument:
             raise DataSourceError("files: needs a path, e.g. --data files:../shared/datasets/mnist")
+        if kind == "records" and not argument:
+            raise DataSourceError("records: needs the folder `kapps <app> prepare-data` wrote, e.g. --data records:coco")
         if kind == "builtin" and argument:
             raise DataSourceError(f"builtin takes no argument, got {text!r}.")
         return cls(kind, argument)
