@@ -119,7 +119,7 @@ class App(abc.ABC):
                               "records; use tfds[:NAME], files:PATH or builtin.")
         else:
             data = self.load_source(source, config)
-        return through_data_service(data, config, self.name)
+        return through_data_service(data, config)
 
     def raw_splits(self, source, config):
         """A streaming app's `RawSplits` of the parsed `--data` source (`records:DIR` included)."""

@@ -1,8 +1,9 @@
 """Data sources (`tfds[:NAME]`, `files:PATH`, `builtin`, `records:DIR`) and the shared tf.data pipeline."""
 
-import dataclasses
-import socket
 import concurrent.futures
+import dataclasses
+import math
+import socket
 
 import numpy as np
 import tensorflow as tf
@@ -220,3 +221,21 @@ def batched_pipeline(
 
 def _fixed_shapes(dataset):
     return all(spec.shape.is_fully_defined() for spec in tf.nest.flatten(dataset.element_spec))
+
+
+def rebatch(dataset, batch_size, examples_count=None):
+    """The batched `dataset` regrouped into batches of `batch_size` (padded when the
+    examples have variable shapes, as padded text batches do). With `examples_count`,
+    the result knows its length, so Keras shows progress and does not warn."""
+    if dataset is None:
+        return None
+    examples = dataset.unbatch()
+    shapes = tf.nest.flatten(tf.nest.map_structure(lambda spec: spec.shape, examples.element_spec))
+    if all(shape.is_fully_defined() for shape in shapes):
+        batches = examples.batch(batch_size)
+    else:
+        batches = examples.padded_batch(batch_size)
+    if examples_count is not None:
+        batches = batches.apply(tf.data.experimental.assert_cardinality(
+            math.ceil(examples_count / batch_size)))
+    return prefetched(batches)

@@ -15,7 +15,6 @@ start the service (`deploy/training/data-service.yaml` on Kubernetes).
 import signal
 import socket
 import threading
-import uuid
 
 from apps.core.config import ConfigError
 
@@ -42,24 +41,30 @@ def check_reachable(address, seconds=CONNECT_SECONDS):
                           f"with `kapps data-service dispatcher --port {port}`.") from None
 
 
-def through_data_service(data, config, app_name):
+def through_data_service(data, config):
     """`data` (the app's `DataSplits`) with its training split read through the tf.data
-    service at `config.data_service`; `data` itself when the flag is empty."""
+    service at `config.data_service`; `data` itself when the flag is empty.
+
+    The workers' batches are regrouped on the trainer into `--batch-size` batches (padded with
+    zeros where examples vary in size, the suite's padding convention) so that every epoch has
+    the same, known number of steps: each worker's last batch of an epoch is short, and Keras
+    fixes an epoch's length from the first epoch. Each pass (epoch) is its own anonymous job: a
+    job name would let an epoch's iterator join the job of the previous one, which Keras leaves
+    unfinished when it stops at the known step count."""
     if not config.data_service:
         return data
     import tensorflow as tf
 
-    from apps.core.data import prefetched
+    from apps.core.data import rebatch
 
     check_reachable(config.data_service)
-    # One job per training: its epochs reuse it, and two trainings never share their examples.
-    job_name = f"kapps-{app_name}-{uuid.uuid4().hex[:12]}"
-    train = data.train.apply(tf.data.experimental.service.distribute(
-        processing_mode="distributed_epoch", service=config.data_service, job_name=job_name))
+    served = data.train.apply(tf.data.experimental.service.distribute(
+        processing_mode="distributed_epoch", service=config.data_service))
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-    source = f"{data.source}, training input on the tf.data service at {config.data_service}"
-    return data.replace(train=prefetched(train.with_options(options)), source=source)
+    train = rebatch(served, config.batch_size, data.train_examples).with_options(options)
+    source = f"{data.source}; training input from the tf.data service at {config.data_service}"
+    return data.replace(train=train, source=source)
 
 
 def start_dispatcher(port=0, work_dir=None):

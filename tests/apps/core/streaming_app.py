@@ -48,7 +48,7 @@ class StreamingApp(App):
 
     def default_config(self):
         return AppConfig(data="files:missing", epochs=1, batch_size=8, validation_fraction=0.25,
-                         learning_rate=0.05, optimizer="sgd")
+                         learning_rate=0.05)
 
     def load_files(self, path, config):
         paths, labels = _index(Path(path) / "train")
@@ -84,9 +84,9 @@ class StreamingApp(App):
                           raw.source, {"details": raw.details})
 
     def build_model(self, config, data):
-        model = keras.Sequential([keras.Input((SIZE, SIZE, 1)), keras.layers.GlobalAveragePooling2D(),
+        model = keras.Sequential([keras.Input((SIZE, SIZE, 1)), keras.layers.Flatten(),
                                   keras.layers.Dense(len(CLASS_NAMES), activation="softmax")])
-        model.compile(keras.optimizers.SGD(config.learning_rate), "categorical_crossentropy")
+        model.compile(keras.optimizers.Adam(config.learning_rate), "categorical_crossentropy")
         return model
 
     def hypermodel(self, config, data):
