@@ -3,15 +3,19 @@
 and ending where training without the service ends; `kapps data-service` starts the servers."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 
 import keras
 import numpy as np
 import pytest
 
+from apps import cli
 from apps.core import workflow
 from apps.core.config import ConfigError
 from apps.core.data_service import start_dispatcher, start_worker
@@ -102,20 +106,44 @@ def test_bad_unreachable_or_unusable_services_are_clear_errors(app_and_config):
         churn.check_config(churn.tiny_config().replace(data_service="grpc://localhost:5050"))
 
 
+def _interrupt_once_serving():
+    """Sends this process SIGINT (Ctrl-C) once `serve_until_interrupted` has installed its handler."""
+    default = signal.getsignal(signal.SIGINT)
+
+    def wait_then_interrupt():
+        while signal.getsignal(signal.SIGINT) is default:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=wait_then_interrupt, daemon=True).start()
+
+
+@pytest.mark.parametrize("role", ["dispatcher", "worker"])
+def test_each_command_says_where_it_listens_and_stops_on_ctrl_c(role, service, capsys):
+    arguments = ["--port", "0"] + (["--dispatcher", service.removeprefix("grpc://")] if role == "worker" else [])
+    _interrupt_once_serving()
+    assert cli.main(["data-service", role, *arguments]) == 0
+    line, stopped = capsys.readouterr().out.splitlines()
+    expected = (r"tf.data dispatcher listening on grpc://localhost:\d+ \(trainers: --data-service grpc://localhost:\d+\)"
+                if role == "dispatcher" else rf"tf.data worker listening on port \d+, serving {service[7:]}")
+    assert re.fullmatch(expected, line) and stopped == "Stopped."
+
+
 def _start(*arguments):
     process = subprocess.Popen([sys.executable, "-m", "apps", "data-service", *arguments], stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     return process, process.stdout.readline().strip()
 
 
-def test_the_commands_say_where_they_listen_and_stop_on_ctrl_c():
+@pytest.mark.slow
+def test_the_commands_run_as_processes_that_stop_on_ctrl_c():
     dispatcher, line = _start("dispatcher", "--port", "0")
     try:
         assert line.startswith("tf.data dispatcher listening on grpc://localhost:"), line
         target = line.split()[4]
         worker, worker_line = _start("worker", "--dispatcher", target.removeprefix("grpc://"), "--port", "0")
         try:
-            assert worker_line.startswith("tf.data worker listening on port ") and target[7:] in worker_line, worker_line
+            assert worker_line.startswith("tf.data worker listening on port ") and target[7:] in worker_line
         finally:
             worker.send_signal(signal.SIGINT)
             assert worker.wait(timeout=60) == 0 and worker.stdout.read().strip() == "Stopped."
