@@ -75,20 +75,23 @@ def _add_action_parsers(app_parser, app):
 
     tuner_cli.add_arguments(tune, app)
 
-    _add_prepare_data_parser(actions)
+    _add_prepare_data_parser(actions, app)
 
 
-def _add_prepare_data_parser(actions):
-    """`prepare-data`: the app's examples written as TFRecord shards (`apps.core.records`)."""
+def _add_prepare_data_parser(actions, app):
+    """`prepare-data`: the app's examples written as TFRecord shards (`apps.core.records`); the
+    config flags choose them as training would (`--data`, `--validation-fraction`, `--seed`...)."""
+    from apps.core.config import add_config_arguments
+
     prepare = actions.add_parser("prepare-data", help="write the examples of --data as TFRecord shards "
                                                        "and a manifest, for --data records:DIR (image apps)")
-    prepare.add_argument("--data", dest="config__data", help="the source to write (tfds[:NAME], files:PATH, builtin)")
     prepare.add_argument("--output", required=True, metavar="DIR",
                          help="a new folder for the shards and manifest.json (written whole or not at all)")
     prepare.add_argument("--shard-mb", type=float, default=128, metavar="MB",
                          help="target size of one shard file (default %(default)s)")
     prepare.add_argument("--verify", action="store_true",
                          help="check the sha256 of every shard under --output against its manifest instead")
+    add_config_arguments(prepare, app.config_class)
 
 
 def _add_data_service_parser(commands):

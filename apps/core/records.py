@@ -109,8 +109,9 @@ class _ShardWriter:
         return self.shards
 
 
-def write_records(app, raw, output, shard_mb=DEFAULT_SHARD_MB, log=print):
-    """Writes `raw` (the app's `RawSplits`) to a new records folder `output`; returns its manifest.
+def write_records(app, raw, output, shard_mb=DEFAULT_SHARD_MB, log=print, config=None):
+    """Writes `raw` (the app's `RawSplits`) to a new records folder `output`; returns its manifest
+    (which keeps `config`, the settings that chose the examples, when given).
 
     The folder is written under a temporary name beside `output` and renamed when complete, so
     a run killed part-way leaves no folder at `output` (only a `.<name>.partial-*` to delete).
@@ -127,7 +128,7 @@ def write_records(app, raw, output, shard_mb=DEFAULT_SHARD_MB, log=print):
     try:
         shards = {split: _write_split(app, dataset, partial, split, int(shard_mb * 2**20), log)
                   for split, dataset in raw.splits.items() if dataset is not None}
-        manifest = _manifest(app, raw, shards)
+        manifest = _manifest(app, raw, shards, config)
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         os.rename(partial, output)
     except BaseException:
@@ -147,11 +148,12 @@ def _write_split(app, dataset, folder, split, shard_bytes, log):
     return shards
 
 
-def _manifest(app, raw, shards):
+def _manifest(app, raw, shards, config):
     counts = {split: sum(shard["examples"] for shard in split_shards) for split, split_shards in shards.items()}
     return {"format_version": FORMAT_VERSION, "app": app.name, "counts": counts,
             "class_names": list(raw.class_names), "source": raw.source, "details": raw.details,
-            "record_features": features_description(app.record_features), "shards": shards}
+            "record_features": features_description(app.record_features),
+            "config": config.to_dict() if config is not None else None, "shards": shards}
 
 
 def load_manifest(directory, app):
@@ -276,7 +278,7 @@ def prepare_data(app, config, output, shard_mb=DEFAULT_SHARD_MB, log=print):
     source = DataSource.parse(config.data)
     if source.kind == "records":
         raise RecordsError(f"--data {config.data} already is a records folder.")
-    manifest = write_records(app, app.raw_splits(source, config), output, shard_mb, log)
+    manifest = write_records(app, app.raw_splits(source, config), output, shard_mb, log, config)
     total = sum(len(shards) for shards in manifest["shards"].values())
     log(f"Wrote {total} shard(s) and {MANIFEST} to {output}")
     return manifest

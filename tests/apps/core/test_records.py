@@ -172,5 +172,6 @@ def test_prepare_data_command_writes_verifies_and_refuses(pngs, tmp_path, capsys
     assert "train: 27 examples in" in printed and f"and manifest.json to {output}" in printed
     assert cli.main(["stand-in", "prepare-data", "--verify", "--output", str(output)]) == 0
     assert "shard(s) match their sha256" in capsys.readouterr().out
+    assert json.loads((output / MANIFEST).read_text())["config"]["data"] == f"files:{pngs}"
     with pytest.raises(SystemExit, match="^kapps digits prepare-data: the digits app loads its data whole"):
         cli.main(["digits", "prepare-data", "--data", "builtin", "--output", str(tmp_path / "digits")])
