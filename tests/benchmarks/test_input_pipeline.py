@@ -36,6 +36,6 @@ def test_synthetic_folder_is_coco_with_boxes_inside_480x360_jpegs(tmp_path):
 def test_peak_memory_counts_the_children_of_the_command(tmp_path):
     benchmark = _benchmark()
     grow_in_child = ("import subprocess, sys; subprocess.run([sys.executable, '-c', "
-                     "'import time; block = b"x" * (300 * 2**20); time.sleep(1.5)'])")
+                     "'import time; block = bytes(range(256)) * (300 * 2**12); time.sleep(1.5)'])")
     status, peak_mb, _ = benchmark.run_measured([sys.executable, "-c", grow_in_child], None, tmp_path / "log")
     assert status == 0 and peak_mb > 300
