@@ -120,6 +120,10 @@ def write_records(app, raw, output, shard_mb=DEFAULT_SHARD_MB, log=print, config
         raise RecordsError(f"the {app.name} app loads its data whole; it has no raw examples to write as records.")
     if shard_mb <= 0:
         raise RecordsError(f"--shard-mb must be positive, got {shard_mb}.")
+    for key, (_, shape) in app.record_features.items():
+        if list(shape).count(None) > 1:  # a flattened value could not be reshaped on reading
+            raise RecordsError(f"the {app.name} app's record feature {key!r} has shape {shape}: records keep at "
+                               "most one per-example length (None) per feature.")
     output = Path(output)
     if output.exists():
         raise FileExistsError(f"{output} already exists: name a new folder (records are never overwritten).")

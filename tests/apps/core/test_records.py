@@ -4,13 +4,16 @@ with a manifest, and `--data records:DIR` reads the same examples back, or stops
 import hashlib
 import json
 
+import numpy as np
+
 import pytest
 import tensorflow as tf
 
 from apps import catalog, cli
 from apps.core.config import ConfigError
 from apps.core.data import DataSource, DataSourceError
-from apps.core.records import MANIFEST, RecordsError, read_records, verify_records, write_records
+from apps.core.records import (MANIFEST, RecordsError, read_records, records_dataset, serialize_example,
+                               verify_records, write_records)
 from apps.core.registry import AppRegistry
 from tests.apps.core.streaming_app import CLASS_NAMES, StreamingApp, write_png_folder
 
@@ -88,6 +91,45 @@ def test_multi_worker_training_needs_a_shard_file_per_worker_and_says_it_shards_
                      "each worker reads its own)."]
 
 
+def test_sharding_by_file_gives_each_worker_whole_shard_files(app_and_config, records):
+    """What multi-worker training does to the training split (`auto_shard_dataset`, as
+    `tf.distribute` calls it): two workers read disjoint sets of whole shard files, all of them."""
+    from tensorflow.python.distribute.input_ops import auto_shard_dataset
+
+    app, _ = app_and_config
+    train = read_records(records, app).splits["train"]
+    names = [[example["name"] for example in auto_shard_dataset(train, 2, worker).as_numpy_iterator()]
+             for worker in range(2)]
+    assert sorted(names[0] + names[1]) == sorted(example["name"] for example in train.as_numpy_iterator())
+    files = json.loads((records / MANIFEST).read_text())["shards"]["train"]
+    per_file = [[record for record in tf.data.TFRecordDataset(str(records / shard["file"])).as_numpy_iterator()]
+                for shard in files]
+    assert [len(worker_names) for worker_names in names] == [sum(len(records_) for records_ in per_file[worker::2])
+                                                            for worker in range(2)]
+
+
+DETECTION_LIKE = {"image": (tf.string, ()), "boxes": (tf.float32, (None, 4)), "classes": (tf.int64, (None,)),
+                  "size": (tf.int64, (2,)), "crowd": (tf.bool, (None,)), "palette": (tf.uint8, (3,))}
+
+
+def test_every_kind_of_feature_comes_back_with_its_dtype_and_shape(tmp_path):
+    examples = [{"image": b"\xff\xd8jpeg", "boxes": np.array([[0.1, 0.2, 0.5, 0.6], [0, 0, 1, 1]], np.float32),
+                 "classes": np.array([3, 0]), "size": np.array([360, 480]), "crowd": np.array([False, True]),
+                 "palette": np.array([0, 128, 255], np.uint8)},
+                {"image": b"", "boxes": np.zeros((0, 4), np.float32), "classes": np.zeros(0, np.int64),
+                 "size": np.array([1, 2]), "crowd": np.zeros(0, bool), "palette": np.array([1, 2, 3], np.uint8)}]
+    path = str(tmp_path / "shard.tfrecord")
+    with tf.io.TFRecordWriter(path) as writer:
+        for example in examples:
+            writer.write(serialize_example(example, DETECTION_LIKE))
+    read = list(records_dataset([path], DETECTION_LIKE))
+    for example, back in zip(examples, read):
+        for key, (dtype, _) in DETECTION_LIKE.items():
+            assert back[key].dtype == dtype
+            np.testing.assert_array_equal(back[key].numpy(), example[key])
+    assert read[1]["boxes"].shape == (0, 4)
+
+
 @pytest.fixture
 def copied_records(records, tmp_path):
     copy = tmp_path / "copy"
@@ -143,6 +185,15 @@ def test_a_failed_write_leaves_no_folder_and_an_existing_one_is_kept(app_and_con
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(FileExistsError, match="already exists"):
         write_records(app, raw, records)
+
+
+def test_features_that_could_not_be_reshaped_on_reading_are_refused(tmp_path):
+    class TwoLengths(StreamingApp):
+        record_features = {**StreamingApp.record_features, "mask": (tf.uint8, (None, None))}
+
+    with pytest.raises(RecordsError, match="'mask' has shape \\(None, None\\): records keep at most one"):
+        write_records(TwoLengths(), None, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_records_kind_needs_a_folder_and_apps_that_load_whole_refuse_it(tmp_path):
