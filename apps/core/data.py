@@ -53,7 +53,8 @@ class DataSource:
         if kind == "files" and not argument:
             raise DataSourceError("files: needs a path, e.g. --data files:../shared/datasets/mnist")
         if kind == "records" and not argument:
-            raise DataSourceError("records: needs the folder `kapps <app> prepare-data` wrote, e.g. --data records:coco")
+            raise DataSourceError("records: needs the folder that `kapps <app> prepare-data` wrote, "
+                                  "e.g. --data records:coco-records")
         if kind == "builtin" and argument:
             raise DataSourceError(f"builtin takes no argument, got {text!r}.")
         return cls(kind, argument)

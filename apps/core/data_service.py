@@ -4,9 +4,9 @@ With `--data-service`, the training split's whole pipeline (reading, decoding, a
 batching) runs on tf.data service workers, other machines' CPUs, and the trainer only receives
 batches: `tf.data.experimental.service.distribute` in `distributed_epoch` mode, where the
 workers split the source (the index's `from_tensor_slices`, the records' shard files) between
-them and every example is read once per epoch. Batches come in whatever order the workers
-finish them, and each worker's last batch of an epoch may be short. Validation and test
-splits stay local.
+them and every example is read once per epoch. Examples come in whatever order the workers
+finish them; the trainer regroups them into `--batch-size` batches. Validation and test splits
+stay local.
 
 `kapps data-service dispatcher --port P` and `kapps data-service worker --dispatcher HOST:P`
 start the service (`deploy/training/data-service.yaml` on Kubernetes).

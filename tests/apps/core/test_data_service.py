@@ -124,7 +124,8 @@ def test_each_command_says_where_it_listens_and_stops_on_ctrl_c(role, service, c
     _interrupt_once_serving()
     assert cli.main(["data-service", role, *arguments]) == 0
     line, stopped = capsys.readouterr().out.splitlines()
-    expected = (r"tf.data dispatcher listening on grpc://localhost:\d+ \(trainers: --data-service grpc://localhost:\d+\)"
+    address = r"grpc://localhost:\d+"
+    expected = (rf"tf.data dispatcher listening on {address} \(trainers: --data-service {address}\)"
                 if role == "dispatcher" else rf"tf.data worker listening on port \d+, serving {service[7:]}")
     assert re.fullmatch(expected, line) and stopped == "Stopped."
 
