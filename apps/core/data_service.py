@@ -90,16 +90,17 @@ def start_worker(dispatcher, port=0, worker_address=None):
 
 
 def serve_until_interrupted(server, line, print_line=print):
-    """Prints `line` and serves until Ctrl-C or SIGTERM, then stops the server."""
+    """Prints `line` and serves until Ctrl-C or SIGTERM, then stops the server. A second Ctrl-C
+    while it stops (a worker finishing its tasks) ends the process at once."""
     stop = threading.Event()
     previous = {number: signal.signal(number, lambda *_: stop.set()) for number in (signal.SIGINT, signal.SIGTERM)}
     print_line(line, flush=True)
     try:
         stop.wait()
     finally:
-        server.stop()
         for number, handler in previous.items():
             signal.signal(number, handler)
+    server.stop()
     print_line("Stopped.", flush=True)
 
 
