@@ -1,8 +1,9 @@
 """`kapps`: one command line for every app.
 
     kapps list
-    kapps [--backend B] <app> train|evaluate|export|predict|tune [flags]
+    kapps [--backend B] <app> train|evaluate|export|predict|tune|prepare-data [flags]
     kapps serve [tensorflow_model_server flags]
+    kapps data-service dispatcher|worker [flags]
 """
 
 import argparse
@@ -11,7 +12,7 @@ import sys
 from apps.core.backend import BACKENDS, import_tensorflow_quietly, select_backend
 from apps.core.export_gate import DEFAULT_TOLERANCE
 
-ACTIONS = ("train", "evaluate", "export", "predict", "tune")
+ACTIONS = ("train", "evaluate", "export", "predict", "tune", "prepare-data")
 
 
 def _pop_backend(argv):
@@ -75,6 +76,41 @@ def _add_action_parsers(app_parser, app):
 
     tuner_cli.add_arguments(tune, app)
 
+    _add_prepare_data_parser(actions, app)
+
+
+def _add_prepare_data_parser(actions, app):
+    """`prepare-data`: the app's examples written as TFRecord shards (`apps.core.records`); the
+    config flags choose them as training would (`--data`, `--validation-fraction`, `--seed`...)."""
+    from apps.core.config import add_config_arguments
+
+    prepare = actions.add_parser("prepare-data", help="write the examples of --data as TFRecord shards "
+                                                       "and a manifest, for --data records:DIR (image apps)")
+    prepare.add_argument("--output", required=True, metavar="DIR",
+                         help="a new folder for the shards and manifest.json (written whole or not at all)")
+    prepare.add_argument("--shard-mb", type=float, default=128, metavar="MB",
+                         help="target size of one shard file (default %(default)s)")
+    prepare.add_argument("--verify", action="store_true",
+                         help="check the sha256 of every shard under --output against its manifest instead")
+    add_config_arguments(prepare, app.config_class)
+
+
+def _add_data_service_parser(commands):
+    """`kapps data-service dispatcher|worker`: the tf.data service (`apps.core.data_service`)."""
+    service = commands.add_parser("data-service", help="run a tf.data service dispatcher or worker "
+                                                       "(for train --data-service grpc://HOST:PORT)")
+    roles = service.add_subparsers(dest="role", required=True, metavar="ROLE")
+    dispatcher = roles.add_parser("dispatcher", help="the service's dispatcher: trainers and workers connect to it")
+    dispatcher.add_argument("--port", type=int, default=5050, help="port to listen on (default %(default)s)")
+    dispatcher.add_argument("--work-dir", help="folder for the dispatcher's journal: a restarted dispatcher "
+                                               "resumes its jobs (fault tolerant mode)")
+    worker = roles.add_parser("worker", help="a worker: runs input pipelines for the dispatcher's jobs")
+    worker.add_argument("--dispatcher", required=True, metavar="HOST:PORT", help="the dispatcher's address")
+    worker.add_argument("--port", type=int, default=5051, help="port to listen on (default %(default)s)")
+    worker.add_argument("--worker-address", metavar="HOST:PORT",
+                        help="how trainers reach this worker (default localhost:PORT; on a cluster, the "
+                             "pod's address)")
+
 
 def build_parser(registry):
     parser = argparse.ArgumentParser(prog="kapps", description=__doc__,
@@ -84,6 +120,7 @@ def build_parser(registry):
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("list", help="list the apps")
     commands.add_parser("serve", help="TF Serving-compatible model server", add_help=False)
+    _add_data_service_parser(commands)
     for name in registry.names():
         entry = registry.entry(name)
         _add_action_parsers(commands.add_parser(name, help=entry.title), entry)
@@ -116,6 +153,18 @@ def _run_action(app, args):
         from tuner import cli as tuner_cli
 
         tuner_cli.run(app, args)
+    elif args.action == "prepare-data":
+        _prepare_data(app, args, overrides)
+
+
+def _prepare_data(app, args, overrides):
+    from apps.core import records
+
+    if args.verify:
+        print(f"{records.verify_records(args.output, app)} shard(s) match their sha256 in {args.output}")
+        return
+    config = app.check_config(app.default_config().replace(**overrides))
+    records.prepare_data(app, config, args.output, args.shard_mb)
 
 
 def _serve(argv):
@@ -148,6 +197,12 @@ def main(argv=None):
     if args.command == "list":
         for name in registry.names():
             print(f"{name:<12} {registry.entry(name).title}")
+        return 0
+    if args.command == "data-service":
+        import_tensorflow_quietly()
+        from apps.core.data_service import run_command
+
+        run_command(args)
         return 0
     if getattr(args, "action", None) == "train":
         from apps.core.distribute import prepare_host_devices

@@ -77,7 +77,7 @@ def test_train_export_predict(tmp_path, capsys):
     assert printed.startswith(str(sample)) and "probability" in printed
 
 
-@pytest.mark.parametrize("action", ["train", "evaluate", "export", "predict"])
+@pytest.mark.parametrize("action", ["train", "evaluate", "export", "predict", "prepare-data"])
 def test_each_action_has_help(action):
     assert "usage" in kapps("digits", action, "--help").stdout
 

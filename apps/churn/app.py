@@ -48,6 +48,8 @@ class ChurnApp(App):
         "churn rate where the model is used shifts the best threshold.",
     )
     objective_direction = "max"
+    data_service_refusal = ("the churn app trains from its in-memory table (cross-fitted folds), not from a "
+                            "tf.data pipeline; a churn table needs no input service.")
 
     def tiny_config(self):
         """400 generated rows, a cross-fitted ensemble of two narrow networks, one epoch."""

@@ -73,6 +73,8 @@ class App(abc.ABC):
     # loaders return `RawSplits` of such examples and `splits_from_raw` decodes them in
     # `tf.data`; empty for apps that load their data whole (`load_*` return `DataSplits`).
     record_features: ClassVar[dict] = {}
+    # Why the app cannot train from the tf.data service (`--data-service`), when it cannot.
+    data_service_refusal: ClassVar[str] = ""
 
     @property
     def gate_metric(self):
@@ -92,6 +94,8 @@ class App(abc.ABC):
         config.validate()
         if config.distribute in self.refused_engines:
             raise ConfigError(f"--distribute {config.distribute}: {self.refused_engines[config.distribute]}")
+        if config.data_service and self.data_service_refusal:
+            raise ConfigError(f"--data-service: {self.data_service_refusal}")
         if not self.field_metric_names:
             defaults = AppConfig()
             for name in ("field_metrics_every", "field_metrics_examples"):
@@ -103,14 +107,26 @@ class App(abc.ABC):
     # ----- data ---------------------------------------------------------------
     def load_data(self, config):
         """`DataSplits` of `config.data`: a streaming app's `RawSplits` decoded by
-        `splits_from_raw`, other apps' loaders as they are."""
+        `splits_from_raw`, other apps' loaders as they are; the training split is read
+        through the tf.data service when `--data-service` names one."""
+        from apps.core.data_service import through_data_service
+
         source = DataSource.parse(config.data)
         if self.record_features:
-            return self.splits_from_raw(self.raw_splits(source, config), config)
-        return self.load_source(source, config)
+            data = self.splits_from_raw(self.raw_splits(source, config), config)
+        elif source.kind == "records":
+            raise ConfigError(f"--data {config.data}: the {self.name} app loads its data whole and reads no "
+                              "records; use tfds[:NAME], files:PATH or builtin.")
+        else:
+            data = self.load_source(source, config)
+        return through_data_service(data, config)
 
     def raw_splits(self, source, config):
-        """A streaming app's `RawSplits` of the parsed `--data` source."""
+        """A streaming app's `RawSplits` of the parsed `--data` source (`records:DIR` included)."""
+        if source.kind == "records":
+            from apps.core.records import read_records
+
+            return read_records(source.argument, self, config)
         return self.load_source(source, config)
 
     def load_source(self, source, config):

@@ -26,7 +26,8 @@ class AppConfig:
     """Fields every app shares. Apps subclass this and add their own.
 
     Attributes:
-        data: where examples come from: `tfds[:NAME]`, `files:PATH` or `builtin`.
+        data: where examples come from: `tfds[:NAME]`, `files:PATH`, `builtin`, or
+            `records:DIR` (the TFRecord shards `kapps <app> prepare-data` wrote; image apps).
         model: which architecture of the app to build.
         epochs: training epochs.
         batch_size: examples per training step.
@@ -54,6 +55,8 @@ class AppConfig:
             `multi-worker` (TensorFlow), `data-parallel` (JAX); `apps.core.distribute`.
         replicas: devices `mirrored`/`data-parallel` train on (0: every GPU, or one CPU;
             more than one on a CPU-only machine splits the CPU into logical devices).
+        data_service: `grpc://HOST:PORT` of a tf.data service dispatcher: the training
+            input pipeline runs on its workers (`kapps data-service`; `apps.core.data_service`).
     """
 
     data: str = "builtin"
@@ -75,6 +78,7 @@ class AppConfig:
     jit_compile: Literal[JIT_CHOICES] = "auto"
     distribute: Literal[DISTRIBUTE_CHOICES] = "none"
     replicas: int = 0
+    data_service: str = ""
 
     # Shared fields the app does not honour: setting one is an error, never ignored.
     UNSUPPORTED_FIELDS: ClassVar[tuple] = ()
@@ -100,7 +104,18 @@ class AppConfig:
         for field in dataclasses.fields(self):
             _check_type(self, field.name, _resolved_hints(type(self))[field.name])
         self._validate_distribution()
+        self._validate_data_service()
         return self
+
+    def _validate_data_service(self):
+        from apps.core.data_service import parse_address
+
+        if not self.data_service:
+            return
+        parse_address(self.data_service)
+        if self.distribute == "multi-worker":
+            raise ConfigError("--data-service feeds one trainer process (on one machine's devices); with "
+                              "--distribute multi-worker each worker reads its own input: drop one of them.")
 
     def _validate_distribution(self):
         if self.replicas < 0:

@@ -1,14 +1,15 @@
-"""Data sources (`tfds[:NAME]`, `files:PATH`, `builtin`) and the shared tf.data pipeline."""
+"""Data sources (`tfds[:NAME]`, `files:PATH`, `builtin`, `records:DIR`) and the shared tf.data pipeline."""
 
-import dataclasses
-import socket
 import concurrent.futures
+import dataclasses
+import math
+import socket
 
 import numpy as np
 import tensorflow as tf
 
 AUTOTUNE = tf.data.AUTOTUNE
-SOURCE_KINDS = ("tfds", "files", "builtin")
+SOURCE_KINDS = ("tfds", "files", "builtin", "records")
 TFDS_PROBE_HOST = ("storage.googleapis.com", 443)
 TFDS_PROBE_SECONDS = 10
 
@@ -47,10 +48,13 @@ class DataSource:
         kind, _, argument = text.partition(":")
         if kind not in SOURCE_KINDS:
             raise DataSourceError(
-                f"Unknown data source {text!r}. Use tfds[:NAME], files:PATH or builtin."
+                f"Unknown data source {text!r}. Use tfds[:NAME], files:PATH, builtin or records:DIR."
             )
         if kind == "files" and not argument:
             raise DataSourceError("files: needs a path, e.g. --data files:../shared/datasets/mnist")
+        if kind == "records" and not argument:
+            raise DataSourceError("records: needs the folder that `kapps <app> prepare-data` wrote, "
+                                  "e.g. --data records:coco-records")
         if kind == "builtin" and argument:
             raise DataSourceError(f"builtin takes no argument, got {text!r}.")
         return cls(kind, argument)
@@ -219,3 +223,21 @@ def batched_pipeline(
 
 def _fixed_shapes(dataset):
     return all(spec.shape.is_fully_defined() for spec in tf.nest.flatten(dataset.element_spec))
+
+
+def rebatch(dataset, batch_size, examples_count=None):
+    """The batched `dataset` regrouped into batches of `batch_size` (padded when the
+    examples have variable shapes, as padded text batches do). With `examples_count`,
+    the result knows its length, so Keras shows progress and does not warn."""
+    if dataset is None:
+        return None
+    examples = dataset.unbatch()
+    shapes = tf.nest.flatten(tf.nest.map_structure(lambda spec: spec.shape, examples.element_spec))
+    if all(shape.is_fully_defined() for shape in shapes):
+        batches = examples.batch(batch_size)
+    else:
+        batches = examples.padded_batch(batch_size)
+    if examples_count is not None:
+        batches = batches.apply(tf.data.experimental.assert_cardinality(
+            math.ceil(examples_count / batch_size)))
+    return prefetched(batches)

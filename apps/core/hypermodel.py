@@ -83,30 +83,6 @@ def count_examples(dataset):
                                   tf.shape(tf.nest.flatten(batch)[0])[0], tf.int64)))
 
 
-def rebatch(dataset, batch_size, examples_count=None):
-    """The batched `dataset` regrouped into batches of `batch_size` (padded when the
-    examples have variable shapes, as padded text batches do). With `examples_count`,
-    the result knows its length, so Keras shows progress and does not warn."""
-    import math
-
-    import tensorflow as tf
-
-    from apps.core.data import prefetched
-
-    if dataset is None:
-        return None
-    examples = dataset.unbatch()
-    shapes = tf.nest.flatten(tf.nest.map_structure(lambda spec: spec.shape, examples.element_spec))
-    if all(shape.is_fully_defined() for shape in shapes):
-        batches = examples.batch(batch_size)
-    else:
-        batches = examples.padded_batch(batch_size)
-    if examples_count is not None:
-        batches = batches.apply(tf.data.experimental.assert_cardinality(
-            math.ceil(examples_count / batch_size)))
-    return prefetched(batches)
-
-
 class ConfigHyperModel(keras_tuner.HyperModel):
     """Builds `app.make_model(config_for(hp), data)` and fits with the chosen
     batch size and epochs.
@@ -161,6 +137,8 @@ class ConfigHyperModel(keras_tuner.HyperModel):
         return sorted(result.history if hasattr(result, "history") else result)
 
     def _batches(self, dataset, config):
+        from apps.core.data import rebatch
+
         if dataset is None or config.batch_size == self.config.batch_size:
             return dataset
         if id(dataset) not in self._example_counts:

@@ -80,7 +80,7 @@ def load_trained(app, run_dir=None, overrides=None):
 
 def evaluate(app, run_dir=None, overrides=None):
     run, config, model = load_trained(app, run_dir, overrides)
-    data = app.load_data(config)
+    data = app.load_data(config.replace(data_service=""))  # evaluation reads no training batches
     return run, evaluate_model(app, model, data, config, run)
 
 

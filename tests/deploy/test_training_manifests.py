@@ -65,3 +65,32 @@ def test_the_image_holds_every_package_it_installs():
     packages = [line.strip() for line in (DEPLOY.parents[1] / "setup.cfg").read_text().split("include =")[1]
                 .split("\n\n")[0].splitlines() if line.strip() and "*" not in line]
     assert set(packages) <= set(copied), (packages, copied)
+
+
+def test_data_service_manifests_connect_workers_and_trainer_to_the_dispatcher():
+    documents = list(yaml.safe_load_all((DEPLOY / "data-service.yaml").read_text()))
+    service = next(document for document in documents if document["kind"] == "Service")
+    port = service["spec"]["ports"][0]["port"]
+    address = f"{service['metadata']['name']}:{port}"
+    parser = build_parser(load_apps())
+
+    def pod(name, kind):
+        document = next(item for item in documents if item["kind"] == kind and item["metadata"]["name"] == name)
+        return document["spec"]["template"]["spec"]
+
+    dispatcher = pod("kapps-data-dispatcher", "Deployment")
+    deployment = next(document for document in documents if document["kind"] == "Deployment")
+    assert deployment["spec"]["template"]["metadata"]["labels"] == service["spec"]["selector"]
+    assert dispatcher["containers"][0]["ports"][0]["containerPort"] == port
+    args = parser.parse_args(dispatcher["containers"][0]["args"])
+    assert (args.role, args.port) == ("dispatcher", port) and args.work_dir.startswith("/runs/")
+    worker = pod("kapps-data-worker", "Deployment")
+    args = parser.parse_args(worker["containers"][0]["args"])
+    assert args.role == "worker" and args.dispatcher == address
+    assert args.worker_address == f"$(POD_IP):{args.port}" and worker["containers"][0]["env"][0]["name"] == "POD_IP"
+    trainer = pod("kapps-detection-train-served", "Job")
+    args = parser.parse_args(trainer["containers"][0]["args"])
+    config = load_apps().entry(args.command).config_class().replace(**overrides_from_args(args)).validate()
+    assert config.data_service == f"grpc://{address}" and config.data.startswith("records:/runs/")
+    claims = _documents("runs-volume.yaml")["PersistentVolumeClaim"]["metadata"]["name"]
+    assert all(_volume_claims(spec) == {claims} for spec in (dispatcher, worker, trainer))

@@ -10,8 +10,8 @@ import pytest
 
 from apps.core.app import App
 from apps.core.config import AppConfig
-from apps.core.data import DataSplits
-from apps.core.hypermodel import ConfigHyperModel, TrainingSpace, count_examples, rebatch
+from apps.core.data import DataSplits, rebatch
+from apps.core.hypermodel import ConfigHyperModel, TrainingSpace, count_examples
 
 
 class TinyApp(App):
