@@ -92,7 +92,20 @@ def test_command_lines_name_real_apps_actions_and_flags(doc, command, whole, par
     # Synopses bracket their optional flags; shell lines may end in `&`.
     words = command.replace("[", " ").replace("]", " ").replace("'", '"').removesuffix("&")
     _, tokens = _pop_backend(shlex.split(words, posix=True)[1:])
-    if not tokens or tokens[0] in ("list", "ACTION") or tokens[0].startswith("-"):
+    if not tokens or tokens[0] in ("list", "ACTION") or tokens[0].startswith("-") or any(
+            token.endswith(":") for token in tokens[:2]):
+        return  # `kapps <app> predict: ...` quotes a message, not a command
+    if tokens[0] not in registry.names() and not PLACEHOLDER.fullmatch(tokens[0]) and tokens[0] != "serve":
+        parser = kapps
+        for token in (token for token in tokens if not token.startswith("-")):
+            sub = next((a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"), None)
+            name = token.split("|")[0]
+            if sub is None or name not in sub.choices:
+                break
+            parser = sub.choices[name]
+        assert parser is not kapps, f"{doc}: `{command}` names no command of kapps"
+        unknown = [flag for flag in _flags(tokens) if flag not in parser._option_string_actions]
+        assert not unknown, f"{doc}: `{command}` names flags that {parser.prog} does not have: {unknown}"
         return
     if tokens[0] == "serve":
         known = set(serve._option_string_actions)
