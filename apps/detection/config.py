@@ -115,8 +115,6 @@ class DetectionConfig(AppConfig):
 
     def validate(self):
         super().validate()
-        if self.model not in MODELS:
-            raise ConfigError(f"--model must be one of {', '.join(MODELS)}, got {self.model!r}.")
         for name in ("image_size", "width", "stage_blocks", "epochs", "batch_size", "max_boxes", "max_detections",
                      "pre_nms_candidates", "max_image_pixels", "head_depth"):
             if getattr(self, name) < 1:

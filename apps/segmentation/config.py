@@ -69,8 +69,6 @@ class SegmentationConfig(AppConfig):
 
     def validate(self):
         super().validate()
-        if self.model not in MODELS:
-            raise ConfigError(f"--model must be one of {', '.join(MODELS)}, got {self.model!r}.")
         for name in ("image_size", "width", "depth", "stage_blocks", "epochs", "batch_size", "max_image_pixels"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}.")

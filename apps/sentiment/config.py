@@ -89,11 +89,7 @@ class SentimentConfig(AppConfig):
         "name: when no such file exists, that is an error, not a one-word review.")
 
     def validate(self):
-        super().validate()
-        if self.model not in MODELS:
-            raise ConfigError(f"model must be one of {MODELS}, got {self.model!r}.")
-        if self.rnn_cell not in RNN_CELLS:
-            raise ConfigError(f"rnn_cell must be one of {RNN_CELLS}, got {self.rnn_cell!r}.")
+        super().validate()  # `Literal` fields (model, rnn_cell) are checked there
         positive = ("epochs", "batch_size", "vocabulary_size", "sequence_length", "embedding_dim",
                     "bigram_embedding_dim", "num_blocks", "num_heads", "intermediate_dim", "pool_size",
                     "rnn_units")

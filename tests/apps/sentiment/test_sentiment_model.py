@@ -117,7 +117,7 @@ def test_saved_model_keeps_its_vocabularies_and_idf(tmp_path):
 @pytest.mark.parametrize("changes,message", [
     ({"model": "cnn"}, "model must be"),
     ({"embedding_dim": 30, "num_heads": 4}, "divisible"),
-    ({"rnn_cell": "elman"}, "rnn_cell"),
+    ({"rnn_cell": "elman"}, "--rnn-cell must be one of gru, lstm"),
     ({"sequence_length": 0}, "positive"),
 ])
 def test_invalid_configs_are_refused(changes, message):
