@@ -23,6 +23,8 @@ import time
 import uuid
 from pathlib import Path
 
+from serving.signatures import describe_signatures
+
 VERSION_PREFIX_TMP = ".tmp-"
 VERSIONS_FILE = ".kapps-versions.json"
 STALE_STAGING_SECONDS = 3600
@@ -146,7 +148,7 @@ def export_model(app, model, config, model_base_path="models", version=None, doc
 
     `documents(signatures, version)`, when given, returns `{file name: text}` written into
     the version's `assets.extra/` (metrics, model card); `signatures` describes the serving
-    signatures (`apps.core.model_card.describe_signatures`).
+    signatures (`serving.signatures.describe_signatures`).
     """
     import keras
 
@@ -166,8 +168,6 @@ def export_model(app, model, config, model_base_path="models", version=None, doc
         archive.write_out(str(staging), verbose=False)
         write_extra_assets(app, config, staging)
         if documents is not None:
-            from apps.core.model_card import describe_signatures
-
             for name, text in documents(describe_signatures(signatures), version).items():
                 (staging / "assets.extra" / name).write_text(text)
         os.rename(staging, final)

@@ -22,30 +22,8 @@ def training_record(data, seconds, devices="one device"):
     }
 
 
-def describe_signatures(functions):
-    """`{name: {"inputs": [...], "outputs": [...]}}` of traced serving tf.functions, each
-    tensor as `name: dtype [shape]` (-1 for a size that varies)."""
-    import tensorflow as tf
-
-    described = {}
-    for name, function in functions.items():
-        concrete = function.get_concrete_function()
-        inputs = tf.nest.flatten(concrete.structured_input_signature)
-        outputs = concrete.structured_outputs
-        described[name] = {
-            "inputs": [_tensor_text(spec.name, spec) for spec in inputs],
-            "outputs": [_tensor_text(key, outputs[key]) for key in sorted(outputs)],
-        }
-    return described
-
-
-def _tensor_text(name, tensor):
-    shape = ", ".join("-1" if size is None else str(size) for size in tensor.shape.as_list())
-    return f"{name}: {tensor.dtype.name} [{shape}]"
-
-
 def model_card(app, run, metrics, signatures=None, version=None):
-    """The card as Markdown. `signatures` (from `describe_signatures`) and `version` are
+    """The card as Markdown. `signatures` (from `serving.signatures.describe_signatures`) and `version` are
     given at export; `kapps evaluate` prints the card without them."""
     record, training = run.load_record(), run.load_training()
     title = f"# {app.title or app.name}" + (f" — version {version}" if version is not None else "")
