@@ -111,3 +111,17 @@ def test_apps_without_field_metrics_refuse_their_flags():
 def test_callback_without_logs_does_nothing():
     callback = FieldMetricsCallback(ScriptedApp(), _data().validation, AppConfig())
     callback.on_epoch_end(0, None)
+
+
+def test_tensorboard_shows_measured_epochs_only(tmp_path):
+    import tensorflow as tf
+
+    app = ScriptedApp(scores=(0.2, 0.9, 0.1, 0.3))
+    config = AppConfig(epochs=6, field_metrics_every=2)
+    data = _data()
+    run = Run(app.name, tmp_path / "run")
+    app.train(app.build_model(config, data), data, config, run=run)
+    steps = [event.step for path in (run.log_dir / "validation").glob("events.*")
+             for event in tf.compat.v1.train.summary_iterator(str(path))
+             for value in event.summary.value if value.tag == "epoch_score"]
+    assert sorted(steps) == [0, 1, 3, 5]
