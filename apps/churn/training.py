@@ -17,11 +17,11 @@ def no_callbacks(run):
 
 
 def fit_with_early_stopping(model, train, validation, config, callbacks=(), initial_epoch=0, verbose=2):
-    """Fits until validation ROC-AUC stops improving for `patience` epochs; keeps the best weights."""
-    import keras
+    """Fits until validation ROC-AUC stops improving for `patience` epochs. The app's callbacks
+    (`App.training_callbacks`, among `callbacks`) restore the best epoch's weights, across resumes."""
+    from apps.core.field_metrics import MeasuredEarlyStopping
 
-    early_stopping = keras.callbacks.EarlyStopping(
-        monitor=OBJECTIVE, mode="max", patience=config.patience, restore_best_weights=True)
+    early_stopping = MeasuredEarlyStopping(monitor=OBJECTIVE, mode="max", patience=config.patience)
     return model.fit(train, validation_data=validation, epochs=config.epochs, initial_epoch=initial_epoch,
                      shuffle=False, verbose=verbose, callbacks=[*callbacks, early_stopping])
 

@@ -6,6 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from apps.core.best_weights import BestWeights
 from apps.core.config import AppConfig, ConfigError
 from apps.core.data import DataSource
 from apps.core.field_metrics import FieldMetricsCallback
@@ -180,13 +181,16 @@ class App(abc.ABC):
 
     def training_callbacks(self, data, config, run=None, callbacks=()):
         """The callbacks of one `fit`, in order: the whole-split metrics first (so every
-        later callback sees their `val_*` values), the run's resume/checkpoint/TensorBoard/
-        CSV callbacks when there is a run folder, then `callbacks` (e.g. the tuner's)."""
+        later callback sees their `val_*` values), the run's best-weights/resume/TensorBoard/
+        CSV callbacks when there is a run folder (else the best weights kept in memory), then
+        `callbacks` (e.g. the tuner's). Training ends on the best epoch's weights on `objective`."""
         ordered = []
         if self.field_metric_names and data.validation is not None:
             ordered.append(FieldMetricsCallback(self, data.validation, config))
         if run is not None:
             ordered += run.callbacks(monitor=self.objective, mode=self.objective_direction)
+        elif not any(isinstance(callback, BestWeights) for callback in callbacks):
+            ordered.append(BestWeights(self.objective, self.objective_direction))
         return ordered + list(callbacks)
 
     def train(self, model, data, config, run=None, callbacks=(), initial_epoch=0):

@@ -14,17 +14,49 @@ def _save(figure, path):
     return path
 
 
+# Logged numbers that describe the training's bookkeeping, not how well the model does.
+BOOKKEEPING_LOGS = ("learning_rate", "field_metrics_seconds")
+
+
+def learning_curve_panels(history):
+    """`{panel title: {label: values}}`: each training metric with its validation twin, then
+    each validation-only metric (the whole-split ones: `val_map50`, `val_mean_iou`, `val_fid`...),
+    without bookkeeping numbers."""
+    names = [key for key in history if key not in BOOKKEEPING_LOGS]
+    panels = {name: {"train": history[name], **({"validation": history[f"val_{name}"]}
+                                               if f"val_{name}" in history else {})}
+              for name in names if not name.startswith("val_")}
+    panels.update({name: {"validation": history[name]} for name in names
+                   if name.startswith("val_") and name[len("val_"):] not in panels})
+    return panels
+
+
+def measured_points(values):
+    """Epochs (from 1) and values of the measured points of a per-epoch series (NaN: not measured)."""
+    values = np.asarray(values, dtype=float)
+    epochs = np.arange(1, len(values) + 1)
+    measured = ~np.isnan(values)
+    return epochs[measured], values[measured]
+
+
+def plot_series(axis, values, **style):
+    """A per-epoch series on `axis`: only its measured points, as markers joined by a dashed line
+    when some epochs were not measured."""
+    epochs, measured = measured_points(values)
+    sparse = len(measured) < len(values)
+    axis.plot(epochs, measured, marker="o", linestyle="--" if sparse else "-", **style)
+
+
 def plot_learning_curves(history, path, title="Learning curves"):
-    """One panel per metric, training and validation (`val_` twin) together."""
-    metrics = [k for k in history if not k.startswith("val_") and k != "learning_rate"]
-    if not metrics:
+    """One panel per metric (training and validation together), the app's objective and
+    whole-split metrics included; sparse metrics show their measured epochs only."""
+    panels = learning_curve_panels(history)
+    if not panels:
         raise ValueError("The history is empty: nothing to plot.")
-    figure, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.6), squeeze=False)
-    for axis, name in zip(axes[0], metrics):
-        epochs = np.arange(1, len(history[name]) + 1)
-        axis.plot(epochs, history[name], marker="o", label="train")
-        if f"val_{name}" in history:
-            axis.plot(epochs, history[f"val_{name}"], marker="o", label="validation")
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.6), squeeze=False)
+    for axis, (name, series) in zip(axes[0], panels.items()):
+        for label, values in series.items():
+            plot_series(axis, values, label=label)
         axis.set_xlabel("epoch")
         axis.set_title(name)
         axis.grid(alpha=0.3)

@@ -2,6 +2,7 @@
 
 import datetime
 import json
+import math
 import os
 import platform
 from pathlib import Path
@@ -47,6 +48,11 @@ class Run:
         return self.path / "checkpoints" / "best.keras"
 
     @property
+    def best_record_path(self):
+        """The best epoch's record (`apps.core.best_weights.BestWeights`): monitor, epoch, value."""
+        return self.path / "checkpoints" / "best.json"
+
+    @property
     def backup_dir(self):
         return self.path / "backup"
 
@@ -90,19 +96,22 @@ class Run:
         """True when an interrupted training left a backup to resume from."""
         return self.backup_dir.exists()
 
-    def callbacks(self, monitor="val_loss", mode="auto", extra=()):
-        """Backup (resume), best checkpoint, TensorBoard and a CSV history that survives resumes."""
+    def callbacks(self, monitor="val_loss", mode="min", extra=()):
+        """Best weights (checkpointed, restored at the end), backup (resume), TensorBoard and a
+        CSV history that survives resumes. A fresh training in the folder forgets the last one's."""
         import keras
+
+        from apps.core.best_weights import BestWeights
+        from apps.core.field_metrics import MeasuredTensorBoard
 
         self.best_checkpoint_path.parent.mkdir(exist_ok=True)
         if not self.resuming:
-            self.history_path.unlink(missing_ok=True)
+            for path in (self.history_path, self.best_checkpoint_path, self.best_record_path):
+                path.unlink(missing_ok=True)
         return [
+            BestWeights(monitor, mode, self.best_checkpoint_path, self.best_record_path),
             keras.callbacks.BackupAndRestore(str(self.backup_dir)),
-            keras.callbacks.ModelCheckpoint(
-                str(self.best_checkpoint_path), monitor=monitor, mode=mode, save_best_only=True
-            ),
-            keras.callbacks.TensorBoard(str(self.log_dir)),
+            MeasuredTensorBoard(str(self.log_dir)),
             keras.callbacks.CSVLogger(str(self.history_path), append=True),
             *extra,
         ]
@@ -133,8 +142,23 @@ class Run:
         """config.json as written: app, backend, Keras and Python versions, config."""
         return json.loads(self.config_path.read_text()) if self.config_path.exists() else {}
 
+    def load_best(self):
+        """The best epoch's record of this run's training, or None (not kept, or never measured)."""
+        return json.loads(self.best_record_path.read_text()) if self.best_record_path.exists() else None
+
+    def best_records(self):
+        """The best epochs of this run's training: its own record, or, for an ensemble whose
+        members trained in member runs (`members/<name>/`), one per member (with `member`)."""
+        own = self.load_best()
+        if own is not None:
+            return [own]
+        paths = sorted(self.path.glob("members/*/checkpoints/best.json"),
+                       key=lambda path: _natural_key(path.parents[1].name))
+        return [{"member": path.parents[1].name, **json.loads(path.read_text())} for path in paths]
+
     def load_history(self):
-        """Per-epoch logs from the CSV history (all epochs, across resumes)."""
+        """Per-epoch logs from the CSV history (all epochs, across resumes): one value per epoch,
+        NaN where a metric was not measured (whole-split metrics between computations)."""
         import csv
 
         if not self.history_path.exists():
@@ -146,9 +170,15 @@ class Run:
         history = {}
         for epoch in sorted(rows):
             for key, value in rows[epoch].items():
-                if key != "epoch" and value not in ("", None):
-                    history.setdefault(key, []).append(float(value))
+                if key != "epoch":
+                    history.setdefault(key, []).append(float(value) if value not in ("", None) else math.nan)
         return history
+
+
+def _natural_key(name):
+    """`member_10` after `member_9`."""
+    head = name.rstrip("0123456789")
+    return head, int(name[len(head):] or 0)
 
 
 def find_latest_run(app_name, runs_root=DEFAULT_RUNS_ROOT):

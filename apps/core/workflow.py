@@ -28,7 +28,8 @@ def _keras():
 
 def train(app, config, run_dir=None, verbose=True):
     """Trains through `App.train` (on the devices or machines of `--distribute`), saves
-    `model.keras`, evaluates; resumes a killed run in the same folder. Every driver (CLI,
+    `model.keras` (the weights of the best epoch on the app's objective, `BestWeights`, recorded
+    in the training record), evaluates; resumes a killed run in the same folder. Every driver (CLI,
     tuner retraining, benchmarks, notebooks) trains here."""
     app.check_config(config)
     keras = _keras()
@@ -47,7 +48,8 @@ def train(app, config, run_dir=None, verbose=True):
         model = app.make_model(config, data)
         started = time.perf_counter()
         app.train(model, distribution.split_evenly(data), config, run=run)
-        run.save_training(training_record(data, time.perf_counter() - started, distribution.describe()))
+        run.save_training(training_record(data, time.perf_counter() - started, distribution.describe(),
+                                          run.best_records()))
         model.save(run.model_path)
     if distribution.kind != "none":  # the test split in full, on one device
         model = keras.saving.load_model(run.model_path)

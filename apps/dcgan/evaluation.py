@@ -5,7 +5,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from apps.core.plots import plt
+from apps.core.plots import plot_series, plt
 from apps.dcgan import fid as fid_lib
 from apps.dcgan.grid import grid_columns, tile_images
 
@@ -176,7 +176,7 @@ def plot_losses(history, path):
     axes[0, 0].plot(epochs, history["g_loss"], marker="o", label="generator")
     axes[0, 0].set_title("losses")
     if panels == 2:
-        axes[0, 1].plot(np.arange(1, len(history["val_fid"]) + 1), history["val_fid"], marker="o", color="C2")
+        plot_series(axes[0, 1], history["val_fid"], color="C2")  # the epochs FID was measured
         axes[0, 1].set_title("validation FID")
     for axis in axes[0]:
         axis.set_xlabel("epoch")

@@ -136,6 +136,7 @@ def check_export(app, run, export_dir):
     loaded = tf.saved_model.load(str(export_dir))
     config = run.load_config(app.config_class)
     assert all(f"`{name}`: inputs" in card for name in loaded.signatures), card
+    assert "- Weights: " in card and app.objective in card, card  # the epoch the exported weights come from
     check_app_descriptor(app, export_dir, loaded.signatures)
     answers = []
     for request in app.sample_requests(config):

@@ -28,6 +28,16 @@ def test_ensemble_threshold_comes_from_out_of_fold_predictions(app, trained_run)
     assert metrics["threshold"] == pytest.approx(get_threshold(model))
 
 
+def test_the_record_and_card_name_each_members_best_epoch(app, trained_run):
+    from apps.core import workflow
+
+    run, _ = trained_run
+    best = run.load_training()["best_epochs"]
+    assert [record["member"] for record in best] == ["member_1", "member_2"]
+    assert all(record["monitor"] == "val_auc" and 1 <= record["epoch"] <= record["last_epoch"] for record in best)
+    assert "- Weights: each ensemble member's best epoch: member_1, epoch" in workflow.card(app, run.path)
+
+
 class EpochRecorder(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()

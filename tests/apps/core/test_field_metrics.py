@@ -1,55 +1,20 @@
 """Whole-split metrics logged as `val_*`: checkpoints, early stopping, history and the
-tuner's objective see them like any Keras metric."""
+tuner's objective see them like any Keras metric, and only on the epochs they were measured."""
+
+import math
 
 import keras
 import keras_tuner
-import numpy as np
 import pytest
-import tensorflow as tf
 
-from apps.core.app import App
 from apps.core.config import AppConfig, ConfigError
-from apps.core.data import DataSplits
-from apps.core.field_metrics import SECONDS_LOG, FieldMetricsCallback
-from apps.core.hypermodel import ConfigHyperModel
+from apps.core.field_metrics import SECONDS_LOG, FieldMetricsCallback, MeasuredEarlyStopping
 from apps.core.runs import Run
-
-
-class ScriptedApp(App):
-    """An app whose whole-split metric is scripted per epoch, and counts the examples it read."""
-
-    name = "scripted"
-    objective = "val_score"
-    objective_direction = "max"
-    field_metric_names = ("score",)
-    load_tfds = load_files = load_builtin = evaluate = None
-    serving_signatures = sample_requests = request_from_cli = format_response = None
-
-    def __init__(self, scores=(0.1, 0.5, 0.3, 0.2, 0.1)):
-        self.scores = list(scores)
-        self.calls = []
-
-    def build_model(self, config, data):
-        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-        model.compile(optimizer="sgd", loss="mse")
-        return model
-
-    def hypermodel(self, config, data):
-        return ConfigHyperModel(self, config, data, lambda hp, config: config)
-
-    def field_metrics(self, model, dataset, config):
-        examples = sum(int(features.shape[0]) for features, _ in dataset)
-        self.calls.append(examples)
-        return {"score": self.scores[len(self.calls) - 1]}
-
-    def decode_predictions(self, predictions, model):
-        return {"value": predictions}
+from tests.apps.core.scripted_app import ScriptedApp, data_splits
 
 
 def _data():
-    features = np.arange(40, dtype="float32").reshape(20, 2) / 40
-    dataset = tf.data.Dataset.from_tensor_slices((features, features[:, :1])).batch(4)
-    return DataSplits(train=dataset, validation=dataset, train_examples=20, validation_examples=20)
+    return data_splits()
 
 
 def test_checkpoint_and_history_follow_the_field_metric(tmp_path):
@@ -82,7 +47,38 @@ def test_cost_is_bounded_by_every_and_examples():
     data = _data()
     history = app.train(app.build_model(config, data), data, config)
     assert app.calls == [8, 8, 8, 8]  # epochs 1, 2, 4 and the last; two batches of 4
-    assert history.history["val_score"] == [0.1, 0.5, 0.5, 0.3, 0.2]  # repeated in between
+    assert _nan_as_none(history.history["val_score"]) == [0.1, 0.5, None, 0.3, 0.2]  # not measured: NaN
+    assert math.isnan(history.history[SECONDS_LOG][2])
+
+
+def _nan_as_none(values):
+    return [None if math.isnan(value) else value for value in values]
+
+
+def test_history_csv_holds_nan_where_not_measured(tmp_path):
+    app = ScriptedApp(scores=(0.2, 0.9, 0.1, 0.3))
+    config = AppConfig(epochs=6, field_metrics_every=2)
+    data = _data()
+    run = Run(app.name, tmp_path / "run")
+    app.train(app.build_model(config, data), data, config, run=run)
+    history = run.load_history()
+    assert _nan_as_none(history["val_score"]) == [0.2, 0.9, None, 0.1, None, 0.3]
+    assert len(history["loss"]) == 6
+    assert "nan" in run.history_path.read_text()
+    assert run.load_best()["epoch"] == 2  # 0.9; the unmeasured epochs 3 and 5 never count
+
+
+def test_early_stopping_counts_measured_epochs_only():
+    def epochs_trained(stopping_class):
+        app = ScriptedApp(scores=(0.9, 0.1, 0.1, 0.1, 0.1))
+        config = AppConfig(epochs=8, field_metrics_every=2)
+        data = _data()
+        stop = stopping_class(monitor="val_score", mode="max", patience=2)
+        return len(app.train(app.build_model(config, data), data, config, callbacks=[stop]).history["loss"])
+
+    # Measured after epochs 1, 2, 4: two measurements without a better score by epoch 4.
+    assert epochs_trained(MeasuredEarlyStopping) == 4
+    assert epochs_trained(keras.callbacks.EarlyStopping) == 3  # Keras counts the unmeasured epoch 3
 
 
 def test_a_missing_field_metric_is_an_error():
@@ -115,3 +111,17 @@ def test_apps_without_field_metrics_refuse_their_flags():
 def test_callback_without_logs_does_nothing():
     callback = FieldMetricsCallback(ScriptedApp(), _data().validation, AppConfig())
     callback.on_epoch_end(0, None)
+
+
+def test_tensorboard_shows_measured_epochs_only(tmp_path):
+    import tensorflow as tf
+
+    app = ScriptedApp(scores=(0.2, 0.9, 0.1, 0.3))
+    config = AppConfig(epochs=6, field_metrics_every=2)
+    data = _data()
+    run = Run(app.name, tmp_path / "run")
+    app.train(app.build_model(config, data), data, config, run=run)
+    steps = [event.step for path in (run.log_dir / "validation").glob("events.*")
+             for event in tf.compat.v1.train.summary_iterator(str(path))
+             for value in event.summary.value if value.tag == "epoch_score"]
+    assert sorted(steps) == [0, 1, 3, 5]
