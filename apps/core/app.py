@@ -7,6 +7,7 @@ from typing import ClassVar
 import numpy as np
 
 from apps.core.config import AppConfig, ConfigError
+from apps.core.console import fit_verbosity
 from apps.core.data import DataSource
 from apps.core.field_metrics import FieldMetricsCallback
 
@@ -200,6 +201,7 @@ class App(abc.ABC):
             initial_epoch=initial_epoch,
             shuffle=False,  # the tf.data pipeline shuffles
             callbacks=self.training_callbacks(data, config, run, callbacks),
+            verbose=fit_verbosity(),
         )
 
     def field_metrics(self, model, dataset, config):
