@@ -28,6 +28,18 @@ def test_the_progress_bar_redraws_on_a_terminal_only(monkeypatch):
     assert fit_verbosity() == 2
 
 
+def test_app_train_prints_a_line_per_epoch_when_its_output_is_captured(capsys):
+    """`App.train`'s `fit` (every app but churn and DCGAN, which call `fit` themselves)."""
+    from apps.catalog import load_apps
+
+    app = load_apps().get("digits")
+    config = app.tiny_config().replace(epochs=2, max_examples=128)
+    data = app.load_data(config)
+    app.train(app.make_model(config, data), data, config)
+    printed = capsys.readouterr().out
+    assert "\r" not in printed and len(EPOCH_LINE.findall(printed)) == 2, printed
+
+
 def kapps_env(**extra):
     """The environment of a user who set none of the log variables."""
     names = ("TF_CPP_MIN_LOG_LEVEL", "KAPPS_QUIET_TF_STARTUP", "KAPPS_VERBOSE_TF")
