@@ -42,12 +42,12 @@ _STARTUP_NOISE = re.compile(
 _QUIET_MARKER = "KAPPS_QUIET_TF_STARTUP"
 # `KAPPS_VERBOSE_TF=1` shows every line TensorFlow logs.
 VERBOSE_TF_VARIABLE = "KAPPS_VERBOSE_TF"
-# ERROR hides too the runtime lines of a kernel falling back to another ("oneDNN supports
-# DT_UINT8 only on platforms with AVX-512"); a failing op raises in Python all the same.
+# Level 3 hides the ERROR lines too, such as a kernel falling back to another ("oneDNN supports
+# DT_UINT8 only on platforms with AVX-512"); an op that fails raises in Python all the same.
 _QUIET_LEVEL = "3"
 
 
-def tensorflow_logs_wanted():
+def _tensorflow_logs_wanted():
     return os.environ.get(VERBOSE_TF_VARIABLE, "") not in ("", "0")
 
 
@@ -65,7 +65,7 @@ def import_tensorflow_quietly():
     way to hide them is to capture the process's stderr while it loads; what else it prints
     then is shown.
     """
-    if tensorflow_logs_wanted():
+    if _tensorflow_logs_wanted():
         import tensorflow  # noqa: F401
 
         return
@@ -102,9 +102,9 @@ def _not_a_retracing_warning(record):
 def quiet_python_logs():
     """TensorFlow's Python logger shows warnings, as in a script (in a notebook it would also
     show INFO lines: "Assets written to..."), but not its "N out of the last M calls to
-    <function> triggered tf.function retracing": Keras traces a step function per model and
-    per input shape (a smaller last batch, a tuner's trials, a notebook's models), which is
-    expected here and is what the warning counts."""
+    <function> triggered tf.function retracing": Keras traces its train and predict step
+    functions once per model, and TensorFlow counts the traces of one function's code across
+    models (churn's ensemble members, the tuner's trials, a notebook's models): expected here."""
     import tensorflow as tf
 
     logger = tf.get_logger()  # first, since its first call sets the level in a notebook
