@@ -6,7 +6,7 @@ PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
 # One test process per core (pytest-xdist), each taking the next test when it is free.
 PARALLEL ?= -n auto --dist worksteal
 
-.PHONY: demo test test-tensorflow test-jax test-torch test-slow clean
+.PHONY: demo test test-tensorflow test-jax test-torch test-slow notebooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ test-slow: $(VENV)/.installed-test
 	KERAS_BACKEND=tensorflow $(PYTEST) $(PARALLEL) -m slow
 	KERAS_BACKEND=jax $(PYTEST) $(PARALLEL) -m "multibackend and slow"
 	KERAS_BACKEND=torch $(PYTEST) $(PARALLEL) -m "multibackend and slow"
+
+# Runs every notebook and stores it with its outputs (tens of minutes on 2 CPU cores).
+notebooks: $(VENV)/.installed-test
+	KERAS_BACKEND=tensorflow $(BIN)/python notebooks/render.py
 
 clean:
 	rm -rf runs models .pytest_cache

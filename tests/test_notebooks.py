@@ -1,10 +1,12 @@
-"""Notebooks: in `make test`, their code compiles and every name they take from the project
-exists; in `make test-slow`, each runs headless, top to bottom, on tiny settings (a
-Jupyter kernel each: about half a minute apiece on 2 cores)."""
+"""Notebooks: in `make test`, their code compiles, every name they take from the project
+exists and they are stored run, with their outputs (`make notebooks` renders them); in
+`make test-slow`, each runs headless, top to bottom, on tiny settings (a Jupyter kernel each:
+about half a minute apiece on 2 cores)."""
 
 import ast
 import importlib
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -73,6 +75,32 @@ def test_notebook_code_compiles_and_uses_names_that_exist(name):
     assert not missing, f"{name} uses names the project no longer has: {missing}"
 
 
+# TensorFlow's log lines and the redraws of a progress bar, which a stored notebook should not hold.
+NOISE = re.compile(r"^([IWEF]\d{4} |WARNING: All log messages|WARNING:tensorflow|INFO:tensorflow)|\r|retracing",
+                   re.MULTILINE)
+LARGEST_STORED_NOTEBOOK = 1_500_000  # bytes: outputs hold PNG figures, not big images
+
+
+def stored_outputs(notebook):
+    return [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.get("outputs", [])]
+
+
+@pytest.mark.parametrize("name", sorted(NOTEBOOKS))
+def test_notebook_is_stored_run_top_to_bottom_with_its_outputs(name):
+    """What a reader sees on GitHub: every cell run once, in order, its evaluation printed and
+    its figures shown, no errors, no log noise (`make notebooks` renders them)."""
+    path = REPO_ROOT / "notebooks" / name
+    notebook = nbformat.read(path, as_version=4)
+    counts = [cell.execution_count for cell in notebook.cells if cell.cell_type == "code"]
+    assert counts == list(range(1, len(counts) + 1)), f"{name} is not stored run top to bottom: `make notebooks`"
+    outputs = stored_outputs(notebook)
+    assert not [out for out in outputs if out.output_type == "error"]
+    text = "".join(out.get("text", "") for out in outputs)
+    assert NOTEBOOKS[name] in text and not NOISE.search(text), text[-2000:]
+    assert any("image/png" in out.get("data", {}) for out in outputs)
+    assert path.stat().st_size < LARGEST_STORED_NOTEBOOK
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(NOTEBOOKS))
 def test_notebook_executes(name, monkeypatch):
@@ -82,7 +110,7 @@ def test_notebook_executes(name, monkeypatch):
     notebook = nbformat.read(REPO_ROOT / "notebooks" / name, as_version=4)
     NotebookClient(notebook, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(REPO_ROOT)}}).execute()
-    outputs = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.get("outputs", [])]
+    outputs = stored_outputs(notebook)
     assert not [out for out in outputs if out.get("output_type") == "error"]
     text = "".join(out.get("text", "") for out in outputs)
-    assert NOTEBOOKS[name] in text
+    assert NOTEBOOKS[name] in text and not NOISE.search(text), text[-2000:]

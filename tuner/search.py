@@ -103,6 +103,18 @@ def checked_metric_names(app, folder, objective, hypermodel):
     return check_objective(objective, hypermodel)
 
 
+def clear_trial_output_in_notebooks_only():
+    """Keras Tuner (1.4.8) clears the output after each trial when it runs in a notebook, and
+    takes any process that can import IPython for one (`get_ipython()` is None there), so a
+    log file got terminal escapes ("\\x1b[2K\\r") after each trial."""
+    from keras_tuner.src import utils
+
+    if utils.IS_NOTEBOOK:
+        import IPython
+
+        utils.IS_NOTEBOOK = type(IPython.get_ipython()).__name__ == "ZMQInteractiveShell"
+
+
 def prepare_hypermodel(app, config, settings):
     data = app.load_data(config)
     hypermodel = app.hypermodel(config, data)
@@ -150,6 +162,7 @@ def run_search(app, config, settings):
     if not settings.is_worker:
         folder.save_search({"app": app.name, "identity": identity, "metric_names": metric_names,
                             "max_trials": settings.max_trials, "max_epochs": settings.max_epochs})
+    clear_trial_output_in_notebooks_only()
     try:
         tuner.search(callbacks=[keras.callbacks.TensorBoard(str(folder.tensorboard_dir))],
                      verbose=settings.verbose)

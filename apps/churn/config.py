@@ -5,7 +5,11 @@ from typing import ClassVar, Literal
 
 from apps.core.config import OPTIMIZER_CHOICES, AppConfig, ConfigError
 
+# The default --data: the IBM Telco Customer Churn CSV in the shared datasets folder beside the
+# repository; a fresh clone downloads it from TELCO_CSV_URL (or trains on --data builtin).
 TELCO_CSV = "../shared/datasets/telco_churn/WA_Fn-UseC_-Telco-Customer-Churn.csv"
+TELCO_CSV_URL = ("https://raw.githubusercontent.com/IBM/telco-customer-churn-on-icp4d/master/data/"
+                 "Telco-Customer-Churn.csv")
 CLASS_WEIGHTINGS = ("none", "balanced", "sqrt")
 THRESHOLD_METRICS = ("f1", "f2", "youden", "fixed")
 BAD_NUMBER_POLICIES = ("error", "impute")

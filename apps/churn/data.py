@@ -1,9 +1,12 @@
 """Churn data: the table (CSV or generated), stratified splits, encoded tf.data pipelines."""
 
+from pathlib import Path
+
 import numpy as np
 import tensorflow as tf
 
 from apps.churn.builtin import generate_telco_table
+from apps.churn.config import TELCO_CSV, TELCO_CSV_URL
 from apps.churn.preprocessing import ChurnPreprocessing
 from apps.churn.table import cross_fit_indices, parse_table, read_csv_text, stratified_split_indices
 from apps.core.data import DataSplits, batched_pipeline, prefetched
@@ -28,6 +31,11 @@ def load_table(config):
 
     source = DataSource.parse(config.data)
     if source.kind == "files":
+        if source.argument == TELCO_CSV and not Path(TELCO_CSV).is_file():
+            raise FileNotFoundError(
+                f"No churn CSV at {TELCO_CSV} (the default --data, in a datasets folder beside the repository). "
+                f"Download the IBM Telco Customer Churn CSV from {TELCO_CSV_URL} and pass --data files:PATH, "
+                "or train on a generated table with the same columns with --data builtin.")
         return load_csv_table(source.argument, config)
     if source.kind == "builtin":
         return load_builtin_table(config)

@@ -8,6 +8,7 @@ from apps.churn.data import encoded_features, table_pipeline
 from apps.churn.members import MemberRuns
 from apps.churn.model import compile_model, ensemble_members, predict_probabilities, set_threshold
 from apps.churn.threshold import choose_threshold
+from apps.core.console import fit_verbosity
 
 OBJECTIVE = "val_auc"
 
@@ -16,14 +17,14 @@ def no_callbacks(run):
     return []
 
 
-def fit_with_early_stopping(model, train, validation, config, callbacks=(), initial_epoch=0, verbose=2):
+def fit_with_early_stopping(model, train, validation, config, callbacks=(), initial_epoch=0):
     """Fits until validation ROC-AUC stops improving for `patience` epochs. The app's callbacks
     (`App.training_callbacks`, among `callbacks`) restore the best epoch's weights, across resumes."""
     from apps.core.field_metrics import MeasuredEarlyStopping
 
     early_stopping = MeasuredEarlyStopping(monitor=OBJECTIVE, mode="max", patience=config.patience)
     return model.fit(train, validation_data=validation, epochs=config.epochs, initial_epoch=initial_epoch,
-                     shuffle=False, verbose=verbose, callbacks=[*callbacks, early_stopping])
+                     shuffle=False, verbose=fit_verbosity(), callbacks=[*callbacks, early_stopping])
 
 
 def held_out_probabilities(model, table, preprocessing):
@@ -31,18 +32,17 @@ def held_out_probabilities(model, table, preprocessing):
 
 
 def fit_single_network(model, data, config, run=None, callbacks_for=no_callbacks, extra_callbacks=(),
-                       initial_epoch=0, verbose=2):
+                       initial_epoch=0):
     """Fits on the training split with `callbacks_for(run)` and `extra_callbacks`, stops early
     on the validation split; returns the validation (labels, probabilities)."""
     train, validation = data.info["train_table"], data.info["validation_table"]
     fit_with_early_stopping(model, table_pipeline(train, model.preprocessing, config, training=True),
                             table_pipeline(validation, model.preprocessing, config, training=False),
-                            config, [*callbacks_for(run), *extra_callbacks], initial_epoch, verbose)
+                            config, [*callbacks_for(run), *extra_callbacks], initial_epoch)
     return validation.labels, held_out_probabilities(model, validation, model.preprocessing)
 
 
-def fit_cross_fitted_members(model, data, config, run=None, callbacks_for=no_callbacks, initial_epoch=0,
-                             verbose=2):
+def fit_cross_fitted_members(model, data, config, run=None, callbacks_for=no_callbacks, initial_epoch=0):
     """Member i trains on every fold but i and stops early on fold i (`data.info["folds"]`),
     with `callbacks_for(its member run)` (`MemberRuns`, None without a run): a finished
     member is restored.
@@ -58,7 +58,7 @@ def fit_cross_fitted_members(model, data, config, run=None, callbacks_for=no_cal
             fit_with_early_stopping(
                 member, table_pipeline(train, preprocessing, config, training=True),
                 table_pipeline(validation, preprocessing, config, training=False), config,
-                callbacks_for(member_runs.member_run(index) if member_runs else None), initial_epoch, verbose)
+                callbacks_for(member_runs.member_run(index) if member_runs else None), initial_epoch)
             if member_runs is not None:
                 member_runs.save(member, index)
         labels.append(validation.labels)
@@ -81,7 +81,7 @@ def report_as_one_epoch(model, callbacks, logs):
 
 
 def fit_and_calibrate(model, data, config, run=None, callbacks_for=no_callbacks, extra_callbacks=(),
-                      initial_epoch=0, verbose=2):
+                      initial_epoch=0):
     """Fits, then stores the decision threshold chosen on held-out predictions.
 
     A single network (`ensemble` 1) trains with `callbacks_for(run)` then `extra_callbacks`
@@ -92,10 +92,9 @@ def fit_and_calibrate(model, data, config, run=None, callbacks_for=no_callbacks,
     the objective) and the threshold."""
     if config.ensemble == 1:
         labels, probabilities = fit_single_network(model, data, config, run, callbacks_for, extra_callbacks,
-                                                   initial_epoch, verbose)
+                                                   initial_epoch)
     else:
-        labels, probabilities = fit_cross_fitted_members(model, data, config, run, callbacks_for, initial_epoch,
-                                                         verbose)
+        labels, probabilities = fit_cross_fitted_members(model, data, config, run, callbacks_for, initial_epoch)
     threshold = choose_threshold(labels, probabilities, config.threshold_metric)
     set_threshold(model, threshold)
     final = {OBJECTIVE: float(roc_auc_score(labels, probabilities)), "threshold": threshold}

@@ -8,6 +8,7 @@ import numpy as np
 
 from apps.core.best_weights import BestWeights
 from apps.core.config import AppConfig, ConfigError
+from apps.core.console import fit_verbosity
 from apps.core.data import DataSource
 from apps.core.field_metrics import FieldMetricsCallback
 
@@ -204,6 +205,7 @@ class App(abc.ABC):
             initial_epoch=initial_epoch,
             shuffle=False,  # the tf.data pipeline shuffles
             callbacks=self.training_callbacks(data, config, run, callbacks),
+            verbose=fit_verbosity(),
         )
 
     def field_metrics(self, model, dataset, config):

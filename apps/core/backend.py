@@ -1,5 +1,7 @@
-"""Choosing the Keras backend, which must happen before Keras is imported."""
+"""Choosing the Keras backend, which must happen before Keras is imported, and importing
+TensorFlow without its log lines."""
 
+import logging
 import os
 import re
 import sys
@@ -38,22 +40,42 @@ _STARTUP_NOISE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\)|[IW]\d{4} |E\d{4} .*failed call to cuInit)")
 # The level we set (not the user's), so that child processes hide the lines too.
 _QUIET_MARKER = "KAPPS_QUIET_TF_STARTUP"
+# `KAPPS_VERBOSE_TF=1` shows every line TensorFlow logs.
+VERBOSE_TF_VARIABLE = "KAPPS_VERBOSE_TF"
+# Level 3 hides the ERROR lines too, such as a kernel falling back to another ("oneDNN supports
+# DT_UINT8 only on platforms with AVX-512"); an op that fails raises in Python all the same.
+_QUIET_LEVEL = "3"
+
+
+def _tensorflow_logs_wanted():
+    return os.environ.get(VERBOSE_TF_VARIABLE, "") not in ("", "0")
+
+
+def _user_set_cpp_level():
+    level = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+    return level is not None and level != os.environ.get(_QUIET_MARKER)
 
 
 def import_tensorflow_quietly():
-    """Imports TensorFlow with its start-up log lines hidden, unless the user set
-    `TF_CPP_MIN_LOG_LEVEL` (their choice wins). Errors it prints are still shown.
+    """Imports TensorFlow without its log lines: the C++ start-up and runtime lines (unless
+    the user set `TF_CPP_MIN_LOG_LEVEL`: their level applies), INFO and retracing lines of
+    its Python logger (`quiet_python_logs`). `KAPPS_VERBOSE_TF=1` shows them all.
 
-    TensorFlow writes those lines from C++ before its log level is read, so the only
-    way to hide them is to capture the process's stderr while it loads.
+    TensorFlow writes its start-up lines from C++ before its log level is read, so the only
+    way to hide them is to capture the process's stderr while it loads; what else it prints
+    then is shown.
     """
-    level = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
-    user_level = level is not None and level != os.environ.get(_QUIET_MARKER)
-    if "tensorflow" in sys.modules or user_level:
+    if _tensorflow_logs_wanted():
         import tensorflow  # noqa: F401
 
         return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = os.environ[_QUIET_MARKER] = "2"
+    if "tensorflow" not in sys.modules and not _user_set_cpp_level():
+        _import_with_startup_lines_hidden()
+    quiet_python_logs()
+
+
+def _import_with_startup_lines_hidden():
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = os.environ[_QUIET_MARKER] = _QUIET_LEVEL
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # TensorFlow's default, said explicitly
     sys.stderr.flush()
     saved = os.dup(2)
@@ -71,3 +93,20 @@ def import_tensorflow_quietly():
                 if line.strip() and not _STARTUP_NOISE.match(line)]
     if kept:
         print("\n".join(kept), file=sys.stderr)
+
+
+def _not_a_retracing_warning(record):
+    return "triggered tf.function retracing" not in record.getMessage()
+
+
+def quiet_python_logs():
+    """TensorFlow's Python logger shows warnings, as in a script (in a notebook it would also
+    show INFO lines: "Assets written to..."), but not its "N out of the last M calls to
+    <function> triggered tf.function retracing": Keras traces its train and predict step
+    functions once per model, and TensorFlow counts the traces of one function's code across
+    models (churn's ensemble members, the tuner's trials, a notebook's models): expected here."""
+    import tensorflow as tf
+
+    logger = tf.get_logger()  # first, since its first call sets the level in a notebook
+    logger.setLevel(logging.WARNING)
+    logger.addFilter(_not_a_retracing_warning)

@@ -38,11 +38,13 @@ def train(app, config, run_dir=None, verbose=True):
         raise ConfigError("--distribute multi-worker needs --run-dir: every worker names the same run folder "
                           "(the chief writes it; worker N writes <run-dir>/worker-N).")
     keras.utils.set_random_seed(config.seed)
-    run = Run(app.name, distribution.run_dir(run_dir))
+    if verbose:
+        print(f"{config.describe()}\nTraining on {distribution.describe()}", flush=True)
+    data = app.load_data(config)
+    run = Run(app.name, distribution.run_dir(run_dir))  # once the data loaded: a failed load leaves no folder
     run.save_config(config, keras.backend.backend())
     if verbose:
-        print(f"Run folder: {run.path}\n{config.describe()}\nTraining on {distribution.describe()}", flush=True)
-    data = app.load_data(config)
+        print(f"Run folder: {run.path}", flush=True)
     app.prepare(config, data)
     with distribution.scope():
         model = app.make_model(config, data)

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from apps.core.app import App, SampleRequest
+from apps.core.console import fit_verbosity
 from apps.core.decode_checks import data_errors_as_source_errors
 from apps.core.errors import InputError
 from apps.core.hypermodel import ConfigHyperModel
@@ -125,7 +126,8 @@ class DcganApp(App):
                              *run.callbacks(monitor=self.objective, mode=self.objective_direction)]
         with data_errors_as_source_errors():
             return model.fit(data.train, epochs=config.epochs, initial_epoch=initial_epoch, shuffle=False,
-                             callbacks=self.training_callbacks(data, config, None, [*run_callbacks, *callbacks]))
+                             callbacks=self.training_callbacks(data, config, None, [*run_callbacks, *callbacks]),
+                             verbose=fit_verbosity())
 
     def field_metrics(self, model, dataset, config):
         return {"fid": split_fid(model, dataset, sys.maxsize)}

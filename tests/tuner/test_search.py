@@ -93,3 +93,15 @@ def test_more_trials_continue_the_search_then_the_best_is_retrained(searched, tm
     best = json.loads((searched / "best_hyperparameters.json").read_text())
     assert retrained["config"]["optimizer"] == best["config"]["optimizer"]
     assert os.path.exists(os.path.join(retrained["export"], "saved_model.pb"))
+
+
+def test_a_search_outside_a_notebook_does_not_clear_the_output(monkeypatch):
+    """Keras Tuner takes a process that can import IPython for a notebook and would write
+    terminal escapes after each trial into a log file."""
+    from keras_tuner.src import utils
+
+    from tuner.search import clear_trial_output_in_notebooks_only
+
+    monkeypatch.setattr(utils, "IS_NOTEBOOK", True)  # what keras-tuner 1.4.8 decides where IPython is installed
+    clear_trial_output_in_notebooks_only()
+    assert utils.IS_NOTEBOOK is False

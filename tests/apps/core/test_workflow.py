@@ -1,6 +1,8 @@
-"""`workflow.predict`: text answers printed, binary answers (`*_bytes`) written to files."""
+"""`workflow.predict`: text answers printed, binary answers (`*_bytes`) written to files;
+`workflow.train`: no run folder before the data loaded."""
 
 import numpy as np
+import pytest
 
 from apps.core import workflow
 from apps.core.app import SampleRequest
@@ -40,3 +42,27 @@ def test_text_only_answers_write_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(workflow, "local_outputs", lambda app, request, base: {"classes": np.array([1])})
     assert workflow.predict(MaskApp(), ["a"], output_dir=tmp_path / "out") == "a: 1 classes"
     assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture
+def offline_tfds(monkeypatch):
+    """TFDS with no dataset downloaded and no network."""
+    import tensorflow_datasets as tfds
+
+    from apps.core import data
+
+    monkeypatch.setattr(data, "network_reachable", lambda: False)
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "is_prepared", lambda builder: False)
+
+
+@pytest.mark.parametrize("source", ["files:missing-folder", "tfds:mnist"])
+def test_a_failed_data_load_is_one_line_and_leaves_no_run_folder(source, offline_tfds, tmp_path, monkeypatch):
+    from apps import cli
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["digits", "train", "--data", source])
+    message = str(exit.value.code)  # a message as the exit code: status 1
+    assert message.startswith("kapps digits train: ") and "\n" not in message
+    assert ("no network" in message) if source.startswith("tfds") else ("missing-folder" in message)
+    assert not (tmp_path / "runs").exists()
