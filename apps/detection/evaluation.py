@@ -203,7 +203,7 @@ def draw_boxes(image, boxes, names, color, scores=None, width=2):
 
 
 def plot_detections(model, first, class_names, config, path, decode):
-    """The first test images (`first`: the first batch, see `SplitPredictions`) with their true
+    """The first test images (`first`: the first batches, see `score_split`) with their true
     boxes (green) and the detections (red, with scores) at the serving threshold."""
     import matplotlib.pyplot as plt
 
