@@ -11,8 +11,9 @@ its own process:
 - `kapps detection train --data files:DIR/instances.json --epochs 1` (plus `--train-flags`),
   sampling the memory of the process and its children every 0.1 s: the peak resident set
   (the larger of the summed VmRSS of the tree and the trainer's own VmHWM);
-- the seconds from starting that command to the end of its first training step, and the
-  training images/s after it (the epoch's other steps), from a Keras callback added to every
+- the seconds from starting that command to the end of its first training step (and the CPU
+  seconds the process spent by then, which contention on a shared machine does not inflate),
+  and the training images/s after it (the epoch's other steps), from a Keras callback added to every
   `Model.fit` of the process (the command runs through `apps.cli.main` unchanged);
 - the input pipeline alone: `App.load_data` with the same flags and one pass over its training
   split without a model, in images/s (after the first batch).
@@ -148,7 +149,7 @@ def _time_every_fit():
         def on_train_batch_end(self, batch, logs=None):
             self.steps, self.last_step_end = batch + 1, time.time()
             if batch == 0:
-                _emit(first_step_end=self.last_step_end)
+                _emit(first_step_end=self.last_step_end, first_step_cpu_seconds=time.process_time())
 
         def on_epoch_end(self, epoch, logs=None):
             if epoch == 0 and getattr(self, "steps", 0) > 1:  # validation is not counted
@@ -222,6 +223,7 @@ def measure(size, work_dir, train_flags):
     batch = read["first_batch"]
     return {"images": size, "peak_rss_mb": round(peak_mb), "input_only_peak_rss_mb": round(input_peak_mb),
             "seconds_to_first_step": round(trained["first_step_end"] - started, 1),
+            "cpu_seconds_to_first_step": round(trained["first_step_cpu_seconds"], 1),
             "input_images_per_s": round(read["input_images"] / read["input_seconds"], 1),
             "train_images_per_s": round(trained["later_steps"] * batch / trained["later_steps_seconds"], 1)
             if "later_steps" in trained else None}
@@ -229,11 +231,12 @@ def measure(size, work_dir, train_flags):
 
 def report(results):
     header = (f"{'images':>7} {'peak RSS MB':>12} {'input-only RSS MB':>18} {'s to 1st step':>14} "
-              f"{'input img/s':>12} {'train img/s':>12}")
+              f"{'CPU s to 1st':>13} {'input img/s':>12} {'train img/s':>12}")
     print(header)
     for row in results:
         print(f"{row['images']:>7} {row['peak_rss_mb']:>12} {row['input_only_peak_rss_mb']:>18} "
-              f"{row['seconds_to_first_step']:>14} {row['input_images_per_s']:>12} {row['train_images_per_s']!s:>12}")
+              f"{row['seconds_to_first_step']:>14} {row['cpu_seconds_to_first_step']:>13} "
+              f"{row['input_images_per_s']:>12} {row['train_images_per_s']!s:>12}")
     if len(results) > 1:
         growth = results[-1]["peak_rss_mb"] - results[0]["peak_rss_mb"]
         print(f"peak RSS growth {results[0]['images']} → {results[-1]['images']} images: {growth} MB "

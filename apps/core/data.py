@@ -120,8 +120,9 @@ class RawSplits:
     details: dict = dataclasses.field(default_factory=dict)
 
 
-# Decoded examples of a split are cached in memory only while they fit in this many bytes.
-DECODED_CACHE_BYTES = 512 * 2**20
+# Decoded examples of a split are cached in memory only while they fit in this many bytes: what
+# caching may add to a process's memory, whatever the split's size (a bigger split is not cached).
+DECODED_CACHE_BYTES = 128 * 2**20
 
 
 def cached_if_small(dataset, examples, bytes_per_example, limit_bytes=DECODED_CACHE_BYTES):

@@ -602,7 +602,9 @@ def make_decoder(config):
     (stretched, antialiased, rounded to uint8) and its boxes scaled with it."""
     side = config.image_size
 
-    @graph_function
+    # A `tf.function`: the splits' pipelines call one traced graph (tracing the decoding, a
+    # few thousand ops with the non-JPEG formats' checks, took seconds per split).
+    @functools.partial(tf.function, autograph=False, reduce_retracing=True)
     def decode(example):
         name = example["name"]
         image = decoded_image(example["image"], name, config.max_image_pixels)

@@ -3,13 +3,13 @@ per-class AP) and PNG plots (detections over test images, precision-recall, lear
 
 Predictions go through the app's decode step with `eval_score_threshold` (COCO practice:
 a low threshold, so the precision-recall curve runs to full recall); ground truth and
-detections are compared in each image's original pixels when its size is known. The test
-split streams through once: only the ground truth and the detections (and the first batch,
-for the plots) are kept, whatever the split's size.
+detections are compared in each image's original pixels when its size is known. A split
+streams through once and is scored batch by batch (`CocoAccumulator`): what is kept grows by a
+few bytes per detection, not by the COCO documents of the whole split.
 """
 
 import contextlib
-import dataclasses
+import copy
 import io
 from pathlib import Path
 
@@ -29,91 +29,115 @@ STATS = ("map", "map50", "map75", "map_small", "map_medium", "map_large", "ar1",
 TRUE_COLOR, PREDICTED_COLOR = (40, 200, 60), (230, 40, 40)
 
 
-@dataclasses.dataclass
-class SplitPredictions:
-    """What one pass over a split keeps: per image its ground truth `(boxes [k, 4] pixels at the
-    network's size, classes [k])` and detections (the decoded dict's arrays, normalised boxes),
-    the original sizes when the split carries them (else None), and the first images for plots
-    (whole batches, at least `SHOWN` images): `{"images" uint8, "names", "truths"}`."""
+class CocoAccumulator:
+    """pycocotools' bounding-box evaluation of a split fed a batch at a time, in memory that does
+    not grow with the split's documents.
 
-    truths: list
-    detections: list
-    sizes: "list | None"
-    first: "dict | None"
+    `COCOeval` matches detections to ground truth image by image (`evaluate`) and only then
+    pools the images (`accumulate`). Each batch is matched as it comes, by `evaluate` over that
+    batch's images alone, and of its per-image results only what `accumulate` reads is kept, as
+    compact arrays: per image, class and area range the detections' scores (float32) and, per IoU
+    threshold, whether each was matched and whether it is ignored, and which ground-truth boxes
+    are ignored. The COCO documents (a dict per box and detection) live for one batch; the
+    metrics are pycocotools' own over the whole split, as if it had been evaluated at once.
+    """
+
+    def __init__(self, class_names, image_size):
+        self.class_names = tuple(class_names)
+        self.image_size = image_size
+        self.images = self.annotations = self.detections = 0
+        self.batches = []  # per batch: its compact evalImgs, [class][area] → list over its images
+
+    def add(self, truths, detections, sizes=None):
+        """One batch: per image `(boxes [k, 4] pixels at the network's size, classes [k])`, its
+        decoded detections (normalised boxes) and, when known, its original `(height, width)`."""
+        from pycocotools.cocoeval import COCOeval
+
+        truth, results = coco_documents(truths, detections, self.image_size, sizes, len(self.class_names),
+                                        first_id=self.images + 1)
+        self.images += len(truths)
+        self.annotations += len(truth["annotations"])
+        self.detections += len(results)
+        with contextlib.redirect_stdout(io.StringIO()):
+            ground = _coco(truth)
+            evaluator = COCOeval(ground, ground.loadRes(results) if results else _coco({**truth, "annotations": []}),
+                                 "bbox")
+            evaluator.evaluate()
+        areas, count = len(evaluator.params.areaRng), len(truths)
+        compact = [_compact(entry) for entry in evaluator.evalImgs]  # ordered class, area, image
+        self.batches.append([[compact[(k * areas + a) * count:(k * areas + a + 1) * count] for a in range(areas)]
+                             for k in range(len(self.class_names))])
+
+    def result(self):
+        """`{map, map50, ..., ar100, ..., per_class_ap}` and the precision array `[iou thresholds,
+        recall points, classes, areas, max detections]` (None when nothing was detected). COCO's -1
+        (no object of that size) is reported as -1."""
+        from pycocotools.cocoeval import COCOeval
+
+        if not self.detections or not self.annotations:
+            metrics = {name: 0.0 for name in STATS}
+            metrics["per_class_ap"] = {name: 0.0 for name in self.class_names}
+            return metrics, None
+        evaluator = COCOeval(iouType="bbox")
+        evaluator.params.imgIds = list(range(1, self.images + 1))
+        evaluator.params.catIds = list(range(1, len(self.class_names) + 1))
+        areas = len(evaluator.params.areaRng)
+        evaluator.evalImgs = [entry for k in range(len(self.class_names)) for a in range(areas)
+                              for batch in self.batches for entry in batch[k][a]]
+        evaluator._paramsEval = copy.deepcopy(evaluator.params)
+        with contextlib.redirect_stdout(io.StringIO()):
+            evaluator.accumulate()
+            evaluator.summarize()
+        metrics = {name: float(value) for name, value in zip(STATS, evaluator.stats)}
+        precision = evaluator.eval["precision"]  # [T, R, K, A, M]
+        per_class = {}
+        for index, name in enumerate(self.class_names):
+            values = precision[:, :, index, 0, -1]
+            values = values[values > -1]
+            per_class[name] = float(values.mean()) if values.size else -1.0
+        metrics["per_class_ap"] = per_class
+        return metrics, precision
 
 
-def predict_split(model, dataset, decode):
-    """`SplitPredictions` over the batched `dataset`: elements `(images, targets)`, or `(images,
-    targets, {"name", "size"})` (`DataSplits.info["test_described"]`)."""
-    truths, detections, sizes, first = [], [], [], None
-    for batch in dataset.as_numpy_iterator():
-        images, targets = batch[:2]
-        decoded = decode(predict_batch(model, images))
-        decoded = {name: keras.ops.convert_to_numpy(value) for name, value in decoded.items()}
-        batch_truths = unpack(targets)
-        if first is None or len(first["images"]) < SHOWN:
-            first = _first_images(first, images, batch_truths, batch[2]["name"] if len(batch) > 2 else None)
-        truths += batch_truths
-        if len(batch) > 2:
-            sizes += [tuple(size) for size in batch[2]["size"]]
-        for row in range(len(images)):
-            count = int(decoded["num_detections"][row])
-            detections.append({name: decoded[name][row][:count] for name in
-                               ("detection_boxes", "detection_scores", "detection_classes")})
-    return SplitPredictions(truths, detections, sizes or None, first)
+def _coco(document):
+    from pycocotools.coco import COCO
+
+    coco = COCO()
+    coco.dataset = document
+    coco.createIndex()
+    return coco
 
 
-def coco_documents(truths, detections, image_size, sizes, num_classes):
+def _compact(entry):
+    """What `COCOeval.accumulate` reads of one image's `evaluateImg` result, in compact arrays
+    (a match is the matched box's id, never 0: a flag is enough)."""
+    if entry is None:
+        return None
+    return {"dtScores": np.asarray(entry["dtScores"], np.float32), "dtMatches": entry["dtMatches"] > 0,
+            "dtIgnore": np.asarray(entry["dtIgnore"], bool), "gtIgnore": np.asarray(entry["gtIgnore"], bool)}
+
+
+def coco_documents(truths, detections, image_size, sizes, num_classes, first_id=1):
     """COCO ground-truth dict and detection list (`[x, y, width, height]` pixels of each image's
-    original `sizes`, or of the network's square when `sizes` is None)."""
+    original `sizes`, or of the network's square when `sizes` is None), images numbered from `first_id`."""
     images, annotations, results = [], [], []
     for index, ((boxes, classes), found) in enumerate(zip(truths, detections)):
+        image_id = first_id + index
         height, width = (int(sizes[index][0]), int(sizes[index][1])) if sizes is not None else (image_size, image_size)
-        images.append({"id": index + 1, "height": height, "width": width})
+        images.append({"id": image_id, "height": height, "width": width})
         scale = np.array([height, width, height, width], np.float64)
         for box, label in zip(np.asarray(boxes, np.float64) / image_size * scale, classes):
             box_width, box_height = box[3] - box[1], box[2] - box[0]
-            annotations.append({"id": len(annotations) + 1, "image_id": index + 1, "category_id": int(label) + 1,
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": int(label) + 1,
                                 "bbox": [box[1], box[0], box_width, box_height], "area": box_width * box_height,
                                 "iscrowd": 0})
         for box, score, label in zip(np.asarray(found["detection_boxes"], np.float64) * scale,
                                      found["detection_scores"], found["detection_classes"]):
-            results.append({"image_id": index + 1, "category_id": int(round(float(label))),
+            results.append({"image_id": image_id, "category_id": int(round(float(label))),
                             "bbox": [box[1], box[0], box[3] - box[1], box[2] - box[0]], "score": float(score)})
     truth = {"images": images, "annotations": annotations,
              "categories": [{"id": index + 1, "name": str(index)} for index in range(num_classes)]}
     return truth, results
-
-
-def coco_evaluate(truth, results, class_names):
-    """pycocotools' bounding-box evaluation: `{map, map50, ..., ar100, ..., per_class_ap}` and the
-    precision array `[iou thresholds, recall points, classes, areas, max detections]` (None when
-    nothing was detected). COCO's -1 (no object of that size) becomes NaN → reported as -1."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        ground = COCO()
-        ground.dataset = truth
-        ground.createIndex()
-        if not results or not truth["annotations"]:
-            metrics = {name: 0.0 for name in STATS}
-            metrics["per_class_ap"] = {name: 0.0 for name in class_names}
-            return metrics, None
-        found = ground.loadRes(results)
-        evaluator = COCOeval(ground, found, "bbox")
-        evaluator.evaluate()
-        evaluator.accumulate()
-        evaluator.summarize()
-    metrics = {name: float(value) for name, value in zip(STATS, evaluator.stats)}
-    precision = evaluator.eval["precision"]  # [T, R, K, A, M]
-    per_class = {}
-    for index, name in enumerate(class_names):
-        values = precision[:, :, index, 0, -1]
-        values = values[values > -1]
-        per_class[name] = float(values.mean()) if values.size else -1.0
-    metrics["per_class_ap"] = per_class
-    return metrics, precision
 
 
 def _first_images(first, images, truths, names):
@@ -125,17 +149,30 @@ def _first_images(first, images, truths, names):
             "truths": first["truths"] + truths}
 
 
-def prediction_metrics(predictions, class_names, image_size):
-    """COCO metrics (and the precision array) of `SplitPredictions`, in each image's original
-    pixels when they carry its size, else at the network's size."""
-    truth, results = coco_documents(predictions.truths, predictions.detections, image_size, predictions.sizes,
-                                    len(class_names))
-    return coco_evaluate(truth, results, class_names)
+def score_split(model, dataset, decode, class_names, image_size):
+    """`(metrics, precision, first)` of `model` on the batched `dataset`, streamed once: elements
+    `(images, targets)`, or `(images, targets, {"name", "size"})` (`DataSplits.info["test_described"]`),
+    whose boxes are then compared in each image's original pixels. `first`: the first images for
+    the plots (whole batches, at least `SHOWN` images): `{"images" uint8, "names", "truths"}`."""
+    accumulator, first = CocoAccumulator(class_names, image_size), None
+    for batch in dataset.as_numpy_iterator():
+        images, targets = batch[:2]
+        decoded = decode(predict_batch(model, images))
+        decoded = {name: keras.ops.convert_to_numpy(value) for name, value in decoded.items()}
+        truths = unpack(targets)
+        if first is None or len(first["images"]) < SHOWN:
+            first = _first_images(first, images, truths, batch[2]["name"] if len(batch) > 2 else None)
+        detections = [{name: decoded[name][row][:int(decoded["num_detections"][row])]
+                       for name in ("detection_boxes", "detection_scores", "detection_classes")}
+                      for row in range(len(images))]
+        accumulator.add(truths, detections, batch[2]["size"] if len(batch) > 2 else None)
+    return (*accumulator.result(), first)
 
 
 def split_metrics(model, dataset, decode, class_names, image_size):
     """COCO metrics of `model` on the batched `dataset` (and the precision array)."""
-    return prediction_metrics(predict_split(model, dataset, decode), class_names, image_size)
+    metrics, precision, _ = score_split(model, dataset, decode, class_names, image_size)
+    return metrics, precision
 
 
 def evaluate_detector(model, data, config, run, decode):
@@ -143,12 +180,11 @@ def evaluate_detector(model, data, config, run, decode):
     split_name, split = data.evaluation_split()
     if split_name == "test":
         split = data.info.get("test_described", split)
-    predictions = predict_split(model, split, decode)
-    metrics, precision = prediction_metrics(predictions, data.class_names, config.image_size)
+    metrics, precision, first = score_split(model, split, decode, data.class_names, config.image_size)
     metrics = {"split": split_name, "examples": int(data.test_examples if split_name == "test"
                                                     else data.validation_examples),
                "eval_score_threshold": config.eval_score_threshold, **metrics}
-    return {**metrics, "plots": write_plots(model, data, config, run, metrics, precision, decode, predictions.first)}
+    return {**metrics, "plots": write_plots(model, data, config, run, metrics, precision, decode, first)}
 
 
 def draw_boxes(image, boxes, names, color, scores=None, width=2):
@@ -167,7 +203,7 @@ def draw_boxes(image, boxes, names, color, scores=None, width=2):
 
 
 def plot_detections(model, first, class_names, config, path, decode):
-    """The first test images (`first`: the first batch, see `SplitPredictions`) with their true
+    """The first test images (`first`: the first batches, see `score_split`) with their true
     boxes (green) and the detections (red, with scores) at the serving threshold."""
     import matplotlib.pyplot as plt
 

@@ -56,3 +56,19 @@ def test_batched_pipeline_shapes_and_training_only_augmentation():
     assert [len(x) for x, _ in evaluation.as_numpy_iterator()] == [4, 4, 2]
     # Autotuning off (`prefetched`), kept by the transformations an app adds after the pipeline.
     assert train.map(lambda x, y: (x, y)).options().autotune.enabled is False
+
+
+@pytest.mark.parametrize("bytes_per_example, decodings", [(1024, 4), (core_data.DECODED_CACHE_BYTES // 3, 8)])
+def test_a_split_is_cached_only_while_it_fits_the_fixed_budget(bytes_per_example, decodings):
+    """4 examples: decoded once over two epochs while they fit `DECODED_CACHE_BYTES`, each epoch when not."""
+    decoded = []
+
+    def decode(value):
+        decoded.append(value)
+        return value
+
+    examples = tf.data.Dataset.range(4).map(lambda value: tf.py_function(decode, [value], tf.int64))
+    dataset = core_data.cached_if_small(examples, 4, bytes_per_example)
+    for _ in range(2):
+        assert sorted(dataset.as_numpy_iterator()) == [0, 1, 2, 3]
+    assert len(decoded) == decodings
