@@ -29,8 +29,10 @@ class DcganConfig(AppConfig):
             generates (sample grids, FID, serving). 0 turns it off (the trained weights generate).
         sample_images: images in the per-epoch grid drawn from the fixed noise (with
             `conditional`, rounded up to whole rows of one class each).
-        fid_classifier_width: filters of the first stage of the classifier whose features FID uses.
-        fid_classifier_epochs: epochs that classifier trains on the labelled training split.
+        fid_classifier_width: filters of the first stage of the classifier whose features FID uses
+            (`apps.dcgan.fid.build_classifier`; its features are `4 × width` wide).
+        fid_classifier_epochs: epochs that classifier trains on the dataset's labelled training
+            images (once per dataset: `apps.dcgan.instrument`).
         fid_examples: generated and real images compared by the final evaluation's FID.
         max_images: the most images one serving request may ask for (rows of `latent`, or
             the counts of all rows of `serve_seed` together); larger requests are refused with a
@@ -52,8 +54,8 @@ class DcganConfig(AppConfig):
     label_smoothing: float = 0.0
     generator_ema: float = 0.999
     sample_images: int = 64
-    fid_classifier_width: int = 32
-    fid_classifier_epochs: int = 2
+    fid_classifier_width: int = 24
+    fid_classifier_epochs: int = 6
     fid_examples: int = 10_000
     field_metrics_examples: int = 2_000
     max_images: int = 1_024

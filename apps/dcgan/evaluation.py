@@ -57,6 +57,8 @@ class SplitScores:
     def __init__(self, num_classes):
         self.real, self.generated = fid_lib.FeatureMoments(), fid_lib.FeatureMoments()
         self.generated_counts = np.zeros(max(num_classes, 1), np.int64)
+        self.requested_counts = np.zeros(max(num_classes, 1), np.int64)
+        self.requested_right = np.zeros(max(num_classes, 1), np.int64)
         self.real_right = self.generated_right = self.count = 0
 
     def update(self, classifier, generated, real, labels):
@@ -67,11 +69,17 @@ class SplitScores:
         predicted = np.argmax(generated_probabilities, axis=-1)
         self.generated_counts += np.bincount(predicted, minlength=len(self.generated_counts))
         self.generated_right += int(np.sum(predicted == labels))
+        self.requested_counts += np.bincount(labels, minlength=len(self.requested_counts))
+        self.requested_right += np.bincount(labels[predicted == labels], minlength=len(self.requested_right))
         self.real_right += int(np.sum(np.argmax(real_probabilities, axis=-1) == labels))
         self.count += len(labels)
 
     def fid(self):
         return fid_lib.frechet_distance(*self.generated.gaussian(), *self.real.gaussian())
+
+    def accuracy_per_requested_class(self):
+        """For each class, the share of the images generated for it that the classifier calls it."""
+        return self.requested_right / np.maximum(self.requested_counts, 1)
 
 
 def split_scores(model, dataset, examples):
@@ -130,6 +138,8 @@ def evaluate_gan(model, data, config, run, decode):
                                   f"{split_name} images, under {WEAK_ACCURACY:.0%}: this FID says little.")
     if model.conditional:
         metrics["generated_label_accuracy"] = scores.generated_right / scores.count
+        metrics["generated_label_accuracy_per_class"] = {
+            name: float(accuracy) for name, accuracy in zip(data.class_names, scores.accuracy_per_requested_class())}
     return {**metrics, "plots": [str(path) for path in write_figures(model, run, decode)]}
 
 
