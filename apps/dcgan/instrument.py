@@ -128,8 +128,6 @@ def train_classifier(examples, count, num_classes, config):
     """`fid.build_classifier`'s network trained on the stream of `count` unbatched `(uint8 image,
     label)`: shuffled with the instrument's own seed, shifted and rotated a little, Adam with a
     cosine-decayed learning rate for `fid_classifier_epochs`."""
-    import tensorflow as tf
-
     from apps.core.data import AUTOTUNE, prefetched
     from apps.dcgan.data import SHUFFLE_BUFFER, to_unit_range
 
@@ -144,8 +142,7 @@ def train_classifier(examples, count, num_classes, config):
                .batch(BATCH_SIZE)
                .map(lambda images, labels: (augment(to_unit_range(images), training=True), labels),
                     num_parallel_calls=AUTOTUNE))
-    trainer.fit(prefetched(batches.prefetch(tf.data.AUTOTUNE)), epochs=config.fid_classifier_epochs, shuffle=False,
-                verbose=0)
+    trainer.fit(prefetched(batches), epochs=config.fid_classifier_epochs, shuffle=False, verbose=0)
     return classifier
 
 
