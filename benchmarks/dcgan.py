@@ -164,7 +164,7 @@ def main():
     def score(gan):
         return split_scores(gan, data.validation, config.fid_examples)
 
-    results = [run(f"kapps dcgan (widths {config.generator_width}/{config.discriminator_width})", model,
+    results = [run(f"the dcgan app (widths {config.generator_width}/{config.discriminator_width})", model,
                    lambda gan, callbacks: app.train(gan, data, config.replace(epochs=10_000) if args.minutes
                                                     else config, callbacks=callbacks), seconds, score)]
     results[0].update(test_scores(model, data, config))
