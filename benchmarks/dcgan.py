@@ -1,18 +1,21 @@
-"""DCGAN benchmark: FID against MNIST's test images after equal wall-clock budgets.
+"""DCGAN benchmark: FID against MNIST's test images on the app's FID classifier, and the classes generated.
 
-    python benchmarks/dcgan.py --data files:../shared/datasets/mnist --reference [--minutes 15]
+    python benchmarks/dcgan.py --data files:../shared/datasets/mnist [--conditional true] [--reference] [--minutes 15]
 
 Trains the app's default config (any field can be overridden: `--generator-width 32`) through
-`App.train` for `--minutes` of training time, and with `--reference` the keras-io "DCGAN to
+`App.train` for its epochs (or `--minutes` of training time), and with `--reference` the keras-io "DCGAN to
 generate face images" architecture for the same time, adapted to 28×28×1: generator Dense to
 7×7×128, transposed convolutions of 128 and 256 filters (4×4, stride 2, LeakyReLU 0.2), a
 5×5 convolution to one channel with a sigmoid; discriminator convolutions of 64, 128 and 128
 filters (4×4, stride 2, LeakyReLU 0.2), flatten, dropout 0.2, one logit; latent size 128;
 both Adam(1e-4) with Keras' default beta_1; batch 128. It trains with the app's `GAN` train
 step (its sigmoid image range is mapped to the app's [-1, 1] around it; keras-io's label noise
-is left out). Both are scored by the app's FID (the same classifier, trained once on the
-training split, outside the budget) on `--fid-examples` test images at several points of the
-budget; scoring pauses the clock.
+is left out). The FID classifier is the app's (`apps.dcgan.instrument`: trained apart from the
+GAN once per dataset, cached, outside the budget). After every epoch: the FID of `--fid-examples`
+validation images and the spread of the generated classes (scoring pauses the clock); at the
+end, the test FID, the real floor (as many real training against real test images), the
+classifier's test accuracy, the generated class histogram (the classifier's argmax) and, for a
+conditional model, how often a sample asked for class k is classified k.
 """
 
 import argparse
@@ -29,38 +32,35 @@ import keras  # noqa: E402
 from apps.catalog import load_apps  # noqa: E402
 from apps.core.config import add_config_arguments, overrides_from_args  # noqa: E402
 from apps.dcgan.config import DcganConfig  # noqa: E402
-from apps.dcgan.evaluation import split_fid  # noqa: E402
+from apps.dcgan.evaluation import split_scores  # noqa: E402
 from apps.dcgan.model import GAN, compile_gan  # noqa: E402
 
-CHECKPOINT_FRACTIONS = (1 / 15, 2 / 15, 5 / 15, 10 / 15, 1.0)
 REFERENCE_LATENT = 128
 REFERENCE_LEARNING_RATE = 1e-4
 REFERENCE_BETA_1 = 0.9  # Keras' default: keras-io passes only the learning rate
 
 
-class WallClockBudget(keras.callbacks.Callback):
-    """Stops training after `seconds` of training time and scores the test FID at the
-    `checkpoints` (seconds) on the way, with the clock paused while it scores."""
+class EpochScores(keras.callbacks.Callback):
+    """After every epoch: the validation FID and the spread of generated classes (`score`), with
+    the clock paused while it scores; stops training after `seconds` of training time."""
 
-    def __init__(self, seconds, checkpoints, score):
+    def __init__(self, seconds, score):
         super().__init__()
-        self.seconds, self.pending, self.score = seconds, sorted(checkpoints), score
+        self.seconds, self.score = seconds, score
         self.trained, self.results = 0.0, []
 
-    def on_train_begin(self, logs=None):
+    def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
 
-    def on_train_batch_end(self, batch, logs=None):
-        elapsed = self.trained + time.perf_counter() - self.started
-        if self.pending and elapsed >= self.pending[0]:
-            self.pending.pop(0)
-            scored_at = time.perf_counter()
-            fid = self.score(self.model)
-            self.results.append({"minutes": elapsed / 60, "fid": fid})
-            print(f"  {elapsed / 60:6.2f} min: FID {fid:.2f} (scored in {time.perf_counter() - scored_at:.0f} s)",
-                  flush=True)
-            self.trained, self.started = elapsed, time.perf_counter()
-        if elapsed >= self.seconds:
+    def on_epoch_end(self, epoch, logs=None):
+        self.trained += time.perf_counter() - self.started
+        scores = self.score(self.model)
+        shares = scores.generated_counts / scores.count
+        self.results.append({"epoch": epoch + 1, "minutes": self.trained / 60, "val_fid": scores.fid(),
+                             "min_class_share": float(shares.min()), "max_class_share": float(shares.max())})
+        print(f"  epoch {epoch + 1:3d} {self.trained / 60:6.1f} min: validation FID {scores.fid():6.2f}, "
+              f"classes {shares.min():.1%} to {shares.max():.1%} of the samples", flush=True)
+        if self.trained >= self.seconds:
             self.model.stop_training = True
 
 
@@ -101,19 +101,42 @@ def reference_gan(config, classifier, num_classes):
 def run(name, model, train, seconds, score):
     print(f"\n{name}: {model.generator.count_params():,} generator and "
           f"{model.discriminator.count_params():,} discriminator parameters", flush=True)
-    budget = WallClockBudget(seconds, [fraction * seconds for fraction in CHECKPOINT_FRACTIONS], score)
+    budget = EpochScores(seconds, score)
     train(model, [budget])
-    return {"model": name, "checkpoints": budget.results}
+    return {"model": name, "epochs": budget.results}
 
 
-def real_floor(model, data, config):
-    """FID of real training images against the real test images the models are scored on."""
+def trained_generator(model):
+    """The GAN `model` generating with its trained generator instead of their moving average."""
+    return GAN(model.generator, model.discriminator, model.classifier, latent_dim=model.latent_dim,
+               num_classes=model.num_classes, conditional=model.conditional, sample_images=model.sample_images,
+               seed=model.seed, name="trained_generator")
+
+
+def test_scores(model, data, config):
+    """The test FID, the real floor on as many real training images, and what the classifier
+    makes of the generated images."""
     from apps.dcgan import fid as fid_lib
     from apps.dcgan.evaluation import real_moments, split_scores
 
-    real = split_scores(model, data.test, config.fid_examples)
-    train = real_moments(model.classifier, data.info["train"], real.count)
-    return fid_lib.frechet_distance(*train.gaussian(), *real.real.gaussian())
+    scores = split_scores(model, data.test, config.fid_examples)
+    floor = real_moments(model.classifier, data.info["train"], scores.count)
+    shares = scores.generated_counts / scores.count
+    result = {"test_fid": scores.fid(), "fid_samples": scores.count,
+              "real_floor": fid_lib.frechet_distance(*floor.gaussian(), *scores.real.gaussian()),
+              "classifier_test_accuracy": scores.real_right / scores.count,
+              "generated_class_counts": dict(zip(data.class_names, map(int, scores.generated_counts)))}
+    print(f"  test FID {result['test_fid']:.2f} on {scores.count} images (real training against real test images: "
+          f"{result['real_floor']:.2f}; the classifier scores {result['classifier_test_accuracy']:.2%} on them)")
+    print("  generated classes: " + ", ".join(f"{name}: {count} ({share:.1%})" for (name, count), share
+                                              in zip(result["generated_class_counts"].items(), shares)))
+    if model.conditional:
+        per_class = scores.accuracy_per_requested_class()
+        result["generated_label_accuracy"] = scores.generated_right / scores.count
+        result["generated_label_accuracy_per_class"] = dict(zip(data.class_names, map(float, per_class)))
+        print(f"  samples classified as the class asked for: {result['generated_label_accuracy']:.1%}; per class: "
+              + ", ".join(f"{name}: {accuracy:.1%}" for name, accuracy in zip(data.class_names, per_class)))
+    return result
 
 
 def main():
@@ -121,7 +144,8 @@ def main():
     add_config_arguments(parser, DcganConfig)
     parser.set_defaults(config__data="files:../shared/datasets/mnist")
     parser.add_argument("--reference", action="store_true", help="also train the keras-io DCGAN")
-    parser.add_argument("--minutes", type=float, default=15.0, help="training time of each model")
+    parser.add_argument("--minutes", type=float, default=0.0,
+                        help="stop each model after this much training time (0: after the config's epochs)")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
 
@@ -130,33 +154,33 @@ def main():
     keras.utils.set_random_seed(config.seed)
     data = app.load_data(config)
     print(f"backend {keras.backend.backend()}, {data.train_examples} train / {data.validation_examples} validation "
-          f"/ {data.test_examples} test images; FID on {min(config.fid_examples, data.test_examples)} test images")
+          f"/ {data.test_examples} test images")
     started = time.perf_counter()
-    model = app.build_model(config, data)  # trains the FID classifier, outside the budget
-    print(f"FID classifier trained in {time.perf_counter() - started:.0f} s")
-    seconds = args.minutes * 60
+    instrument = app.fid_instrument(config)  # trained once per dataset (or read from the cache), outside the budget
+    print(f"FID classifier ready in {time.perf_counter() - started:.0f} s")
+    model = app.build_model(config, data)
+    seconds = args.minutes * 60 or float("inf")
 
     def score(gan):
-        return split_fid(gan, data.test, config.fid_examples)
+        return split_scores(gan, data.validation, config.fid_examples)
 
-    many_epochs = config.replace(epochs=10_000)  # the budget stops training
-    results = [run(f"kapps dcgan (widths {config.generator_width}/{config.discriminator_width})", model,
-                   lambda gan, callbacks: app.train(gan, data, many_epochs, callbacks=callbacks), seconds, score)]
+    results = [run(f"the dcgan app (widths {config.generator_width}/{config.discriminator_width})", model,
+                   lambda gan, callbacks: app.train(gan, data, config.replace(epochs=10_000) if args.minutes
+                                                    else config, callbacks=callbacks), seconds, score)]
+    results[0].update(test_scores(model, data, config))
+    if model.ema_generator is not None:
+        print("  the same run's trained generator, without the moving average:")
+        results[0]["without_average"] = test_scores(trained_generator(model), data, config)
     if args.reference:
-        reference = reference_gan(config, model.classifier, len(data.class_names))
+        reference = reference_gan(config, instrument.classifier, len(data.class_names))
         results.append(run("keras-io DCGAN (28x28)", reference,
-                           lambda gan, callbacks: gan.fit(data.train, epochs=10_000, verbose=0, callbacks=callbacks),
-                           seconds, score))
-
-    print(f"\n{'minutes':>8} " + " ".join(f"{result['model'][:28]:>28}" for result in results))
-    for row in range(max(len(result["checkpoints"]) for result in results)):
-        cells = [result["checkpoints"][row] if row < len(result["checkpoints"]) else None for result in results]
-        minutes = next(cell["minutes"] for cell in cells if cell)
-        print(f"{minutes:>8.1f} " + " ".join(f"{cell['fid']:>28.2f}" if cell else f"{'-':>28}" for cell in cells))
-    print(f"Real training images against real test images (the floor): FID {real_floor(model, data, config):.2f}")
+                           lambda gan, callbacks: gan.fit(data.train, epochs=10_000 if args.minutes else config.epochs,
+                                                          verbose=0, callbacks=callbacks), seconds, score))
+        results[1].update(test_scores(reference, data, config))
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump(results, handle, indent=2)
+            json.dump({"instrument": {"test_accuracy": instrument.accuracy, "real_floor": instrument.real_floor},
+                       "models": results}, handle, indent=2)
 
 
 if __name__ == "__main__":

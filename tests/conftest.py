@@ -40,6 +40,18 @@ if os.environ["KERAS_BACKEND"] == "jax":
     share_jax_compilations()
 
 
+def private_kapps_cache():
+    """The run's own kapps cache folder (DCGAN's FID classifiers), shared by the xdist workers and
+    removed at the end: tests neither read nor fill the user's `~/.cache/kapps`."""
+    if "KAPPS_CACHE_DIR" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="kapps-test-cache-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        os.environ["KAPPS_CACHE_DIR"] = folder
+
+
+private_kapps_cache()
+
+
 def start_tensorflow():
     """TensorFlow (every backend's tests use tf.data) with its start-up lines hidden and two
     logical CPU devices."""

@@ -13,7 +13,7 @@ from apps.core.hypermodel import ConfigHyperModel
 from apps.dcgan import data as gan_data
 from apps.dcgan.config import DcganConfig
 from apps.dcgan.evaluation import SAMPLES_FOLDER, SampleGridCallback, evaluate_gan, split_fid
-from apps.dcgan.fid import train_classifier
+from apps.dcgan.instrument import instrument_for
 from apps.dcgan.model import build_gan
 from apps.dcgan.signatures import ANY_LABEL, make_signatures, serving_rules
 
@@ -66,8 +66,10 @@ class DcganApp(App):
     field_metric_names = ("fid",)
     record_features = gan_data.RECORD_FEATURES
     known_limits = (
-        "FID is computed on the features of the app's own small classifier, not Inception's: compare it across "
-        "runs of this app, not with published FIDs.",
+        "FID is computed on the features of the app's own small classifier of the dataset's classes (trained apart "
+        "from the GAN, cached per dataset), not Inception's: compare it across runs of this app on the same "
+        "dataset, not with published FIDs; next to `fid_real_floor` (real against real images) and only when "
+        "`fid_classifier_accuracy` is at least 0.95 (below, the run warns).",
         "Generates images like its training set only; a folder of images without class sub-folders trains the "
         "FID classifier on one class, so its FID says little.",
     )
@@ -97,16 +99,15 @@ class DcganApp(App):
         return gan_data.splits_from_raw(raw, config)
 
     # ----- model --------------------------------------------------------------------
+    def fid_instrument(self, config):
+        """The classifier whose features FID uses and its test accuracy and real-vs-real floor
+        (`apps.dcgan.instrument`): trained apart from the GAN once per dataset and classifier
+        settings, then read from the cache (tuner trials and reruns share it, so their FIDs compare)."""
+        with data_errors_as_source_errors():
+            return instrument_for(self, config)
+
     def fid_classifier(self, config, data):
-        """The classifier whose features FID uses, trained on the training split once per
-        data and classifier settings (tuner trials share it, so their FIDs compare)."""
-        key = (config.image_size, config.channels, config.fid_classifier_width, config.fid_classifier_epochs)
-        classifiers = data.info.setdefault("fid_classifiers", {})
-        if key not in classifiers:
-            with data_errors_as_source_errors():
-                classifiers[key] = train_classifier(data.info["train"], data.train_examples,
-                                                    len(data.class_names), config)
-        return classifiers[key]
+        return self.fid_instrument(config).classifier
 
     def prepare(self, config, data):
         self.fid_classifier(config, data)
@@ -146,6 +147,12 @@ class DcganApp(App):
         if "generated_class_counts" in metrics:
             lines.append("generated classes: " + ", ".join(
                 f"{name}: {count}" for name, count in metrics["generated_class_counts"].items()))
+        if "fid" in metrics and "fid_classifier_accuracy" in metrics:
+            lines.append(f"FID {metrics['fid']:.2f} on {metrics['fid_samples']} images; the classifier it uses scores "
+                         f"{metrics['fid_classifier_accuracy']:.2%} on them, real training images against the same "
+                         f"real images: {metrics['fid_real_floor']:.2f} (the floor)")
+        if metrics.get("fid_warning"):
+            lines.append(metrics["fid_warning"])
         return "\n".join(lines)
 
     # ----- serving ------------------------------------------------------------------

@@ -24,10 +24,15 @@ class DcganConfig(AppConfig):
         generator_width: filters of the generator's last hidden stage; earlier stages double it.
         discriminator_width: filters of the discriminator's first stage; later stages double it.
         label_smoothing: one-sided label smoothing: real images are labelled `1 - label_smoothing`.
+        generator_ema: momentum of an exponential moving average of the generator's weights,
+            updated every step (ramped up from 0.1 over the first steps); the average is what
+            generates (sample grids, FID, serving). 0 turns it off (the trained weights generate).
         sample_images: images in the per-epoch grid drawn from the fixed noise (with
             `conditional`, rounded up to whole rows of one class each).
-        fid_classifier_width: filters of the first stage of the classifier whose features FID uses.
-        fid_classifier_epochs: epochs that classifier trains on the labelled training split.
+        fid_classifier_width: filters of the first stage of the classifier whose features FID uses
+            (`apps.dcgan.fid.build_classifier`; its features are `4 × width` wide).
+        fid_classifier_epochs: epochs that classifier trains on the dataset's labelled training
+            images (once per dataset: `apps.dcgan.instrument`).
         fid_examples: generated and real images compared by the final evaluation's FID.
         max_images: the most images one serving request may ask for (rows of `latent`, or
             the counts of all rows of `serve_seed` together); larger requests are refused with a
@@ -47,9 +52,10 @@ class DcganConfig(AppConfig):
     generator_width: int = 64
     discriminator_width: int = 64
     label_smoothing: float = 0.0
+    generator_ema: float = 0.999
     sample_images: int = 64
-    fid_classifier_width: int = 32
-    fid_classifier_epochs: int = 2
+    fid_classifier_width: int = 24
+    fid_classifier_epochs: int = 6
     fid_examples: int = 10_000
     field_metrics_examples: int = 2_000
     max_images: int = 1_024
@@ -78,6 +84,8 @@ class DcganConfig(AppConfig):
                               f"got {self.image_size}.")
         if self.channels not in (1, 3):
             raise ConfigError(f"--channels must be 1 (grayscale) or 3 (RGB), got {self.channels}.")
+        if not 0 <= self.generator_ema < 1:
+            raise ConfigError(f"--generator-ema must be in [0, 1), got {self.generator_ema}.")
         if not 0 <= self.label_smoothing < 0.5:
             raise ConfigError(f"--label-smoothing must be in [0, 0.5), got {self.label_smoothing}.")
         if self.learning_rate <= 0 or self.discriminator_learning_rate <= 0 or not 0 <= self.beta_1 < 1:

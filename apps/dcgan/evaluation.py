@@ -8,6 +8,7 @@ import numpy as np
 from apps.core.plots import plot_series, plt
 from apps.dcgan import fid as fid_lib
 from apps.dcgan.grid import grid_columns, tile_images
+from apps.dcgan.instrument import WEAK_ACCURACY
 
 SAMPLES_FOLDER = "samples"
 INTERPOLATION_ROWS = 8
@@ -56,6 +57,8 @@ class SplitScores:
     def __init__(self, num_classes):
         self.real, self.generated = fid_lib.FeatureMoments(), fid_lib.FeatureMoments()
         self.generated_counts = np.zeros(max(num_classes, 1), np.int64)
+        self.requested_counts = np.zeros(max(num_classes, 1), np.int64)
+        self.requested_right = np.zeros(max(num_classes, 1), np.int64)
         self.real_right = self.generated_right = self.count = 0
 
     def update(self, classifier, generated, real, labels):
@@ -66,11 +69,17 @@ class SplitScores:
         predicted = np.argmax(generated_probabilities, axis=-1)
         self.generated_counts += np.bincount(predicted, minlength=len(self.generated_counts))
         self.generated_right += int(np.sum(predicted == labels))
+        self.requested_counts += np.bincount(labels, minlength=len(self.requested_counts))
+        self.requested_right += np.bincount(labels[predicted == labels], minlength=len(self.requested_right))
         self.real_right += int(np.sum(np.argmax(real_probabilities, axis=-1) == labels))
         self.count += len(labels)
 
     def fid(self):
         return fid_lib.frechet_distance(*self.generated.gaussian(), *self.real.gaussian())
+
+    def accuracy_per_requested_class(self):
+        """For each class, the share of the images generated for it that the classifier calls it."""
+        return self.requested_right / np.maximum(self.requested_counts, 1)
 
 
 def split_scores(model, dataset, examples):
@@ -107,8 +116,9 @@ def real_moments(classifier, examples, count, batch_size=256):
 
 def evaluate_gan(model, data, config, run, decode):
     """FID of generated images against the test split (validation if there is none), the
-    floor (real training images against the same real images), the classes the classifier
-    sees in the generated images, and the figures; accumulated batch by batch."""
+    floor (real training images against the same real images), the classifier's accuracy on
+    those real images (with a warning when it is under `WEAK_ACCURACY`), the classes it sees in
+    the generated images, and the figures; accumulated batch by batch."""
     split_name, split = data.evaluation_split()
     scores = split_scores(model, split, config.fid_examples)
     floor = real_moments(model.classifier, data.info["train"], scores.count)
@@ -119,12 +129,17 @@ def evaluate_gan(model, data, config, run, decode):
         "fid_samples": scores.count,
         "fid_real_floor": fid_lib.frechet_distance(*floor.gaussian(), *scores.real.gaussian()),
         "fid_layer": FID_LAYER,
-        "classifier_accuracy": scores.real_right / scores.count,
+        "fid_classifier_accuracy": scores.real_right / scores.count,
         "classes_covered": int(np.sum(counts >= COVERAGE_SHARE * scores.count)),
         "generated_class_counts": {name: int(count) for name, count in zip(data.class_names, counts)},
     }
+    if metrics["fid_classifier_accuracy"] < WEAK_ACCURACY:
+        metrics["fid_warning"] = (f"Warning: the FID classifier scores {metrics['fid_classifier_accuracy']:.1%} on the "
+                                  f"{split_name} images, under {WEAK_ACCURACY:.0%}: this FID says little.")
     if model.conditional:
         metrics["generated_label_accuracy"] = scores.generated_right / scores.count
+        metrics["generated_label_accuracy_per_class"] = {
+            name: float(accuracy) for name, accuracy in zip(data.class_names, scores.accuracy_per_requested_class())}
     return {**metrics, "plots": [str(path) for path in write_figures(model, run, decode)]}
 
 

@@ -1,13 +1,12 @@
-"""Fréchet Inception Distance on the features of a small classifier trained on the same data.
+"""Fréchet Inception Distance on the features of a small classifier of the dataset's classes.
 
 FID (Heusel et al., 2017) compares two sets of images by the Gaussians fitted to their
 features: `|mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2))`. The Inception network of
-the original is trained on ImageNet; here the features come from a small CNN the app trains
-on the dataset's own labelled training split (three strided convolutions, global average
-pooling, then the `features` layer: Dense, ReLU, `4 × fid_classifier_width` units, the
-layer before the softmax). It is kept inside the saved GAN (`GAN.classifier`), so a run's
-FID is measured with the same network before and after a reload. FIDs on different
-classifiers (datasets, widths, seeds) are not comparable.
+the original is trained on ImageNet; here the features come from a small CNN trained on the
+dataset's labelled training images (`apps.dcgan.instrument`: apart from the GAN, cached per
+dataset), the `features` layer before its softmax. It is kept inside the saved GAN
+(`GAN.classifier`), so a run's FID is measured with the same network before and after a
+reload. FIDs on different classifiers (datasets, widths, epochs) are not comparable.
 """
 
 import warnings
@@ -17,40 +16,30 @@ import numpy as np
 import scipy.linalg
 
 FEATURES_LAYER = "features"
-CLASSIFIER_LEARNING_RATE = 1e-3
-CLASSIFIER_BATCH_SIZE = 128
 COVARIANCE_EPSILON = 1e-6
+DROPOUT = 0.3
+
+
+def _conv(x, filters, strides, name):
+    x = keras.layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 
 def build_classifier(image_size, channels, num_classes, width):
-    """images in [-1, 1] → `[features, class probabilities]`."""
+    """images in [-1, 1] → `[features, class probabilities]`: five 3×3 convolutions with batch
+    norm (`width`, `width` stride 2, `2 width`, `2 width` stride 2, `4 width`), global average
+    pooling, the `features` layer (Dense, ReLU, `4 width` units), dropout and the softmax."""
     images = keras.Input((image_size, image_size, channels), name="images")
     x = images
-    for stage in range(3):
-        x = keras.layers.Conv2D(width * 2 ** min(stage, 1), 3, strides=2, padding="same", activation="relu",
-                                name=f"classifier_conv{stage}")(x)
+    for stage, (multiple, strides) in enumerate(((1, 1), (1, 2), (2, 1), (2, 2), (4, 1))):
+        x = _conv(x, width * multiple, strides, f"classifier_conv{stage}")
     x = keras.layers.GlobalAveragePooling2D(name="classifier_pool")(x)
     features = keras.layers.Dense(4 * width, activation="relu", name=FEATURES_LAYER)(x)
+    x = keras.layers.Dropout(DROPOUT, name="classifier_dropout")(features)
     probabilities = keras.layers.Dense(max(num_classes, 1), activation="softmax", dtype="float32",
-                                       name="probabilities")(features)
+                                       name="probabilities")(x)
     return keras.Model(images, [features, probabilities], name="fid_classifier")
-
-
-def train_classifier(examples, count, num_classes, config):
-    """The classifier of `build_classifier`, trained on the stream `examples` of `count`
-    unbatched `(uint8 image, integer label)`, reshuffled every epoch."""
-    from apps.core.data import AUTOTUNE, prefetched
-    from apps.dcgan.data import SHUFFLE_BUFFER, to_unit_range
-
-    classifier = build_classifier(config.image_size, config.channels, num_classes, config.fid_classifier_width)
-    trainer = keras.Model(classifier.input, classifier.output[1])
-    trainer.compile(optimizer=keras.optimizers.Adam(CLASSIFIER_LEARNING_RATE),
-                    loss="sparse_categorical_crossentropy")
-    batches = (examples.shuffle(min(count, SHUFFLE_BUFFER), seed=config.seed, reshuffle_each_iteration=True)
-               .batch(CLASSIFIER_BATCH_SIZE)
-               .map(lambda images, labels: (to_unit_range(images), labels), num_parallel_calls=AUTOTUNE))
-    trainer.fit(prefetched(batches), epochs=config.fid_classifier_epochs, shuffle=False, verbose=0)
-    return classifier
 
 
 def classify(classifier, images, batch_size=256):

@@ -151,12 +151,21 @@ class GAN(keras.Model):
         sample_images: rows of `fixed_latent`.
         label_smoothing: one-sided label smoothing of the discriminator's real targets.
         seed: seeds `fixed_latent` and the training noise.
+        generator_ema: momentum of the moving average of the generator's weights (0: none).
+        ema_generator: the network holding that average (a clone of `generator` when not given);
+            with `generator_ema`, it is the one that generates (grids, FID, serving).
     """
 
     def __init__(self, generator, discriminator, classifier, latent_dim, num_classes, conditional=False,
-                 sample_images=64, label_smoothing=0.0, seed=0, **kwargs):
+                 sample_images=64, label_smoothing=0.0, seed=0, generator_ema=0.0, ema_generator=None, **kwargs):
         super().__init__(**kwargs)
         self.generator = generator
+        self.generator_ema = float(generator_ema)
+        if self.generator_ema and ema_generator is None:
+            ema_generator = _averaged_copy(generator)
+        self.ema_generator = ema_generator if self.generator_ema else None
+        if self.ema_generator is not None:
+            self.ema_generator.trainable = False
         self.discriminator = discriminator
         self.classifier = classifier
         self.classifier.trainable = False
@@ -184,10 +193,15 @@ class GAN(keras.Model):
         """`count` new noise vectors (advances `noise_seeds`)."""
         return keras.random.normal((count, self.latent_dim), seed=self.noise_seeds)
 
+    @property
+    def sampler(self):
+        """The network that generates: the moving average of the generator when there is one."""
+        return self.generator if self.ema_generator is None else self.ema_generator
+
     def call(self, inputs, training=False):
         if "latent" not in inputs:
             inputs = {**inputs, "latent": self.draw_latent(ops.shape(inputs["labels"])[0])}
-        return self.generator(self._generator_inputs(inputs), training=training)
+        return self.sampler(self._generator_inputs(inputs), training=training)
 
     def fixed_labels(self):
         """The labels of the sample grid: with `conditional`, one row per class."""
@@ -219,6 +233,29 @@ class GAN(keras.Model):
         if self.conditional:
             return [images, ops.cast(inputs["labels"], "int32")]
         return images
+
+    def _ema_decay(self, steps):
+        """The average's momentum after `steps` generator steps: ramped up from 0.1 (as
+        `tf.train.ExponentialMovingAverage` with `num_updates`) so early epochs are not
+        dominated by the random initial weights."""
+        steps = ops.cast(steps, "float32")
+        return ops.minimum(self.generator_ema, (1.0 + steps) / (10.0 + steps))
+
+    def _averaged(self, averages, values, steps):
+        """The moving averages `averages` moved towards `values` by one step."""
+        decay = self._ema_decay(steps)
+        return [average - (1.0 - decay) * (average - ops.cast(value, average.dtype))
+                for average, value in zip(averages, values)]
+
+    def _update_average(self):
+        """One step of the generator's moving average (TensorFlow and PyTorch)."""
+        if self.ema_generator is None:
+            return
+        averages = self.ema_generator.weights
+        new = self._averaged([average.value for average in averages], [v.value for v in self.generator.weights],
+                             self.generator_optimizer.iterations)
+        for average, value in zip(averages, new):
+            average.assign(value)
 
     def _discriminator_loss(self, real_logits, fake_logits):
         return logistic_loss(real_logits, 1.0 - self.label_smoothing) + logistic_loss(fake_logits, 0.0)
@@ -258,6 +295,7 @@ class GAN(keras.Model):
                 self.discriminator(self._discriminator_inputs(fake, inputs), training=True), 1.0)
         gradients = generator_tape.gradient(generator_loss, generator_variables)
         self.generator_optimizer.apply(gradients, generator_variables)
+        self._update_average()
         return self._losses_logged(discriminator_loss, generator_loss)
 
     def _torch_train_step(self, data):
@@ -279,6 +317,7 @@ class GAN(keras.Model):
         gradients = torch.autograd.grad(generator_loss, [v.value for v in generator_variables])
         with torch.no_grad():
             self.generator_optimizer.apply(list(gradients), generator_variables)
+            self._update_average()
         return self._losses_logged(discriminator_loss.detach(), generator_loss.detach())
 
     def _jax_train_step(self, state, data):
@@ -341,6 +380,14 @@ class GAN(keras.Model):
                                  discriminator_state)
         optimizer_values = _replace(optimizer_values, optimizer_variables, d_optimizer.variables, d_optimizer_values)
         optimizer_values = _replace(optimizer_values, optimizer_variables, g_optimizer.variables, g_optimizer_values)
+        if self.ema_generator is not None:
+            steps = _select(g_optimizer_values, g_optimizer.variables, [g_optimizer.iterations])[0]
+            current = {id(v): value for v, value in zip(generator.trainable_variables, generator_values)}
+            current.update(zip(map(id, generator.non_trainable_variables), generator_state))
+            averages = self.ema_generator.weights
+            new = self._averaged(_select(non_trainable, model_non_trainable, averages),
+                                 [current[id(v)] for v in generator.weights], steps)
+            non_trainable = _replace(non_trainable, model_non_trainable, averages, new)
         logs, metric_values = self._jax_losses_logged(metric_values, discriminator_loss, generator_loss)
         return logs, (trainable, non_trainable, optimizer_values, metric_values)
 
@@ -367,14 +414,26 @@ class GAN(keras.Model):
             "sample_images": self.sample_images,
             "label_smoothing": self.label_smoothing,
             "seed": self.seed,
+            "generator_ema": self.generator_ema,
+            "ema_generator": None if self.ema_generator is None else keras.saving.serialize_keras_object(
+                self.ema_generator),
         }
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for name in ("generator", "discriminator", "classifier"):
-            config[name] = keras.saving.deserialize_keras_object(config[name])
+        for name in ("generator", "discriminator", "classifier", "ema_generator"):
+            if config.get(name):
+                config[name] = keras.saving.deserialize_keras_object(config[name])
         return cls(**config)
+
+
+def _averaged_copy(generator):
+    """A copy of `generator`, weights included, to hold their moving average (its layers keep
+    the generator's names: the optimizer only maps trainable variables, and it has none)."""
+    copy = keras.models.clone_model(generator)
+    copy.set_weights(generator.get_weights())
+    return copy
 
 
 def build_gan(config, num_classes, classifier):
@@ -384,7 +443,7 @@ def build_gan(config, num_classes, classifier):
     model = GAN(build_generator(config, num_classes), build_discriminator(config, num_classes), classifier,
                 latent_dim=config.latent_dim, num_classes=num_classes, conditional=config.conditional,
                 sample_images=_grid_images(config, num_classes), label_smoothing=config.label_smoothing,
-                seed=config.seed, name="dcgan")
+                seed=config.seed, generator_ema=config.generator_ema, name="dcgan")
     return compile_gan(model, config)
 
 

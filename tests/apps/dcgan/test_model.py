@@ -79,3 +79,25 @@ def test_the_saved_model_reloads_with_weights_optimizers_and_fixed_noise(tmp_pat
         for a, b in zip(_values(original.variables), _values(restored.variables)):
             np.testing.assert_allclose(a, b)
     assert reloaded.conditional and reloaded.num_classes == 10
+
+
+@pytest.mark.multibackend
+def test_the_moving_average_of_the_generator_follows_each_step_and_generates():
+    config = tiny_config(generator_ema=0.9)
+    model = _gan(config)
+    average = _values(model.generator.weights)
+    for step in (1, 2, 3):
+        model.fit(_batches(config, count=1), epochs=1, verbose=0)  # one step
+        decay = min(0.9, (1 + step) / (10 + step))
+        average = [a - (1 - decay) * (a - g) for a, g in zip(average, _values(model.generator.weights))]
+    for expected, actual in zip(average, _values(model.ema_generator.weights)):
+        np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(average[0], _values(model.generator.weights)[0])
+    latent = np.random.default_rng(0).standard_normal((2, config.latent_dim)).astype("float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model({"latent": latent}, training=False)),
+                               keras.ops.convert_to_numpy(model.ema_generator(latent, training=False)), atol=1e-6)
+
+
+def test_without_the_moving_average_the_trained_generator_generates():
+    model = _gan(tiny_config(generator_ema=0.0))
+    assert model.ema_generator is None and model.sampler is model.generator

@@ -12,6 +12,10 @@ def test_conditional_run_writes_its_figures_and_answers_predict_with_a_png_grid(
     run, metrics = workflow.train(app, config, tmp_path / "run", verbose=False)
     assert metrics["fid"] >= 0 and metrics["fid_samples"] == 128 and metrics["fid_real_floor"] >= 0
     assert 0 <= metrics["generated_label_accuracy"] <= 1
+    assert set(metrics["generated_label_accuracy_per_class"]) == set(metrics["generated_class_counts"])
+    # One epoch on builtin digits makes a weak classifier: the run says so beside its FID.
+    assert metrics["fid_classifier_accuracy"] < 0.95 and "under 95%" in metrics["fid_warning"]
+    assert "(the floor)" in app.report(metrics) and metrics["fid_warning"] in app.report(metrics)
     assert sum(metrics["generated_class_counts"].values()) == 128
     assert len(run.load_history()["val_fid"]) == 2
     for name in ("sample_grid.png", "interpolation.png", "loss_curves.png", "samples.gif",
