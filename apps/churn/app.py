@@ -7,13 +7,13 @@ import numpy as np
 
 from apps.churn import data as churn_data
 from apps.churn.builtin import TELCO_COLUMNS, TELCO_NUMERIC_COLUMNS
-from apps.churn.config import ChurnConfig
+from apps.churn.config import OBJECTIVE, ChurnConfig
 from apps.churn.evaluation import evaluate_churn
 from apps.churn.model import build_model, threshold_variable
 from apps.churn.signatures import make_signatures
 from apps.churn.table import (ChurnDataError, Column, CATEGORICAL, NUMERIC, parse_number,
                               read_csv_text, sanitize_input_name)
-from apps.churn.training import OBJECTIVE, fit_and_calibrate
+from apps.churn.training import fit_and_calibrate
 from apps.core.app import App, SampleRequest
 from apps.core.cli_inputs import is_file, shown, utf8_text
 from apps.core.data import DataSourceError

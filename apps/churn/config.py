@@ -12,6 +12,8 @@ BAD_NUMBER_POLICIES = ("error", "impute")
 DERIVED_CHOICES = ("auto", "none")
 NUMERIC_ENCODINGS = ("piecewise_linear", "one_hot")
 MODELS = ("resmlp",)
+# Held-out ROC-AUC: what early stopping watches and the app's objective.
+OBJECTIVE = "val_auc"
 
 
 @dataclasses.dataclass

@@ -4,13 +4,11 @@ decision threshold chosen on held-out predictions."""
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from apps.churn.config import OBJECTIVE
 from apps.churn.data import encoded_features, table_pipeline
 from apps.churn.members import MemberRuns
 from apps.churn.model import compile_model, ensemble_members, predict_probabilities, set_threshold
 from apps.churn.threshold import choose_threshold
-
-OBJECTIVE = "val_auc"
-
 
 def no_callbacks(run):
     return []
