@@ -94,7 +94,7 @@ def main(argv=None):
 
     keras.config.disable_interactive_logging()  # per-epoch lines go to absl logging, hidden
     app = load_apps().get("churn")
-    base = app.check_config(app.default_config().replace(**overrides_from_args(args)))
+    base = app.default_config().replace(**overrides_from_args(args)).validate()
     table = load_table(base)
     print(f"{table.source}: {len(table)} rows, churn rate {table.labels.mean():.3f}")
     print(f"model: ensemble={base.ensemble} depth={base.depth} width={base.width} dropout={base.dropout} "

@@ -126,7 +126,7 @@ def main():
     args = parser.parse_args()
 
     app = load_apps().get("dcgan")
-    config = app.check_config(DcganConfig(**overrides_from_args(args)))
+    config = DcganConfig(**overrides_from_args(args)).validate()
     keras.utils.set_random_seed(config.seed)
     data = app.load_data(config)
     print(f"backend {keras.backend.backend()}, {data.train_examples} train / {data.validation_examples} validation "

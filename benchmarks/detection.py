@@ -77,7 +77,7 @@ def main():
         given = {key for key, value in vars(args).items() if value is not None and key.startswith("config__")}
         overrides = {**{key: value for key, value in BUILTIN_DEFAULTS.items() if f"config__{key}" not in given},
                      **overrides, "data": "builtin"}
-    config = app.check_config(DetectionConfig(**overrides))
+    config = DetectionConfig(**overrides).validate()
     keras.utils.set_random_seed(config.seed)
     print(config.describe(), flush=True)
     loading = time.perf_counter()

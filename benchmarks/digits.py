@@ -93,7 +93,7 @@ def main():
     args = parser.parse_args()
 
     app = load_apps().get("digits")
-    config = app.check_config(DigitsConfig(**overrides_from_args(args)))
+    config = DigitsConfig(**overrides_from_args(args)).validate()
     keras.utils.set_random_seed(config.seed)
     data = app.load_data(config)
     print(f"backend {keras.backend.backend()}, {data.train_examples} train / "

@@ -117,7 +117,7 @@ def main():
     args = parser.parse_args()
 
     app = load_apps().get("segmentation")
-    config = app.check_config(SegmentationConfig(**overrides_from_args(args)))
+    config = SegmentationConfig(**overrides_from_args(args)).validate()
     keras.utils.set_random_seed(config.seed)
     data = app.load_data(config)
     print(f"backend {keras.backend.backend()}, {data.source}: {data.train_examples} train / "

@@ -280,7 +280,7 @@ def main(argv=None):
     from apps.sentiment.app import SentimentApp
 
     app = SentimentApp()
-    config = app.check_config(app.default_config().replace(**overrides_from_args(args)))
+    config = app.default_config().replace(**overrides_from_args(args)).validate()
     keras.utils.set_random_seed(config.seed)
     train, test = load_arrays(app, config)
     if test is None:

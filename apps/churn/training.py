@@ -31,12 +31,12 @@ def held_out_probabilities(model, table, preprocessing):
 def fit_single_network(model, data, config, run=None, callbacks_for=no_callbacks, extra_callbacks=(),
                        initial_epoch=0, verbose=2):
     """Fits on the training split with `callbacks_for(run)` and `extra_callbacks`, stops early
-    on the validation split; returns the validation (labels, probabilities)."""
+    on the validation split; returns its `History` and the validation (labels, probabilities)."""
     train, validation = data.info["train_table"], data.info["validation_table"]
-    fit_with_early_stopping(model, table_pipeline(train, model.preprocessing, config, training=True),
-                            table_pipeline(validation, model.preprocessing, config, training=False),
-                            config, [*callbacks_for(run), *extra_callbacks], initial_epoch, verbose)
-    return validation.labels, held_out_probabilities(model, validation, model.preprocessing)
+    history = fit_with_early_stopping(model, table_pipeline(train, model.preprocessing, config, training=True),
+                                      table_pipeline(validation, model.preprocessing, config, training=False),
+                                      config, [*callbacks_for(run), *extra_callbacks], initial_epoch, verbose)
+    return history, validation.labels, held_out_probabilities(model, validation, model.preprocessing)
 
 
 def fit_cross_fitted_members(model, data, config, run=None, callbacks_for=no_callbacks, initial_epoch=0,
@@ -65,17 +65,20 @@ def fit_cross_fitted_members(model, data, config, run=None, callbacks_for=no_cal
     return np.concatenate(labels), np.concatenate(probabilities)
 
 
-def report_as_one_epoch(model, callbacks, logs):
-    """Runs per-training callbacks (a tuner's checkpoint, TensorBoard, trial reporting) over
-    a cross-fitted ensemble as if it were one epoch whose logs are the final metrics: they
-    see the whole model and its held-out objective, not one member's fit."""
+def ensemble_history(model, callbacks, logs):
+    """The `History` of a cross-fitted ensemble: its members train one after the other, each with
+    its own epochs, so the ensemble as a whole has one epoch, ended with the whole model and its
+    out-of-fold `logs`. Per-training callbacks (a tuner's checkpoint, TensorBoard, trial
+    reporting) see that epoch, not one member's fit."""
     import keras
 
-    callback_list = keras.callbacks.CallbackList(list(callbacks), model=model, epochs=1, verbose=0)
+    history = keras.callbacks.History()
+    callback_list = keras.callbacks.CallbackList([*callbacks, history], model=model, epochs=1, verbose=0)
     callback_list.on_train_begin()
     callback_list.on_epoch_begin(0)
     callback_list.on_epoch_end(0, dict(logs))
     callback_list.on_train_end(dict(logs))
+    return history
 
 
 def fit_and_calibrate(model, data, config, run=None, callbacks_for=no_callbacks, extra_callbacks=(),
@@ -85,18 +88,18 @@ def fit_and_calibrate(model, data, config, run=None, callbacks_for=no_callbacks,
     A single network (`ensemble` 1) trains with `callbacks_for(run)` then `extra_callbacks`
     and takes its threshold on the validation split; a cross-fitted ensemble trains its
     members in turn, each with `callbacks_for(its member run)`, takes the threshold on
-    their out-of-fold predictions, and reports to `extra_callbacks` once, at the end
-    (`report_as_one_epoch`). Returns the final metrics: the held-out ROC-AUC (`val_auc`,
-    the objective) and the threshold."""
+    their out-of-fold predictions, and reports to `extra_callbacks` once, at the end, as one
+    epoch whose logs are the out-of-fold ROC-AUC (`val_auc`, the objective) and the threshold
+    (`ensemble_history`). Returns the `History` those callbacks saw."""
     if config.ensemble == 1:
-        labels, probabilities = fit_single_network(model, data, config, run, callbacks_for, extra_callbacks,
-                                                   initial_epoch, verbose)
+        history, labels, probabilities = fit_single_network(model, data, config, run, callbacks_for,
+                                                            extra_callbacks, initial_epoch, verbose)
     else:
         labels, probabilities = fit_cross_fitted_members(model, data, config, run, callbacks_for, initial_epoch,
                                                          verbose)
     threshold = choose_threshold(labels, probabilities, config.threshold_metric)
     set_threshold(model, threshold)
-    final = {OBJECTIVE: float(roc_auc_score(labels, probabilities)), "threshold": threshold}
-    if config.ensemble > 1 and extra_callbacks:
-        report_as_one_epoch(model, extra_callbacks, final)
-    return final
+    if config.ensemble == 1:
+        return history
+    return ensemble_history(model, extra_callbacks,
+                            {OBJECTIVE: float(roc_auc_score(labels, probabilities)), "threshold": threshold})

@@ -30,7 +30,7 @@ def train(app, config, run_dir=None, verbose=True):
     """Trains through `App.train` (on the devices or machines of `--distribute`), saves
     `model.keras`, evaluates; resumes a killed run in the same folder. Every driver (CLI,
     tuner retraining, benchmarks, notebooks) trains here."""
-    app.check_config(config)
+    config.validate()
     keras = _keras()
     distribution = start_distribution(config)  # before the backend runs anything
     if distribution.kind == "multi-worker" and run_dir is None:
@@ -42,7 +42,6 @@ def train(app, config, run_dir=None, verbose=True):
     if verbose:
         print(f"Run folder: {run.path}\n{config.describe()}\nTraining on {distribution.describe()}", flush=True)
     data = app.load_data(config)
-    app.prepare(config, data)
     with distribution.scope():
         model = app.make_model(config, data)
         started = time.perf_counter()

@@ -53,10 +53,12 @@ def test_ensemble_training_resumes_at_the_member_it_was_on(app, trained_run, tmp
                                                                                                 **kwargs))
     resumed = app.build_model(config, data)
     seen = EpochRecorder()
-    final = app.train(resumed, data, config, run, callbacks=[seen])
-    assert fitted == ["member_2"] and 0.0 <= final["val_auc"] <= 1.0
-    # A caller's callbacks (a tuner's) see the ensemble as one epoch of the whole model.
-    assert seen.epochs == [(0, final)] and seen.models == [resumed]
+    history = app.train(resumed, data, config, run, callbacks=[seen])
+    assert fitted == ["member_2"] and 0.0 <= history.history["val_auc"][0] <= 1.0
+    # A caller's callbacks (a tuner's) see the ensemble as one epoch of the whole model, as its History says.
+    assert history.epoch == [0] and set(history.history) == {"val_auc", "threshold"}
+    assert seen.epochs == [(0, {name: values[0] for name, values in history.history.items()})]
+    assert seen.models == [resumed]
     trained = keras.saving.load_model(trained_path.model_path)
     np.testing.assert_allclose(resumed.network.get_layer("member1_deep_logit").get_weights()[0],
                                trained.network.get_layer("member1_deep_logit").get_weights()[0])

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from apps.core.app import App
-from apps.core.config import AppConfig, ConfigError
+from apps.core.config import AppConfig
 from apps.core.data import DataSplits
 from apps.core.field_metrics import SECONDS_LOG, FieldMetricsCallback
 from apps.core.hypermodel import ConfigHyperModel
@@ -101,15 +101,6 @@ def test_the_tuner_can_use_a_field_metric_as_objective():
     app = ScriptedApp(scores=[0.5] * 10)
     hypermodel = app.hypermodel(AppConfig(epochs=1), _data())
     assert "val_score" in hypermodel.metric_names(keras_tuner.HyperParameters())
-
-
-def test_apps_without_field_metrics_refuse_their_flags():
-    class Plain(ScriptedApp):
-        field_metric_names = ()
-
-    with pytest.raises(ConfigError, match="--field-metrics-every"):
-        Plain().check_config(AppConfig(field_metrics_every=3))
-    assert ScriptedApp().check_config(AppConfig(field_metrics_every=3)).field_metrics_every == 3
 
 
 def test_callback_without_logs_does_nothing():

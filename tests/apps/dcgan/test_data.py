@@ -163,8 +163,8 @@ def test_the_fid_classifier_streams_and_a_broken_file_stops_it_with_one_line(tmp
     for index in range(20):
         Image.fromarray(np.full((8, 8), index, np.uint8)).save(tmp_path / "a" / f"{index:02d}.png")
     config = tiny_config(data=f"files:{tmp_path}", image_size=8, max_examples=0)
-    app.prepare(config, app.load_data(config))  # trains the classifier on the stream
+    app.fid_classifier(config, app.load_data(config))  # trains the classifier on the stream
     broken = Path(data.folder_index(tmp_path)[0]["train"][0][0])
     broken.write_bytes(b"no image")
     with pytest.raises(DataSourceError, match=f"{broken.name}: not a PNG, JPEG, GIF or BMP image"):
-        app.prepare(config, app.load_data(config))
+        app.fid_classifier(config, app.load_data(config))
