@@ -72,7 +72,7 @@ def mlp_auc(app, table, config):
     data = make_splits(table, config)
     model = app.build_model(config, data)
     app.train(model, data, config)
-    test = data.info["test_table"]
+    test = data.info.test_table
     return roc_auc_score(test.labels, decoded_predictions(model, test, app.decode_predictions)["churn_probability"])
 
 

@@ -94,7 +94,7 @@ def main():
     evaluating = time.perf_counter()
     decode = lambda predictions, threshold=config.eval_score_threshold: app.decode_predictions(  # noqa: E731
         predictions, model, threshold)
-    metrics, _ = split_metrics(model, data.info["test_described"], decode, data.class_names, config.image_size)
+    metrics, _ = split_metrics(model, data.info.test_described, decode, data.class_names, config.image_size)
     result = {"data": data.source, "train_images": data.train_examples, "test_images": data.test_examples,
               "epochs": limit.epochs, "training_minutes": round(seconds / 60, 2),
               "evaluation_seconds": round(time.perf_counter() - evaluating, 1),

@@ -32,7 +32,7 @@ def fit_single_network(model, data, config, run=None, callbacks_for=no_callbacks
                        initial_epoch=0, verbose=2):
     """Fits on the training split with `callbacks_for(run)` and `extra_callbacks`, stops early
     on the validation split; returns its `History` and the validation (labels, probabilities)."""
-    train, validation = data.info["train_table"], data.info["validation_table"]
+    train, validation = data.info.train_table, data.info.validation_table
     history = fit_with_early_stopping(model, table_pipeline(train, model.preprocessing, config, training=True),
                                       table_pipeline(validation, model.preprocessing, config, training=False),
                                       config, [*callbacks_for(run), *extra_callbacks], initial_epoch, verbose)
@@ -41,7 +41,7 @@ def fit_single_network(model, data, config, run=None, callbacks_for=no_callbacks
 
 def fit_cross_fitted_members(model, data, config, run=None, callbacks_for=no_callbacks, initial_epoch=0,
                              verbose=2):
-    """Member i trains on every fold but i and stops early on fold i (`data.info["folds"]`),
+    """Member i trains on every fold but i and stops early on fold i (`data.info.folds`),
     with `callbacks_for(its member run)` (`MemberRuns`, None without a run): a finished
     member is restored.
 
@@ -50,9 +50,9 @@ def fit_cross_fitted_members(model, data, config, run=None, callbacks_for=no_cal
     labels, probabilities = [], []
     member_runs = MemberRuns(run) if run is not None else None
     preprocessing = model.preprocessing
-    for index, (member, (train, validation)) in enumerate(zip(ensemble_members(model, config), data.info["folds"])):
+    for index, (member, (train, validation)) in enumerate(zip(ensemble_members(model, config), data.info.folds)):
         if member_runs is None or not member_runs.restore(member, index):
-            compile_model(member, config, data.info["positive_rate"], len(train))
+            compile_model(member, config, data.info.positive_rate, len(train))
             fit_with_early_stopping(
                 member, table_pipeline(train, preprocessing, config, training=True),
                 table_pipeline(validation, preprocessing, config, training=False), config,

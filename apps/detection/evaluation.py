@@ -44,7 +44,7 @@ class SplitPredictions:
 
 def predict_split(model, dataset, decode):
     """`SplitPredictions` over the batched `dataset`: elements `(images, targets)`, or `(images,
-    targets, {"name", "size"})` (`DataSplits.info["test_described"]`)."""
+    targets, {"name", "size"})` (`DataSplits.info.test_described`)."""
     truths, detections, sizes, first = [], [], [], None
     for batch in dataset.as_numpy_iterator():
         images, targets = batch[:2]
@@ -142,7 +142,7 @@ def evaluate_detector(model, data, config, run, decode):
     """The metrics of the test split (validation if there is none), streamed once, and the plots."""
     split_name, split = data.evaluation_split()
     if split_name == "test":
-        split = data.info.get("test_described", split)
+        split = data.info.test_described
     predictions = predict_split(model, split, decode)
     metrics, precision = prediction_metrics(predictions, data.class_names, config.image_size)
     metrics = {"split": split_name, "examples": int(data.test_examples if split_name == "test"

@@ -19,7 +19,7 @@ def test_ensemble_threshold_comes_from_out_of_fold_predictions(app, trained_run)
     data = app.load_data(config)
     model = keras.saving.load_model(run.model_path)
     labels, probabilities = [], []
-    for member, (_, validation) in zip(ensemble_members(model, config), data.info["folds"]):
+    for member, (_, validation) in zip(ensemble_members(model, config), data.info.folds):
         labels.append(validation.labels)  # each row scored by the member that never trained on it
         probabilities.append(held_out_probabilities(member, validation, model.preprocessing))
     labels, probabilities = np.concatenate(labels), np.concatenate(probabilities)
@@ -81,6 +81,6 @@ def test_default_model_beats_logistic_regression_on_the_telco_csv(shared_dataset
     data = make_splits(table, config)
     model = app.build_model(config, data)
     app.train(model, data, config)
-    test = data.info["test_table"]
+    test = data.info.test_table
     auc = roc_auc_score(test.labels, decoded_predictions(model, test, app.decode_predictions)["churn_probability"])
     assert auc > logistic_regression_auc(*split_for_baseline(table, config)) and auc > 0.85

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from apps.core.data import DataSourceError, RawSplits, hold_out
+from apps.core.data import DataSourceError, RawSplits, held_out_rows, hold_out
 from apps.core.decode_checks import data_errors_as_source_errors
 from apps.dcgan import data
 from apps.digits import data as digits_data
@@ -75,7 +75,7 @@ def test_a_folder_of_images_is_resized_centre_cropped_and_labelled_by_sub_folder
     assert np.all(images[labels == 0][..., 0] > 200) and np.all(images[labels == 0][..., 2] < 50)
     assert np.all(images[labels == 1][..., 2] > 200)
     paths, _ = data.folder_index(tmp_path)[0]["train"]
-    kept, _ = data.hold_out_rows(len(paths), 0.0, config.seed)
+    kept, _ = held_out_rows(len(paths), 0.0, config.seed)
     first = np.asarray(Image.open(paths[kept[0]]))
     np.testing.assert_array_equal(images[0], _reference(first, 16))
 
