@@ -31,6 +31,7 @@ from apps.core.config import add_config_arguments, overrides_from_args  # noqa: 
 from apps.dcgan.config import DcganConfig  # noqa: E402
 from apps.dcgan.evaluation import split_fid  # noqa: E402
 from apps.dcgan.model import GAN, compile_gan  # noqa: E402
+from benchmarks.common import data_line  # noqa: E402
 
 CHECKPOINT_FRACTIONS = (1 / 15, 2 / 15, 5 / 15, 10 / 15, 1.0)
 REFERENCE_LATENT = 128
@@ -129,8 +130,7 @@ def main():
     config = DcganConfig(**overrides_from_args(args)).validate()
     keras.utils.set_random_seed(config.seed)
     data = app.load_data(config)
-    print(f"backend {keras.backend.backend()}, {data.train_examples} train / {data.validation_examples} validation "
-          f"/ {data.test_examples} test images; FID on {min(config.fid_examples, data.test_examples)} test images")
+    print(f"{data_line(data)}; FID on {min(config.fid_examples, data.test_examples)} test images")
     started = time.perf_counter()
     model = app.build_model(config, data)  # trains the FID classifier, outside the budget
     print(f"FID classifier trained in {time.perf_counter() - started:.0f} s")
