@@ -58,12 +58,9 @@ def _add_action_parsers(app_parser, app):
     export.add_argument("--force", action="store_true", help="export even when the gate refuses")
 
     predict = actions.add_parser("predict", help="answer inputs from the exported model")
-    # Apps whose inputs are settings rather than files (a generator's seed and count) declare
-    # integer flags; each becomes an item `name=value`.
-    options = getattr(app.config_class, "PREDICT_OPTIONS", {})
-    predict.add_argument("inputs", nargs="*" if options else "+", metavar="INPUT",
-                         help=getattr(app.config_class, "PREDICT_INPUTS", "an input file or value"))
-    for name, text in options.items():
+    inputs = app.config_class.PREDICT_INPUTS
+    predict.add_argument("inputs", nargs="*" if inputs.options else "+", metavar="INPUT", help=inputs.description)
+    for name, text in inputs.options.items():
         predict.add_argument(f"--{name}", dest=f"predict__{name}", type=int, metavar="N", help=text)
     predict.add_argument("--model-base-path", default="models")
     predict.add_argument("--server", help="ask a TF Serving (or `kapps serve`) server at this URL "
@@ -133,8 +130,7 @@ def _run_action(app, args):
 
     overrides = overrides_from_args(args)
     if args.action == "train":
-        config = app.check_config(app.default_config().replace(**overrides))
-        run, metrics = workflow.train(app, config, args.run_dir)
+        run, metrics = workflow.train(app, app.default_config().replace(**overrides), args.run_dir)
         print(app.report(metrics))
         print(f"Saved {run.model_path} and {run.metrics_path}")
     elif args.action == "evaluate":
@@ -163,7 +159,7 @@ def _prepare_data(app, args, overrides):
     if args.verify:
         print(f"{records.verify_records(args.output, app)} shard(s) match their sha256 in {args.output}")
         return
-    config = app.check_config(app.default_config().replace(**overrides))
+    config = app.default_config().replace(**overrides).validate()
     records.prepare_data(app, config, args.output, args.shard_mb)
 
 

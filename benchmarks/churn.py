@@ -72,7 +72,7 @@ def mlp_auc(app, table, config):
     data = make_splits(table, config)
     model = app.build_model(config, data)
     app.train(model, data, config)
-    test = data.info["test_table"]
+    test = data.info.test_table
     return roc_auc_score(test.labels, decoded_predictions(model, test, app.decode_predictions)["churn_probability"])
 
 
@@ -94,7 +94,7 @@ def main(argv=None):
 
     keras.config.disable_interactive_logging()  # per-epoch lines go to absl logging, hidden
     app = load_apps().get("churn")
-    base = app.check_config(app.default_config().replace(**overrides_from_args(args)))
+    base = app.default_config().replace(**overrides_from_args(args)).validate()
     table = load_table(base)
     print(f"{table.source}: {len(table)} rows, churn rate {table.labels.mean():.3f}")
     print(f"model: ensemble={base.ensemble} depth={base.depth} width={base.width} dropout={base.dropout} "

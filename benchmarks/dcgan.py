@@ -34,6 +34,7 @@ from apps.core.config import add_config_arguments, overrides_from_args  # noqa: 
 from apps.dcgan.config import DcganConfig  # noqa: E402
 from apps.dcgan.evaluation import split_scores  # noqa: E402
 from apps.dcgan.model import GAN, compile_gan  # noqa: E402
+from benchmarks.common import data_line  # noqa: E402
 
 REFERENCE_LATENT = 128
 REFERENCE_LEARNING_RATE = 1e-4
@@ -150,11 +151,10 @@ def main():
     args = parser.parse_args()
 
     app = load_apps().get("dcgan")
-    config = app.check_config(DcganConfig(**overrides_from_args(args)))
+    config = DcganConfig(**overrides_from_args(args)).validate()
     keras.utils.set_random_seed(config.seed)
     data = app.load_data(config)
-    print(f"backend {keras.backend.backend()}, {data.train_examples} train / {data.validation_examples} validation "
-          f"/ {data.test_examples} test images")
+    print(data_line(data))
     started = time.perf_counter()
     instrument = app.fid_instrument(config)  # trained once per dataset (or read from the cache), outside the budget
     print(f"FID classifier ready in {time.perf_counter() - started:.0f} s")

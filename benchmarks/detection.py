@@ -29,35 +29,11 @@ from apps.catalog import load_apps  # noqa: E402
 from apps.core.config import add_config_arguments, overrides_from_args  # noqa: E402
 from apps.detection.config import DetectionConfig  # noqa: E402
 from apps.detection.evaluation import split_metrics  # noqa: E402
+from benchmarks.common import TimeLimit, data_line  # noqa: E402
 
 PENN_FUDAN = "files:../shared/datasets/pennfudan"
 GOAL_AP50 = 0.75
 BUILTIN_DEFAULTS = {"image_size": 128, "width": 8, "epochs": 80, "batch_size": 16, "max_boxes": 8}
-
-
-class TimeLimit(keras.callbacks.Callback):
-    """Stops training after the last epoch that fits in `seconds` (judged by the slowest epoch
-    so far); counts the epochs and prints each one."""
-
-    def __init__(self, seconds):
-        super().__init__()
-        self.seconds = seconds
-        self.epochs = 0
-        self.slowest = 0.0
-
-    def on_train_begin(self, logs=None):
-        self.started = self.epoch_started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.epochs += 1
-        now = time.perf_counter()
-        self.slowest, self.epoch_started = max(self.slowest, now - self.epoch_started), now
-        elapsed = now - self.started
-        shown = {key: round(float(value), 4) for key, value in (logs or {}).items()
-                 if key in ("loss", "val_loss", "val_map50", "val_map")}
-        print(f"  epoch {epoch + 1}: {elapsed:.0f} s {shown}", flush=True)
-        if elapsed + self.slowest > self.seconds:
-            self.model.stop_training = True
 
 
 def main():
@@ -77,24 +53,23 @@ def main():
         given = {key for key, value in vars(args).items() if value is not None and key.startswith("config__")}
         overrides = {**{key: value for key, value in BUILTIN_DEFAULTS.items() if f"config__{key}" not in given},
                      **overrides, "data": "builtin"}
-    config = app.check_config(DetectionConfig(**overrides))
+    config = DetectionConfig(**overrides).validate()
     keras.utils.set_random_seed(config.seed)
     print(config.describe(), flush=True)
     loading = time.perf_counter()
     data = app.load_data(config)
-    print(f"data: {data.source}: {data.train_examples} training, {data.validation_examples} validation, "
-          f"{data.test_examples} test images ({time.perf_counter() - loading:.0f} s to load)", flush=True)
+    print(f"{data_line(data)} ({time.perf_counter() - loading:.0f} s to load)", flush=True)
     model = app.make_model(config, data)
     print(f"model: {model.count_params():,} parameters; {os.cpu_count()} CPUs visible, "
           f"{len(os.sched_getaffinity(0))} usable", flush=True)
-    limit = TimeLimit(args.minutes * 60)
+    limit = TimeLimit(args.minutes * 60, show=lambda key: key in ("loss", "val_loss", "val_map50", "val_map"))
     started = time.perf_counter()
     app.train(model, data, config, callbacks=[limit])
     seconds = time.perf_counter() - started
     evaluating = time.perf_counter()
     decode = lambda predictions, threshold=config.eval_score_threshold: app.decode_predictions(  # noqa: E731
         predictions, model, threshold)
-    metrics, _ = split_metrics(model, data.info["test_described"], decode, data.class_names, config.image_size)
+    metrics, _ = split_metrics(model, data.info.test_described, decode, data.class_names, config.image_size)
     result = {"data": data.source, "train_images": data.train_examples, "test_images": data.test_examples,
               "epochs": limit.epochs, "training_minutes": round(seconds / 60, 2),
               "evaluation_seconds": round(time.perf_counter() - evaluating, 1),

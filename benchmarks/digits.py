@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -25,29 +24,27 @@ import numpy as np  # noqa: E402
 from apps.core.config import add_config_arguments, overrides_from_args  # noqa: E402
 from apps.catalog import load_apps  # noqa: E402
 from apps.digits.config import DigitsConfig  # noqa: E402
+from benchmarks.common import EpochClock, data_line  # noqa: E402
 
 KERAS_IO_ACCURACY = 0.9922
 
 
-class EpochClock(keras.callbacks.Callback):
+class ScoringEpochClock(EpochClock):
     """Times training epochs and scores the test split after each, untimed."""
 
     def __init__(self, test, target):
         super().__init__()
         self.test, self.target = test, target
-        self.epoch_seconds, self.test_accuracy = [], []
+        self.test_accuracy = []
         self.seconds_to_target = None
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
-
     def on_epoch_end(self, epoch, logs=None):
-        self.epoch_seconds.append(time.perf_counter() - self.started)
+        super().on_epoch_end(epoch, logs)
         accuracy = self.model.evaluate(self.test, verbose=0, return_dict=True)["accuracy"]
         self.test_accuracy.append(float(accuracy))
         if self.seconds_to_target is None and accuracy >= self.target:
-            self.seconds_to_target = sum(self.epoch_seconds)
-        print(f"  epoch {epoch + 1}: {self.epoch_seconds[-1]:.1f} s, test accuracy {accuracy:.4f}", flush=True)
+            self.seconds_to_target = sum(self.seconds)
+        print(f"  epoch {epoch + 1}: {self.seconds[-1]:.1f} s, test accuracy {accuracy:.4f}", flush=True)
 
 
 def keras_io_convnet():
@@ -69,7 +66,7 @@ def keras_io_convnet():
 def run(name, model, data, epochs, target, train):
     """Trains with `train(model, data, callbacks)` and times every epoch."""
     print(f"\n{name}: {model.count_params():,} parameters, {epochs} epochs", flush=True)
-    clock = EpochClock(data.test, target)
+    clock = ScoringEpochClock(data.test, target)
     train(model, data, [clock])
     return {
         "model": name,
@@ -77,9 +74,9 @@ def run(name, model, data, epochs, target, train):
         "final_test_accuracy": float(model.evaluate(data.test, verbose=0, return_dict=True)["accuracy"]),
         "last_epoch_test_accuracy": clock.test_accuracy[-1],
         "best_test_accuracy": max(clock.test_accuracy),
-        "seconds_per_epoch": float(np.mean(clock.epoch_seconds)),
+        "seconds_per_epoch": float(np.mean(clock.seconds)),
         "seconds_to_target": clock.seconds_to_target,
-        "total_train_seconds": sum(clock.epoch_seconds),
+        "total_train_seconds": sum(clock.seconds),
         "test_accuracy_per_epoch": clock.test_accuracy,
     }
 
@@ -95,11 +92,10 @@ def main():
     args = parser.parse_args()
 
     app = load_apps().get("digits")
-    config = app.check_config(DigitsConfig(**overrides_from_args(args)))
+    config = DigitsConfig(**overrides_from_args(args)).validate()
     keras.utils.set_random_seed(config.seed)
     data = app.load_data(config)
-    print(f"backend {keras.backend.backend()}, {data.train_examples} train / "
-          f"{data.validation_examples} validation / {data.test_examples} test images")
+    print(data_line(data))
     results = [run(f"kapps digits {config.model} (width {config.width})", app.build_model(config, data),
                    data, config.epochs, args.target,
                    lambda model, data, callbacks: app.train(model, data, config, callbacks=callbacks))]

@@ -23,7 +23,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
@@ -45,6 +44,7 @@ def run_one(args):
 
     from apps.catalog import load_apps
     from apps.core.distribute import Distribution, start_distribution
+    from benchmarks.common import EpochClock
 
     app = load_apps().get("digits")
     config = app.default_config().replace(data=args.data, epochs=args.epochs, max_examples=args.max_examples,
@@ -54,7 +54,7 @@ def run_one(args):
     distribution = start_distribution(config) if args.replicas > 1 else Distribution()
     keras.utils.set_random_seed(config.seed)
     data = app.load_data(config)
-    clock = epoch_clock(keras)
+    clock = EpochClock()
     with distribution.scope():
         model = app.make_model(config, data)
         app.train(model, distribution.split_evenly(data), config, callbacks=[clock])
@@ -64,22 +64,6 @@ def run_one(args):
     if args.replicas > 1:
         result["step_difference"] = step_difference(distribution)
     print("RESULT " + json.dumps(result), flush=True)
-
-
-def epoch_clock(keras):
-    """A callback that keeps the seconds of each epoch."""
-
-    class EpochClock(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            self.seconds = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self.started)
-
-    return EpochClock()
 
 
 def step_difference(distribution):

@@ -186,7 +186,7 @@ def child_input(argv):
     registry = load_apps()
     args = build_parser(registry).parse_args(argv)
     app = registry.get(args.command)
-    config = app.check_config(app.default_config().replace(**overrides_from_args(args)))
+    config = app.default_config().replace(**overrides_from_args(args)).validate()
     data = app.load_data(config)
     batches = iter(data.train)
     first = next(batches)

@@ -17,7 +17,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -30,16 +29,9 @@ import keras  # noqa: E402
 from apps.catalog import load_apps  # noqa: E402
 from apps.core.precision import dtype_policy  # noqa: E402
 from apps.core.runs import Run  # noqa: E402
+from benchmarks.common import EpochClock  # noqa: E402
 
 SETTINGS = ((False, "off"), (False, "on"), (True, "off"), (True, "on"))
-
-
-class EpochClock(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds = getattr(self, "seconds", []) + [time.perf_counter() - self.started]
 
 
 def measure(app, config, mixed, jit):

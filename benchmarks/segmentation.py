@@ -35,33 +35,10 @@ from apps.catalog import load_apps  # noqa: E402
 from apps.core.config import add_config_arguments, overrides_from_args  # noqa: E402
 from apps.segmentation.config import SegmentationConfig  # noqa: E402
 from apps.segmentation.evaluation import confusion_matrix, scores  # noqa: E402
+from benchmarks.common import TimeLimit, data_line  # noqa: E402
 
 PETS = "files:../shared/datasets/oxford_pets_subset/oxford_pets_subset_seg_128.npz"
 GOAL_MEAN_IOU = 0.60
-
-
-class TimeLimit(keras.callbacks.Callback):
-    """Stops training after the last epoch that fits in `seconds` (judged by the slowest epoch
-    so far); counts the epochs."""
-
-    def __init__(self, seconds):
-        super().__init__()
-        self.seconds = seconds
-        self.epochs = 0
-        self.slowest = 0.0
-
-    def on_train_begin(self, logs=None):
-        self.started = self.epoch_started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.epochs += 1
-        now = time.perf_counter()
-        self.slowest, self.epoch_started = max(self.slowest, now - self.epoch_started), now
-        elapsed = now - self.started
-        shown = {key: round(float(value), 4) for key, value in (logs or {}).items() if "iou" in key or key == "loss"}
-        print(f"  epoch {epoch + 1}: {elapsed:.0f} s {shown}", flush=True)
-        if elapsed + self.slowest > self.seconds:
-            self.model.stop_training = True
 
 
 def keras_io_unet(image_size, num_classes):
@@ -101,7 +78,7 @@ def test_scores(app, model, data, config):
 def run(name, model, train, seconds):
     """Trains with `train(model, callbacks)` until done or `seconds` pass; returns the wall time."""
     print(f"\n{name}: {model.count_params():,} parameters", flush=True)
-    limit = TimeLimit(seconds)
+    limit = TimeLimit(seconds, show=lambda key: "iou" in key or key == "loss")
     started = time.perf_counter()
     train(model, [limit])
     return time.perf_counter() - started, limit.epochs
@@ -117,11 +94,10 @@ def main():
     args = parser.parse_args()
 
     app = load_apps().get("segmentation")
-    config = app.check_config(SegmentationConfig(**overrides_from_args(args)))
+    config = SegmentationConfig(**overrides_from_args(args)).validate()
     keras.utils.set_random_seed(config.seed)
     data = app.load_data(config)
-    print(f"backend {keras.backend.backend()}, {data.source}: {data.train_examples} train / "
-          f"{data.validation_examples} validation / {data.test_examples} test images, classes {data.class_names}")
+    print(f"{data_line(data)}, classes {data.class_names}")
     model = app.build_model(config, data)
     seconds, epochs = run(f"kapps segmentation {config.model} (width {config.width}, depth {config.depth})", model,
                           lambda model, callbacks: app.train(model, data, config, callbacks=callbacks),

@@ -69,7 +69,7 @@ def test_accuracy(model, data, labels_of):
     import numpy as np
 
     predicted = np.asarray(labels_of(model.predict(data.test, verbose=0))).reshape(-1)
-    return float(np.mean(predicted == data.info["test_labels"]))
+    return float(np.mean(predicted == data.info.test_labels))
 
 
 def member_accuracies(app, model, data):
@@ -80,7 +80,7 @@ def member_accuracies(app, model, data):
         return {}
     outputs = model.members.predict(data.test.map(lambda inputs, labels: inputs), verbose=0)
     labels_of = app_labels(app, model)
-    return {name: float(np.mean(labels_of(prediction) == data.info["test_labels"]))
+    return {name: float(np.mean(labels_of(prediction) == data.info.test_labels))
             for name, prediction in zip(model.members.output_names, outputs)}
 
 
@@ -280,7 +280,7 @@ def main(argv=None):
     from apps.sentiment.app import SentimentApp
 
     app = SentimentApp()
-    config = app.check_config(app.default_config().replace(**overrides_from_args(args)))
+    config = app.default_config().replace(**overrides_from_args(args)).validate()
     keras.utils.set_random_seed(config.seed)
     train, test = load_arrays(app, config)
     if test is None:

@@ -7,13 +7,13 @@ import numpy as np
 
 from apps.churn import data as churn_data
 from apps.churn.builtin import TELCO_COLUMNS, TELCO_NUMERIC_COLUMNS
-from apps.churn.config import ChurnConfig
+from apps.churn.config import OBJECTIVE, ChurnConfig
 from apps.churn.evaluation import evaluate_churn
 from apps.churn.model import build_model, threshold_variable
 from apps.churn.signatures import make_signatures
 from apps.churn.table import (ChurnDataError, Column, CATEGORICAL, NUMERIC, parse_number,
                               read_csv_text, sanitize_input_name)
-from apps.churn.training import OBJECTIVE, fit_and_calibrate
+from apps.churn.training import fit_and_calibrate
 from apps.core.app import App, SampleRequest
 from apps.core.cli_inputs import is_file, shown, utf8_text
 from apps.core.data import DataSourceError
@@ -48,8 +48,6 @@ class ChurnApp(App):
         "churn rate where the model is used shifts the best threshold.",
     )
     objective_direction = "max"
-    data_service_refusal = ("the churn app trains from its in-memory table (cross-fitted folds), not from a "
-                            "tf.data pipeline; a churn table needs no input service.")
 
     def tiny_config(self):
         """400 generated rows, a cross-fitted ensemble of two narrow networks, one epoch."""
@@ -75,11 +73,9 @@ class ChurnApp(App):
     def train(self, model, data, config, run=None, callbacks=(), initial_epoch=0):
         """Fits with early stopping on validation ROC-AUC (each member of a cross-fitted
         ensemble on its own fold, with its own member run), then sets the threshold on
-        held-out predictions. Returns `{"val_auc": held-out ROC-AUC, "threshold": ...}`.
-
-        `callbacks` see the training as a whole: a single network's epochs, or a
-        cross-fitted ensemble as one epoch logging those final metrics (so a tuner's
-        checkpoint holds the whole model)."""
+        held-out predictions. Returns the `History` that `callbacks` saw: a single network's
+        epochs, or a cross-fitted ensemble's one epoch whose logs are its out-of-fold
+        `val_auc` and threshold (so a tuner's checkpoint holds the whole model)."""
         return fit_and_calibrate(model, data, config, run,
                                  lambda fit_run: self.training_callbacks(data, config, fit_run),
                                  callbacks, initial_epoch)

@@ -3,7 +3,7 @@
 import dataclasses
 from typing import ClassVar, Literal
 
-from apps.core.config import OPTIMIZER_CHOICES, AppConfig, ConfigError
+from apps.core.config import OPTIMIZER_CHOICES, AppConfig, PredictInputs
 
 # The default --data: the IBM Telco Customer Churn CSV in the shared datasets folder beside the
 # repository; a fresh clone downloads it from TELCO_CSV_URL (or trains on --data builtin).
@@ -16,6 +16,9 @@ BAD_NUMBER_POLICIES = ("error", "impute")
 DERIVED_CHOICES = ("auto", "none")
 NUMERIC_ENCODINGS = ("piecewise_linear", "one_hot")
 MODELS = ("resmlp",)
+# Held-out ROC-AUC: what early stopping watches and the app's objective.
+OBJECTIVE = "val_auc"
+CONSTANT_RATE = "churn's learning rate is constant (early stopping decides when to stop); remove it."
 
 
 @dataclasses.dataclass
@@ -24,8 +27,9 @@ class ChurnConfig(AppConfig):
 
     The learning rate is constant (early stopping decides when to stop), so the schedule
     fields `warmup_epochs` and `first_cycle_epochs` are not used; churn has no whole-split
-    field metrics either. `validation_fraction` only applies to a single network
-    (`ensemble` 1): setting any of these otherwise is an error (`validate`).
+    field metrics and reads no tf.data service either. `validation_fraction` only applies to
+    a single network (`ensemble` 1): setting any of these otherwise is an error
+    (`unsupported_fields`).
 
     Attributes:
         data: `files:PATH` (any churn CSV, the default is the IBM Telco file) or
@@ -98,10 +102,16 @@ class ChurnConfig(AppConfig):
     threshold_metric: Literal[THRESHOLD_METRICS] = "f1"
     builtin_rows: int = 7043
 
-    UNSUPPORTED_FIELDS: ClassVar[tuple] = (
-        "warmup_epochs", "first_cycle_epochs", "field_metrics_every", "field_metrics_examples")
+    UNSUPPORTED_FIELDS: ClassVar[dict] = {
+        "warmup_epochs": CONSTANT_RATE,
+        "first_cycle_epochs": CONSTANT_RATE,
+        "field_metrics_every": "the churn app computes no whole-split metrics; remove it.",
+        "field_metrics_examples": "the churn app computes no whole-split metrics; remove it.",
+        "data_service": "the churn app trains from its in-memory table (cross-fitted folds), not from a tf.data "
+                        "pipeline; a churn table needs no input service.",
+    }
     # `kapps churn predict` (apps.cli): what an INPUT is; `ChurnApp.request_from_cli` follows it.
-    PREDICT_INPUTS: ClassVar[str] = (
+    PREDICT_INPUTS: ClassVar[PredictInputs] = PredictInputs(
         "customers: a UTF-8 CSV file (a header row with the training table's columns, then one row per "
         "customer) or one customer as a JSON object '{\"column\": value, ...}'")
 
@@ -125,13 +135,12 @@ class ChurnConfig(AppConfig):
                 f"{self.test_fraction} and {self.validation_fraction}."
             )
 
-    def validate(self):
-        super().validate()
-        if self.ensemble > 1 and self.validation_fraction != type(self)().validation_fraction:
-            raise ConfigError(
-                "--validation-fraction has no effect on a cross-fitted ensemble (each member validates "
-                "on its own fold); use it with --ensemble 1, or remove it.")
-        return self
+    def unsupported_fields(self):
+        unsupported = super().unsupported_fields()
+        if self.ensemble > 1:
+            unsupported["validation_fraction"] = ("a cross-fitted ensemble validates each member on its own "
+                                                  "fold; use it with --ensemble 1, or remove it.")
+        return unsupported
 
 
 def _check_choice(name, value, choices):

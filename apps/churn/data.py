@@ -1,5 +1,6 @@
 """Churn data: the table (CSV or generated), stratified splits, encoded tf.data pipelines."""
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -82,12 +83,34 @@ def table_pipeline(table, preprocessing, config, training):
     return batched_pipeline(dataset, config.batch_size, training=training, seed=config.seed)
 
 
+@dataclasses.dataclass
+class ChurnInfo:
+    """The fitted preprocessing and the tables the app trains and evaluates on (`DataSplits.info`).
+
+    Attributes:
+        columns: the table's feature columns.
+        preprocessing: the `ChurnPreprocessing` fitted on the training rows.
+        positive_rate: the share of churners among those rows (the output bias starts there).
+        train_table, validation_table, test_table: the splits as tables (an ensemble's: its first fold).
+        folds: a cross-fitted ensemble's `(train, validation)` tables, one pair per member; None
+            for a single network.
+    """
+
+    columns: list
+    preprocessing: ChurnPreprocessing
+    positive_rate: float
+    train_table: object
+    validation_table: object
+    test_table: object
+    folds: "list | None" = None
+
+
 def make_splits(table, config):
-    """`DataSplits` of encoded pipelines; `info` holds the fitted preprocessing and the
-    raw tables the app trains and evaluates on.
+    """`DataSplits` of encoded pipelines; `info` (`ChurnInfo`) holds the fitted preprocessing and
+    the raw tables the app trains and evaluates on.
 
     A single network (`ensemble` 1) trains on `train`, stops early and takes its threshold
-    on `validation`. An ensemble is cross-fitted: `info["folds"]` holds one (train,
+    on `validation`. An ensemble is cross-fitted: `info.folds` holds one (train,
     validation) pair of tables per member, `train`/`validation` are the first pair, and
     the preprocessing is fitted on every non-test row (each is a training row of all
     members but one).
@@ -99,21 +122,12 @@ def make_splits(table, config):
         folds, fitted, test = cross_fit_tables(table, config)
         train, validation = folds[0]
     preprocessing = ChurnPreprocessing.fit(table.columns, fitted.features, config)
-    info = {
-        "columns": table.columns,
-        "preprocessing": preprocessing,
-        "positive_rate": float(fitted.labels.mean()),
-        "train_table": train,
-        "validation_table": validation,
-        "test_table": test,
-    }
-    if folds:
-        info["folds"] = folds
-    return DataSplits(
-        train=table_pipeline(train, preprocessing, config, training=True),
-        validation=table_pipeline(validation, preprocessing, config, training=False),
-        test=table_pipeline(test, preprocessing, config, training=False),
-        class_names=(table.negative_label, config.positive_label),
-        train_examples=len(train), validation_examples=len(validation), test_examples=len(test),
-        source=table.source, info=info,
-    )
+    tables = {"train": train, "validation": validation, "test": test}
+
+    def pipeline(split, training):
+        return table_pipeline(tables[split], preprocessing, config, training)
+
+    return DataSplits.assemble(
+        pipeline, {split: len(rows) for split, rows in tables.items()}, (table.negative_label, config.positive_label),
+        table.source, info=ChurnInfo(table.columns, preprocessing, float(fitted.labels.mean()), train, validation,
+                                     test, folds))

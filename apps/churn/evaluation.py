@@ -23,7 +23,7 @@ def decoded_predictions(model, table, decode_predictions):
 
 def evaluate_churn(model, data, config, run, decode_predictions):
     """Metrics on the test split, decisions by `decode_predictions` (the threshold stored in the model)."""
-    test = data.info["test_table"]
+    test = data.info.test_table
     answers = decoded_predictions(model, test, decode_predictions)
     probabilities = answers["churn_probability"]
     metrics = {"threshold": get_threshold(model), **binary_metrics(test.labels, probabilities, answers["churn"])}

@@ -162,9 +162,9 @@ def compile_model(model, config, positive_rate, train_examples):
 
 def build_model(config, data):
     """The compiled `ChurnModel` for the preprocessing fitted in `data` (`apps.churn.data.make_splits`)."""
-    preprocessing = data.info["preprocessing"]
+    preprocessing = data.info.preprocessing
     model = ChurnModel(build_network(preprocessing.output_size, config), preprocessing, name=f"churn_{config.model}")
-    return compile_model(model, config, data.info["positive_rate"], data.train_examples)
+    return compile_model(model, config, data.info.positive_rate, data.train_examples)
 
 
 def threshold_variable(model):

@@ -4,14 +4,12 @@ decision threshold chosen on held-out predictions."""
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from apps.churn.config import OBJECTIVE
 from apps.churn.data import encoded_features, table_pipeline
 from apps.churn.members import MemberRuns
 from apps.churn.model import compile_model, ensemble_members, predict_probabilities, set_threshold
 from apps.churn.threshold import choose_threshold
 from apps.core.console import fit_verbosity
-
-OBJECTIVE = "val_auc"
-
 
 def no_callbacks(run):
     return []
@@ -34,16 +32,16 @@ def held_out_probabilities(model, table, preprocessing):
 def fit_single_network(model, data, config, run=None, callbacks_for=no_callbacks, extra_callbacks=(),
                        initial_epoch=0):
     """Fits on the training split with `callbacks_for(run)` and `extra_callbacks`, stops early
-    on the validation split; returns the validation (labels, probabilities)."""
-    train, validation = data.info["train_table"], data.info["validation_table"]
-    fit_with_early_stopping(model, table_pipeline(train, model.preprocessing, config, training=True),
-                            table_pipeline(validation, model.preprocessing, config, training=False),
-                            config, [*callbacks_for(run), *extra_callbacks], initial_epoch)
-    return validation.labels, held_out_probabilities(model, validation, model.preprocessing)
+    on the validation split; returns its `History` and the validation (labels, probabilities)."""
+    train, validation = data.info.train_table, data.info.validation_table
+    history = fit_with_early_stopping(model, table_pipeline(train, model.preprocessing, config, training=True),
+                                      table_pipeline(validation, model.preprocessing, config, training=False),
+                                      config, [*callbacks_for(run), *extra_callbacks], initial_epoch)
+    return history, validation.labels, held_out_probabilities(model, validation, model.preprocessing)
 
 
 def fit_cross_fitted_members(model, data, config, run=None, callbacks_for=no_callbacks, initial_epoch=0):
-    """Member i trains on every fold but i and stops early on fold i (`data.info["folds"]`),
+    """Member i trains on every fold but i and stops early on fold i (`data.info.folds`),
     with `callbacks_for(its member run)` (`MemberRuns`, None without a run): a finished
     member is restored.
 
@@ -52,9 +50,9 @@ def fit_cross_fitted_members(model, data, config, run=None, callbacks_for=no_cal
     labels, probabilities = [], []
     member_runs = MemberRuns(run) if run is not None else None
     preprocessing = model.preprocessing
-    for index, (member, (train, validation)) in enumerate(zip(ensemble_members(model, config), data.info["folds"])):
+    for index, (member, (train, validation)) in enumerate(zip(ensemble_members(model, config), data.info.folds)):
         if member_runs is None or not member_runs.restore(member, index):
-            compile_model(member, config, data.info["positive_rate"], len(train))
+            compile_model(member, config, data.info.positive_rate, len(train))
             fit_with_early_stopping(
                 member, table_pipeline(train, preprocessing, config, training=True),
                 table_pipeline(validation, preprocessing, config, training=False), config,
@@ -67,17 +65,20 @@ def fit_cross_fitted_members(model, data, config, run=None, callbacks_for=no_cal
     return np.concatenate(labels), np.concatenate(probabilities)
 
 
-def report_as_one_epoch(model, callbacks, logs):
-    """Runs per-training callbacks (a tuner's checkpoint, TensorBoard, trial reporting) over
-    a cross-fitted ensemble as if it were one epoch whose logs are the final metrics: they
-    see the whole model and its held-out objective, not one member's fit."""
+def ensemble_history(model, callbacks, logs):
+    """The `History` of a cross-fitted ensemble: its members train one after the other, each with
+    its own epochs, so the ensemble as a whole has one epoch, ended with the whole model and its
+    out-of-fold `logs`. Per-training callbacks (a tuner's checkpoint, TensorBoard, trial
+    reporting) see that epoch, not one member's fit."""
     import keras
 
-    callback_list = keras.callbacks.CallbackList(list(callbacks), model=model, epochs=1, verbose=0)
+    history = keras.callbacks.History()
+    callback_list = keras.callbacks.CallbackList([*callbacks, history], model=model, epochs=1, verbose=0)
     callback_list.on_train_begin()
     callback_list.on_epoch_begin(0)
     callback_list.on_epoch_end(0, dict(logs))
     callback_list.on_train_end(dict(logs))
+    return history
 
 
 def fit_and_calibrate(model, data, config, run=None, callbacks_for=no_callbacks, extra_callbacks=(),
@@ -87,17 +88,17 @@ def fit_and_calibrate(model, data, config, run=None, callbacks_for=no_callbacks,
     A single network (`ensemble` 1) trains with `callbacks_for(run)` then `extra_callbacks`
     and takes its threshold on the validation split; a cross-fitted ensemble trains its
     members in turn, each with `callbacks_for(its member run)`, takes the threshold on
-    their out-of-fold predictions, and reports to `extra_callbacks` once, at the end
-    (`report_as_one_epoch`). Returns the final metrics: the held-out ROC-AUC (`val_auc`,
-    the objective) and the threshold."""
+    their out-of-fold predictions, and reports to `extra_callbacks` once, at the end, as one
+    epoch whose logs are the out-of-fold ROC-AUC (`val_auc`, the objective) and the threshold
+    (`ensemble_history`). Returns the `History` those callbacks saw."""
     if config.ensemble == 1:
-        labels, probabilities = fit_single_network(model, data, config, run, callbacks_for, extra_callbacks,
-                                                   initial_epoch)
+        history, labels, probabilities = fit_single_network(model, data, config, run, callbacks_for,
+                                                            extra_callbacks, initial_epoch)
     else:
         labels, probabilities = fit_cross_fitted_members(model, data, config, run, callbacks_for, initial_epoch)
     threshold = choose_threshold(labels, probabilities, config.threshold_metric)
     set_threshold(model, threshold)
-    final = {OBJECTIVE: float(roc_auc_score(labels, probabilities)), "threshold": threshold}
-    if config.ensemble > 1 and extra_callbacks:
-        report_as_one_epoch(model, extra_callbacks, final)
-    return final
+    if config.ensemble == 1:
+        return history
+    return ensemble_history(model, extra_callbacks,
+                            {OBJECTIVE: float(roc_auc_score(labels, probabilities)), "threshold": threshold})

@@ -68,15 +68,11 @@ class App(abc.ABC):
     field_metric_names: ClassVar[tuple] = ()
     # What the exported model cannot do, in a sentence each (the model card lists them).
     known_limits: ClassVar[tuple] = ()
-    # `--distribute` engines the app's training cannot run under: {engine: why, and what instead}.
-    refused_engines: ClassVar[dict] = {}
     # Streaming apps: the features of one raw example, `{key: (tf dtype, shape)}` with `None` for
     # a per-example length (`{"image": (tf.string, ()), "boxes": (tf.float32, (None, 4))}`). Their
     # loaders return `RawSplits` of such examples and `splits_from_raw` decodes them in
     # `tf.data`; empty for apps that load their data whole (`load_*` return `DataSplits`).
     record_features: ClassVar[dict] = {}
-    # Why the app cannot train from the tf.data service (`--data-service`), when it cannot.
-    data_service_refusal: ClassVar[str] = ""
 
     @property
     def gate_metric(self):
@@ -90,21 +86,6 @@ class App(abc.ABC):
     def tiny_config(self):
         """A config on builtin data that trains in seconds (the shared app test, smoke runs)."""
         return self.default_config().replace(data="builtin", epochs=1)
-
-    def check_config(self, config):
-        """The config, validated: values the app cannot honour raise `ConfigError`."""
-        config.validate()
-        if config.distribute in self.refused_engines:
-            raise ConfigError(f"--distribute {config.distribute}: {self.refused_engines[config.distribute]}")
-        if config.data_service and self.data_service_refusal:
-            raise ConfigError(f"--data-service: {self.data_service_refusal}")
-        if not self.field_metric_names:
-            defaults = AppConfig()
-            for name in ("field_metrics_every", "field_metrics_examples"):
-                if getattr(config, name) != getattr(defaults, name):
-                    raise ConfigError(f"--{name.replace('_', '-')} has no effect: the {self.name} app "
-                                      "computes no whole-split metrics; remove it.")
-        return config
 
     # ----- data ---------------------------------------------------------------
     def load_data(self, config):
@@ -163,11 +144,6 @@ class App(abc.ABC):
         """A compiled Keras model for `config`; `data` carries what was fitted on the
         training split (vocabularies, normalisers...)."""
 
-    def prepare(self, config, data):
-        """Work `build_model` needs that trains on one device whatever `--distribute` says
-        (DCGAN's FID classifier, a measuring instrument); runs before the model is built
-        under the distribution's scope. Nothing by default."""
-
     def make_model(self, config, data):
         """`build_model` under the config's precision and XLA settings (`--mixed-precision`,
         `--jit-compile`, `apps.core.precision`): what every driver calls."""
@@ -195,8 +171,8 @@ class App(abc.ABC):
         return ordered + list(callbacks)
 
     def train(self, model, data, config, run=None, callbacks=(), initial_epoch=0):
-        """Fits the model; returns its `History` (or a dict of final metrics holding
-        `objective`). `run` is None in tuner trials. Apps with their own loop override this
+        """Fits the model; returns the `keras.callbacks.History` its callbacks saw, holding
+        `objective`. `run` is None in tuner trials. Apps with their own loop override this
         and build their callbacks with `training_callbacks`."""
         return model.fit(
             data.train,

@@ -21,6 +21,21 @@ class ConfigError(ValueError):
     """A config value the app cannot honour; the message says what to do instead."""
 
 
+@dataclasses.dataclass(frozen=True)
+class PredictInputs:
+    """What `kapps <app> predict` takes (`apps.cli`; the app's `request_from_cli` reads it).
+
+    Attributes:
+        description: what one INPUT argument is (a file, a text, a row...).
+        options: integer flags for apps whose inputs are settings rather than files (a
+            generator's seed and count), `{name: help}`; each becomes an item `name=value`, and
+            with options the INPUT arguments are optional.
+    """
+
+    description: str = "an input file or value"
+    options: dict = dataclasses.field(default_factory=dict)
+
+
 @dataclasses.dataclass
 class AppConfig:
     """Fields every app shares. Apps subclass this and add their own.
@@ -80,8 +95,11 @@ class AppConfig:
     replicas: int = 0
     data_service: str = ""
 
-    # Shared fields the app does not honour: setting one is an error, never ignored.
-    UNSUPPORTED_FIELDS: ClassVar[tuple] = ()
+    # Shared fields the app does not honour, `{field: why, and what to do instead}`: setting one
+    # is an error, never ignored (`unsupported_fields`).
+    UNSUPPORTED_FIELDS: ClassVar[dict] = {}
+    # What `kapps <app> predict` takes (`PredictInputs`).
+    PREDICT_INPUTS: ClassVar[PredictInputs] = PredictInputs()
 
     def replace(self, **changes):
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
@@ -89,18 +107,22 @@ class AppConfig:
             raise ValueError(f"{type(self).__name__} has no field(s) {sorted(unknown)}.")
         return dataclasses.replace(self, **changes)
 
-    def validate(self):
-        """Raises `ConfigError` for values the app cannot honour; returns the config.
+    def unsupported_fields(self):
+        """`{field: why}` of the fields this config does not honour: the class's `UNSUPPORTED_FIELDS`;
+        subclasses add those that the config's own values leave unused (another model's fields)."""
+        return dict(self.UNSUPPORTED_FIELDS)
 
+    def validate(self):
+        """Raises `ConfigError` for values the app cannot honour; returns the config. The one check of
+        a config: every driver calls it once (`apps.core.workflow.train`, `prepare-data`, tuner trials).
+
+        A field of `unsupported_fields` set away from its default is refused with its reason.
         Subclasses add their own checks and call `super().validate()`.
         """
         defaults = type(self)()
-        for name in self.UNSUPPORTED_FIELDS:
+        for name, why in self.unsupported_fields().items():
             if getattr(self, name) != getattr(defaults, name):
-                raise ConfigError(
-                    f"{_flag(name)} has no effect on this app ({type(self).__name__} does not use it); "
-                    "remove it (`--help` lists the flags the app uses)."
-                )
+                raise ConfigError(f"{_flag(name)}: {why}")
         for field in dataclasses.fields(self):
             _check_type(self, field.name, _resolved_hints(type(self))[field.name])
         self._validate_distribution()
@@ -281,7 +303,7 @@ def add_config_arguments(parser, config_class):
     defaults = config_class()
     descriptions = field_descriptions(config_class)
     for field in dataclasses.fields(config_class):
-        unsupported = field.name in config_class.UNSUPPORTED_FIELDS
+        unsupported = config_class.UNSUPPORTED_FIELDS.get(field.name)
         description = descriptions.get(field.name, "").replace("%", "%%")
         group.add_argument(
             _flag(field.name),
@@ -290,7 +312,7 @@ def add_config_arguments(parser, config_class):
             choices=_choices(hints[field.name]),
             default=None,
             metavar=_metavar(hints[field.name]),
-            help="(not used by this app)" if unsupported
+            help=f"(not used by this app: {unsupported})".replace("%", "%%") if unsupported
             else f"{description} (default: {getattr(defaults, field.name)!r})".lstrip(),
         )
 

@@ -73,8 +73,10 @@ class DataSplits:
         validation_examples: examples in the validation split.
         test_examples: examples in the test split.
         source: where the data came from, in words (`files:...`, `builtin (...)`).
-        info: app-specific extras only: vocabularies, fitted normalisers, raw test
-            examples for plots...
+        info: what the app's own steps need beyond the pipelines, a dataclass of the app's data
+            module (`DigitsInfo`, `ChurnInfo`, `SentimentInfo`, `DetectionInfo`: raw test examples for
+            plots, fitted vectorizers and preprocessing...); None when it needs nothing. (DCGAN's
+            is still a dict: its FID classifier's training split and cache.)
     """
 
     train: tf.data.Dataset
@@ -85,7 +87,19 @@ class DataSplits:
     validation_examples: int = 0
     test_examples: int = 0
     source: str = ""
-    info: dict = dataclasses.field(default_factory=dict)
+    info: object = None
+
+    @classmethod
+    def assemble(cls, pipeline, counts, class_names, source, info=None):
+        """The splits `pipeline(split, training)` makes of "train" (training), "validation" and
+        "test", of `counts[split]` examples each: a split without examples has no pipeline (None)."""
+        def made(split):
+            return pipeline(split, split == "train") if counts.get(split) else None
+
+        return cls(train=made("train"), validation=made("validation"), test=made("test"),
+                   class_names=tuple(class_names), train_examples=counts.get("train", 0),
+                   validation_examples=counts.get("validation", 0), test_examples=counts.get("test", 0),
+                   source=source, info=info)
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -175,13 +189,34 @@ def load_tfds(name, split, *, as_supervised=True, data_dir=None, decoders=None):
     return builder.as_dataset(split=split, as_supervised=as_supervised, decoders=decoders)
 
 
-def hold_out(inputs, labels, fraction, seed):
-    """`((inputs, labels), (held_inputs, held_labels))`: a random `fraction` of the examples held out."""
+def held_out_rows(count, fraction, seed):
+    """`(kept, held)` row numbers: a seeded random `fraction` of `count` rows held out (every app's
+    validation split). Both come in that random order; sort them to keep the source's order."""
     if not 0 <= fraction < 1:
         raise ValueError(f"The held-out fraction must be in [0, 1), got {fraction}.")
-    order = np.random.default_rng(seed).permutation(len(inputs))
-    count = int(round(len(inputs) * fraction))
-    held, kept = order[:count], order[count:]
+    order = np.random.default_rng(seed).permutation(count)
+    held = int(round(count * fraction))
+    return order[held:], order[:held]
+
+
+def hold_out_stream(dataset, count, fraction, seed):
+    """`({"train": kept, "validation": held}, their counts)`: the stream `dataset` of `count` examples
+    split by `held_out_rows`, each part in the stream's order (nothing is read until iterated)."""
+    kept, held = held_out_rows(count, fraction, seed)
+    return ({"train": _rows_of(dataset, kept, count), "validation": _rows_of(dataset, held, count)},
+            {"train": len(kept), "validation": len(held)})
+
+
+def _rows_of(dataset, rows, count):
+    keep = np.zeros(count, bool)
+    keep[rows] = True
+    keep = tf.constant(keep)
+    return dataset.enumerate().filter(lambda index, _: keep[index]).map(lambda _, example: example)
+
+
+def hold_out(inputs, labels, fraction, seed):
+    """`((inputs, labels), (held_inputs, held_labels))`: a random `fraction` of the examples held out."""
+    kept, held = held_out_rows(len(inputs), fraction, seed)
     return (inputs[kept], labels[kept]), (inputs[held], labels[held])
 
 

@@ -109,12 +109,12 @@ class ConfigHyperModel(keras_tuner.HyperModel):
         return choose_shared_values(hp, self.search_space(hp, self.config), self.training_space)
 
     def build(self, hp):
-        return self.app.make_model(self.app.check_config(self.config_for(hp)), self.data)
+        return self.app.make_model(self.config_for(hp).validate(), self.data)
 
     def fit(self, hp, model, *args, callbacks=(), epochs=None, initial_epoch=0, verbose=None, **kwargs):
         """`App.train` on the app's data, rebatched to the chosen batch size, for the
-        chosen epochs (unless the tuner passes `epochs`, as Hyperband does). Returns what
-        `App.train` returns (a History or a dict of final metrics)."""
+        chosen epochs (unless the tuner passes `epochs`, as Hyperband does). Returns
+        `App.train`'s `History`."""
         if args or kwargs:
             raise TypeError("ConfigHyperModel trains through App.train on the app's own data; "
                             f"tuner.search() cannot pass data or fit options ({sorted(kwargs)}).")
@@ -133,8 +133,7 @@ class ConfigHyperModel(keras_tuner.HyperModel):
         data = self.data.replace(
             train=self.data.train.take(1),
             validation=None if self.data.validation is None else self.data.validation.take(1))
-        result = self.app.train(self.build(hp), data, config, run=None, callbacks=[])
-        return sorted(result.history if hasattr(result, "history") else result)
+        return sorted(self.app.train(self.build(hp), data, config, run=None, callbacks=[]).history)
 
     def _batches(self, dataset, config):
         from apps.core.data import rebatch

@@ -1,13 +1,21 @@
 """The app registry: the CLI, tuner, benchmarks, notebooks and server look apps up here.
 
-An app is registered by an `AppEntry`: its name, title, objective and the import
-paths of its App and config classes. The entry is light (no TensorFlow), so
-`kapps list` and `kapps <app> --help` answer without importing the app; the App
-class is imported on first use and checked against its entry.
+An app of the catalog is registered by an `AppEntry`, the import path of its App class.
+The entry reads the class's name, title, objective and config class from the class's own source
+(`declared_attributes`) without importing it, so `kapps list` and `kapps <app> --help`
+answer without TensorFlow, and the entry cannot disagree with the class: it holds nothing else.
 """
 
+import ast
 import dataclasses
+import functools
 import importlib
+import importlib.util
+from pathlib import Path
+
+# What the registry needs of an App class before importing it: literals, or names the class's
+# module imports from light modules (`config_class = DigitsConfig`).
+DECLARED = ("name", "title", "objective", "config_class")
 
 
 def import_path(path):
@@ -16,41 +24,69 @@ def import_path(path):
     return getattr(importlib.import_module(module), name)
 
 
+def declared_attributes(class_path):
+    """`{attribute: value}` of the `DECLARED` class attributes assigned in the body of the class
+    `"package.module:Name"`, read from its source: a literal, or a name the module imports
+    (`from module import Name`), imported from there. The class's module is not imported."""
+    module, _, class_name = class_path.partition(":")
+    source = Path(importlib.util.find_spec(module).origin).read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    imported = {alias.asname or alias.name: f"{node.module}:{alias.name}"
+                for node in tree.body if isinstance(node, ast.ImportFrom) and not node.level
+                for alias in node.names}
+    body = next((node.body for node in tree.body if isinstance(node, ast.ClassDef) and node.name == class_name), None)
+    if body is None:
+        raise ValueError(f"{class_path}: no class {class_name!r} in {module}.")
+    values = {}
+    for statement in body:
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
+                and isinstance(statement.targets[0], ast.Name) and statement.targets[0].id in DECLARED:
+            value = statement.value
+            if isinstance(value, ast.Constant):
+                values[statement.targets[0].id] = value.value
+            elif isinstance(value, ast.Name) and value.id in imported:
+                values[statement.targets[0].id] = import_path(imported[value.id])
+    missing = [name for name in DECLARED if name not in values]
+    if missing:
+        raise ValueError(f"{class_path} must assign {', '.join(missing)} in its class body: a literal, or a name "
+                         "imported with `from module import Name`.")
+    return values
+
+
 @dataclasses.dataclass(frozen=True)
 class AppEntry:
-    """What the registry knows of an app before importing it.
+    """An app of the catalog before it is imported.
 
     Attributes:
-        name: the app's name on the command line (`kapps <name> ...`).
-        app_class_path: `"module:Class"` of its `App` subclass.
-        config_class_path: `"module:Class"` of its typed config (a light module).
-        title: one line for `kapps list`.
-        objective: the metric that picks checkpoints and the tuner's default objective.
+        app_class_path: `"module:Class"` of its `App` subclass; its `name` (the app's name on the
+            command line), `title` (one line for `kapps list`) and `config_class` (a light
+            module) and `objective` (the tuner's default) are read from that class's source.
     """
 
-    name: str
     app_class_path: str
-    config_class_path: str
-    title: str = ""
-    objective: str = "val_loss"
+
+    @functools.cached_property
+    def _declared(self):
+        return declared_attributes(self.app_class_path)
+
+    @property
+    def name(self):
+        return self._declared["name"]
+
+    @property
+    def title(self):
+        return self._declared["title"]
+
+    @property
+    def objective(self):
+        return self._declared["objective"]
 
     @property
     def config_class(self):
-        return import_path(self.config_class_path)
+        return self._declared["config_class"]
 
     def app_class(self):
-        app_class = import_path(self.app_class_path)
-        mismatches = [
-            f"{attribute} {getattr(app_class, attribute)!r} != {expected!r}"
-            for attribute, expected in (("name", self.name), ("title", self.title),
-                                        ("objective", self.objective),
-                                        ("config_class", self.config_class))
-            if getattr(app_class, attribute, None) != expected
-        ]
-        if mismatches:
-            raise ValueError(f"The registry entry of {self.name!r} disagrees with {self.app_class_path}: "
-                             + "; ".join(mismatches))
-        return app_class
+        return import_path(self.app_class_path)
 
 
 class AppRegistry:
@@ -79,7 +115,7 @@ class AppRegistry:
         return app_class
 
     def entry(self, name):
-        """The light `AppEntry` (or the registered class) of `name`."""
+        """The light `AppEntry` (or the registered class) of `name`: its `title` and `config_class`."""
         if name in self._entries:
             return self._entries[name]
         if name in self._classes:
@@ -107,4 +143,3 @@ class AppRegistry:
 
 
 REGISTRY = AppRegistry()
-

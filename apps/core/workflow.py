@@ -31,7 +31,7 @@ def train(app, config, run_dir=None, verbose=True):
     `model.keras` (the weights of the best epoch on the app's objective, `BestWeights`, recorded
     in the training record), evaluates; resumes a killed run in the same folder. Every driver (CLI,
     tuner retraining, benchmarks, notebooks) trains here."""
-    app.check_config(config)
+    config.validate()
     keras = _keras()
     distribution = start_distribution(config)  # before the backend runs anything
     if distribution.kind == "multi-worker" and run_dir is None:
@@ -45,7 +45,6 @@ def train(app, config, run_dir=None, verbose=True):
     run.save_config(config, keras.backend.backend())
     if verbose:
         print(f"Run folder: {run.path}", flush=True)
-    app.prepare(config, data)
     with distribution.scope():
         model = app.make_model(config, data)
         started = time.perf_counter()

@@ -73,10 +73,6 @@ class DcganApp(App):
         "Generates images like its training set only; a folder of images without class sub-folders trains the "
         "FID classifier on one class, so its FID says little.",
     )
-    _OWN_STEP = ("the GAN trains with its own two-optimizer step, written for one device (under tf.distribute "
-                 "its nested gradient tapes get no gradients; on JAX its compiled step expects one device); "
-                 "train it without --distribute.")
-    refused_engines = {"mirrored": _OWN_STEP, "multi-worker": _OWN_STEP, "data-parallel": _OWN_STEP}
 
     def tiny_config(self):
         """256 builtin digits, narrow networks, one epoch, a classifier trained one epoch."""
@@ -109,8 +105,11 @@ class DcganApp(App):
     def fid_classifier(self, config, data):
         return self.fid_instrument(config).classifier
 
-    def prepare(self, config, data):
+    def make_model(self, config, data):
+        """The FID classifier trained first, in float32 whatever `--mixed-precision` says (a measuring
+        instrument), then the GAN under the config's precision (`App.make_model`)."""
         self.fid_classifier(config, data)
+        return super().make_model(config, data)
 
     def build_model(self, config, data):
         return build_gan(config, max(len(data.class_names), 1), self.fid_classifier(config, data))
@@ -121,13 +120,11 @@ class DcganApp(App):
     def train(self, model, data, config, run=None, callbacks=(), initial_epoch=0):
         """`fit` with the GAN's own `train_step` (no validation losses: the validation split
         is for `val_fid`); with a run folder, a sample grid per epoch in `samples/`."""
-        run_callbacks = []
-        if run is not None:  # the grid before the backup, so a resumed run has every epoch's grid
-            run_callbacks = [SampleGridCallback(run.path / SAMPLES_FOLDER, self.decode_predictions),
-                             *run.callbacks(monitor=self.objective, mode=self.objective_direction)]
+        # The grid before the run's backup, so a resumed run has every epoch's grid.
+        grid = [] if run is None else [SampleGridCallback(run.path / SAMPLES_FOLDER, self.decode_predictions)]
         with data_errors_as_source_errors():
             return model.fit(data.train, epochs=config.epochs, initial_epoch=initial_epoch, shuffle=False,
-                             callbacks=self.training_callbacks(data, config, None, [*run_callbacks, *callbacks]),
+                             callbacks=[*grid, *self.training_callbacks(data, config, run, callbacks)],
                              verbose=fit_verbosity())
 
     def field_metrics(self, model, dataset, config):

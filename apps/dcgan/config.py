@@ -3,9 +3,14 @@
 import dataclasses
 from typing import ClassVar
 
-from apps.core.config import AppConfig, ConfigError
+from apps.core.config import AppConfig, ConfigError, PredictInputs
 
 MAX_IMAGE_SIZE = 256
+OWN_TRAINING = ("both networks train with Adam (--beta-1) at constant learning rates, on the architecture the "
+                "DCGAN flags describe; remove it.")
+OWN_STEP = ("the GAN trains with its own two-optimizer step, written for one device (under tf.distribute its "
+            "nested gradient tapes get no gradients; on JAX its compiled step expects one device); train it "
+            "without --distribute.")
 
 
 @dataclasses.dataclass
@@ -60,16 +65,17 @@ class DcganConfig(AppConfig):
     field_metrics_examples: int = 2_000
     max_images: int = 1_024
 
-    # Shared fields the DCGAN does not use: both networks train with Adam (beta_1 above) at
-    # constant learning rates, on the architecture the config describes.
     # `kapps dcgan predict --seed 1 --count 16 --label 7` (apps.cli): the `serve_seed` inputs.
-    PREDICT_OPTIONS: ClassVar[dict] = {
-        "seed": "seed of the noise: the same seed gives the same images (default 0)",
-        "count": "how many images to generate, into one PNG grid (default 16)",
-        "label": "class to generate, with a --conditional model (default -1: classes in turn)",
+    PREDICT_INPUTS: ClassVar[PredictInputs] = PredictInputs(
+        "seed=N, count=N or label=N (the same as --seed, --count, --label)",
+        options={"seed": "seed of the noise: the same seed gives the same images (default 0)",
+                 "count": "how many images to generate, into one PNG grid (default 16)",
+                 "label": "class to generate, with a --conditional model (default -1: classes in turn)"})
+    UNSUPPORTED_FIELDS: ClassVar[dict] = {
+        **dict.fromkeys(("model", "optimizer", "warmup_epochs", "weight_decay", "first_cycle_epochs",
+                         "ema_momentum"), OWN_TRAINING),
+        "distribute": OWN_STEP,
     }
-    UNSUPPORTED_FIELDS: ClassVar[tuple] = ("model", "optimizer", "warmup_epochs", "weight_decay",
-                                           "first_cycle_epochs", "ema_momentum")
 
     def validate(self):
         super().validate()

@@ -17,7 +17,8 @@ import numpy as np
 import tensorflow as tf
 
 from apps.core import data as core_data
-from apps.core.data import AUTOTUNE, DataSourceError, DataSplits, RawSplits, cached_if_small, prefetched
+from apps.core.data import (AUTOTUNE, DataSourceError, DataSplits, RawSplits, cached_if_small, held_out_rows,
+                            hold_out_stream, prefetched)
 from apps.core.decode_checks import check
 from apps.digits import data as digits_data
 from apps.digits.idx import load_mnist_idx
@@ -31,16 +32,6 @@ RAW_SHUFFLE_EXAMPLES = 2_048
 
 
 # ----- index -----------------------------------------------------------------------------
-def hold_out_rows(count, fraction, seed):
-    """`(kept, held)` row numbers: a seeded random `fraction` of `count` held out (the order of
-    `apps.core.data.hold_out`)."""
-    if not 0 <= fraction < 1:
-        raise ValueError(f"The held-out fraction must be in [0, 1), got {fraction}.")
-    order = np.random.default_rng(seed).permutation(count)
-    held = int(round(count * fraction))
-    return order[held:], order[:held]
-
-
 def _encoded(image, label):
     image = image if image.shape.rank == 3 else image[..., tf.newaxis]
     return {"image": tf.io.encode_png(image), "label": label}
@@ -59,7 +50,7 @@ def raw_splits(tables, to_raw, class_names, config, source):
     inputs, labels = tables["train"]
     if config.max_examples:
         inputs, labels = inputs[:config.max_examples], labels[:config.max_examples]
-    kept, held = hold_out_rows(len(inputs), config.validation_fraction, config.seed)
+    kept, held = held_out_rows(len(inputs), config.validation_fraction, config.seed)
     if not len(kept):
         raise DataSourceError(f"{source} holds no training images.")
     rows = {"train": (inputs[kept], labels[kept]), "validation": (inputs[held], labels[held]),
@@ -102,22 +93,13 @@ def load_tfds(name, config):
     if config.max_examples:
         counts["train"] = min(config.max_examples, counts["train"])
         datasets["train"] = datasets["train"].take(counts["train"])
-    kept, held = hold_out_rows(counts["train"], config.validation_fraction, config.seed)
-    splits = {"train": _rows_of(datasets["train"], kept, counts["train"]),
-              "validation": _rows_of(datasets["train"], held, counts["train"]), "test": datasets["test"]}
-    counts = {"train": len(kept), "validation": len(held), "test": counts["test"]}
+    splits, held_counts = hold_out_stream(datasets["train"], counts["train"], config.validation_fraction,
+                                          config.seed)
+    splits["test"], counts = datasets["test"], {**held_counts, "test": counts["test"]}
     splits = {split: dataset for split, dataset in splits.items() if counts[split]}
     return RawSplits(splits=splits, counts={split: counts[split] for split in splits},
                      class_names=tuple(builder.info.features["label"].names), source=f"tfds:{name}",
                      details={"validation_fraction": config.validation_fraction, "seed": config.seed})
-
-
-def _rows_of(dataset, rows, count):
-    """The elements of `dataset` at the positions `rows` (in the dataset's order)."""
-    keep = np.zeros(count, bool)
-    keep[rows] = True
-    keep = tf.constant(keep)
-    return dataset.enumerate().filter(lambda index, _: keep[index]).map(lambda _, example: example)
 
 
 def _is_idx_folder(path):
@@ -134,7 +116,7 @@ def folder_index(path):
         test_paths, test_labels, _ = _labelled_files(path / "test", class_names)
         return {"train": (train_paths, train_labels), "test": (test_paths, test_labels)}, class_names
     paths, labels, class_names = _labelled_files(path)
-    kept, held = hold_out_rows(len(paths), FOLDER_TEST_FRACTION, seed=0)
+    kept, held = held_out_rows(len(paths), FOLDER_TEST_FRACTION, seed=0)
     return {"train": (paths[kept], labels[kept]), "test": (paths[held], labels[held])}, class_names
 
 
@@ -245,19 +227,8 @@ def splits_from_raw(raw, config):
     examples = {split: decoded_examples(dataset, raw.counts[split], config, split == "train")
                 for split, dataset in raw.splits.items()}
 
-    def pipeline(split, training=False):
-        if split not in examples:
-            return None
+    def pipeline(split, training):
         return batched(examples[split], raw.counts[split], config.batch_size, config.seed, training)
 
-    return DataSplits(
-        train=pipeline("train", training=True),
-        validation=pipeline("validation"),
-        test=pipeline("test"),
-        class_names=tuple(raw.class_names),
-        train_examples=raw.counts.get("train", 0),
-        validation_examples=raw.counts.get("validation", 0),
-        test_examples=raw.counts.get("test", 0),
-        source=raw.source,
-        info={"train": examples["train"]},
-    )
+    return DataSplits.assemble(pipeline, {split: raw.counts[split] for split in examples}, raw.class_names,
+                               raw.source, info={"train": examples["train"]})

@@ -6,7 +6,7 @@ from typing import Literal
 from apps.core.config import OPTIMIZER_CHOICES, AppConfig, ConfigError
 
 MODELS = ("fcos", "retinanet")
-# Fields only one model reads: setting one for the other model is an error.
+# Fields only one model reads: the other model does not support them (`unsupported_fields`).
 MODEL_FIELDS = {"fcos": ("center_radius", "size_per_stride"),
                 "retinanet": ("anchor_size", "anchor_scales", "anchor_ratios", "positive_iou", "negative_iou")}
 RESIDUAL_BACKBONE = "residual"
@@ -127,7 +127,7 @@ class DetectionConfig(AppConfig):
                               f"coarsest of {self.pyramid_levels} pyramid levels.")
         if self.pyramid_filters < 0:
             raise ConfigError(f"--pyramid-filters must be 0 (4 x width) or positive, got {self.pyramid_filters}.")
-        self._validate_model_fields()
+        self._validate_anchors()
         for name in ("score_threshold", "iou_threshold", "eval_score_threshold", "focal_alpha", "positive_iou",
                      "negative_iou"):
             if not 0.0 <= getattr(self, name) <= 1.0:
@@ -152,13 +152,12 @@ class DetectionConfig(AppConfig):
         parse_test_split(self.test_split)
         return self
 
-    def _validate_model_fields(self):
-        defaults = DetectionConfig.__dataclass_fields__
-        for model, names in MODEL_FIELDS.items():
-            changed = [name for name in names if model != self.model and getattr(self, name) != defaults[name].default]
-            if changed:
-                flags = ", ".join(f"--{name.replace('_', '-')}" for name in changed)
-                raise ConfigError(f"{flags} only apply to --model {model}; --model {self.model} does not use them.")
+    def unsupported_fields(self):
+        return {**super().unsupported_fields(),
+                **{name: f"only --model {model} uses it; --model {self.model} does not."
+                   for model, names in MODEL_FIELDS.items() if model != self.model for name in names}}
+
+    def _validate_anchors(self):
         if self.anchor_size <= 0 or self.anchor_scales < 1 or not self.anchor_ratios or min(self.anchor_ratios) <= 0:
             raise ConfigError("--anchor-size and --anchor-ratios must be positive, --anchor-scales at least 1.")
         if self.negative_iou > self.positive_iou:

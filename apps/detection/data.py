@@ -37,7 +37,7 @@ import tensorflow as tf
 from apps.core.augment import GeometricAugmentation, geometric_layers
 from apps.core.config import ConfigError
 from apps.core.data import (AUTOTUNE, DECODED_CACHE_BYTES, DataSourceError, DataSplits, RawSplits, cached_if_small,
-                            load_tfds, prefetched)
+                            held_out_rows, load_tfds, prefetched)
 from apps.core.images import decode_image
 from apps.detection.builtin import CLASS_NAMES as BUILTIN_CLASS_NAMES
 from apps.detection.builtin import builtin_split
@@ -401,9 +401,8 @@ def raw_dataset(index, read, shuffle_seed=None):
 
 def hold_out_validation(train, config):
     """`(train, validation)`: a seeded random `validation_fraction` of the training index held out."""
-    order = np.random.default_rng(config.seed).permutation(len(train))
-    count = int(round(len(train) * config.validation_fraction))
-    return train.take(np.sort(order[count:])), train.take(np.sort(order[:count]))
+    kept, held = held_out_rows(len(train), config.validation_fraction, config.seed)
+    return train.take(np.sort(kept)), train.take(np.sort(held))
 
 
 def report_crowded(indexes, max_boxes, source):
@@ -675,10 +674,22 @@ def chosen_class_names(class_names, config, source):
     return tuple(config.class_names)
 
 
+@dataclasses.dataclass
+class DetectionInfo:
+    """`DataSplits.info` of the detection app.
+
+    Attributes:
+        test_described: the test pipeline with each image's name and original size,
+            `(images, targets, {"name", "size"})` (the evaluation answers in the image's own pixels).
+    """
+
+    test_described: "tf.data.Dataset | None"
+
+
 def splits_from_raw(raw, config):
     """`DataSplits` streamed from `RawSplits`: decode → resize → boxes padded → (cache while
     small: the training, then the validation split, within `DECODED_CACHE_BYTES` together) →
-    shuffle → batch → augment, in `tf.data`. `info["test_described"]` is the test pipeline with
+    shuffle → batch → augment, in `tf.data`. `info.test_described` (`DetectionInfo`) is the test pipeline with
     each image's name and original size: `(images, targets, {"name", "size"})`."""
     decode = make_decoder(config)
     augment = make_augmenter(config) if config.augment else None
@@ -709,14 +720,6 @@ def splits_from_raw(raw, config):
                                   num_parallel_calls=AUTOTUNE)
         return prefetched(batched.map(pack, num_parallel_calls=AUTOTUNE))
 
-    return DataSplits(
-        train=batches("train", training=True),
-        validation=batches("validation"),
-        test=batches("test"),
-        class_names=chosen_class_names(raw.class_names, config, raw.source),
-        train_examples=counts["train"],
-        validation_examples=counts.get("validation", 0),
-        test_examples=counts.get("test", 0),
-        source=raw.source,
-        info={"test_described": batches("test", described=True)},
-    )
+    return DataSplits.assemble(batches, {split: counts.get(split, 0) for split in splits},
+                               chosen_class_names(raw.class_names, config, raw.source), raw.source,
+                               info=DetectionInfo(test_described=batches("test", described=True)))

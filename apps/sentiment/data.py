@@ -2,6 +2,7 @@
 generated `builtin` corpus; vectorized once into integer-id pipelines."""
 
 import csv
+import dataclasses
 import gzip
 import json
 import lzma
@@ -22,6 +23,22 @@ from apps.sentiment.text import (
 )
 
 CLASS_NAMES = ["negative", "positive"]
+
+
+@dataclasses.dataclass
+class SentimentInfo:
+    """What the model and the evaluation need beyond the pipelines (`DataSplits.info`).
+
+    Attributes:
+        vectorizers: `{ids name: TextVectorization}` adapted on the training texts.
+        bag_idf: inverse document frequencies of the tf-idf bag's n-grams (None without a bag).
+        test_texts, test_labels: the test split as texts and 0/1 labels.
+    """
+
+    vectorizers: dict
+    bag_idf: "np.ndarray | None"
+    test_texts: np.ndarray
+    test_labels: np.ndarray
 TEXT_COLUMNS = ("text", "review", "sentence", "content", "body")
 LABEL_COLUMNS = ("label", "sentiment", "polarity", "target", "class")
 LABEL_WORDS = {"0": 0, "1": 1, "neg": 0, "pos": 1, "negative": 0, "positive": 1,
@@ -179,18 +196,14 @@ def make_splits(train, test, config, source, vectorizers=None):
     if NGRAM_BAG in vectorizers:
         bag_idf = inverse_document_frequency(train_ids[BAG_IDS], vectorizers[NGRAM_BAG].vocabulary_size())
     test_texts, test_labels = test
-    return DataSplits(
-        train=id_pipeline(train_ids, labels, config, training=True),
-        validation=id_pipeline(vectorized(val_texts), val_labels, config) if len(val_texts) else None,
-        test=id_pipeline(vectorized(test_texts), test_labels, config),
-        class_names=tuple(CLASS_NAMES),
-        train_examples=len(texts),
-        validation_examples=len(val_texts),
-        test_examples=len(test_texts),
-        source=source,
-        info={"vectorizers": vectorizers, "bag_idf": bag_idf, "test_texts": test_texts,
-              "test_labels": test_labels},
-    )
+    splits = {"train": (texts, labels), "validation": (val_texts, val_labels), "test": test}
+
+    def pipeline(split, training):
+        split_texts, split_labels = splits[split]
+        return id_pipeline(train_ids if split == "train" else vectorized(split_texts), split_labels, config, training)
+
+    return DataSplits.assemble(pipeline, {split: len(split_texts) for split, (split_texts, _) in splits.items()},
+                               CLASS_NAMES, source, info=SentimentInfo(vectorizers, bag_idf, test_texts, test_labels))
 
 
 def builtin_arrays():

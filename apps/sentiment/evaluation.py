@@ -156,10 +156,10 @@ def vectorized_test_split(model, data, config):
     """The test split as `model` reads it. A model reloaded from its `.keras` file has its
     own vocabularies, not those `data` was just adapted with (`kapps sentiment evaluate
     --data ...` may even name other data): then the test texts are vectorized again."""
-    if model.token_vectorizer is data.info["vectorizers"][TOKEN_IDS]:
+    if model.token_vectorizer is data.info.vectorizers[TOKEN_IDS]:
         return data.test
-    ids = vectorize_texts(model.vectorizers, data.info["test_texts"], model.bag_max_terms)
-    return id_pipeline(ids, data.info["test_labels"], config)
+    ids = vectorize_texts(model.vectorizers, data.info.test_texts, model.bag_max_terms)
+    return id_pipeline(ids, data.info.test_labels, config)
 
 
 def _heat_map_review(texts, labels):
@@ -173,7 +173,7 @@ def evaluate_sentiment(model, data, config, run):
     """Metrics of the decoded answers on the test split, the plots and the confident mistakes."""
     probabilities = model.predict(vectorized_test_split(model, data, config), verbose=0).reshape(-1)
     decisions = keras.ops.convert_to_numpy(decode_predictions(probabilities)["label"])
-    texts, labels = data.info["test_texts"], np.asarray(data.info["test_labels"]).astype(int)
+    texts, labels = data.info.test_texts, np.asarray(data.info.test_labels).astype(int)
     metrics = {"split": "test", "examples": int(len(labels)), **binary_metrics(labels, probabilities, decisions)}
     plots = []
     history = run.load_history()

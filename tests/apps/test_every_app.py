@@ -14,11 +14,12 @@ def app(request):
     return load_apps().get(request.param)
 
 
-def test_every_catalog_entry_matches_its_app_class():
+def test_every_catalog_entry_reads_what_its_app_class_holds():
     registry = load_apps()
     for name in APP_NAMES:
-        entry = registry.entry(name)
-        assert entry.app_class().name == name  # raises on any disagreement
+        entry, app_class = registry.entry(name), registry.entry(name).app_class()
+        assert (app_class.name, app_class.title, app_class.objective, app_class.config_class) == (
+            name, entry.title, entry.objective, entry.config_class)
 
 
 # Off TensorFlow, `kapps export` reruns itself on TensorFlow in a subprocess that loads the

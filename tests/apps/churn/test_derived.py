@@ -53,13 +53,13 @@ def test_derived_none_and_tables_without_the_telco_columns_add_nothing(table):
 def test_the_preprocessing_computes_them_from_raw_columns_fitted_on_training_rows(table):
     config = tiny_config(derived="auto", ensemble=1)
     data = make_splits(table, config)
-    preprocessing = data.info["preprocessing"]
-    train = data.info["train_table"]
+    preprocessing = data.info.preprocessing
+    train = data.info.train_table
     drift = next(number for number in preprocessing.numbers if number.name == "charges_drift")
     train_drift = expected_features(train.features)["charges_drift"]
     filled = np.where(np.isnan(train_drift), np.nanmedian(train_drift), train_drift)
     assert drift.derived and drift.mean == pytest.approx(filled.mean(), rel=1e-3)
-    test = data.info["test_table"]
+    test = data.info.test_table
     encoded = encode(preprocessing, rows(test, range(5)))[:, preprocessing.encoded_names().index("charges_drift")]
     raw_drift = expected_features(rows(test, range(5)))["charges_drift"]
     np.testing.assert_allclose(encoded, (np.where(np.isnan(raw_drift), drift.median, raw_drift) - drift.mean)

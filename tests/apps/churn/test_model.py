@@ -76,16 +76,16 @@ def test_a_run_reloads_and_exports_with_one_raw_input_per_column(app, trained_ru
     model = keras.saving.load_model(run.model_path)
     assert get_threshold(model) == pytest.approx(metrics["threshold"])
     data = app.load_data(config)
-    raw = rows(data.info["test_table"], range(6))
+    raw = rows(data.info.test_table, range(6))
     raw["PaymentMethod"][0] = "Bitcoin"  # unknown category
     raw["TotalCharges"][1] = np.nan      # missing number
-    test = data.info["test_table"]
+    test = data.info.test_table
     expected = decoded_predictions(model, test, app.decode_predictions)
     assert binary_metrics(test.labels, expected["churn_probability"], expected["churn"])["roc_auc"] == (
         pytest.approx(metrics["roc_auc"]))  # the weights were saved and re-loaded
     signature = tf.saved_model.load(str(exported)).signatures["serving_default"]
     specs = signature.structured_input_signature[1]
-    assert set(specs) == {column.input_name for column in data.info["columns"]}
+    assert set(specs) == {column.input_name for column in data.info.columns}
     assert all(spec.shape.as_list() == [None] for spec in specs.values())
     assert specs["tenure"].dtype == tf.float32 and specs["Contract"].dtype == tf.string
     outputs = signature(**{name: tf.constant(values) for name, values in raw.items()})
@@ -225,7 +225,7 @@ def test_column_names_tensorflow_rejects_become_valid_input_names(app, telco_fra
     table = parse_table(frame, config, "test")
     names = {column.name: column.input_name for column in table.columns}
     assert names["Monthly Charges ($)"] == "Monthly_Charges____" and names["_contract"] == "x_contract"
-    preprocessing = make_splits(table, config).info["preprocessing"]
+    preprocessing = make_splits(table, config).info.preprocessing
     features = request_features(frame.head(2), table.columns)  # found by CSV name
     assert features["Monthly_Charges____"].dtype == np.float32
     encoded = encode(preprocessing, features)

@@ -25,7 +25,7 @@ def number(preprocessing, name):
 
 def test_preprocessing_is_fitted_on_the_training_split_only(splits):
     _, data = splits
-    preprocessing, train = data.info["preprocessing"], data.info["train_table"].features
+    preprocessing, train = data.info.preprocessing, data.info.train_table.features
     payment = next(encoding for encoding in preprocessing.categories if encoding.name == "PaymentMethod")
     assert payment.vocabulary == sorted(set(train["PaymentMethod"]))
     assert number(preprocessing, "tenure").mean == pytest.approx(float(np.mean(train["tenure"])), rel=1e-5)
@@ -37,12 +37,12 @@ def test_preprocessing_is_fitted_on_the_training_split_only(splits):
 def test_numeric_bins_follow_the_training_quantiles(splits, encoding):
     config, data = splits
     config = config.replace(numeric_encoding=encoding)
-    train = data.info["train_table"]
+    train = data.info.train_table
     preprocessing = ChurnPreprocessing.fit(train.columns, train.features, config)
     edges = np.asarray(number(preprocessing, "MonthlyCharges").bin_edges)
     charges = train.features["MonthlyCharges"].astype(np.float64)
     np.testing.assert_allclose(edges, np.quantile(charges, np.linspace(0, 1, config.numeric_bins + 1)), rtol=1e-6)
-    test = rows(data.info["test_table"], range(40))
+    test = rows(data.info.test_table, range(40))
     values = test["MonthlyCharges"][:, None]
     if encoding == "one_hot":
         expected = np.eye(len(edges) - 1)[np.searchsorted(edges[1:-1], values[:, 0], side="right")]
@@ -54,10 +54,10 @@ def test_numeric_bins_follow_the_training_quantiles(splits, encoding):
 
 def test_unknown_categories_and_missing_numbers_are_encoded(splits):
     config, data = splits
-    train = rows(data.info["train_table"], range(len(data.info["train_table"])))
+    train = rows(data.info.train_table, range(len(data.info.train_table)))
     train["TotalCharges"][:3] = np.nan  # blanks in training: a missing flag
-    preprocessing = ChurnPreprocessing.fit(data.info["columns"], train, config)
-    row = rows(data.info["test_table"], [0])
+    preprocessing = ChurnPreprocessing.fit(data.info.columns, train, config)
+    row = rows(data.info.test_table, [0])
     row["Contract"][0] = "Three year"  # never seen: the out-of-vocabulary bucket
     row["gender"][0] = ""
     row["TotalCharges"][0] = np.nan   # missing: the training median, flagged
@@ -75,9 +75,9 @@ def test_unknown_categories_and_missing_numbers_are_encoded(splits):
 
 def test_the_preprocessing_round_trips_through_its_json_config(splits):
     _, data = splits
-    preprocessing = data.info["preprocessing"]
+    preprocessing = data.info.preprocessing
     again = ChurnPreprocessing.from_config(json.loads(json.dumps(preprocessing.get_config())))
-    test = rows(data.info["test_table"], range(20))
+    test = rows(data.info.test_table, range(20))
     np.testing.assert_array_equal(encode(again, test), encode(preprocessing, test))
     crosses = encoded_columns(preprocessing, "Contract*InternetService#")
     assert len(crosses) == preprocessing.crosses[0].bins and (encode(again, test)[:, crosses].sum(axis=1) == 1).all()
@@ -85,8 +85,8 @@ def test_the_preprocessing_round_trips_through_its_json_config(splits):
 
 def test_categories_and_crosses_encode_as_the_keras_preprocessing_layers(splits):
     _, data = splits
-    preprocessing = data.info["preprocessing"]
-    test = rows(data.info["test_table"], range(40))
+    preprocessing = data.info.preprocessing
+    test = rows(data.info.test_table, range(40))
     test["Contract"][0] = "Three year"
     encoded = encode(preprocessing, test)
     contract = next(encoding for encoding in preprocessing.categories if encoding.name == "Contract")

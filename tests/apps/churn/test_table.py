@@ -129,15 +129,15 @@ def test_an_ensemble_trains_on_folds_and_fits_preprocessing_on_all_of_them():
     config = tiny_config(ensemble=3)
     table = load_builtin_table(config)
     data = make_splits(table, config)
-    folds = data.info["folds"]
-    assert len(folds) == 3 and len(data.info["test_table"]) == data.test_examples == 80
+    folds = data.info.folds
+    assert len(folds) == 3 and len(data.info.test_table) == data.test_examples == 80
     assert all(len(train) + len(validation) == 320 for train, validation in folds)
-    assert data.info["validation_table"] is folds[0][1] and data.validation_examples == len(folds[0][1])
+    assert data.info.validation_table is folds[0][1] and data.validation_examples == len(folds[0][1])
     non_test = np.concatenate([validation.features["tenure"] for _, validation in folds])
-    tenure = next(number for number in data.info["preprocessing"].numbers if number.name == "tenure")
+    tenure = next(number for number in data.info.preprocessing.numbers if number.name == "tenure")
     assert tenure.mean == pytest.approx(float(non_test.mean()), rel=1e-5)
     assert data.class_names == ("No", "Yes") and data.source.startswith("builtin")
-    assert "folds" not in make_splits(table, config.replace(ensemble=1)).info
+    assert make_splits(table, config.replace(ensemble=1)).info.folds is None
 
 
 def test_max_examples_caps_training_rows_only(telco_frame):

@@ -19,7 +19,7 @@ def test_ensemble_threshold_comes_from_out_of_fold_predictions(app, trained_run)
     data = app.load_data(config)
     model = keras.saving.load_model(run.model_path)
     labels, probabilities = [], []
-    for member, (_, validation) in zip(ensemble_members(model, config), data.info["folds"]):
+    for member, (_, validation) in zip(ensemble_members(model, config), data.info.folds):
         labels.append(validation.labels)  # each row scored by the member that never trained on it
         probabilities.append(held_out_probabilities(member, validation, model.preprocessing))
     labels, probabilities = np.concatenate(labels), np.concatenate(probabilities)
@@ -63,10 +63,12 @@ def test_ensemble_training_resumes_at_the_member_it_was_on(app, trained_run, tmp
                                                                                                 **kwargs))
     resumed = app.build_model(config, data)
     seen = EpochRecorder()
-    final = app.train(resumed, data, config, run, callbacks=[seen])
-    assert fitted == ["member_2"] and 0.0 <= final["val_auc"] <= 1.0
-    # A caller's callbacks (a tuner's) see the ensemble as one epoch of the whole model.
-    assert seen.epochs == [(0, final)] and seen.models == [resumed]
+    history = app.train(resumed, data, config, run, callbacks=[seen])
+    assert fitted == ["member_2"] and 0.0 <= history.history["val_auc"][0] <= 1.0
+    # A caller's callbacks (a tuner's) see the ensemble as one epoch of the whole model, as its History says.
+    assert history.epoch == [0] and set(history.history) == {"val_auc", "threshold"}
+    assert seen.epochs == [(0, {name: values[0] for name, values in history.history.items()})]
+    assert seen.models == [resumed]
     trained = keras.saving.load_model(trained_path.model_path)
     np.testing.assert_allclose(resumed.network.get_layer("member1_deep_logit").get_weights()[0],
                                trained.network.get_layer("member1_deep_logit").get_weights()[0])
@@ -89,6 +91,6 @@ def test_default_model_beats_logistic_regression_on_the_telco_csv(shared_dataset
     data = make_splits(table, config)
     model = app.build_model(config, data)
     app.train(model, data, config)
-    test = data.info["test_table"]
+    test = data.info.test_table
     auc = roc_auc_score(test.labels, decoded_predictions(model, test, app.decode_predictions)["churn_probability"])
     assert auc > logistic_regression_auc(*split_for_baseline(table, config)) and auc > 0.85

@@ -14,7 +14,7 @@ class ToyConfig(AppConfig):
     anchor_sizes: tuple[int, ...] = (32, 64)
     class_names: tuple[str, ...] = ()
 
-    UNSUPPORTED_FIELDS = ("warmup_epochs",)
+    UNSUPPORTED_FIELDS = {"warmup_epochs": "the toy app's rate is constant; remove it."}
 
 
 def parse(*argv):
@@ -72,7 +72,7 @@ def test_sequence_fields_survive_a_json_round_trip(tmp_path):
 
 def test_validate_checks_types_and_refuses_unsupported_shared_flags():
     assert ToyConfig().validate() == ToyConfig()
-    with pytest.raises(ConfigError, match="--warmup-epochs has no effect"):
+    with pytest.raises(ConfigError, match="^--warmup-epochs: the toy app's rate is constant; remove it.$"):
         ToyConfig(warmup_epochs=1.0).validate()
     with pytest.raises(ConfigError, match="width must be int"):
         ToyConfig(width="8").validate()
@@ -85,7 +85,8 @@ def test_help_marks_unsupported_flags():
     parser = argparse.ArgumentParser()
     add_config_arguments(parser, ToyConfig)
     help_text = parser.format_help()
-    assert "not used by this app" in help_text and "INT,..." in help_text
+    assert "(not used by this app: the toy app's rate is constant; remove it.)" in " ".join(help_text.split())
+    assert "INT,..." in help_text
 
 
 def _help_of(config_class, flag):

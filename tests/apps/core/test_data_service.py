@@ -119,7 +119,7 @@ def test_bad_unreachable_or_unusable_services_are_clear_errors(app_and_config):
 
     churn = ChurnApp()
     with pytest.raises(ConfigError, match="--data-service: the churn app trains from its in-memory table"):
-        churn.check_config(churn.tiny_config().replace(data_service="grpc://localhost:5050"))
+        churn.tiny_config().replace(data_service="grpc://localhost:5050").validate()
 
 
 def _interrupt_once_serving():

@@ -7,7 +7,7 @@ import keras
 import keras_tuner
 import pytest
 
-from apps.core.config import AppConfig, ConfigError
+from apps.core.config import AppConfig
 from apps.core.field_metrics import SECONDS_LOG, FieldMetricsCallback, MeasuredEarlyStopping
 from apps.core.runs import Run
 from tests.apps.core.scripted_app import ScriptedApp, data_splits
@@ -97,15 +97,6 @@ def test_the_tuner_can_use_a_field_metric_as_objective():
     app = ScriptedApp(scores=[0.5] * 10)
     hypermodel = app.hypermodel(AppConfig(epochs=1), _data())
     assert "val_score" in hypermodel.metric_names(keras_tuner.HyperParameters())
-
-
-def test_apps_without_field_metrics_refuse_their_flags():
-    class Plain(ScriptedApp):
-        field_metric_names = ()
-
-    with pytest.raises(ConfigError, match="--field-metrics-every"):
-        Plain().check_config(AppConfig(field_metrics_every=3))
-    assert ScriptedApp().check_config(AppConfig(field_metrics_every=3)).field_metrics_every == 3
 
 
 def test_callback_without_logs_does_nothing():

@@ -23,4 +23,4 @@ def test_policy_and_jit_follow_the_config_and_the_global_policy_is_restored():
 
 def test_an_unknown_jit_setting_is_refused():
     with pytest.raises(ConfigError, match="--jit-compile must be one of auto, on, off"):
-        DigitsApp().check_config(DigitsApp().tiny_config().replace(jit_compile="yes"))
+        DigitsApp().tiny_config().replace(jit_compile="yes").validate()

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from apps.core.data import DataSourceError, RawSplits, hold_out
+from apps.core.data import DataSourceError, RawSplits, held_out_rows, hold_out
 from apps.core.decode_checks import data_errors_as_source_errors
 from apps.dcgan import data
 from apps.digits import data as digits_data
@@ -75,7 +75,7 @@ def test_a_folder_of_images_is_resized_centre_cropped_and_labelled_by_sub_folder
     assert np.all(images[labels == 0][..., 0] > 200) and np.all(images[labels == 0][..., 2] < 50)
     assert np.all(images[labels == 1][..., 2] > 200)
     paths, _ = data.folder_index(tmp_path)[0]["train"]
-    kept, _ = data.hold_out_rows(len(paths), 0.0, config.seed)
+    kept, _ = held_out_rows(len(paths), 0.0, config.seed)
     first = np.asarray(Image.open(paths[kept[0]]))
     np.testing.assert_array_equal(images[0], _reference(first, 16))
 
@@ -163,8 +163,8 @@ def test_the_fid_classifier_streams_and_a_broken_file_stops_it_with_one_line(tmp
     for index in range(20):
         Image.fromarray(np.full((8, 8), index, np.uint8)).save(tmp_path / "a" / f"{index:02d}.png")
     config = tiny_config(data=f"files:{tmp_path}", image_size=8, max_examples=0)
-    app.prepare(config, app.load_data(config))  # trains the classifier on the stream
+    app.fid_classifier(config, app.load_data(config))  # trains the classifier on the stream
     broken = Path(data.folder_index(tmp_path)[0]["train"][0][0])
     broken.write_bytes(b"no image")
     with pytest.raises(DataSourceError, match=f"{broken.name}: not a PNG, JPEG, GIF or BMP image"):
-        app.prepare(config, app.load_data(config))
+        app.fid_classifier(config, app.load_data(config))

@@ -7,7 +7,7 @@ from tests.apps.detection.conftest import tiny_config
 
 def test_defaults_and_tiny_config_validate(app):
     DetectionConfig().validate()
-    app.check_config(app.tiny_config())
+    app.tiny_config().validate()
     assert app.objective == "val_map50" and app.gate_metric == "map50"
 
 
@@ -21,8 +21,8 @@ def test_defaults_and_tiny_config_validate(app):
     ({"backbone_weights": "imagenet"}, "needs a keras.applications"),
     ({"test_split": "last:0"}, "positive N"),
     ({"test_split": "1.5"}, "in \\(0, 1\\)"),
-    ({"anchor_ratios": (1.0, 3.0)}, "--anchor-ratios only apply to --model retinanet"),
-    ({"model": "retinanet", "center_radius": 2.5}, "--center-radius only apply to --model fcos"),
+    ({"anchor_ratios": (1.0, 3.0)}, "^--anchor-ratios: only --model retinanet uses it; --model fcos does not"),
+    ({"model": "retinanet", "center_radius": 2.5}, "^--center-radius: only --model fcos uses it"),
     ({"model": "retinanet", "negative_iou": 0.6}, "exceeds --positive-iou"),
     ({"model": "retinanet", "anchor_ratios": (0.0,)}, "must be positive"),
     ({"model": "yolo"}, "--model must be one of fcos, retinanet"),

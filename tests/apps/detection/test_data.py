@@ -117,7 +117,7 @@ def _examples(raw, split):
 def _described(data):
     """`(images, boxes/classes per image, names, sizes)` of the whole streamed test split."""
     images, truths, names, sizes = [], [], [], []
-    for batch_images, targets, described in data.info["test_described"].as_numpy_iterator():
+    for batch_images, targets, described in data.info.test_described.as_numpy_iterator():
         images.append(batch_images)
         truths += unpack(targets)
         names += [name.decode() for name in described["name"]]

@@ -118,14 +118,14 @@ def test_batch_by_batch_equals_the_whole_split_at_once(batch_size):
 
 
 def test_the_streamed_test_split_scores_as_the_whole_split_in_memory(app):
-    """One pass over `info["test_described"]` (batches, names, original sizes) gives the metrics
+    """One pass over `info.test_described` (batches, names, original sizes) gives the metrics
     of the builtin test scenes predicted and scored as arrays, and keeps its first images."""
     config = tiny_config()
     data = app.load_data(config)
     keras.utils.set_random_seed(1)
     model = app.build_model(config, data)
     decode = lambda predictions, threshold=0.0: app.decode_predictions(predictions, model, threshold)  # noqa: E731
-    streamed, _, first = score_split(model, data.info["test_described"], decode, data.class_names, config.image_size)
+    streamed, _, first = score_split(model, data.info.test_described, decode, data.class_names, config.image_size)
 
     images, boxes, classes = builtin_split("test", config.image_size)
     decoded = {name: keras.ops.convert_to_numpy(value)

@@ -20,7 +20,7 @@ def test_penn_fudan_first_120_train_last_50_test(shared_dataset):
     with open(shared_dataset("pennfudan/instances_pennfudan.json")) as handle:
         document = json.load(handle)
     names = sorted(image["file_name"] for image in document["images"])
-    described = list(data.info["test_described"].as_numpy_iterator())
+    described = list(data.info.test_described.as_numpy_iterator())
     assert [name.decode() for _, _, info in described for name in info["name"]] == names[-50:]
     sizes = {image["file_name"]: (image["height"], image["width"]) for image in document["images"]}
     np.testing.assert_array_equal(np.concatenate([info["size"] for _, _, info in described]),

@@ -25,7 +25,7 @@ def test_pipeline_shapes_dtypes_and_split_sizes():
     assert splits.train_examples == 150 and splits.validation_examples == 50 and splits.test_examples == 1000
     assert sum(len(y) for _, y in splits.test) == 1000
     assert splits.class_names == tuple("0123456789") and splits.source == "builtin"
-    assert set(splits.info) == {"test_images", "test_labels"}
+    assert splits.info.test_images.shape == (1000, 28, 28) and splits.info.test_labels.shape == (1000,)
 
 
 def test_augmentation_changes_training_images_only():

@@ -19,13 +19,13 @@ from apps.segmentation.config import SegmentationConfig
 ])
 def test_refuses_values_it_cannot_honour(changes, message):
     with pytest.raises(ConfigError, match=message):
-        SegmentationApp().check_config(SegmentationConfig(**changes))
+        SegmentationConfig(**changes).validate()
 
 
 def test_defaults_and_tiny_config_validate():
     app = SegmentationApp()
-    assert app.check_config(app.default_config()).data == "tfds:oxford_iiit_pet"
-    tiny = app.check_config(app.tiny_config())
+    assert app.default_config().validate().data == "tfds:oxford_iiit_pet"
+    tiny = app.tiny_config().validate()
     assert (tiny.data, tiny.image_size, tiny.width, tiny.epochs) == ("builtin", 32, 4, 1)
 
 
@@ -36,7 +36,7 @@ def test_search_space_chooses_depths_the_image_size_allows():
     config = search_space(hp, SegmentationConfig(image_size=32, depth=4))
     assert set(hp.values) == {"model", "depth", "width", "dice_weight"}
     assert hp._hps["depth"][0].values == [3, 4, 5]
-    assert SegmentationApp().check_config(config) is config
+    assert config.validate() is config
     small = keras_tuner.HyperParameters()
     search_space(small, SegmentationConfig(image_size=24, depth=2))  # 24 halves three times
     assert small._hps["depth"][0].values == [2, 3]

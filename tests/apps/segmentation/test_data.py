@@ -6,7 +6,7 @@ import tensorflow as tf
 from PIL import Image
 
 from apps.core.config import ConfigError
-from apps.core.data import DataSourceError, RawSplits
+from apps.core.data import DataSourceError, RawSplits, held_out_rows
 from apps.core.decode_checks import data_errors_as_source_errors
 from apps.segmentation import data as segmentation_data
 from apps.segmentation.builtin import CLASS_NAMES, builtin_split
@@ -238,9 +238,9 @@ def test_splits_hold_out_validation_by_seed_and_stream_the_test_images():
     np.testing.assert_array_equal(test_images, builtin_split("test", 32)[0])
     np.testing.assert_array_equal(test_masks, builtin_split("test", 32)[1])
     train_images, _ = builtin_split("train", 32)
-    held = segmentation_data.held_out(64, 0.25, config.seed)
-    np.testing.assert_array_equal(_arrays(splits.validation)[0], train_images[:64][held])
-    assert splits.info == {}
+    _, held = held_out_rows(64, 0.25, config.seed)
+    np.testing.assert_array_equal(_arrays(splits.validation)[0], train_images[:64][np.sort(held)])
+    assert splits.info is None
 
 
 def test_tfds_offline_fails_fast_naming_the_other_sources(monkeypatch):

@@ -125,14 +125,14 @@ def test_splits_adapt_on_training_texts_only():
     test = (np.array(["unseenword film"], dtype=object), np.array([1]))
     config = tiny_config(validation_fraction=0.2, sequence_length=8)
     splits = sentiment_data.make_splits(train, test, config, "test")
-    vocabulary = splits.info["vectorizers"][TOKEN_IDS].get_vocabulary()
+    vocabulary = splits.info.vectorizers[TOKEN_IDS].get_vocabulary()
     assert "unseenword" not in vocabulary and "film" in vocabulary
     assert splits.train_examples == 16 and splits.validation_examples == 4
     assert splits.class_names == ("negative", "positive") and splits.source == "test"
     inputs, targets = next(iter(splits.test))
     assert inputs[TOKEN_IDS].shape == (1, 8) and inputs[BIGRAM_IDS].shape == (1, 8)
     assert inputs[BAG_IDS].shape == (1, config.bag_max_terms)
-    assert splits.info["bag_idf"].shape == (splits.info["vectorizers"][NGRAM_BAG].vocabulary_size(),)
+    assert splits.info.bag_idf.shape == (splits.info.vectorizers[NGRAM_BAG].vocabulary_size(),)
     assert inputs[TOKEN_IDS].numpy()[0, 0] == 1  # [UNK]
     assert targets.numpy().tolist() == [[1.0]]
 
