@@ -56,9 +56,12 @@ def train(app, config, run_dir=None, verbose=True):
 
 
 def evaluate_model(app, model, data, config, run):
+    from apps.core.tensorboard import write_evaluation
+
     metrics = app.evaluate(model, data, config, run)
     metrics = {"app": app.name, "backend": _keras().backend.backend(), **metrics}
     run.save_metrics(metrics)
+    write_evaluation(run, config, metrics)
     return metrics
 
 

@@ -11,7 +11,7 @@ from apps.core.errors import InputError
 from apps.core.hypermodel import ConfigHyperModel
 from apps.dcgan import data as gan_data
 from apps.dcgan.config import DcganConfig
-from apps.dcgan.evaluation import SAMPLES_FOLDER, SampleGridCallback, evaluate_gan, split_fid
+from apps.dcgan.evaluation import SampleGridCallback, evaluate_gan, split_fid
 from apps.dcgan.fid import train_classifier
 from apps.dcgan.model import build_gan
 from apps.dcgan.signatures import ANY_LABEL, make_signatures, serving_rules
@@ -121,7 +121,7 @@ class DcganApp(App):
         is for `val_fid`); with a run folder, a sample grid per epoch in `samples/`."""
         run_callbacks = []
         if run is not None:  # the grid before the backup, so a resumed run has every epoch's grid
-            run_callbacks = [SampleGridCallback(run.path / SAMPLES_FOLDER, self.decode_predictions),
+            run_callbacks = [SampleGridCallback(run, self.decode_predictions),
                              *run.callbacks(monitor=self.objective, mode=self.objective_direction)]
         with data_errors_as_source_errors():
             return model.fit(data.train, epochs=config.epochs, initial_epoch=initial_epoch, shuffle=False,

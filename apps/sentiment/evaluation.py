@@ -10,6 +10,7 @@ import keras
 
 from apps.core.classification import binary_metrics
 from apps.core.plots import plot_learning_curves
+from apps.core.tensorboard import write_pr_curve
 from apps.sentiment.data import id_pipeline
 from apps.sentiment.decode import decode_predictions
 from apps.sentiment.model import ENCODER_BLOCK_PREFIX
@@ -181,6 +182,7 @@ def evaluate_sentiment(model, data, config, run):
         plots.append(plot_learning_curves(history, run.plot_path("learning_curves"), f"sentiment ({config.model})"))
     if len(np.unique(labels)) == 2:
         plots.append(plot_roc(labels, probabilities, run.plot_path("roc_curve"), "ROC (test)"))
+    write_pr_curve(run, labels, probabilities)
     mistakes = most_confident_mistakes(texts, labels, probabilities, decisions)
     metrics["confident_mistakes"] = mistakes
     (run.path / "confident_mistakes.md").write_text(mistakes_markdown(mistakes, data.class_names))
