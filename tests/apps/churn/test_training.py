@@ -38,7 +38,7 @@ class EpochRecorder(keras.callbacks.Callback):
         self.models.append(self.model)
 
 
-def test_ensemble_training_resumes_at_the_member_it_was_on(app, trained_run, tmp_path, monkeypatch):
+def test_ensemble_training_resumes_at_the_member_it_was_on(app, trained_run, tmp_path, monkeypatch, capsys):
     from apps.churn import training
 
     trained_path, _ = trained_run
@@ -55,6 +55,8 @@ def test_ensemble_training_resumes_at_the_member_it_was_on(app, trained_run, tmp
     seen = EpochRecorder()
     final = app.train(resumed, data, config, run, callbacks=[seen])
     assert fitted == ["member_2"] and 0.0 <= final["val_auc"] <= 1.0
+    printed = capsys.readouterr().out
+    assert f"Ensemble member 2/{config.ensemble}" in printed and "Ensemble member 1/" not in printed
     # A caller's callbacks (a tuner's) see the ensemble as one epoch of the whole model.
     assert seen.epochs == [(0, final)] and seen.models == [resumed]
     trained = keras.saving.load_model(trained_path.model_path)
