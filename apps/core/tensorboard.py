@@ -76,13 +76,12 @@ def write_evaluation(run, config, metrics):
 
     tf, step = _tf(), epochs_trained(run)
     scalars = scalar_metrics(metrics, metrics.get("split", "test"))
-    with closing(writer(run, EVALUATION_FOLDER)) as evaluation:
-        with evaluation.as_default(step=step):
-            for tag, value in scalars.items():
-                tf.summary.scalar(tag, value)
-            for path in metrics.get("plots", []):
-                if str(path).endswith(".png") and Path(path).exists():
-                    write_image_file(path, Path(path).stem, step)
+    with closing(writer(run, EVALUATION_FOLDER)) as evaluation, evaluation.as_default(step=step):
+        for tag, value in scalars.items():
+            tf.summary.scalar(tag, value)
+        for path in metrics.get("plots", []):
+            if str(path).endswith(".png") and Path(path).exists():
+                write_image_file(path, Path(path).stem, step)
     hparams = {name: _hparam_value(value) for name, value in config.to_dict().items()}
     with closing(writer(run)) as top, top.as_default(step=step):
         hp.hparams_config(hparams=[hp.HParam(name) for name in hparams],

@@ -184,8 +184,8 @@ def predict(app, items, model_base_path=DEFAULT_MODEL_BASE_PATH, server=None,
 
         outputs = server_outputs(app, request, server)
     else:
-        outputs = {"class_names": exported_class_names(app, model_base_path),
-                   **local_outputs(app, request, model_base_path)}
+        outputs = local_outputs(app, request, model_base_path)
+        outputs = {"class_names": exported_class_names(app, model_base_path), **outputs}
     text = app.format_response(outputs, items)
     written = write_binary_outputs(outputs, items, output_dir)
     for name, content in app.answer_files(outputs, items).items():
@@ -197,9 +197,13 @@ def predict(app, items, model_base_path=DEFAULT_MODEL_BASE_PATH, server=None,
 
 
 def exported_class_names(app, model_base_path=DEFAULT_MODEL_BASE_PATH):
-    """The class names the newest export's `kapps_app.json` lists (none when it lists none)."""
-    path = latest_export(app, model_base_path) / "assets.extra" / APP_DESCRIPTOR_ASSET
-    return json.loads(path.read_text()).get("class_names", []) if path.exists() else []
+    """The class names the newest export's `kapps_app.json` lists (none without one)."""
+    from serving.export import existing_versions
+
+    model_dir = Path(model_base_path) / app.name
+    versions = existing_versions(model_dir)
+    path = model_dir / str(versions[-1]) / "assets.extra" / APP_DESCRIPTOR_ASSET if versions else None
+    return json.loads(path.read_text()).get("class_names", []) if path and path.exists() else []
 
 
 def write_binary_outputs(outputs, items, output_dir):

@@ -212,7 +212,7 @@ def plot_detections(model, first, class_names, config, path, decode):
 def _draw_box(axis, box, color, linestyle="-", label=None, at_bottom=False):
     """A pixel box `[ymin, xmin, ymax, xmax]` on `axis`, with `label` on its top edge (inside
     its bottom edge with `at_bottom`: true boxes' names do not hide the detections')."""
-    import matplotlib.patches as patches
+    from matplotlib import patches
 
     ymin, xmin, ymax, xmax = (float(value) for value in box)
     color = np.array(color) / 255
@@ -221,7 +221,7 @@ def _draw_box(axis, box, color, linestyle="-", label=None, at_bottom=False):
     if label:
         axis.text(xmin, ymax if at_bottom else ymin, label, fontsize=7, color="white",
                   va="top" if at_bottom else "bottom", clip_on=True,
-                  bbox=dict(facecolor=color, edgecolor="none", pad=1, alpha=0.85))
+                  bbox={"facecolor": color, "edgecolor": "none", "pad": 1, "alpha": 0.85})
 
 
 def plot_precision_recall(precision, class_names, path, title):

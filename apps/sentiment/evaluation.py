@@ -136,7 +136,7 @@ def plot_attention_heat_map(words, weights, path, title, width_chars=95):
             shade = float(norm(weight * len(weights)))
             axis.text(column, row, word, family="monospace", fontsize=9, va="center",
                       color="white" if abs(shade - 0.5) > 0.3 else "black",
-                      bbox=dict(facecolor=colour_map(shade), edgecolor="none", pad=1.2))
+                      bbox={"facecolor": colour_map(shade), "edgecolor": "none", "pad": 1.2})
     low, high = (float(weights.min()), float(weights.max())) if len(weights) else (0.0, 0.0)
     bar = figure.colorbar(cm.ScalarMappable(norm=norm, cmap=colour_map), ax=axis, fraction=0.04, pad=0.01,
                           label=f"× uniform (1/{len(weights)})")

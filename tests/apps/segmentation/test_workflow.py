@@ -15,8 +15,8 @@ from apps.segmentation.app import SegmentationApp
 from apps.segmentation.builtin import builtin_split
 from apps.segmentation.masks import PALETTE
 from apps.segmentation.signatures import PADDING_CLASS
-from tests.apps.core.test_images import exif_segment, png_header_only
 from tests.apps import tiny_runs
+from tests.apps.core.test_images import exif_segment, png_header_only
 
 
 @pytest.fixture(scope="session")
@@ -125,7 +125,7 @@ def test_masks_come_back_in_the_orientation_the_user_sees(exported, loaded, tmp_
     path = tmp_path / "phone.jpg"
     path.write_bytes(plain[:2] + exif_segment(6, b"II") + plain[2:])
     text = workflow.predict(SegmentationApp(), [str(path)], exported[0], output_dir=tmp_path / "out")
-    assert text.startswith(f"{path}: 30x40 mask, class ")
+    assert text.startswith(f"{path}: 30x40 mask, ")
     mask = np.asarray(Image.open(tmp_path / "out" / "phone.mask.png"))
     assert mask.shape == (40, 30) and np.asarray(Image.open(tmp_path / "out" / "phone.overlay.png")).shape == (
         40, 30, 3)
