@@ -21,8 +21,6 @@ import numpy as np
 EVALUATION_FOLDER = "evaluation"
 SAMPLES_FOLDER = "samples"
 PR_CURVE_THRESHOLDS = 201
-# What `App.evaluate` returns besides metrics: lists of plots, mistakes, confusion matrices.
-NOT_METRICS = ("plots", "confusion_matrix", "confident_mistakes")
 
 
 def _tf():
@@ -43,11 +41,9 @@ def epochs_trained(run):
 
 def scalar_metrics(metrics, prefix="test"):
     """`{tag: float}` of the numbers in `metrics`, nested dicts flattened into `prefix/key/key`;
-    booleans, strings, lists and non-finite numbers left out."""
+    booleans, strings, lists (plots, confusion matrices) and non-finite numbers left out."""
     scalars = {}
     for key, value in metrics.items():
-        if key in NOT_METRICS:
-            continue
         tag = f"{prefix}/{key}"
         if isinstance(value, dict):
             scalars.update(scalar_metrics(value, tag))
