@@ -10,6 +10,7 @@ from apps.churn.members import MemberRuns
 from apps.churn.model import get_threshold
 from apps.core.classification import binary_metrics
 from apps.core.plots import _save, plot_confusion_matrix, plot_learning_curves, plt
+from apps.core.tensorboard import write_pr_curve
 
 CALIBRATION_BINS = 10
 
@@ -28,6 +29,7 @@ def evaluate_churn(model, data, config, run, decode_predictions):
     probabilities = answers["churn_probability"]
     metrics = {"threshold": get_threshold(model), **binary_metrics(test.labels, probabilities, answers["churn"])}
     plots = write_plots(run, test.labels.astype(int), probabilities, metrics, config)
+    write_pr_curve(run, test.labels, probabilities)
     return {
         "split": "test",
         "source": data.source,

@@ -53,6 +53,7 @@ def fit_cross_fitted_members(model, data, config, run=None, callbacks_for=no_cal
     for index, (member, (train, validation)) in enumerate(zip(ensemble_members(model, config), data.info.folds)):
         if member_runs is None or not member_runs.restore(member, index):
             compile_model(member, config, data.info.positive_rate, len(train))
+            print(f"Ensemble member {index + 1}/{config.ensemble}", flush=True)
             fit_with_early_stopping(
                 member, table_pipeline(train, preprocessing, config, training=True),
                 table_pipeline(validation, preprocessing, config, training=False), config,

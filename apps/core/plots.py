@@ -94,7 +94,7 @@ def plot_image_grid(images, captions, path, title, columns=8):
         return _save(figure, path)
     columns = min(columns, count)
     rows = int(np.ceil(count / columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.9 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(max(1.6 * columns, 5.0), 2.0 * rows + 0.4), squeeze=False)
     for axis in axes.flat:
         axis.axis("off")
     for axis, image, caption in zip(axes.flat, images, captions):
@@ -103,5 +103,5 @@ def plot_image_grid(images, captions, path, title, columns=8):
             image = image[..., 0]
         axis.imshow(image, cmap="gray" if image.ndim == 2 else None)
         axis.set_title(caption, fontsize=8)
-    figure.suptitle(title)
+    figure.suptitle(title, fontsize=10, wrap=True)
     return _save(figure, path)

@@ -59,9 +59,12 @@ def train(app, config, run_dir=None, verbose=True):
 
 
 def evaluate_model(app, model, data, config, run):
+    from apps.core.tensorboard import write_evaluation
+
     metrics = app.evaluate(model, data, config, run)
     metrics = {"app": app.name, "backend": _keras().backend.backend(), **metrics}
     run.save_metrics(metrics)
+    write_evaluation(run, config, metrics)
     return metrics
 
 
@@ -174,8 +177,10 @@ def local_outputs(app, request, model_base_path=DEFAULT_MODEL_BASE_PATH):
 def predict(app, items, model_base_path=DEFAULT_MODEL_BASE_PATH, server=None,
             output_dir="predictions"):
     """Answers app-native inputs (files, texts, rows) from the newest export in process, or
-    from the server at `server`. Binary outputs (names ending in `_bytes`: PNG masks,
-    generated images) are written into `output_dir`; the text says where."""
+    from the server at `server`. In process, an answer without `class_names` gets those of the
+    export's `assets.extra/kapps_app.json`. Binary outputs (names ending in `_bytes`: PNG masks,
+    generated images) are written into `output_dir`, then the app's `answer_files` (one of the
+    same name replaces it); the text says where."""
     request = app.request_from_cli(items)
     if server:
         from serving.client import server_outputs
@@ -183,13 +188,25 @@ def predict(app, items, model_base_path=DEFAULT_MODEL_BASE_PATH, server=None,
         outputs = server_outputs(app, request, server)
     else:
         outputs = local_outputs(app, request, model_base_path)
+        outputs = {"class_names": exported_class_names(app, model_base_path), **outputs}
     text = app.format_response(outputs, items)
     written = write_binary_outputs(outputs, items, output_dir)
     for name, content in app.answer_files(outputs, items).items():
         Path(output_dir).mkdir(parents=True, exist_ok=True)
         (Path(output_dir) / name).write_bytes(content)
-        written.append(Path(output_dir) / name)
+        if Path(output_dir) / name not in written:
+            written.append(Path(output_dir) / name)
     return "\n".join([text, *(f"Wrote {path}" for path in written)]) if written else text
+
+
+def exported_class_names(app, model_base_path=DEFAULT_MODEL_BASE_PATH):
+    """The class names the newest export's `kapps_app.json` lists (none without one)."""
+    from serving.export import existing_versions
+
+    model_dir = Path(model_base_path) / app.name
+    versions = existing_versions(model_dir)
+    path = model_dir / str(versions[-1]) / "assets.extra" / APP_DESCRIPTOR_ASSET if versions else None
+    return json.loads(path.read_text()).get("class_names", []) if path and path.exists() else []
 
 
 def write_binary_outputs(outputs, items, output_dir):

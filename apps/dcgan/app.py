@@ -12,7 +12,7 @@ from apps.core.errors import InputError
 from apps.core.hypermodel import ConfigHyperModel
 from apps.dcgan import data as gan_data
 from apps.dcgan.config import DcganConfig
-from apps.dcgan.evaluation import SAMPLES_FOLDER, SampleGridCallback, evaluate_gan, split_fid
+from apps.dcgan.evaluation import SampleGridCallback, evaluate_gan, split_fid
 from apps.dcgan.instrument import instrument_for
 from apps.dcgan.model import build_gan
 from apps.dcgan.signatures import ANY_LABEL, make_signatures, serving_rules
@@ -121,7 +121,7 @@ class DcganApp(App):
         """`fit` with the GAN's own `train_step` (no validation losses: the validation split
         is for `val_fid`); with a run folder, a sample grid per epoch in `samples/`."""
         # The grid before the run's backup, so a resumed run has every epoch's grid.
-        grid = [] if run is None else [SampleGridCallback(run.path / SAMPLES_FOLDER, self.decode_predictions)]
+        grid = [] if run is None else [SampleGridCallback(run, self.decode_predictions)]
         with data_errors_as_source_errors():
             return model.fit(data.train, epochs=config.epochs, initial_epoch=initial_epoch, shuffle=False,
                              callbacks=[*grid, *self.training_callbacks(data, config, run, callbacks)],

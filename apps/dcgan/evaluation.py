@@ -5,6 +5,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from apps.core import tensorboard
 from apps.core.plots import plot_series, plt
 from apps.dcgan import fid as fid_lib
 from apps.dcgan.grid import grid_columns, tile_images
@@ -14,19 +15,17 @@ SAMPLES_FOLDER = "samples"
 INTERPOLATION_ROWS = 8
 INTERPOLATION_STEPS = 10
 GIF_FRAME_MILLISECONDS = 400
+INTERPOLATION_CAPTION = {
+    False: "Each row walks from one fixed noise vector to another (spherical interpolation)",
+    True: "The same walk between two noise vectors in every class's row (spherical interpolation)"}
 # A class "appears" in the samples when at least this share of them is classified as it.
 COVERAGE_SHARE = 0.01
 FID_LAYER = f"classifier/{fid_lib.FEATURES_LAYER}"
-
-
-def write_png(image, path):
-    """Writes a uint8 `[H, W, C]` image as a PNG file."""
-    from PIL import Image
-
-    image = np.asarray(image, dtype=np.uint8)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)
-    return Path(path)
+# Sample grids: each generated pixel drawn GRID_SCALE × GRID_SCALE, a caption band above.
+GRID_SCALE = 3
+GRID_DPI = 100
+CAPTION_HEIGHT = 44
+CAPTION_MIN_WIDTH = 360
 
 
 def grid_image(model, images, decode):
@@ -36,17 +35,52 @@ def grid_image(model, images, decode):
     return tile_images(images, grid_columns(len(images), classes)).numpy()
 
 
-class SampleGridCallback(keras.callbacks.Callback):
-    """Writes `samples/epoch_NNN.png`, the fixed noise's images, after every epoch."""
+def grid_caption(model, epochs):
+    """What a sample grid shows, in a sentence."""
+    rows = "; one row per class, the first at the top" if model.conditional else ""
+    return f"{model.sample_images} images from the fixed noise after {epochs} epoch(s){rows}"
 
-    def __init__(self, folder, decode):
+
+def plot_grid(grid, path, caption):
+    """A tiled uint8 grid `[H, W, C]` saved `GRID_SCALE` times larger (each pixel a square)
+    with `caption` above it."""
+    grid = np.asarray(grid, np.uint8)
+    height, width = grid.shape[0] * GRID_SCALE, max(grid.shape[1] * GRID_SCALE, CAPTION_MIN_WIDTH)
+    figure = plt.figure(figsize=(width / GRID_DPI, (height + CAPTION_HEIGHT) / GRID_DPI), dpi=GRID_DPI)
+    axis = figure.add_axes((0, 0, 1, height / (height + CAPTION_HEIGHT)))
+    axis.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=255,
+                interpolation="nearest")
+    axis.axis("off")
+    figure.text(0.5, 1 - CAPTION_HEIGHT / 2 / (height + CAPTION_HEIGHT), caption, ha="center", va="center",
+                fontsize=9, wrap=True)
+    figure.savefig(path, dpi=GRID_DPI, facecolor="white")
+    plt.close(figure)
+    return Path(path)
+
+
+class SampleGridCallback(keras.callbacks.Callback):
+    """After every epoch, the fixed noise's images: `samples/epoch_NNN.png` (captioned) and the
+    grid in TensorBoard (`logs/samples`, tag `generated`, the epoch as step)."""
+
+    def __init__(self, run, decode):
         super().__init__()
-        self.folder = Path(folder)
+        self.run = run
+        self.folder = Path(run.path) / SAMPLES_FOLDER
         self.decode = decode
+        self.writer = None
+
+    def on_train_begin(self, logs=None):
+        self.writer = tensorboard.writer(self.run, tensorboard.SAMPLES_FOLDER)
 
     def on_epoch_end(self, epoch, logs=None):
         image = grid_image(self.model, self.model.fixed_samples(), self.decode)
-        write_png(image, self.folder / f"epoch_{epoch + 1:03d}.png")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        plot_grid(image, self.folder / f"epoch_{epoch + 1:03d}.png", grid_caption(self.model, epoch + 1))
+        tensorboard.write_image(self.writer, "generated", np.repeat(np.repeat(image, GRID_SCALE, 0), GRID_SCALE, 1),
+                                epoch + 1)
+
+    def on_train_end(self, logs=None):
+        self.writer.close()
 
 
 class SplitScores:
@@ -145,9 +179,11 @@ def evaluate_gan(model, data, config, run, decode):
 
 def write_figures(model, run, decode):
     """`sample_grid.png`, `interpolation.png`, `loss_curves.png` and `samples.gif`."""
-    paths = [write_png(grid_image(model, model.fixed_samples(), decode), run.plot_path("sample_grid")),
-             write_png(interpolation_image(model, decode), run.plot_path("interpolation"))]
     history = run.load_history()
+    paths = [plot_grid(grid_image(model, model.fixed_samples(), decode), run.plot_path("sample_grid"),
+                       grid_caption(model, len(history.get("d_loss", [])))),
+             plot_grid(interpolation_image(model, decode), run.plot_path("interpolation"),
+                       INTERPOLATION_CAPTION[bool(model.conditional)])]
     if "d_loss" in history:
         paths.append(plot_losses(history, run.plot_path("loss_curves")))
     gif = write_gif(sorted((run.path / SAMPLES_FOLDER).glob("epoch_*.png")), run.path / "samples.gif")

@@ -203,9 +203,12 @@ def draw_boxes(image, boxes, names, color, scores=None, width=2):
 
 
 def plot_detections(model, first, class_names, config, path, decode):
-    """The first test images (`first`: the first batches, see `score_split`) with their true
-    boxes (green) and the detections (red, with scores) at the serving threshold."""
+    """The first test images (`first`: the first batches, see `score_split`), each with its
+    true boxes (dashed green; named when there are several classes) and the detections scoring at least the serving
+    threshold (solid red, labelled with class and score), drawn by matplotlib so the labels
+    keep their size whatever the image's; a legend says which is which."""
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     # The whole batch is predicted (the shape the model already ran at), the first few shown.
     if first is None or not len(first["images"]):
@@ -215,23 +218,46 @@ def plot_detections(model, first, class_names, config, path, decode):
     images = first["images"][:SHOWN]
     columns = min(3, len(images))
     rows = -(-len(images) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(3.3 * columns, 3.5 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 3.7 * rows + 0.5), squeeze=False)
     for index, image in enumerate(images):
-        true_boxes, true_classes = first["truths"][index]
-        truth = draw_boxes(image, true_boxes, [class_names[c] for c in true_classes], TRUE_COLOR, width=1)
-        count = int(decoded["num_detections"][index])
-        boxes = decoded["detection_boxes"][index][:count] * config.image_size
-        names = [class_names[int(c) - 1] for c in decoded["detection_classes"][index][:count]]
         axis = axes[index // columns, index % columns]
-        axis.imshow(draw_boxes(truth, boxes, names, PREDICTED_COLOR, scores=decoded["detection_scores"][index][:count]))
+        axis.imshow(image)
+        true_boxes, true_classes = first["truths"][index]
+        for box, label in zip(np.asarray(true_boxes, np.float32).reshape(-1, 4), true_classes):
+            _draw_box(axis, box, TRUE_COLOR, linestyle="--",
+                      label=class_names[int(label)] if len(class_names) > 1 else None, at_bottom=True)
+        count = int(decoded["num_detections"][index])
+        for box, label, score in zip(decoded["detection_boxes"][index][:count] * config.image_size,
+                                     decoded["detection_classes"][index][:count],
+                                     decoded["detection_scores"][index][:count]):
+            _draw_box(axis, box, PREDICTED_COLOR, label=f"{class_names[int(label) - 1]} {score:.2f}")
         axis.set_title(f"{Path(first['names'][index]).name[:28]}\n"
                        f"{len(true_boxes)} true, {count} found", fontsize=8)
     for axis in axes.ravel():
         axis.axis("off")
-    figure.tight_layout()
+    handles = [Line2D([], [], color=np.array(TRUE_COLOR) / 255, linestyle="--", label="true box"),
+               Line2D([], [], color=np.array(PREDICTED_COLOR) / 255,
+                      label=f"detection, score ≥ {config.score_threshold:g} (class, score)")]
+    figure.legend(handles=handles, loc="lower center", ncol=2, fontsize=8)
+    figure.tight_layout(rect=(0, 0.45 / figure.get_figheight(), 1, 1), h_pad=1.5)
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return path
+
+
+def _draw_box(axis, box, color, linestyle="-", label=None, at_bottom=False):
+    """A pixel box `[ymin, xmin, ymax, xmax]` on `axis`, with `label` on its top edge (inside
+    its bottom edge with `at_bottom`: true boxes' names do not hide the detections')."""
+    from matplotlib import patches
+
+    ymin, xmin, ymax, xmax = (float(value) for value in box)
+    color = np.array(color) / 255
+    axis.add_patch(patches.Rectangle((xmin, ymin), xmax - xmin, ymax - ymin, fill=False, edgecolor=color,
+                                     linewidth=1.5, linestyle=linestyle))
+    if label:
+        axis.text(xmin, ymax if at_bottom else ymin, label, fontsize=7, color="white",
+                  va="top" if at_bottom else "bottom", clip_on=True,
+                  bbox={"facecolor": color, "edgecolor": "none", "pad": 1, "alpha": 0.85})
 
 
 def plot_precision_recall(precision, class_names, path, title):

@@ -39,9 +39,11 @@ def _write_plots(run, data, split_name, matrix, true, predicted, probabilities):
     if split_name == "test":
         images = data.info.test_images
         wrong = np.flatnonzero(true != predicted)[:MISCLASSIFIED_SHOWN]
-        captions = [f"true {true[i]} → {predicted[i]} ({probabilities[i, predicted[i]]:.2f})" for i in wrong]
+        captions = [f"true {true[i]}, predicted {predicted[i]}\n(p={probabilities[i, predicted[i]]:.2f})"
+                    for i in wrong]
         plots.append(plot_image_grid(images[wrong], captions, run.plot_path("misclassified"),
-                                     f"Misclassified test digits ({len(np.flatnonzero(true != predicted))} in all)"))
+                                     f"Misclassified test digits ({len(np.flatnonzero(true != predicted))} in all; "
+                                     "p: the model's probability of the digit it predicted)"))
         write_sample_images(images, data.info.test_labels, run.path / "samples")
     return [str(path) for path in plots]
 

@@ -12,6 +12,7 @@ from apps.segmentation import data as segmentation_data
 from apps.segmentation.builtin import builtin_split
 from apps.segmentation.config import MODELS, SegmentationConfig
 from apps.segmentation.evaluation import confusion_matrix, evaluate_segmenter, overlay, scores
+from apps.segmentation.masks import mask_png
 from apps.segmentation.model import build_model
 from apps.segmentation.signatures import SERVING_RULES, make_signatures
 
@@ -133,7 +134,9 @@ class SegmentationApp(App):
         return SampleRequest("serving_default", {"image_bytes": read_image_files(items)})
 
     def answer_files(self, outputs, items):
-        """`<image>.overlay.png`: each answered mask drawn over the user's own image file."""
+        """Per image: `<image>.mask.png`, the answered mask as a palette PNG (values the class
+        ids, coloured as the figures colour them), and `<image>.overlay.png`, the mask drawn over
+        the user's own image file."""
         from apps.core.workflow import output_stem
 
         files = {}
@@ -141,22 +144,29 @@ class SegmentationApp(App):
             mask = tf.io.decode_png(bytes(png), channels=1).numpy()[..., 0]
             image = read_displayed_image(item)
             drawn = overlay(image[None], mask[None], int(mask.max()) + 1, ignore_class=-1)[0]
+            files[f"{output_stem(item, index)}.mask.png"] = mask_png(mask)
             files[f"{output_stem(item, index)}.overlay.png"] = tf.io.encode_png(
                 keras.ops.convert_to_numpy(drawn).astype(np.uint8)).numpy()
         return files
 
     def format_response(self, outputs, items):
-        """One line per image: its size and the share of its pixels in each class present."""
+        """One line per image: its size and the share of its pixels in each class present, by
+        name when the answer carries the model's `class_names`."""
         masks = np.asarray(outputs["mask"])
         pngs = np.asarray(outputs["mask_png_bytes"], dtype=object).ravel()
+        names = [str(name) for name in outputs.get("class_names", ())]
         lines = []
         for item, mask, png in zip(items, masks, pngs):
             height, width = _png_size(png)
             own = mask[:height, :width]
             ids, counts = np.unique(own, return_counts=True)
-            shares = ", ".join(f"class {int(i)} {count / own.size:.1%}" for i, count in zip(ids, counts))
+            shares = ", ".join(f"{_class_name(names, int(i))} {count / own.size:.1%}" for i, count in zip(ids, counts))
             lines.append(f"{item}: {width}x{height} mask, {shares}")
         return "\n".join(lines)
+
+
+def _class_name(names, index):
+    return names[index] if index < len(names) else f"class {index}"
 
 
 def _png_size(png):

@@ -11,6 +11,7 @@ from apps.core import plots  # noqa: F401  (selects matplotlib's headless backen
 from apps.core.distribute import predict_batch
 from apps.core.images import write_sample_pngs
 from apps.core.plots import plot_learning_curves
+from apps.segmentation.masks import PALETTE, class_colors, colorize
 
 OVERLAYS_SHOWN = 6
 SAMPLES_WRITTEN = 4
@@ -56,16 +57,9 @@ def evaluate_segmenter(model, data, config, run, decode):
     return {**metrics, "plots": write_plots(model, data, config, run, metrics, decode)}
 
 
-def class_colors(count):
-    """A distinct RGB colour per class (matplotlib's tab10/tab20)."""
-    from matplotlib import colormaps
-
-    palette = colormaps["tab10" if count <= 10 else "tab20"]
-    return {index: [int(255 * channel) for channel in palette(index % palette.N)[:3]] for index in range(count)}
-
-
 def overlay(images, masks, num_classes, ignore_class):
-    """Masks `[n, h, w]` drawn over uint8 images `[n, h, w, 3]` by `keras.visualization`."""
+    """Masks `[n, h, w]` blended over uint8 images `[n, h, w, 3]` by `keras.visualization`, in the
+    classes' colours (`apps.segmentation.masks`)."""
     return keras.visualization.draw_segmentation_masks(
         np.asarray(images), np.asarray(masks, np.int32)[..., None], num_classes=num_classes,
         color_mapping=class_colors(num_classes), alpha=OVERLAY_ALPHA, ignore_index=ignore_class)
@@ -79,24 +73,25 @@ def first_examples(dataset, count):
 
 
 def plot_overlays(model, images, true, data, config, path, decode):
-    """Rows of test images: the image, the true mask over it, the predicted mask over it."""
+    """Rows of test images: the image, then the true and the predicted mask in the classes'
+    solid colours (those of the legend; ignored pixels in their own colour)."""
     import matplotlib.pyplot as plt
 
     predicted = keras.ops.convert_to_numpy(decode(model.predict_on_batch(images.astype(np.float32)))["mask"])
-    count = len(data.class_names)
-    columns = [("image", images), ("true", overlay(images, true, count, config.ignore_class)),
-               ("predicted", overlay(images, predicted, count, config.ignore_class))]
-    figure, axes = plt.subplots(len(images), 3, figsize=(6.6, 2.2 * len(images)), squeeze=False)
+    columns = [("image", images), ("true mask", colorize(true)), ("predicted mask", colorize(predicted))]
+    figure, axes = plt.subplots(len(images), 3, figsize=(6.6, 2.2 * len(images) + 0.5), squeeze=False)
     for row in range(len(images)):
         for column, (title, pictures) in enumerate(columns):
-            axes[row, column].imshow(pictures[row])
+            axes[row, column].imshow(pictures[row], interpolation="nearest")
             axes[row, column].axis("off")
             if row == 0:
                 axes[row, column].set_title(title)
-    colors = class_colors(count)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=np.array(colors[index]) / 255) for index in range(count)]
-    figure.legend(handles, data.class_names, loc="lower center", ncol=min(count, 6), fontsize=8)
-    figure.tight_layout(rect=(0, 0.04, 1, 1))
+    legend = list(enumerate(data.class_names))
+    if np.any(true == config.ignore_class):
+        legend.append((config.ignore_class, "ignored"))
+    handles = [plt.Rectangle((0, 0), 1, 1, color=PALETTE[index] / 255) for index, _ in legend]
+    figure.legend(handles, [name for _, name in legend], loc="lower center", ncol=min(len(legend), 5), fontsize=8)
+    figure.tight_layout(rect=(0, 0.5 / figure.get_figheight(), 1, 1))
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return path

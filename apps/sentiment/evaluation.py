@@ -10,6 +10,7 @@ import keras
 
 from apps.core.classification import binary_metrics
 from apps.core.plots import plot_learning_curves
+from apps.core.tensorboard import write_pr_curve
 from apps.sentiment.data import id_pipeline
 from apps.sentiment.decode import decode_predictions
 from apps.sentiment.model import ENCODER_BLOCK_PREFIX
@@ -18,6 +19,9 @@ from apps.sentiment.text import TOKEN_IDS, vectorize_texts
 MISTAKES_SHOWN = 8
 EXCERPT_CHARS = 160
 HEAT_MAP_WORDS = 160
+# The heat map's colours run from 2^-N to 2^N times uniform attention (N up to this; beyond, the ends).
+MAX_RELATIVE_OCTAVES = 6
+MIN_HEAT_MAP_COLUMNS = 60
 
 
 # ----- mistakes --------------------------------------------------------------------------
@@ -101,11 +105,13 @@ def attention_weights(model, text):
 
 
 def plot_attention_heat_map(words, weights, path, title, width_chars=95):
-    """The words laid out as text, each on a background coloured by its weight."""
+    """The words laid out as text, each on a background coloured by its weight relative to
+    uniform attention (weight × number of words: 1 = an even share, white; above, warmer; below,
+    cooler), the canvas cropped to the text; the colour bar gives the weights' range."""
     import matplotlib.pyplot as plt
     from matplotlib import cm, colors
 
-    words, weights = list(words)[:HEAT_MAP_WORDS], np.asarray(weights)[:HEAT_MAP_WORDS]
+    words, weights = list(words)[:HEAT_MAP_WORDS], np.asarray(weights, float)[:HEAT_MAP_WORDS]
     lines, line, used = [], [], 0
     for word, weight in zip(words, weights):
         if used + len(word) + 1 > width_chars and line:
@@ -114,20 +120,31 @@ def plot_attention_heat_map(words, weights, path, title, width_chars=95):
         line.append((word, weight, used))
         used += len(word) + 1
     lines.append(line)
-    low, high = (float(weights.min()), float(weights.max())) if len(weights) else (0.0, 1.0)
-    norm = colors.Normalize(vmin=low, vmax=max(high, low + 1e-9))
-    colour_map = plt.colormaps["YlOrRd"]
-    figure, axis = plt.subplots(figsize=(11, 0.9 + 0.28 * len(lines)))
-    axis.set_xlim(0, width_chars)
-    axis.set_ylim(len(lines), -0.5)
+    relative = weights * len(weights) if len(weights) else weights
+    spread = float(np.max(np.abs(np.log2(np.maximum(relative, 1e-12))))) if len(relative) else 1.0
+    spread = int(np.clip(np.ceil(spread), 1, MAX_RELATIVE_OCTAVES))
+    norm = colors.LogNorm(vmin=2.0 ** -spread, vmax=2.0 ** spread)
+    colour_map = plt.colormaps["RdBu_r"]
+    columns = max((column + len(word) for entries in lines for word, _, column in entries), default=1)
+    columns = max(columns, MIN_HEAT_MAP_COLUMNS)  # room for the title; text starts at the left
+    figure, axis = plt.subplots(figsize=(1.9 + 0.077 * columns, 1.3 + 0.28 * len(lines)))
+    axis.set_xlim(0, columns)
+    axis.set_ylim(len(lines) - 0.5, -0.5)
     axis.axis("off")
     for row, entries in enumerate(lines):
         for word, weight, column in entries:
+            shade = float(norm(weight * len(weights)))
             axis.text(column, row, word, family="monospace", fontsize=9, va="center",
-                      bbox=dict(facecolor=colour_map(norm(weight)), edgecolor="none", pad=1.2))
-    figure.colorbar(cm.ScalarMappable(norm=norm, cmap=colour_map), ax=axis, fraction=0.02,
-                    pad=0.01, label="attention")
-    axis.set_title(title, fontsize=10)
+                      color="white" if abs(shade - 0.5) > 0.3 else "black",
+                      bbox={"facecolor": colour_map(shade), "edgecolor": "none", "pad": 1.2})
+    low, high = (float(weights.min()), float(weights.max())) if len(weights) else (0.0, 0.0)
+    bar = figure.colorbar(cm.ScalarMappable(norm=norm, cmap=colour_map), ax=axis, fraction=0.04, pad=0.01,
+                          label=f"× uniform (1/{len(weights)})")
+    ticks = 2.0 ** np.arange(-spread, spread + 1, max(1, spread // 3))
+    bar.set_ticks(ticks, labels=[f"{tick:g}" if tick >= 1 else f"1/{1 / tick:g}" for tick in ticks])
+    bar.minorticks_off()
+    axis.set_title(f"{title}\nweights {low:.4g} to {high:.4g}; uniform would be {1 / max(1, len(weights)):.4g}",
+                   fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -181,6 +198,7 @@ def evaluate_sentiment(model, data, config, run):
         plots.append(plot_learning_curves(history, run.plot_path("learning_curves"), f"sentiment ({config.model})"))
     if len(np.unique(labels)) == 2:
         plots.append(plot_roc(labels, probabilities, run.plot_path("roc_curve"), "ROC (test)"))
+    write_pr_curve(run, labels, probabilities)
     mistakes = most_confident_mistakes(texts, labels, probabilities, decisions)
     metrics["confident_mistakes"] = mistakes
     (run.path / "confident_mistakes.md").write_text(mistakes_markdown(mistakes, data.class_names))

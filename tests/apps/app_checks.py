@@ -81,6 +81,44 @@ def train_tiny(app, run_dir):
     return run, metrics
 
 
+@dataclasses.dataclass
+class Events:
+    """The summaries of one TensorBoard run folder, as TensorBoard's loader reads them."""
+
+    accumulator: object
+
+    def plugin_tags(self, plugin):
+        """The tags whose summaries belong to `plugin` ("images", "scalars", "pr_curves"...)."""
+        return {tag for tag in self.accumulator.Tags()["tensors"]
+                if self.accumulator.SummaryMetadata(tag).plugin_data.plugin_name == plugin}
+
+
+def read_events(folder):
+    """`Events` of every event file in `folder` (not its sub-folders), every value kept."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(folder), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    return Events(accumulator)
+
+
+def check_tensorboard(app, run, metrics):
+    """The evaluation's figures (each PNG plot), its metrics (the export gate's among them) and,
+    for a binary classifier (ROC-AUC), its PR curve are in `logs/evaluation`; the run's config
+    is an HParams session in `logs`."""
+    from pathlib import Path
+
+    from apps.core.tensorboard import EVALUATION_FOLDER
+
+    events = read_events(run.log_dir / EVALUATION_FOLDER)
+    figures = {Path(path).stem for path in metrics["plots"] if str(path).endswith(".png")}
+    assert figures and figures <= events.plugin_tags("images"), (figures, events.plugin_tags("images"))
+    assert f"{metrics['split']}/{app.gate_metric}" in events.plugin_tags("scalars")
+    if "roc_auc" in metrics:
+        assert events.plugin_tags("pr_curves") == {"pr_curve/pr_curves"}
+    assert "_hparams_/session_start_info" in read_events(run.log_dir).plugin_tags("hparams")
+
+
 def scalar_metrics(metrics):
     return {key: value for key, value in metrics.items() if isinstance(value, (int, float))
             and not isinstance(value, bool)}

@@ -31,7 +31,7 @@ EXPORTED_OFF_TENSORFLOW_IN_FAST_TESTS = ("churn",)
 @pytest.mark.multibackend
 def test_train_reload_evaluate_export_serve(app, tmp_path, tmp_path_factory):
     """On every backend: train through `App.train` (on two replicas: `mirrored` on
-    TensorFlow, `data-parallel` on JAX), reload the `.keras` file, evaluate. On TensorFlow,
+    TensorFlow, `data-parallel` on JAX) with the evaluation in TensorBoard, reload the `.keras` file, evaluate. On TensorFlow,
     export a SavedModel that takes the same raw inputs and answers every sample request,
     in process and over REST and gRPC; off it, export churn's run (the others: slow test below).
     The run and the export are the session's (`tiny_runs`), which the app's own tests read too."""
@@ -39,6 +39,7 @@ def test_train_reload_evaluate_export_serve(app, tmp_path, tmp_path_factory):
 
     app_checks.check_contract(app)
     run, metrics = tiny_runs.trained(app, tmp_path_factory)
+    app_checks.check_tensorboard(app, run, metrics)
     app_checks.check_reload_and_evaluate(app, tiny_runs.copy_of(run, tmp_path), metrics)
     if keras.backend.backend() == "tensorflow":
         base, export_dir = tiny_runs.exported(app, tmp_path_factory)

@@ -48,7 +48,7 @@ class EpochRecorder(keras.callbacks.Callback):
         self.models.append(self.model)
 
 
-def test_ensemble_training_resumes_at_the_member_it_was_on(app, trained_run, tmp_path, monkeypatch):
+def test_ensemble_training_resumes_at_the_member_it_was_on(app, trained_run, tmp_path, monkeypatch, capsys):
     from apps.churn import training
 
     trained_path, _ = trained_run
@@ -65,6 +65,8 @@ def test_ensemble_training_resumes_at_the_member_it_was_on(app, trained_run, tmp
     seen = EpochRecorder()
     history = app.train(resumed, data, config, run, callbacks=[seen])
     assert fitted == ["member_2"] and 0.0 <= history.history["val_auc"][0] <= 1.0
+    printed = capsys.readouterr().out
+    assert f"Ensemble member 2/{config.ensemble}" in printed and "Ensemble member 1/" not in printed
     # A caller's callbacks (a tuner's) see the ensemble as one epoch of the whole model, as its History says.
     assert history.epoch == [0] and set(history.history) == {"val_auc", "threshold"}
     assert seen.epochs == [(0, {name: values[0] for name, values in history.history.items()})]

@@ -66,3 +66,26 @@ def test_a_failed_data_load_is_one_line_and_leaves_no_run_folder(source, offline
     assert message.startswith("kapps digits train: ") and "\n" not in message
     assert ("no network" in message) if source.startswith("tfds") else ("missing-folder" in message)
     assert not (tmp_path / "runs").exists()
+
+
+class NamedMaskApp(MaskApp):
+    """Names the classes it was given, and draws its own `mask.png` in place of the served one."""
+
+    def format_response(self, outputs, items):
+        return "names: " + ", ".join(outputs["class_names"])
+
+    def answer_files(self, outputs, items):
+        return {f"{workflow.output_stem(item, index)}.mask.png": b"palette" for index, item in enumerate(items)}
+
+
+def test_answers_carry_the_exports_class_names_and_app_files_replace_served_ones(tmp_path, monkeypatch):
+    outputs = {"classes": np.array([2]), "mask_png_bytes": np.array([PNG], dtype=object)}
+    monkeypatch.setattr(workflow, "local_outputs", lambda app, request, base: outputs)
+    assets = tmp_path / "models" / "masks" / "3" / "assets.extra"
+    assets.mkdir(parents=True)
+    (assets / workflow.APP_DESCRIPTOR_ASSET).write_text('{"class_names": ["sky", "road"]}')
+    text = workflow.predict(NamedMaskApp(), ["a"], tmp_path / "models", output_dir=tmp_path / "out")
+    written = tmp_path / "out" / "input0.mask.png"
+    assert text == f"names: sky, road\nWrote {written}" and written.read_bytes() == b"palette"
+    without_export = workflow.predict(NamedMaskApp(), ["a"], tmp_path / "elsewhere", output_dir=tmp_path / "out")
+    assert without_export.splitlines()[0] == "names: "

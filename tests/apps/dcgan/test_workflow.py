@@ -4,6 +4,8 @@ import numpy as np
 from PIL import Image
 
 from apps.core import workflow
+from apps.dcgan.evaluation import CAPTION_HEIGHT, CAPTION_MIN_WIDTH, GRID_SCALE
+from tests.apps.app_checks import read_events
 from tests.apps.dcgan.conftest import tiny_config
 
 
@@ -21,8 +23,10 @@ def test_conditional_run_writes_its_figures_and_answers_predict_with_a_png_grid(
     for name in ("sample_grid.png", "interpolation.png", "loss_curves.png", "samples.gif",
                  "samples/epoch_001.png", "samples/epoch_002.png"):
         assert (run.path / name).exists(), name
-    with Image.open(run.path / "sample_grid.png") as grid:
-        assert grid.size == (1 * 30, 10 * 30)  # one row per digit class, one column
+    with Image.open(run.path / "sample_grid.png") as grid:  # one row per digit class, one column, scaled ×3
+        assert grid.size == (CAPTION_MIN_WIDTH, 10 * 30 * GRID_SCALE + CAPTION_HEIGHT)
+    samples = read_events(run.log_dir / "samples")
+    assert [event.step for event in samples.accumulator.Tensors("generated")] == [1, 2]
     with Image.open(run.path / "samples.gif") as gif:
         assert gif.n_frames == 2
 

@@ -13,9 +13,10 @@ from apps.core import workflow
 from apps.core.errors import InputError
 from apps.segmentation.app import SegmentationApp
 from apps.segmentation.builtin import builtin_split
+from apps.segmentation.masks import PALETTE
 from apps.segmentation.signatures import PADDING_CLASS
-from tests.apps.core.test_images import exif_segment, png_header_only
 from tests.apps import tiny_runs
+from tests.apps.core.test_images import exif_segment, png_header_only
 
 
 @pytest.fixture(scope="session")
@@ -84,15 +85,29 @@ def test_bad_images_are_refused_naming_the_input(loaded):
         loaded.signatures["serve_uint8"](images=tf.zeros([1, 8, 8, 4], tf.uint8))
 
 
+def served_masks(exported, *paths):
+    """The served `mask_png_bytes` of image files, decoded: the class ids of each pixel."""
+    outputs = workflow.local_outputs(SegmentationApp(), SegmentationApp().request_from_cli([str(p) for p in paths]),
+                                     exported[0])
+    return [tf.io.decode_png(png).numpy()[..., 0] for png in outputs["mask_png_bytes"]]
+
+
 def test_predict_writes_the_mask_png_of_each_file(exported, tmp_path):
     images, _ = builtin_split("test", 32)
     path = tmp_path / "pet.png"
     path.write_bytes(_png(np.asarray(Image.fromarray(images[0]).resize((40, 30)))))
     text = workflow.predict(SegmentationApp(), [str(path)], exported[0], output_dir=tmp_path / "out")
-    assert text.startswith(f"{path}: 40x30 mask, class ")
+    assert text.startswith(f"{path}: 40x30 mask, ")
+    shares = text.splitlines()[0].split(" mask, ")[1].split(", ")
+    assert {share.rsplit(" ", 1)[0] for share in shares} <= {"background", "circle", "square", "triangle"}, text
     written = tmp_path / "out" / "pet.mask.png"
-    assert f"Wrote {written}" in text
-    assert np.asarray(Image.open(written)).shape == (30, 40)
+    assert text.count(f"Wrote {written}\n") == 1
+    with Image.open(written) as mask:  # a palette PNG, as Pascal VOC's: class ids coloured by the palette
+        assert mask.mode == "P" and mask.getpalette()[:3 * 256] == PALETTE.ravel().tolist()
+        ids = np.asarray(mask)
+    assert ids.shape == (30, 40)
+    (served,) = served_masks(exported, path)
+    np.testing.assert_array_equal(ids, served)
     drawn = tmp_path / "out" / "pet.overlay.png"
     assert f"Wrote {drawn}" in text and np.asarray(Image.open(drawn)).shape == (30, 40, 3)
     with pytest.raises(InputError, match="No such image file"):
@@ -110,7 +125,7 @@ def test_masks_come_back_in_the_orientation_the_user_sees(exported, loaded, tmp_
     path = tmp_path / "phone.jpg"
     path.write_bytes(plain[:2] + exif_segment(6, b"II") + plain[2:])
     text = workflow.predict(SegmentationApp(), [str(path)], exported[0], output_dir=tmp_path / "out")
-    assert text.startswith(f"{path}: 30x40 mask, class ")
+    assert text.startswith(f"{path}: 30x40 mask, ")
     mask = np.asarray(Image.open(tmp_path / "out" / "phone.mask.png"))
     assert mask.shape == (40, 30) and np.asarray(Image.open(tmp_path / "out" / "phone.overlay.png")).shape == (
         40, 30, 3)
