@@ -121,7 +121,7 @@ def test_scores(model, data, config):
     from apps.dcgan.evaluation import real_moments, split_scores
 
     scores = split_scores(model, data.test, config.fid_examples)
-    floor = real_moments(model.classifier, data.info["train"], scores.count)
+    floor = real_moments(model.classifier, data.info.train, scores.count)
     shares = scores.generated_counts / scores.count
     result = {"test_fid": scores.fid(), "fid_samples": scores.count,
               "real_floor": fid_lib.frechet_distance(*floor.gaussian(), *scores.real.gaussian()),

@@ -11,6 +11,7 @@ PNG-encoded lazily inside `tf.data`. `splits_from_raw` decodes, converts gray/RG
 (`apps.dcgan.model.GAN`), so a tuner trial may change the latent size on the same data.
 """
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -220,10 +221,20 @@ def batched(examples, count, batch_size, seed, training):
                                   num_parallel_calls=AUTOTUNE))
 
 
+@dataclasses.dataclass
+class DcganInfo:
+    """`DataSplits.info` of the DCGAN app.
+
+    Attributes:
+        train: the decoded training split, unbatched `(image, label)` (the real-image FID floor
+            reads its first images).
+    """
+
+    train: "tf.data.Dataset"
+
+
 def splits_from_raw(raw, config):
-    """Pipelines of the raw train/validation/test splits, following `config`. `info["train"]` is
-    the decoded training split, unbatched (the FID classifier trains on it, the real-image FID
-    floor reads its first images)."""
+    """Pipelines of the raw train/validation/test splits, following `config`; `info` is a `DcganInfo`."""
     examples = {split: decoded_examples(dataset, raw.counts[split], config, split == "train")
                 for split, dataset in raw.splits.items()}
 
@@ -231,4 +242,4 @@ def splits_from_raw(raw, config):
         return batched(examples[split], raw.counts[split], config.batch_size, config.seed, training)
 
     return DataSplits.assemble(pipeline, {split: raw.counts[split] for split in examples}, raw.class_names,
-                               raw.source, info={"train": examples["train"]})
+                               raw.source, info=DcganInfo(train=examples["train"]))

@@ -155,7 +155,7 @@ def evaluate_gan(model, data, config, run, decode):
     the generated images, and the figures; accumulated batch by batch."""
     split_name, split = data.evaluation_split()
     scores = split_scores(model, split, config.fid_examples)
-    floor = real_moments(model.classifier, data.info["train"], scores.count)
+    floor = real_moments(model.classifier, data.info.train, scores.count)
     counts = scores.generated_counts
     metrics = {
         "split": split_name,

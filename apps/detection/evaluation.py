@@ -151,7 +151,7 @@ def _first_images(first, images, truths, names):
 
 def score_split(model, dataset, decode, class_names, image_size):
     """`(metrics, precision, first)` of `model` on the batched `dataset`, streamed once: elements
-    `(images, targets)`, or `(images, targets, {"name", "size"})` (`DataSplits.info["test_described"]`),
+    `(images, targets)`, or `(images, targets, {"name", "size"})` (`DataSplits.info.test_described`),
     whose boxes are then compared in each image's original pixels. `first`: the first images for
     the plots (whole batches, at least `SHOWN` images): `{"images" uint8, "names", "truths"}`."""
     accumulator, first = CocoAccumulator(class_names, image_size), None
