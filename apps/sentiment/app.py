@@ -105,14 +105,15 @@ class SentimentApp(App):
                                validation_fraction=0.25, seed=5)
 
     def build_model(self, config, data):
-        return build_model(config, data.info.vectorizers, data.train_examples, bag_idf=data.info.bag_idf)
+        return build_model(config, data.info.vectorizers, data.train_examples,
+                           bag_term_scale=data.info.bag_term_scale)
 
     def hypermodel(self, config, data):
         return ConfigHyperModel(self, config, data, search_space)
 
     def train(self, model, data, config, run=None, callbacks=(), initial_epoch=0):
         """Fits (the base class's `fit` with `training_callbacks`), then weights the ensemble
-        members (network, tf-idf bag) on the validation split: stacking is part of training,
+        members (network, n-gram bag) on the validation split: stacking is part of training,
         so `kapps sentiment train`, tuner trials and `--retrain-best` all ship the stacked model."""
         history = super().train(model, data, config, run, callbacks, initial_epoch)
         if data.validation is not None:

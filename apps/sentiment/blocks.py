@@ -41,13 +41,16 @@ class LimitTokenIds(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class TfIdfBagLogit(keras.layers.Layer):
-    """A linear model over a text's tf-idf bag of n-grams: one weight per n-gram.
+    """A linear model over a text's weighted bag of n-grams: one weight per n-gram.
 
     Each distinct n-gram `i` of a text, seen `c_i` times, gets the feature
-    `(1 + log c_i) * idf_i` (sublinear term frequency), the features are divided by
-    their L2 norm, and the logit is their dot product with the learned weights, as
-    a tf-idf logistic regression computes it. The idf is fitted on the training
-    texts (`set_idf`) and saved as a non-trainable weight.
+    `tf(c_i) * scale_i`, the features are divided by their L2 norm, and the logit is
+    their dot product with the learned weights. `tf` is `1 + log c_i` (sublinear term
+    frequency) or, with `binary`, 1 for any n-gram present. The per-n-gram scale is
+    fitted on the training texts (`set_term_scale`) and saved as a non-trainable
+    weight: the idf makes a tf-idf logistic regression; the Naive-Bayes log-count
+    ratio over binary features makes NB-weighted logistic regression (NBSVM, Wang &
+    Manning 2012).
 
     A linear model over ~10^5 sparse features needs much larger steps than the
     network it is trained with: the weights are stored divided by
@@ -59,6 +62,7 @@ class TfIdfBagLogit(keras.layers.Layer):
         vocabulary_size: n-gram ids are in `[0, vocabulary_size)`; 0 is padding.
         learning_rate_multiplier: how much faster than the rest of the model the
             term weights learn under Adam-like optimizers.
+        binary: count each distinct n-gram of a text once.
 
     Call arguments:
         bag_ids: int tensor `(batch, terms)`, a text's distinct n-gram ids, 0-padded.
@@ -68,20 +72,21 @@ class TfIdfBagLogit(keras.layers.Layer):
         The logit, `(batch, 1)`; 0 for an empty text.
     """
 
-    def __init__(self, vocabulary_size, learning_rate_multiplier=1.0, **kwargs):
+    def __init__(self, vocabulary_size, learning_rate_multiplier=1.0, binary=False, **kwargs):
         super().__init__(**kwargs)
         self.vocabulary_size = int(vocabulary_size)
         self.learning_rate_multiplier = float(learning_rate_multiplier)
+        self.binary = bool(binary)
 
     def build(self, bag_ids_shape, bag_counts_shape=None):
         self.scaled_term_weights = self.add_weight(shape=(self.vocabulary_size,), initializer="zeros",
                                                    name="scaled_term_weights")
-        self.idf = self.add_weight(shape=(self.vocabulary_size,), initializer="ones", trainable=False,
-                                   name="idf")
+        self.term_scale = self.add_weight(shape=(self.vocabulary_size,), initializer="ones", trainable=False,
+                                          name="term_scale")
         self.built = True
 
-    def set_idf(self, idf):
-        self.idf.assign(ops.convert_to_tensor(idf, dtype=self.idf.dtype))
+    def set_term_scale(self, scale):
+        self.term_scale.assign(ops.convert_to_tensor(scale, dtype=self.term_scale.dtype))
 
     @property
     def term_weights(self):
@@ -96,8 +101,8 @@ class TfIdfBagLogit(keras.layers.Layer):
         ids = ops.clip(ops.cast(bag_ids, "int32"), 0, self.vocabulary_size - 1)
         counts = ops.cast(bag_counts, self.compute_dtype)
         present = ops.cast(ops.logical_and(ops.greater(ids, 0), ops.greater(counts, 0)), self.compute_dtype)
-        sublinear = (1.0 + ops.log(ops.maximum(counts, 1.0))) * present
-        features = sublinear * ops.cast(ops.take(self.idf, ids), self.compute_dtype)
+        frequency = present if self.binary else (1.0 + ops.log(ops.maximum(counts, 1.0))) * present
+        features = frequency * ops.cast(ops.take(self.term_scale, ids), self.compute_dtype)
         norm = ops.sqrt(ops.maximum(ops.sum(ops.square(features), axis=-1, keepdims=True), 1e-12))
         weights = ops.cast(ops.take(self.scaled_term_weights, ids), self.compute_dtype)
         logit = ops.sum(features / norm * weights, axis=-1, keepdims=True)
@@ -108,7 +113,7 @@ class TfIdfBagLogit(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "vocabulary_size": self.vocabulary_size,
-                "learning_rate_multiplier": self.learning_rate_multiplier}
+                "learning_rate_multiplier": self.learning_rate_multiplier, "binary": self.binary}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

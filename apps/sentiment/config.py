@@ -7,6 +7,7 @@ from apps.core.config import OPTIMIZER_CHOICES, AppConfig, ConfigError, PredictI
 
 MODELS = ("transformer", "recurrent")
 RNN_CELLS = ("gru", "lstm")
+BAG_WEIGHTINGS = ("nb", "tfidf")
 
 
 @dataclasses.dataclass
@@ -17,19 +18,23 @@ class SentimentConfig(AppConfig):
         model: `transformer` (token + position embedding, encoder blocks from
             `layers`, masked mean+max pooling) or `recurrent` (bidirectional
             GRU/LSTM with additive attention pooling); either is paired with the
-            tf-idf bag unless `bag_vocabulary_size` is 0.
+            n-gram bag unless `bag_vocabulary_size` is 0.
         vocabulary_size: word vocabulary of the adapted `TextVectorization`
             (padding and out-of-vocabulary ids included).
         bigram_vocabulary_size: vocabulary of word pairs; each position adds the
             embedding of the pair starting there. 0 turns bigrams off.
         bigram_embedding_dim: width of the bigram table, projected up to
             `embedding_dim` (a narrow table keeps a large pair vocabulary cheap).
-        bag_vocabulary_size: vocabulary of words and word pairs read as a bag from
-            the whole text (its first `text.MAX_TEXT_CHARACTERS` = 20,000 characters,
-            not truncated to `sequence_length`) by a tf-idf linear model (sublinear counts,
-            L2 normalised); each member (bag, network) is trained on its own loss and
+        bag_vocabulary_size: vocabulary of n-grams (words, pairs, ... up to `bag_ngrams`)
+            read as a bag from the whole text (its first `text.MAX_TEXT_CHARACTERS` = 20,000
+            characters, not truncated to `sequence_length`) by a linear model over weighted,
+            L2-normalised features (`bag_weighting`); each member (bag, network) is trained on its own loss and
             their logits are weighted by a logistic regression fitted on the validation
             split after training. 0 turns the bag off.
+        bag_ngrams: longest n-gram in the bag (1: words only, 2: and pairs, 3: and triples).
+        bag_weighting: `nb`: binary features weighted by the Naive-Bayes log-count ratio
+            of the training texts (NBSVM, Wang & Manning 2012); `tfidf`: sublinear counts
+            weighted by idf.
         bag_learning_rate_multiplier: how much faster the bag's n-gram weights learn
             than the network (a sparse linear model needs far larger steps).
         bag_max_terms: distinct n-grams kept per text for the bag (a text with more
@@ -45,7 +50,7 @@ class SentimentConfig(AppConfig):
             classifier.
         rnn_cell: `gru` or `lstm` for the recurrent model.
         rnn_units: units per direction of the recurrent model.
-        label_smoothing: softens the 0/1 targets of the network (the tf-idf bag member
+        label_smoothing: softens the 0/1 targets of the network (the n-gram bag member
             always learns from the hard ones).
         test_fraction: share of a single labelled file held out as test split
             (sources with their own test split ignore it).
@@ -60,7 +65,9 @@ class SentimentConfig(AppConfig):
     vocabulary_size: int = 30_000
     bigram_vocabulary_size: int = 200_000
     bigram_embedding_dim: int = 16
-    bag_vocabulary_size: int = 200_000
+    bag_vocabulary_size: int = 400_000
+    bag_ngrams: int = 3
+    bag_weighting: Literal[BAG_WEIGHTINGS] = "nb"
     bag_learning_rate_multiplier: float = 30.0
     bag_max_terms: int = 1024
     sequence_length: int = 400
@@ -102,8 +109,8 @@ class SentimentConfig(AppConfig):
             raise ConfigError("vocabulary_size must leave room for padding, [UNK] and a word.")
         if self.bigram_vocabulary_size < 0 or self.bag_vocabulary_size < 0:
             raise ConfigError("bigram_vocabulary_size and bag_vocabulary_size must be 0 (off) or positive.")
-        if self.bag_max_terms < 1 or self.bag_learning_rate_multiplier <= 0:
-            raise ConfigError("bag_max_terms and bag_learning_rate_multiplier must be positive.")
+        if self.bag_max_terms < 1 or self.bag_learning_rate_multiplier <= 0 or self.bag_ngrams < 1:
+            raise ConfigError("bag_max_terms, bag_ngrams and bag_learning_rate_multiplier must be positive.")
         if self.embedding_dim % self.num_heads:
             raise ConfigError(
                 f"embedding_dim ({self.embedding_dim}) must be divisible by num_heads ({self.num_heads})."

@@ -18,6 +18,7 @@ from apps.sentiment.text import (
     NGRAM_BAG,
     adapt_vectorizers,
     inverse_document_frequency,
+    naive_bayes_log_count_ratio,
     make_vectorizers,
     vectorize_texts,
 )
@@ -31,12 +32,13 @@ class SentimentInfo:
 
     Attributes:
         vectorizers: `{ids name: TextVectorization}` adapted on the training texts.
-        bag_idf: inverse document frequencies of the tf-idf bag's n-grams (None without a bag).
+        bag_term_scale: the weight of each of the bag's n-grams, fitted on the training texts
+            (`config.bag_weighting`: NB log-count ratio or idf; None without a bag).
         test_texts, test_labels: the test split as texts and 0/1 labels.
     """
 
     vectorizers: dict
-    bag_idf: "np.ndarray | None"
+    bag_term_scale: "np.ndarray | None"
     test_texts: np.ndarray
     test_labels: np.ndarray
 TEXT_COLUMNS = ("text", "review", "sentence", "content", "body")
@@ -175,6 +177,13 @@ def id_pipeline(ids, labels, config, training=False):
                             training=training, seed=config.seed)
 
 
+def bag_term_scale_for(config, bag_ids, labels, vocabulary_size):
+    """The bag's per-n-gram weighting (`config.bag_weighting`) fitted on the training texts."""
+    if config.bag_weighting == "nb":
+        return naive_bayes_log_count_ratio(bag_ids, labels, vocabulary_size)
+    return inverse_document_frequency(bag_ids, vocabulary_size)
+
+
 def make_splits(train, test, config, source, vectorizers=None):
     """Vectorized pipelines for the splits; the vectorizers are adapted on `train` only.
 
@@ -192,9 +201,10 @@ def make_splits(train, test, config, source, vectorizers=None):
         return vectorize_texts(vectorizers, split_texts, config.bag_max_terms)
 
     train_ids = vectorized(texts)
-    bag_idf = None
+    bag_term_scale = None
     if NGRAM_BAG in vectorizers:
-        bag_idf = inverse_document_frequency(train_ids[BAG_IDS], vectorizers[NGRAM_BAG].vocabulary_size())
+        bag_term_scale = bag_term_scale_for(config, train_ids[BAG_IDS], labels,
+                                            vectorizers[NGRAM_BAG].vocabulary_size())
     test_texts, test_labels = test
     splits = {"train": (texts, labels), "validation": (val_texts, val_labels), "test": test}
 
@@ -203,7 +213,7 @@ def make_splits(train, test, config, source, vectorizers=None):
         return id_pipeline(train_ids if split == "train" else vectorized(split_texts), split_labels, config, training)
 
     return DataSplits.assemble(pipeline, {split: len(split_texts) for split, (split_texts, _) in splits.items()},
-                               CLASS_NAMES, source, info=SentimentInfo(vectorizers, bag_idf, test_texts, test_labels))
+                               CLASS_NAMES, source, info=SentimentInfo(vectorizers, bag_term_scale, test_texts, test_labels))
 
 
 def builtin_arrays():

@@ -61,7 +61,7 @@ def pooled_for_sequence_model(x, config):
 
 
 def classifier_head(features, inputs, config):
-    """The probability from the pooled `features`; with the tf-idf bag on, that probability
+    """The probability from the pooled `features`; with the n-gram bag on, that probability
     combined with the bag's own: a two-member ensemble in one model, each member trained on
     its own loss (see `SentimentClassifier`), their logits weighted as fitted on validation
     data (`fit_member_combination`; a plain logit average until then).
@@ -72,7 +72,7 @@ def classifier_head(features, inputs, config):
         return keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="probability")(x)
     network = keras.layers.Dense(1, activation="sigmoid", dtype="float32", name=MEMBER_OUTPUTS[0])(x)
     bag_logit = TfIdfBagLogit(config.bag_vocabulary_size, config.bag_learning_rate_multiplier,
-                              name=BAG_LAYER)(inputs[BAG_IDS], inputs[BAG_COUNTS])
+                              binary=config.bag_weighting == "nb", name=BAG_LAYER)(inputs[BAG_IDS], inputs[BAG_COUNTS])
     bag = keras.layers.Activation("sigmoid", dtype="float32", name=MEMBER_OUTPUTS[1])(bag_logit)
     return MemberLogitCombination(len(MEMBER_OUTPUTS), dtype="float32", name="probability")([network, bag])
 
@@ -134,7 +134,7 @@ class SentimentClassifier(keras.Model):
     pipeline); `vectorize` turns raw strings into those ids, and `model.keras`
     keeps the vocabularies, so an export needs nothing but the saved file.
 
-    With the tf-idf bag, the classifier combines two members, the network and the bag:
+    With the n-gram bag, the classifier combines two members, the network and the bag:
     their logits weighted as fitted on validation data (`fit_member_combination`; a
     plain logit average until then). Each member is trained on its own cross-entropy,
     as if alone: in training `call` returns both probabilities `(batch, 2)` and the
@@ -150,7 +150,7 @@ class SentimentClassifier(keras.Model):
         token_vectorizer: adapted word `TextVectorization`.
         bigram_vectorizer: adapted word-pair `TextVectorization`, or None.
         bag_vectorizer: adapted `TextVectorization` of the whole text's words and word
-            pairs (the tf-idf bag), or None.
+            pairs (the n-gram bag), or None.
         bag_max_terms: distinct n-grams kept per text for the bag.
         network_label_smoothing: label smoothing of the network member's targets.
     """
@@ -209,7 +209,7 @@ class SentimentClassifier(keras.Model):
 
     def _targets(self, y, y_pred):
         """The labels, smoothed by `network_label_smoothing`, for each column of `y_pred`;
-        the tf-idf bag's column (members in training) gets the hard labels."""
+        the n-gram bag's column (members in training) gets the hard labels."""
         y = keras.ops.reshape(keras.ops.cast(y, y_pred.dtype), (-1, 1))
         smoothing = self.network_label_smoothing
         network = y * (1.0 - smoothing) + 0.5 * smoothing
@@ -305,21 +305,22 @@ def build_classifier(config):
     return BUILDERS[config.model](config)
 
 
-def fitted_to(idf, size):
-    """`idf` cut or padded (with 1.0, ids the vocabulary never produces) to `size` entries."""
+def fitted_to(scale, size):
+    """`scale` cut or padded (with 1.0, ids the vocabulary never produces) to `size` entries."""
     fitted = np.ones(size, dtype="float32")
-    fitted[: min(size, len(idf))] = np.asarray(idf, dtype="float32")[:size]
+    fitted[: min(size, len(scale))] = np.asarray(scale, dtype="float32")[:size]
     return fitted
 
 
-def build_model(config, vectorizers, train_examples, bag_idf=None):
+def build_model(config, vectorizers, train_examples, bag_term_scale=None):
     """The compiled `SentimentClassifier` for `config` around adapted `vectorizers`
-    (`bag_idf`: the training texts' idf of the bag's n-grams, when the bag is on)."""
+    (`bag_term_scale`: the weighting of the bag's n-grams fitted on the training texts,
+    when the bag is on)."""
     classifier = build_classifier(config)
     if config.uses_bag:
-        if bag_idf is None or NGRAM_BAG not in vectorizers:
-            raise ValueError("bag_vocabulary_size > 0 needs the adapted n-gram bag vectorizer and its idf.")
-        classifier.get_layer(BAG_LAYER).set_idf(fitted_to(bag_idf, config.bag_vocabulary_size))
+        if bag_term_scale is None or NGRAM_BAG not in vectorizers:
+            raise ValueError("bag_vocabulary_size > 0 needs the adapted n-gram bag vectorizer and its term scale.")
+        classifier.get_layer(BAG_LAYER).set_term_scale(fitted_to(bag_term_scale, config.bag_vocabulary_size))
     model = SentimentClassifier(
         classifier,
         vectorizers[TOKEN_IDS],

@@ -3,9 +3,9 @@
 Two vectorizers turn raw strings into aligned id sequences of the same length:
 `token_ids` (words) and, optionally, `bigram_ids` (the word pair starting at each
 position). A third, optional one reads the whole text as a bag of words and word
-pairs: `bag_ids` (the distinct n-grams of a text) with `bag_counts` (how often each
-occurs), which the model weights by tf-idf. All are adapted on the training split
-only and travel inside the saved model (`SentimentClassifier`), so the export needs
+pairs (and triples): `bag_ids` (the distinct n-grams of a text) with `bag_counts` (how
+often each occurs), which the model weights (Naive-Bayes log-count ratio or idf). All
+are adapted on the training split only and travel inside the saved model (`SentimentClassifier`), so the export needs
 nothing else. Every one of them reads a text's first `MAX_TEXT_CHARACTERS` only.
 """
 
@@ -62,7 +62,7 @@ def make_vectorizers(config):
         vectorizers[NGRAM_BAG] = keras.layers.TextVectorization(
             max_tokens=config.bag_vocabulary_size,
             standardize=standardize_text,
-            ngrams=2,
+            ngrams=config.bag_ngrams,
             name="ngram_bag_vectorizer",
         )
     return vectorizers
@@ -106,6 +106,20 @@ def inverse_document_frequency(bag_ids, vocabulary_size):
     bag_ids = np.asarray(bag_ids)
     documents = np.bincount(bag_ids[bag_ids > 0], minlength=vocabulary_size)[:vocabulary_size]
     return (np.log((1.0 + len(bag_ids)) / (1.0 + documents)) + 1.0).astype(np.float32)
+
+
+def naive_bayes_log_count_ratio(bag_ids, labels, vocabulary_size, smoothing=1.0):
+    """The NBSVM weighting (Wang & Manning 2012) of every n-gram id over the training texts'
+    `bag_ids` and 0/1 `labels`: `log((p / |p|_1) / (q / |q|_1))`, where `p` (`q`) counts the
+    positive (negative) texts containing the n-gram, plus `smoothing`."""
+    bag_ids, labels = np.asarray(bag_ids), np.asarray(labels).reshape(-1)
+
+    def texts_containing(rows):
+        ids = bag_ids[rows]
+        return np.bincount(ids[ids > 0], minlength=vocabulary_size)[:vocabulary_size] + smoothing
+
+    positive, negative = texts_containing(labels == 1), texts_containing(labels == 0)
+    return np.log((positive / positive.sum()) / (negative / negative.sum())).astype(np.float32)
 
 
 def _as_string_array(texts):

@@ -18,6 +18,7 @@ from apps.sentiment.text import (
     TOKEN_IDS,
     bag_of_ngrams,
     inverse_document_frequency,
+    naive_bayes_log_count_ratio,
     standardize_text,
 )
 from tests.apps.sentiment.conftest import tiny_config
@@ -132,7 +133,7 @@ def test_splits_adapt_on_training_texts_only():
     inputs, targets = next(iter(splits.test))
     assert inputs[TOKEN_IDS].shape == (1, 8) and inputs[BIGRAM_IDS].shape == (1, 8)
     assert inputs[BAG_IDS].shape == (1, config.bag_max_terms)
-    assert splits.info.bag_idf.shape == (splits.info.vectorizers[NGRAM_BAG].vocabulary_size(),)
+    assert splits.info.bag_term_scale.shape == (splits.info.vectorizers[NGRAM_BAG].vocabulary_size(),)
     assert inputs[TOKEN_IDS].numpy()[0, 0] == 1  # [UNK]
     assert targets.numpy().tolist() == [[1.0]]
 
@@ -175,3 +176,12 @@ def test_inverse_document_frequency_counts_texts_not_occurrences():
     texts = 3
     documents = np.array([0, 1, 3, 1, 0])
     np.testing.assert_allclose(idf, np.log((1 + texts) / (1 + documents)) + 1, rtol=1e-6)
+
+
+def test_naive_bayes_log_count_ratio_counts_texts_per_class():
+    bag_ids = np.array([[1, 2, 0], [2, 3, 0], [2, 4, 0]])
+    ratio = naive_bayes_log_count_ratio(bag_ids, labels=[1, 1, 0], vocabulary_size=5)
+    positive = np.array([0, 1, 2, 1, 0]) + 1.0
+    negative = np.array([0, 0, 1, 0, 1]) + 1.0
+    np.testing.assert_allclose(ratio, np.log(positive / positive.sum() / (negative / negative.sum())), rtol=1e-6)
+    assert ratio[3] > 0 > ratio[4]

@@ -97,7 +97,7 @@ def test_saved_model_keeps_its_vocabularies_and_idf(tmp_path):
     config = tiny_config()
     vectorizers = _adapted_vectorizers(config)
     idf = np.linspace(1.0, 2.0, config.bag_vocabulary_size).astype("float32")
-    model = build_model(config, vectorizers, train_examples=12, bag_idf=idf)
+    model = build_model(config, vectorizers, train_examples=12, bag_term_scale=idf)
     model.classifier.get_layer(BAG_LAYER).set_term_weights(np.linspace(-1, 1, config.bag_vocabulary_size))
     path = tmp_path / "model.keras"
     model.save(path)
@@ -106,7 +106,7 @@ def test_saved_model_keeps_its_vocabularies_and_idf(tmp_path):
     assert loaded.token_vectorizer.get_vocabulary() == model.token_vectorizer.get_vocabulary()
     assert loaded.bigram_vectorizer.get_vocabulary() == model.bigram_vectorizer.get_vocabulary()
     assert loaded.bag_vectorizer.get_vocabulary() == model.bag_vectorizer.get_vocabulary()
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded.classifier.get_layer(BAG_LAYER).idf), idf)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded.classifier.get_layer(BAG_LAYER).term_scale), idf)
     # Same weights (term weights included) in the same architecture; the shared app test
     # checks that a reloaded model scores as before on every backend.
     assert [weight.path for weight in loaded.weights] == [weight.path for weight in model.weights]
@@ -131,14 +131,15 @@ def test_shared_fields_the_app_ignores_are_refused():
         tiny_config(field_metrics_every=2).validate()
 
 
-def test_tfidf_bag_logit_is_a_sublinear_l2_normalised_tfidf_dot_product():
-    idf = np.array([1.0, 1.5, 2.0, 3.0, 1.2], "float32")
+@pytest.mark.parametrize("binary", [False, True])
+def test_bag_logit_is_an_l2_normalised_dot_product_of_scaled_sublinear_or_binary_counts(binary):
+    idf = np.array([1.0, 1.5, -2.0, 3.0, 1.2], "float32")
     weights = np.array([0.0, 0.5, -1.0, 2.0, 0.3], "float32")
-    layer = TfIdfBagLogit(5, learning_rate_multiplier=4.0)
+    layer = TfIdfBagLogit(5, learning_rate_multiplier=4.0, binary=binary)
     bag_ids = np.array([[2, 3, 0, 0], [1, 2, 3, 4], [0, 0, 0, 0]], "int32")
     bag_counts = np.array([[3, 1, 0, 0], [1, 1, 2, 1], [0, 0, 0, 0]], "float32")
     layer.build(bag_ids.shape)
-    layer.set_idf(idf)
+    layer.set_term_scale(idf)
     layer.set_term_weights(weights)
     logits = keras.ops.convert_to_numpy(layer(bag_ids, bag_counts))
     expected = []
@@ -146,17 +147,17 @@ def test_tfidf_bag_logit_is_a_sublinear_l2_normalised_tfidf_dot_product():
         features = np.zeros(5)
         for index, count in zip(ids, counts):
             if index and count:
-                features[index] = (1 + np.log(count)) * idf[index]
+                features[index] = (1.0 if binary else 1 + np.log(count)) * idf[index]
         norm = np.linalg.norm(features)
         expected.append(features @ weights / norm if norm else 0.0)
     np.testing.assert_allclose(logits.reshape(-1), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_the_bag_reads_the_whole_text_beyond_the_sequence_length():
-    config = tiny_config(sequence_length=4, dropout=0.0)
+    config = tiny_config(sequence_length=4, dropout=0.0, bag_weighting="nb")
     vectorizers = _adapted_vectorizers(config)
-    idf = np.ones(config.bag_vocabulary_size, "float32")
-    model = build_model(config, vectorizers, train_examples=12, bag_idf=idf)
+    scale = np.ones(config.bag_vocabulary_size, "float32")
+    model = build_model(config, vectorizers, train_examples=12, bag_term_scale=scale)
     model.classifier.get_layer(BAG_LAYER).set_term_weights(
         np.where(np.array(vectorizers["ngram_bag"].get_vocabulary() + [""] * config.bag_vocabulary_size)
                  [: config.bag_vocabulary_size] == "dull", -5.0, 0.0))
@@ -166,7 +167,7 @@ def test_the_bag_reads_the_whole_text_beyond_the_sequence_length():
     probabilities = _probabilities(model, inputs).reshape(-1)
     logits = np.log(probabilities / (1 - probabilities))
     counts = keras.ops.convert_to_numpy(inputs[BAG_COUNTS])[1]
-    norm = np.sqrt(np.sum(np.where(counts > 0, 1 + np.log(np.maximum(counts, 1)), 0) ** 2))
+    norm = np.sqrt(np.sum(counts > 0))  # binary features
     # "dull" (once) is word 7, past the 4 tokens the encoder sees, so the network's logit is
     # the same for both texts and only the bag's differs (by -5 / norm); until stacking the
     # model answers the mean of the members' logits.
@@ -187,7 +188,7 @@ def test_the_vectorizers_kept_for_export_do_not_switch_xla_off(tmp_path):
     elsewhere `auto` keeps Keras' answer, and `--jit-compile on|off` is obeyed."""
     config = tiny_config()
     model = build_model(config, _adapted_vectorizers(config), train_examples=12,
-                        bag_idf=np.ones(config.bag_vocabulary_size, "float32"))
+                        bag_term_scale=np.ones(config.bag_vocabulary_size, "float32"))
     on_jax = keras.backend.backend() == "jax"
     assert model.jit_compile is on_jax
     model.save(tmp_path / "model.keras")
@@ -201,7 +202,7 @@ def test_the_vectorizers_kept_for_export_do_not_switch_xla_off(tmp_path):
 def test_member_combination_is_fitted_on_held_out_data():
     config = tiny_config(dropout=0.0)
     model = build_model(config, _adapted_vectorizers(config), train_examples=12,
-                        bag_idf=np.ones(config.bag_vocabulary_size, "float32"))
+                        bag_term_scale=np.ones(config.bag_vocabulary_size, "float32"))
     texts = np.array(["a fine film", "a dull film", "not a fine plot", "fine acting"] * 8)
     labels = np.array([1, 0, 0, 1] * 8, "float32")[:, None]
     bag = model.classifier.get_layer(BAG_LAYER)
@@ -222,7 +223,7 @@ def test_member_combination_is_fitted_on_held_out_data():
 def test_training_call_returns_each_member_and_the_loss_scores_both(smoothing):
     config = tiny_config(dropout=0.0, label_smoothing=smoothing)
     model = build_model(config, _adapted_vectorizers(config), train_examples=12,
-                        bag_idf=np.ones(config.bag_vocabulary_size, "float32"))
+                        bag_term_scale=np.ones(config.bag_vocabulary_size, "float32"))
     inputs = model.vectorize(np.array(["a fine film", "a dull film"]))
     outputs = model(inputs, training=True)
     members = keras.ops.convert_to_numpy(outputs).astype("float64")
