@@ -259,7 +259,7 @@ class App(abc.ABC):
     def answer_files(self, outputs, items):
         """Files `predict` writes beside the `*_bytes` outputs, built on the client from the
         answer and the user's own inputs (a mask drawn over the photo): `{file name: bytes}`,
-        none by default. Name them with `apps.core.workflow.output_stem`."""
+        none by default. Name them with `apps.core.cli_inputs.output_stem`."""
         return {}
 
     @abc.abstractmethod

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from apps.core.cli_inputs import is_file
+from apps.core.cli_inputs import output_stem
 from apps.core.config import ConfigError
 from apps.core.distribute import start_distribution
 from apps.core.errors import InputError
@@ -217,12 +217,6 @@ def _flat_bytes(values):
     import numpy as np
 
     return [value if isinstance(value, bytes) else bytes(value) for value in np.asarray(values, dtype=object).ravel()]
-
-
-def output_stem(item, index):
-    """The file-name stem of the answers to `items[index]`: the input file's stem, or `input<index>`."""
-    stem = Path(item).stem if is_file(item) else f"input{index}"
-    return "".join(char if char.isalnum() or char in "-_." else "_" for char in stem) or f"input{index}"
 
 
 def _extension(value):

@@ -150,7 +150,7 @@ class DetectionApp(App):
 
     def answer_files(self, outputs, items):
         """`<image>.detections.png`: each image with its detected boxes, names and scores drawn."""
-        from apps.core.workflow import output_stem
+        from apps.core.cli_inputs import output_stem
 
         files = {}
         for index, item in enumerate(items):

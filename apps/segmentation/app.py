@@ -134,7 +134,7 @@ class SegmentationApp(App):
 
     def answer_files(self, outputs, items):
         """`<image>.overlay.png`: each answered mask drawn over the user's own image file."""
-        from apps.core.workflow import output_stem
+        from apps.core.cli_inputs import output_stem
 
         files = {}
         for index, (item, png) in enumerate(zip(items, np.asarray(outputs["mask_png_bytes"], dtype=object).ravel())):
