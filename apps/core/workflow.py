@@ -119,7 +119,7 @@ def export(app, run_dir=None, model_base_path=DEFAULT_MODEL_BASE_PATH, version=N
 
 def _export_in_tensorflow_process(app, run_dir, model_base_path, version, gate_tolerance, force, log):
     run = resolve_run(app, run_dir)
-    command = [sys.executable, "-m", "apps", "--backend", "tensorflow", app.name, "export",
+    command = [sys.executable, "-m", "apps.cli", "--backend", "tensorflow", app.name, "export",
                "--run-dir", str(run.path), "--model-base-path", str(model_base_path),
                "--gate-tolerance", str(gate_tolerance)]
     if version:

@@ -156,7 +156,7 @@ def test_kapps_serve_cli(testdata, tmp_path):
 
     copy_model(HALF_PLUS_TWO, tmp_path / "half_plus_two")
     rest_port = free_port()  # (--rest_api_port=0 turns REST off, as in TF Serving)
-    command = [sys.executable, "-m", "apps", "serve", "--port", "0", "--rest_api_port", str(rest_port),
+    command = [sys.executable, "-m", "kapps", "serve", "--port", "0", "--rest_api_port", str(rest_port),
                "--model_name", "half_plus_two", "--model_base_path", str(tmp_path / "half_plus_two"),
                "--file_system_poll_wait_seconds", "0"]
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
