@@ -173,10 +173,12 @@ class App(abc.ABC):
 
         return build_with_precision(lambda: self.build_model(config, data), config)
 
-    @abc.abstractmethod
-    def hypermodel(self, config, data):
-        """A `keras_tuner.HyperModel` that only chooses config values and builds with
-        `build_model` and trains with `train` (`apps.core.hypermodel.ConfigHyperModel`)."""
+    def search_space(self, hp, config):
+        """`config` with the app's own hyperparameters chosen from `hp` (a
+        `keras_tuner.HyperParameters`: `config.replace(width=hp.Int("width", 8, 64))`). The tuner
+        adds the choices every app shares (optimizer, learning rate, batch size, epochs) and
+        trains through `build_model` and `train` (`tuner.hypermodel.ConfigHyperModel`). None by default."""
+        return config
 
     def training_callbacks(self, data, config, run=None, callbacks=()):
         """The callbacks of one `fit`, in order: the whole-split metrics first (so every

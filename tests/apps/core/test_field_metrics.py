@@ -11,8 +11,8 @@ from apps.core.app import App
 from apps.core.config import AppConfig, ConfigError
 from apps.core.data import DataSplits
 from apps.core.field_metrics import SECONDS_LOG, FieldMetricsCallback
-from apps.core.hypermodel import ConfigHyperModel
 from apps.core.runs import Run
+from tuner.hypermodel import ConfigHyperModel
 
 
 class ScriptedApp(App):
@@ -33,9 +33,6 @@ class ScriptedApp(App):
         model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
         model.compile(optimizer="sgd", loss="mse")
         return model
-
-    def hypermodel(self, config, data):
-        return ConfigHyperModel(self, config, data, lambda hp, config: config)
 
     def field_metrics(self, model, dataset, config):
         examples = sum(int(features.shape[0]) for features, _ in dataset)
@@ -99,7 +96,7 @@ def test_a_missing_field_metric_is_an_error():
 
 def test_the_tuner_can_use_a_field_metric_as_objective():
     app = ScriptedApp(scores=[0.5] * 10)
-    hypermodel = app.hypermodel(AppConfig(epochs=1), _data())
+    hypermodel = ConfigHyperModel(app, AppConfig(epochs=1), _data())
     assert "val_score" in hypermodel.metric_names(keras_tuner.HyperParameters())
 
 
