@@ -48,10 +48,10 @@ def export_digits(base):
     from apps.digits.app import DigitsApp
     from apps.digits.config import DigitsConfig
     from apps.digits.model import build_model
-    from serving.export import export_model
+    from apps.core.workflow import export_app_model
 
     app, config = DigitsApp(), DigitsConfig()
-    return export_model(app, build_model(config, 1000), config, base)
+    return export_app_model(app, build_model(config, 1000), config, base)
 
 
 def percentiles(latencies):

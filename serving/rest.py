@@ -36,8 +36,8 @@ except ImportError:  # no uvloop on Windows: asyncio's own loop, slower but the 
 
 from serving import inference, json_codec
 from serving.errors import PortInUse, ServingError, invalid_argument
-from serving.grpc_service import model_status_response
 from serving.metrics import Timer
+from serving.model_status import model_status_response
 
 log = logging.getLogger("kapps.serving.rest")
 

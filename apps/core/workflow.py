@@ -99,7 +99,6 @@ def export(app, run_dir=None, model_base_path=DEFAULT_MODEL_BASE_PATH, version=N
     if keras.backend.backend() != "tensorflow":
         return _export_in_tensorflow_process(app, run_dir, model_base_path, version, gate_tolerance, force, log)
     from apps.core.export_gate import METRICS_ASSET
-    from serving.export import export_model
 
     run, config, model = load_trained(app, run_dir)
     metrics = run.load_metrics()
@@ -114,7 +113,23 @@ def export(app, run_dir=None, model_base_path=DEFAULT_MODEL_BASE_PATH, version=N
                 "model_card.md": model_card(app, run, metrics, signatures, version_number),
                 APP_DESCRIPTOR_ASSET: json.dumps(descriptor, indent=2) + "\n"}
 
-    return export_model(app, model, config, model_base_path, version, documents)
+    return export_app_model(app, model, config, model_base_path, version, documents)
+
+
+def export_app_model(app, model, config, model_base_path=DEFAULT_MODEL_BASE_PATH, version=None, documents=None):
+    """Exports `model` (`serving.export.export_model`) with the parts the app gives: its serving
+    signatures, its sample requests (the warm-up file) and its request rules; `documents(signatures,
+    version)`, when given, returns `{file name: text}` for `assets.extra/`, `signatures` described by
+    `serving.signatures.describe_signatures`. Returns the version folder."""
+    from serving.export import check_version, export_model
+    from serving.signatures import describe_signatures
+
+    model_dir = Path(model_base_path) / app.name
+    signatures = app.serving_signatures(model, config)
+    version = check_version(model_dir, version)
+    extra_assets = documents(describe_signatures(signatures), version) if documents else None
+    return export_model(model, signatures, model_dir, version, warmup_requests=app.sample_requests(config),
+                        request_rules=app.serving_rules(config), extra_assets=extra_assets)
 
 
 def _export_in_tensorflow_process(app, run_dir, model_base_path, version, gate_tolerance, force, log):
