@@ -87,14 +87,14 @@ class PredictionServicer(_Servicer, prediction_service_pb2_grpc.PredictionServic
 
             check = still_wanted(context)
             with self.manager.acquire(*_spec(request.model_spec)) as entry:
-                signature_name, _ = entry.servable.signature(request.model_spec.signature_name or None)
+                signature = inference.find_signature(entry, request.model_spec.signature_name)
                 inputs = arrays_from_tensor_protos(request.inputs, self.max_tensor_bytes)
-                outputs = entry.run(signature_name, inputs, tuple(request.output_filter),
-                                    timeout_ms=run_timeout_ms(context), check=check)
+                outputs = inference.predict(entry, signature, inputs, tuple(request.output_filter),
+                                            timeout_ms=run_timeout_ms(context), check=check)
                 response = predict_pb2.PredictResponse()
                 response.model_spec.name = entry.model_name
                 response.model_spec.version.value = entry.version
-                response.model_spec.signature_name = signature_name
+                response.model_spec.signature_name = signature[0]
                 for key, value in outputs.items():
                     response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
                 return response

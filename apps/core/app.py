@@ -4,8 +4,6 @@ import abc
 import dataclasses
 from typing import ClassVar
 
-import numpy as np
-
 from apps.core.config import AppConfig, ConfigError
 from apps.core.data import DataSource
 from apps.core.field_metrics import FieldMetricsCallback
@@ -24,26 +22,15 @@ class SampleRequest:
     inputs: dict
 
     def as_rest_instances(self):
-        """The request in TF Serving's row format (`{"instances": [...]}` body)."""
-        names = list(self.inputs)
-        count = len(next(iter(self.inputs.values())))
-        rows = []
-        for index in range(count):
-            row = {name: _jsonable(self.inputs[name][index]) for name in names}
-            rows.append(row[names[0]] if len(names) == 1 else row)
-        return {"signature_name": self.signature_name, "instances": rows}
+        """The request in TF Serving's row format (`{"instances": [...]}` body), its values written as
+        the server writes its answers (`serving.json_codec.json_values`; `serving.json_codec.dumps`
+        writes NaN and infinities as the server reads them)."""
+        from serving.json_codec import json_values
 
-
-def _jsonable(value):
-    value = np.asarray(value)
-    if value.dtype.kind in ("S", "O"):
-        item = value.item()
-        if isinstance(item, bytes):
-            import base64
-
-            return {"b64": base64.b64encode(item).decode("ascii")}
-        return item
-    return value.tolist()
+        columns = {name: json_values(values, name) for name, values in self.inputs.items()}
+        rows = [dict(zip(columns, row)) for row in zip(*columns.values())]
+        instances = next(iter(columns.values())) if len(columns) == 1 else rows
+        return {"signature_name": self.signature_name, "instances": instances}
 
 
 class App(abc.ABC):
