@@ -2,7 +2,7 @@
 
     http://host:8501  -> REST     grpc://host:8500 -> gRPC
 
-`server_outputs(app, request, url)` backs `kapps <app> predict --server URL INPUT...`.
+`server_outputs(model_name, request, url)` backs `kapps <app> predict --server URL INPUT...`.
 """
 
 import base64
@@ -196,12 +196,12 @@ def connect(url, timeout=DEFAULT_TIMEOUT):
     raise ValueError(f"Unknown server URL {url!r}: use http://host:8501 (REST) or grpc://host:8500 (gRPC)")
 
 
-def server_outputs(app, request, url, timeout=DEFAULT_TIMEOUT):
-    """`{output: array}` for `request` (an app's `SampleRequest`) from the server at `url`
-    (model name = app name)."""
+def server_outputs(model_name, request, url, timeout=DEFAULT_TIMEOUT):
+    """`{output: array}` for `request` (its `signature_name` and `inputs`) from the model `model_name`
+    of the server at `url`."""
     client = connect(url, timeout)
     try:
-        return client.predict(app.name, request.inputs, request.signature_name)
+        return client.predict(model_name, request.inputs, request.signature_name)
     except ServingError as error:
         raise SystemExit(f"The server at {url} answered: {error.message}") from None
     except OSError as error:

@@ -192,7 +192,7 @@ def predict(app, items, model_base_path=DEFAULT_MODEL_BASE_PATH, server=None,
     if server:
         from serving.client import server_outputs
 
-        outputs = server_outputs(app, request, server)
+        outputs = server_outputs(app.name, request, server)
     else:
         outputs = local_outputs(app, request, model_base_path)
     text = app.format_response(outputs, items)
