@@ -21,7 +21,7 @@ $(VENV)/.installed-test: setup.cfg pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(BIN)/python -m apps.demo
+	$(BIN)/python -m kapps.demo
 
 test: $(VENV)/.installed-test
 	$(MAKE) test-tensorflow test-jax test-torch

@@ -1,21 +1,34 @@
-"""`kapps`: one command line for every app.
+"""The app-level commands of `kapps` (`kapps.cli` is the command itself: it adds `tune` and `serve`).
 
     kapps list
-    kapps [--backend B] <app> train|evaluate|export|predict|tune|prepare-data [flags]
-    kapps serve [tensorflow_model_server flags]
+    kapps [--backend B] <app> train|evaluate|export|predict|prepare-data [flags]
     kapps data-service dispatcher|worker [flags]
+
+`python -m apps.cli` runs these alone (the export re-runs itself on TensorFlow that way).
 """
 
 import argparse
+import dataclasses
 import sys
+import typing
 
 from apps.core.backend import BACKENDS, import_tensorflow_quietly, select_backend
 from apps.core.export_gate import DEFAULT_TOLERANCE
 
-ACTIONS = ("train", "evaluate", "export", "predict", "tune", "prepare-data")
+ACTIONS = ("train", "evaluate", "export", "predict", "prepare-data")
 
 
-def _pop_backend(argv):
+@dataclasses.dataclass(frozen=True)
+class ExtraAction:
+    """An app action that a command above the apps adds (the tuner's `tune`): its help, its flags
+    (`add_arguments(parser, registry entry)`) and what it runs (`run(app, args)`)."""
+
+    help: str
+    add_arguments: typing.Callable
+    run: typing.Callable
+
+
+def pop_backend(argv):
     """Removes `--backend X` wherever it stands; the backend must be set before Keras loads."""
     argv = list(argv)
     for index, token in enumerate(argv):
@@ -35,7 +48,7 @@ def _add_run_dir(parser, required=False):
                              "the newest trained run otherwise)")
 
 
-def _add_action_parsers(app_parser, app):
+def _add_action_parsers(app_parser, app, extra_actions):
     """The action flags of one app, from its light registry entry (no TensorFlow import)."""
     from apps.core.config import add_config_arguments
 
@@ -68,11 +81,8 @@ def _add_action_parsers(app_parser, app):
     predict.add_argument("--output", default="predictions",
                          help="folder for answers that are files (masks, images); default: predictions")
 
-    tune = actions.add_parser("tune", help="Keras Tuner search over the app's config")
-    from tuner import cli as tuner_cli
-
-    tuner_cli.add_arguments(tune, app)
-
+    for name, action in extra_actions.items():
+        action.add_arguments(actions.add_parser(name, help=action.help), app)
     _add_prepare_data_parser(actions, app)
 
 
@@ -109,18 +119,28 @@ def _add_data_service_parser(commands):
                              "pod's address)")
 
 
-def build_parser(registry):
-    parser = argparse.ArgumentParser(prog="kapps", description=__doc__,
+def new_parser(description):
+    """`kapps`'s parser with its `--backend` flag, and its (empty) commands."""
+    parser = argparse.ArgumentParser(prog="kapps", description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", choices=BACKENDS,
                         help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    return parser, parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+
+def add_commands(commands, registry, extra_actions=None):
+    """`list`, `data-service` and one command per app, whose actions are the apps' and `extra_actions`
+    (`{name: ExtraAction}`)."""
     commands.add_parser("list", help="list the apps")
-    commands.add_parser("serve", help="TF Serving-compatible model server", add_help=False)
     _add_data_service_parser(commands)
     for name in registry.names():
         entry = registry.entry(name)
-        _add_action_parsers(commands.add_parser(name, help=entry.title), entry)
+        _add_action_parsers(commands.add_parser(name, help=entry.title), entry, extra_actions or {})
+
+
+def build_parser(registry):
+    parser, commands = new_parser(__doc__)
+    add_commands(commands, registry)
     return parser
 
 
@@ -145,10 +165,6 @@ def _run_action(app, args):
         items = list(args.inputs) + [f"{key[len('predict__'):]}={value}" for key, value in vars(args).items()
                                      if key.startswith("predict__") and value is not None]
         print(workflow.predict(app, items, args.model_base_path, args.server, args.output))
-    elif args.action == "tune":
-        from tuner import cli as tuner_cli
-
-        tuner_cli.run(app, args)
     elif args.action == "prepare-data":
         _prepare_data(app, args, overrides)
 
@@ -163,33 +179,19 @@ def _prepare_data(app, args, overrides):
     records.prepare_data(app, config, args.output, args.shard_mb)
 
 
-def _serve(argv):
-    from serving.server import build_parser as build_serve_parser
-
-    build_serve_parser().parse_args(argv)  # --help and bad flags answer before TensorFlow loads
-    from serving.memory import use_system_allocator
-
-    use_system_allocator()  # before TensorFlow loads: freed buffers go back to the system
-    import_tensorflow_quietly()
-    from serving import server
-
-    return server.main(argv)
-
-
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
-    backend, argv = _pop_backend(argv)
+def backend_from(argv):
+    """The Keras backend `--backend` names (anywhere in `argv`), else the environment's, set before Keras
+    loads; and `argv` without the flag."""
+    backend, argv = pop_backend(argv)
     try:
-        backend = select_backend(backend)
+        return select_backend(backend), argv
     except (ValueError, RuntimeError) as error:
         raise SystemExit(f"kapps: {error}")
-    if argv[:1] == ["serve"]:
-        return _serve(argv[1:])
 
-    from apps.catalog import load_apps
 
-    registry = load_apps()
-    args = build_parser(registry).parse_args(argv)
+def run(registry, args, backend, extra_actions=None):
+    """Runs a parsed command: `list`, `data-service`, or an app's action (`extra_actions`' included);
+    errors that are the user's to fix end the command with one line each."""
     if args.command == "list":
         for name in registry.names():
             print(f"{name:<12} {registry.entry(name).title}")
@@ -200,17 +202,29 @@ def main(argv=None):
 
         run_command(args)
         return 0
-    if getattr(args, "action", None) == "train":
+    if args.action == "train":
         from apps.core.distribute import prepare_host_devices
 
         prepare_host_devices(backend, args.config__distribute, args.config__replicas or 0)
     import_tensorflow_quietly()  # before the app, which loads TensorFlow for its pipelines
     app = registry.get(args.command)
+    extra = (extra_actions or {}).get(args.action)
     try:
-        _run_action(app, args)
+        if extra is not None:
+            extra.run(app, args)
+        else:
+            _run_action(app, args)
     except _user_errors() as error:
         raise SystemExit(f"kapps {args.command} {args.action}: {_one_line_per_error(error)}")
     return 0
+
+
+def main(argv=None):
+    backend, argv = backend_from(sys.argv[1:] if argv is None else list(argv))
+    from apps.catalog import load_apps
+
+    registry = load_apps()
+    return run(registry, build_parser(registry).parse_args(argv), backend)
 
 
 def _user_errors():
@@ -225,3 +239,7 @@ def _user_errors():
 
 def _one_line_per_error(error):
     return "\n".join(line for line in str(error).splitlines() if line.strip())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -48,10 +48,10 @@ def export_digits(base):
     from apps.digits.app import DigitsApp
     from apps.digits.config import DigitsConfig
     from apps.digits.model import build_model
-    from serving.export import export_model
+    from apps.core.workflow import export_app_model
 
     app, config = DigitsApp(), DigitsConfig()
-    return export_model(app, build_model(config, 1000), config, base)
+    return export_app_model(app, build_model(config, 1000), config, base)
 
 
 def percentiles(latencies):
@@ -136,7 +136,7 @@ def write_batching_parameters(path, num_batch_threads, batch_timeout_micros):
 
 def start_server(base, batching_file=None, core=None):
     rest, grpc_port = free_port(), free_port()
-    command = [sys.executable, "-m", "apps", "serve", "--port", str(grpc_port), "--rest_api_port",
+    command = [sys.executable, "-m", "kapps", "serve", "--port", str(grpc_port), "--rest_api_port",
                str(rest), "--model_name", "digits", "--model_base_path", str(base / "digits"),
                "--file_system_poll_wait_seconds", "0"]
     if batching_file:

@@ -116,7 +116,7 @@ def free_port():
 
 def start_server(name, model_dir, flags):
     rest = free_port()
-    command = [sys.executable, "-m", "apps", "serve", "--port", str(free_port()),
+    command = [sys.executable, "-m", "kapps", "serve", "--port", str(free_port()),
                "--rest_api_port", str(rest), "--model_name", name, "--model_base_path",
                str(model_dir), "--file_system_poll_wait_seconds", "0", *flags]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -61,7 +61,7 @@ def free_port():
 
 
 def tune_command(app, tune_dir, trials, *extra):
-    return [sys.executable, "-m", "apps", app, "tune", *TINY_SEARCH, "--max-trials", str(trials),
+    return [sys.executable, "-m", "kapps", app, "tune", *TINY_SEARCH, "--max-trials", str(trials),
             "--tune-dir", str(tune_dir), *extra]
 
 

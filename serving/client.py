@@ -2,7 +2,7 @@
 
     http://host:8501  -> REST     grpc://host:8500 -> gRPC
 
-`server_outputs(app, request, url)` backs `kapps <app> predict --server URL INPUT...`.
+`server_outputs(model_name, request, url)` backs `kapps <app> predict --server URL INPUT...`.
 """
 
 import base64
@@ -12,6 +12,7 @@ import urllib.parse
 
 import numpy as np
 
+from serving import json_codec
 from serving.errors import ServingError, code_from_number
 
 DEFAULT_TIMEOUT = 30.0
@@ -39,15 +40,6 @@ def _has_bytes(value):
     return isinstance(value, bytes)
 
 
-def _jsonable(array):
-    array = np.asarray(array)
-    if array.dtype.kind in ("S", "O", "U"):
-        flat = [{"b64": base64.b64encode(item if isinstance(item, bytes) else str(item).encode()).decode()}
-                for item in array.ravel()]
-        return np.array(flat + [None], dtype=object)[:-1].reshape(array.shape).tolist()
-    return array.tolist()
-
-
 class RestClient:
     def __init__(self, url, timeout=DEFAULT_TIMEOUT):
         parsed = urllib.parse.urlparse(url)
@@ -57,7 +49,7 @@ class RestClient:
         self._connection = None
 
     def _request(self, method, path, body=None):
-        payload = None if body is None else json.dumps(body).encode("utf-8")
+        payload = None if body is None else json_codec.dumps(body)
         for attempt in range(2):
             if self._connection is None:
                 self._connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
@@ -99,7 +91,7 @@ class RestClient:
 
     def predict(self, model, inputs, signature_name="", version=None, label=None):
         """`{output: np.ndarray}` for `{input: array}` (sent in the columnar format)."""
-        body = {"inputs": {name: _jsonable(value) for name, value in inputs.items()}}
+        body = {"inputs": {name: json_codec.jsonable(value, name) for name, value in inputs.items()}}
         if signature_name:
             body["signature_name"] = signature_name
         answer = self._request("POST", self._path(model, version, label) + ":predict", body)
@@ -204,12 +196,12 @@ def connect(url, timeout=DEFAULT_TIMEOUT):
     raise ValueError(f"Unknown server URL {url!r}: use http://host:8501 (REST) or grpc://host:8500 (gRPC)")
 
 
-def server_outputs(app, request, url, timeout=DEFAULT_TIMEOUT):
-    """`{output: array}` for `request` (an app's `SampleRequest`) from the server at `url`
-    (model name = app name)."""
+def server_outputs(model_name, request, url, timeout=DEFAULT_TIMEOUT):
+    """`{output: array}` for `request` (its `signature_name` and `inputs`) from the model `model_name`
+    of the server at `url`."""
     client = connect(url, timeout)
     try:
-        return client.predict(app.name, request.inputs, request.signature_name)
+        return client.predict(model_name, request.inputs, request.signature_name)
     except ServingError as error:
         raise SystemExit(f"The server at {url} answered: {error.message}") from None
     except OSError as error:

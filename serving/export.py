@@ -23,8 +23,6 @@ import time
 import uuid
 from pathlib import Path
 
-from serving.signatures import describe_signatures
-
 VERSION_PREFIX_TMP = ".tmp-"
 VERSIONS_FILE = ".kapps-versions.json"
 STALE_STAGING_SECONDS = 3600
@@ -129,26 +127,35 @@ def clean_stale_staging(model_dir, now=None):
     return removed
 
 
-def build_archive(app, model, config):
-    """A `keras.export.ExportArchive` holding the app's serving signatures, and those
-    signatures (`{name: tf.function}`, traced)."""
+def build_archive(model, signatures):
+    """A `keras.export.ExportArchive` tracking `model` with `signatures` (`{name: tf.function}`)
+    as its endpoints, each traced here."""
     import keras
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    signatures = app.serving_signatures(model, config)
     for name, function in signatures.items():
         function.get_concrete_function()
         archive.add_endpoint(name, function)
-    return archive, signatures
+    return archive
 
 
-def export_model(app, model, config, model_base_path="models", version=None, documents=None):
-    """Writes the SavedModel of `model` and returns the final version folder.
+def export_model(model, signatures, model_dir, version=None, warmup_requests=(), request_rules=None,
+                 extra_assets=None):
+    """Writes the SavedModel of `model` as a new version of `model_dir` (whose name is the model's) and
+    returns the final version folder. The exporter is given every part; it knows no app.
 
-    `documents(signatures, version)`, when given, returns `{file name: text}` written into
-    the version's `assets.extra/` (metrics, model card); `signatures` describes the serving
-    signatures (`serving.signatures.describe_signatures`).
+    Args:
+        model: the Keras model the signatures call (tracked, so its variables are saved).
+        signatures: `{signature name: tf.function}`, each with an `input_signature`.
+        model_dir: `<model_base_path>/<model name>`.
+        version: the version number; None for the next one (`check_version`).
+        warmup_requests: requests (`signature_name` and `inputs`: `{input: array}`) written to
+            `assets.extra/tf_serving_warmup_requests` (`serving.warmup`), replayed when a server loads
+            the version, so that the first real request does not pay for graph initialisation.
+        request_rules: `{signature name: rules}` the server checks on the whole request
+            (`serving.request_rules`: `assets.extra/kapps_serving.json`).
+        extra_assets: `{file name: text}` written into `assets.extra/` (metrics, model card...).
     """
     import keras
 
@@ -157,37 +164,26 @@ def export_model(app, model, config, model_base_path="models", version=None, doc
             "SavedModel export needs the TensorFlow backend; reload the .keras file there "
             "(`kapps <app> export` does this in a subprocess)."
         )
-    model_dir = Path(model_base_path) / app.name
+    from serving.request_rules import write_rules
+    from serving.warmup import write_warmup_requests
+
+    model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     clean_stale_staging(model_dir)
     version = check_version(model_dir, version)
     final = model_dir / str(version)
     staging = model_dir / staging_name(version)
     try:
-        archive, signatures = build_archive(app, model, config)
-        archive.write_out(str(staging), verbose=False)
-        write_extra_assets(app, config, staging)
-        if documents is not None:
-            for name, text in documents(describe_signatures(signatures), version).items():
-                (staging / "assets.extra" / name).write_text(text)
+        build_archive(model, signatures).write_out(str(staging), verbose=False)
+        write_rules(staging, request_rules)
+        write_warmup_requests(staging, model_dir.name, warmup_requests)
+        for name, text in (extra_assets or {}).items():
+            path = staging / "assets.extra" / name
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(text)
         os.rename(staging, final)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
     record_version(model_dir, version)
     return final
-
-
-def write_extra_assets(app, config, export_dir):
-    """Writes `assets.extra/tf_serving_warmup_requests` from the app's sample requests, and
-    the app's serving rules (`serving.request_rules`: request limits the server checks on
-    the whole request).
-
-    TF Serving replays the warm-up records when it loads the version, so the first
-    real request does not pay for graph initialisation.
-    """
-    from serving.request_rules import write_rules
-    from serving.warmup import write_warmup_requests
-
-    write_rules(export_dir, app.serving_rules(config))
-    return write_warmup_requests(export_dir, app.name, app.sample_requests(config))

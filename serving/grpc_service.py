@@ -11,13 +11,13 @@ import math
 import os
 
 import grpc
-from tensorflow_serving.apis import (classification_pb2, get_model_status_pb2, model_management_pb2,
-                                     model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc,
-                                     regression_pb2)
+from tensorflow_serving.apis import (classification_pb2, model_management_pb2, model_service_pb2_grpc, predict_pb2,
+                                     prediction_service_pb2_grpc, regression_pb2)
 
 from serving import inference
 from serving.errors import PortInUse, ServingError, invalid_argument
 from serving.metrics import Timer
+from serving.model_status import model_status_response
 from serving.tensor_proto import arrays_from_tensor_protos
 
 log = logging.getLogger("kapps.serving.grpc")
@@ -29,19 +29,6 @@ def _spec(model_spec):
     version = model_spec.version.value if model_spec.HasField("version") else None
     label = model_spec.version_label if model_spec.WhichOneof("version_choice") == "version_label" else None
     return model_spec.name, version, label
-
-
-def model_status_response(manager, name, version=None, label=None):
-    response = get_model_status_pb2.GetModelStatusResponse()
-    for number, state, error in manager.version_status(name, version, label):
-        status = response.model_version_status.add()
-        status.version = number
-        status.state = state
-        status.status.SetInParent()
-        if error is not None:
-            status.status.error_code = error.code.value[0]
-            status.status.error_message = error.message
-    return response
 
 
 class _Servicer:
@@ -100,14 +87,14 @@ class PredictionServicer(_Servicer, prediction_service_pb2_grpc.PredictionServic
 
             check = still_wanted(context)
             with self.manager.acquire(*_spec(request.model_spec)) as entry:
-                signature_name, _ = entry.servable.signature(request.model_spec.signature_name or None)
+                signature = inference.find_signature(entry, request.model_spec.signature_name)
                 inputs = arrays_from_tensor_protos(request.inputs, self.max_tensor_bytes)
-                outputs = entry.run(signature_name, inputs, tuple(request.output_filter),
-                                    timeout_ms=run_timeout_ms(context), check=check)
+                outputs = inference.predict(entry, signature, inputs, tuple(request.output_filter),
+                                            timeout_ms=run_timeout_ms(context), check=check)
                 response = predict_pb2.PredictResponse()
                 response.model_spec.name = entry.model_name
                 response.model_spec.version.value = entry.version
-                response.model_spec.signature_name = signature_name
+                response.model_spec.signature_name = signature[0]
                 for key, value in outputs.items():
                     response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
                 return response

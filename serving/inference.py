@@ -1,9 +1,13 @@
-"""Predict, Classify, Regress and metadata on a served version, shared by REST, gRPC and warm-up."""
+"""Predict, Classify, Regress and metadata on a served version: the one path of REST, gRPC and warm-up.
+
+A request's signature is looked up once (`find_signature`); its inputs are checked once, against
+that lookup, before they run (`VersionEntry.run` or `submit`).
+"""
 
 import numpy as np
 from tensorflow_serving.apis import classification_pb2, get_model_metadata_pb2, regression_pb2
 
-from serving.errors import invalid_argument
+from serving.errors import ServingError, invalid_argument
 from serving.servable import (CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD, numpy_dtype)
 
 CLASSIFY_INPUTS = "inputs"
@@ -37,8 +41,32 @@ def examples_from_input(input_proto):
     return serialized
 
 
+def find_signature(entry, signature_name, rest=False):
+    """`(name, SignatureDef)` of the signature a request names (None or "": `serving_default`). A
+    missing one is answered as TF Serving answers it: over REST, which needs the signature to read
+    the JSON body, INVALID_ARGUMENT; over gRPC, FAILED_PRECONDITION."""
+    try:
+        return entry.servable.signature(signature_name)
+    except ServingError:
+        if not rest:
+            raise
+        name = signature_name or DEFAULT_SIGNATURE
+        raise invalid_argument(f'Serving signature name: "{name}" not found in signature def') from None
+
+
+def predict(entry, signature, inputs, output_filter=(), timeout_ms=None, check=None):
+    """`{output: array}` of `signature` (from `find_signature`) on `{input: array}`, in this thread."""
+    return entry.run(signature, inputs, output_filter, timeout_ms, check)
+
+
+def submit_predict(entry, signature, inputs, executor, timeout_ms=None):
+    """`predict` as a concurrent Future, run by the batch scheduler or on `executor` (the inputs are
+    checked before it returns)."""
+    return entry.submit(executor, signature, inputs, timeout_ms=timeout_ms)
+
+
 def _example_signature(entry, signature_name, method, kind):
-    signature_name, signature = entry.servable.signature(signature_name)
+    signature_name, signature = find_signature(entry, signature_name)
     if signature.method_name != method:
         raise invalid_argument(
             f"Expected {kind} signature method_name to be {method}. Was: {signature.method_name}")
@@ -55,8 +83,8 @@ def classify(entry, signature_name, serialized_examples):
     wanted = [name for name in (CLASSIFY_CLASSES, CLASSIFY_SCORES) if name in signature.outputs]
     if not wanted:
         raise invalid_argument("Expected classification signature outputs 'classes' and/or 'scores'")
-    outputs = entry.run(signature_name, {CLASSIFY_INPUTS: np.array(serialized_examples, dtype=object)},
-                        tuple(wanted))
+    outputs = entry.run((signature_name, signature),
+                        {CLASSIFY_INPUTS: np.array(serialized_examples, dtype=object)}, tuple(wanted))
     count = len(serialized_examples)
     classes, scores = outputs.get(CLASSIFY_CLASSES), outputs.get(CLASSIFY_SCORES)
     for name, value in ((CLASSIFY_CLASSES, classes), (CLASSIFY_SCORES, scores)):
@@ -84,8 +112,8 @@ def regress(entry, signature_name, serialized_examples):
         entry, signature_name or DEFAULT_SIGNATURE, REGRESS_METHOD, "regression")
     if REGRESS_OUTPUTS not in signature.outputs:
         raise invalid_argument("No output Tensor named 'outputs' in the regression signature")
-    outputs = entry.run(signature_name, {REGRESS_INPUTS: np.array(serialized_examples, dtype=object)},
-                        (REGRESS_OUTPUTS,))
+    outputs = entry.run((signature_name, signature),
+                        {REGRESS_INPUTS: np.array(serialized_examples, dtype=object)}, (REGRESS_OUTPUTS,))
     values = np.asarray(outputs[REGRESS_OUTPUTS])
     count = len(serialized_examples)
     if values.ndim == 2 and values.shape[1] == 1:
@@ -103,11 +131,6 @@ def _text(value):
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
     return str(value)
-
-
-def predict(entry, signature_name, inputs, output_filter=()):
-    signature_name, _ = entry.servable.signature(signature_name)
-    return signature_name, entry.run(signature_name, inputs, output_filter)
 
 
 def signature_def_map(entry):

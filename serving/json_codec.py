@@ -13,6 +13,7 @@ objects (several times the body's size) before it becomes one array.
 
 import base64
 import binascii
+import functools
 import json
 import math
 import re
@@ -178,8 +179,9 @@ def parse_predict(body, input_infos_for):
     """(signature_name, {alias: array}, format) from a `:predict` body.
 
     `input_infos_for(signature_name)` returns the signature's `{alias: TensorInfo}`
-    (raising if the signature does not exist).
+    (raising if the signature does not exist); it is called once.
     """
+    input_infos_for = functools.cache(input_infos_for)
     if isinstance(body, (bytes, bytearray)) and len(body) >= PIECES_FROM_BYTES:
         parsed = _parse_in_pieces(body, input_infos_for)
         if parsed is not None:
@@ -335,8 +337,18 @@ def _string_item(item, binary):
 
 
 def jsonable(array, name=""):
-    """An output tensor as a value `dumps` writes: the array itself where orjson writes it
-    as TF Serving would, nested lists of JSON values otherwise."""
+    """A tensor (an answer's output, a client's input) as a value `dumps` writes: the array itself where
+    orjson writes it as TF Serving would, `json_values` otherwise."""
+    array = np.asarray(array)
+    if array.dtype in ORJSON_DTYPES and array.ndim and (array.dtype.kind != "f" or np.isfinite(array).all()):
+        return np.ascontiguousarray(array)
+    return json_values(array, name)
+
+
+def json_values(array, name=""):
+    """A tensor as nested lists of JSON values, as TF Serving writes them: strings as text, or as
+    `{"b64": ...}` when they are not UTF-8 or the tensor's name ends in `_bytes`; float32 at its own
+    precision; NaN and infinities as their tokens (for `dumps`)."""
     array = np.asarray(array)
     kind = array.dtype.kind
     if kind in ("O", "S"):
@@ -346,8 +358,6 @@ def jsonable(array, name=""):
         return np.array(flat + [None], dtype=object)[:-1].reshape(array.shape).tolist()
     if kind == "c":
         raise invalid_argument(f"Output '{name}' has a complex dtype, not representable in JSON")
-    if array.dtype in ORJSON_DTYPES and array.ndim and (kind != "f" or np.isfinite(array).all()):
-        return np.ascontiguousarray(array)
     if kind == "f" and array.dtype.itemsize <= 4 or array.dtype.name == "bfloat16":
         # float32 (and narrower) written at their own precision: 0.1f -> 0.1, as TF Serving does.
         return _floats(array.astype(np.float32).astype(str).astype(np.float64).tolist())

@@ -91,51 +91,54 @@ class VersionEntry:
         self._in_flight = 0
         self._idle = threading.Condition()
 
-    def run(self, signature_name, inputs, output_filter=(), timeout_ms=None, check=None):
+    def run(self, signature, inputs, output_filter=(), timeout_ms=None, check=None):
         """Runs a signature (through the batch scheduler when batching is on), a large
         request in chunks (`serving.chunking`), once the whole request is within the
-        model's limits (`serving.request_rules`). `check()`, called before the run and before
-        each chunk, raises to abandon the work (its client is gone)."""
-        signature_name, signature, rules = self._checked(signature_name, inputs)
+        model's limits (`serving.request_rules`). `signature` is the request's `(name,
+        SignatureDef)`, looked up once (`serving.inference.find_signature`). `check()`, called
+        before the run and before each chunk, raises to abandon the work (its client is gone)."""
+        rules = self._checked(signature, inputs)
+        return self._run_checked(signature, rules, inputs, output_filter, timeout_ms, check)
 
+    def submit(self, executor, signature, inputs, output_filter=(), timeout_ms=None):
+        """A concurrent Future of `run`'s outputs, its inputs checked now: a request that fits one
+        batch goes straight to the batch scheduler, anything else runs on `executor`."""
+        rules = self._checked(signature, inputs)
+        if self.scheduler is not None and rules.batchable and self._chunk_rows(signature, rules, inputs) is None:
+            return self.scheduler.submit(signature[0], inputs, output_filter)
+        return executor.submit(self._run_checked, signature, rules, inputs, output_filter, timeout_ms)
+
+    def _checked(self, signature, inputs):
+        """The signature's request rules, once the inputs are what it takes and within them."""
+        signature_name, definition = signature
+        self.servable.check_inputs(signature_name, definition, inputs)
+        rules = self.servable.rules[signature_name]
+        rules.check(inputs)
+        return rules
+
+    def _run_checked(self, signature, rules, inputs, output_filter, timeout_ms, check=None):
         def run_once(part):
             if check is not None:
                 check()
-            return self._run_once(signature_name, rules, part, output_filter, timeout_ms)
+            return self._run_once(signature, rules, part, output_filter, timeout_ms)
 
-        rows = self._chunk_rows(signature_name, signature, rules, inputs)
+        rows = self._chunk_rows(signature, rules, inputs)
         if rows is None:
             return run_once(inputs)
         deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms else None
         return run_in_chunks(run_once, inputs, rows, deadline, rules.padded_outputs)
 
-    def _checked(self, signature_name, inputs):
-        signature_name, signature = self.servable.signature(signature_name)
-        self.servable.check_inputs(signature_name, signature, inputs)
-        rules = self.servable.rules[signature_name]
-        rules.check(inputs)
-        return signature_name, signature, rules
-
-    def _chunk_rows(self, signature_name, signature, rules, inputs):
+    def _chunk_rows(self, signature, rules, inputs):
         if rules.whole_requests:
             return None
         limit = self.scheduler.options.max_batch_size if self.scheduler is not None else None
-        return chunk_rows(self.servable.input_specs(signature_name, signature), inputs,
+        return chunk_rows(self.servable.input_specs(*signature), inputs,
                           min(filter(None, (limit, self.max_chunk_rows)), default=None))
 
-    def _run_once(self, signature_name, rules, inputs, output_filter, timeout_ms):
+    def _run_once(self, signature, rules, inputs, output_filter, timeout_ms):
         if self.scheduler is not None and rules.batchable:
-            return self.scheduler(signature_name, inputs, output_filter)
-        return self.servable.run(signature_name, inputs, output_filter, timeout_ms)
-
-    def submit(self, executor, signature_name, inputs, output_filter=(), timeout_ms=None):
-        """A concurrent Future of the outputs: a request that fits one batch goes straight
-        to the batch scheduler, anything else runs on `executor`."""
-        if self.scheduler is not None:
-            signature_name, signature, rules = self._checked(signature_name, inputs)
-            if rules.batchable and self._chunk_rows(signature_name, signature, rules, inputs) is None:
-                return self.scheduler.submit(signature_name, inputs, output_filter)
-        return executor.submit(self.run, signature_name, inputs, output_filter, timeout_ms)
+            return self.scheduler(signature[0], inputs, output_filter)
+        return self.servable.run_checked(*signature, inputs, output_filter, timeout_ms)
 
     def enter(self):
         with self._idle:

@@ -36,8 +36,8 @@ except ImportError:  # no uvloop on Windows: asyncio's own loop, slower but the 
 
 from serving import inference, json_codec
 from serving.errors import PortInUse, ServingError, invalid_argument
-from serving.grpc_service import model_status_response
 from serving.metrics import Timer
+from serving.model_status import model_status_response
 
 log = logging.getLogger("kapps.serving.rest")
 
@@ -304,10 +304,7 @@ class RestServer:
     async def predict_like(self, api, model_name, version, label, body):
         with self.manager.acquire(model_name, version, label) as entry:
             if api == "predict":
-                signature_name, inputs, fmt = json_codec.parse_predict(
-                    body, lambda name: _rest_input_infos(entry, name))
-                outputs = await self._predict(entry, signature_name or None, inputs)
-                return json_codec.dumps(json_codec.format_predict(outputs, fmt))
+                return await self._predict(entry, body)
             signature_name, examples = json_codec.parse_examples(body)
             function = inference.classify if api == "classify" else inference.regress
             _, result = await self._result(
@@ -316,12 +313,20 @@ class RestServer:
                          else json_codec.format_regress(result))
             return json_codec.dumps(formatted)
 
-    async def _predict(self, entry, signature_name, inputs):
-        """Runs the request on the executor or the batch scheduler, never on the event-loop
-        thread: a long run there would hold up every other client's request, status and
-        metadata included."""
-        return await self._result(entry.submit(self.executor, signature_name, inputs,
-                                               timeout_ms=self._timeout_ms))
+    async def _predict(self, entry, body):
+        """Parses the body against its signature (looked up once, `inference.find_signature`) and runs
+        it on the executor or the batch scheduler, never on the event-loop thread: a long run there
+        would hold up every other client's request, status and metadata included."""
+        found = []
+
+        def input_infos(signature_name):
+            found.append(inference.find_signature(entry, signature_name, rest=True))
+            return dict(found[-1][1].inputs)
+
+        _, inputs, fmt = json_codec.parse_predict(body, input_infos)
+        outputs = await self._result(inference.submit_predict(entry, found[-1], inputs, self.executor,
+                                                              self._timeout_ms))
+        return json_codec.dumps(json_codec.format_predict(outputs, fmt))
 
     async def _result(self, future):
         """The result of a concurrent future, or TimeoutError past the REST timeout."""
@@ -376,14 +381,6 @@ class RestServer:
             log.warning("REST server did not close cleanly")
         self._uvicorn = None
         self.executor.shutdown(wait=False, cancel_futures=True)
-
-
-def _rest_input_infos(entry, signature_name):
-    name = signature_name or "serving_default"
-    signature = entry.servable.signature_defs.get(name)
-    if signature is None or name == "__saved_model_init_op":
-        raise invalid_argument(f'Serving signature name: "{name}" not found in signature def')
-    return dict(signature.inputs)
 
 
 __all__ = ["RestServer"]

@@ -171,6 +171,11 @@ class SavedModelServable:
         """
         signature_name, signature = self.signature(signature_name)
         self.check_inputs(signature_name, signature, inputs)
+        return self.run_checked(signature_name, signature, inputs, output_filter, timeout_ms)
+
+    def run_checked(self, signature_name, signature, inputs, output_filter=(), timeout_ms=None):
+        """`run` on inputs already checked (`check_inputs`) against the signature `signature_name`
+        already looked up (`signature`)."""
         output_names = tuple(sorted(output_filter)) if output_filter else tuple(sorted(signature.outputs))
         for name in output_names:
             if name not in signature.outputs:

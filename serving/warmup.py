@@ -75,10 +75,10 @@ def run_warmup(entry, version_dir):
         kind = log.WhichOneof("log_type")
         if kind == "predict_log":
             request = log.predict_log.request
+            signature = inference.find_signature(entry, request.model_spec.signature_name)
             inputs = inference.arrays_from_tensor_protos(request.inputs, entry,
                                                          request.model_spec.signature_name)
-            inference.predict(entry, request.model_spec.signature_name, inputs,
-                              tuple(request.output_filter))
+            inference.predict(entry, signature, inputs, tuple(request.output_filter))
         elif kind == "classify_log":
             request = log.classify_log.request
             inference.classify(entry, request.model_spec.signature_name,

@@ -1,4 +1,5 @@
-"""The `kapps` command line: listing, errors and a train → export → predict round trip."""
+"""The `kapps` command line (`kapps.cli` on top of `apps.cli`, `tuner.cli` and `serving.server`): listing,
+errors and a train → export → predict round trip."""
 
 import os
 import subprocess
@@ -6,11 +7,12 @@ import sys
 
 import pytest
 
-from apps import cli
+from apps import cli as apps_cli
+from kapps import cli
 
 
 def kapps(*arguments, check=True):
-    result = subprocess.run([sys.executable, "-m", "apps", *arguments], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "kapps", *arguments], capture_output=True, text=True,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=600)
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
@@ -29,7 +31,7 @@ LIGHT_COMMANDS = (["list"], ["digits", "--help"], ["churn", "train", "--help"], 
 def test_list_and_help_do_not_import_tensorflow(argv):
     """`kapps list` and `kapps <app> --help` answer from the registry entries and the
     light config modules, without loading TensorFlow or Keras (seconds, not tens of them)."""
-    probe = ("import sys\nfrom apps import cli\ntry:\n    cli.main(%r)\nexcept SystemExit:\n    pass\n"
+    probe = ("import sys\nfrom kapps import cli\ntry:\n    cli.main(%r)\nexcept SystemExit:\n    pass\n"
              "heavy = sorted(m for m in ('tensorflow', 'keras', 'jax', 'torch') if m in sys.modules)\n"
              "print('HEAVY', heavy)" % (argv,))
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
@@ -39,7 +41,7 @@ def test_list_and_help_do_not_import_tensorflow(argv):
 
 def test_a_missing_run_is_a_message_and_tensorflow_start_up_lines_hidden_unless_asked(tmp_path):
     env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
-    command = [sys.executable, "-m", "apps", "digits", "export", "--run-dir", str(tmp_path / "none")]
+    command = [sys.executable, "-m", "kapps", "digits", "export", "--run-dir", str(tmp_path / "none")]
     quiet = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     assert quiet.returncode != 0 and "train first" in quiet.stderr
     assert "absl::InitializeLog" not in quiet.stderr and "Traceback" not in quiet.stderr
@@ -49,10 +51,33 @@ def test_a_missing_run_is_a_message_and_tensorflow_start_up_lines_hidden_unless_
 
 
 def test_backend_flag_is_taken_from_anywhere_in_the_command():
-    assert cli._pop_backend(["digits", "train", "--backend", "jax", "--epochs", "1"]) == (
+    assert apps_cli.pop_backend(["digits", "train", "--backend", "jax", "--epochs", "1"]) == (
         "jax", ["digits", "train", "--epochs", "1"])
-    assert cli._pop_backend(["--backend=torch", "list"]) == ("torch", ["list"])
-    assert cli._pop_backend(["list"]) == (None, ["list"])
+    assert apps_cli.pop_backend(["--backend=torch", "list"]) == ("torch", ["list"])
+    assert apps_cli.pop_backend(["list"]) == (None, ["list"])
+
+
+def _actions(parser, app):
+    commands = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    actions = next(a for a in commands.choices[app]._actions if a.__class__.__name__ == "_SubParsersAction")
+    return sorted(commands.choices), sorted(actions.choices)
+
+
+def test_the_root_adds_tune_and_serve_to_the_apps_commands():
+    from apps.catalog import load_apps
+
+    registry = load_apps()
+    app_commands, app_actions = _actions(apps_cli.build_parser(registry), "digits")
+    commands, actions = _actions(cli.build_parser(registry), "digits")
+    assert "tune" not in app_actions and "serve" not in app_commands
+    assert sorted(actions) == sorted(cli.ACTIONS) == sorted([*app_actions, "tune"])
+    assert sorted(commands) == sorted([*app_commands, "serve"])
+
+
+def test_the_apps_commands_run_alone():
+    """`python -m apps.cli`: what the export runs on TensorFlow when the user's backend is another."""
+    result = subprocess.run([sys.executable, "-m", "apps.cli", "list"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "digits" in result.stdout
 
 
 def test_unknown_backend_and_app_are_clear_errors():
@@ -63,7 +88,7 @@ def test_unknown_backend_and_app_are_clear_errors():
 
 
 def test_train_export_predict(tmp_path, capsys):
-    """Train, export and predict through `cli.main` in this process (`python -m apps` runs
+    """Train, export and predict through `cli.main` in this process (`python -m kapps` runs
     the same `main`: the tests above start it as a process)."""
     run_dir, models = tmp_path / "run", tmp_path / "models"
     assert cli.main(["digits", "train", "--data", "builtin", "--epochs", "1", "--width", "4",

@@ -66,7 +66,7 @@ def _all_commands():
 @pytest.fixture(scope="module")
 def parsers():
     from apps.catalog import load_apps
-    from apps.cli import build_parser
+    from kapps.cli import build_parser
     from serving.server import build_parser as build_serve_parser
 
     registry = load_apps()
@@ -87,11 +87,12 @@ def _flags(tokens):
 @pytest.mark.parametrize("doc,command,whole", list(_all_commands()), ids=lambda value: str(value)[:60])
 def test_command_lines_name_real_apps_actions_and_flags(doc, command, whole, parsers):
     registry, kapps, serve = parsers
-    from apps.cli import ACTIONS, _pop_backend
+    from apps.cli import pop_backend
+    from kapps.cli import ACTIONS
 
     # Synopses bracket their optional flags; shell lines may end in `&`.
     words = command.replace("[", " ").replace("]", " ").replace("'", '"').removesuffix("&")
-    _, tokens = _pop_backend(shlex.split(words, posix=True)[1:])
+    _, tokens = pop_backend(shlex.split(words, posix=True)[1:])
     if not tokens or tokens[0] in ("list", "ACTION") or tokens[0].startswith("-") or any(
             token.endswith(":") for token in tokens[:2]):
         return  # `kapps <app> predict: ...` quotes a message, not a command

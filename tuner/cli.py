@@ -137,7 +137,7 @@ def _retrain(app, result, settings):
 def launched_as_kapps():
     """True when this process is the `kapps` command (not, e.g., a test calling `main`)."""
     program = os.path.basename(sys.argv[0])
-    return program == "kapps" or sys.argv[0].endswith(os.path.join("apps", "__main__.py"))
+    return program == "kapps" or sys.argv[0].endswith(os.path.join("kapps", "__main__.py"))
 
 
 def restart_process(settings):

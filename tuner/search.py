@@ -1,7 +1,7 @@
 """Runs (or resumes) a Keras Tuner search over an app's config and writes the report.
 
-Only the App contract is used: `load_data`, `hypermodel` (a `ConfigHyperModel`
-built on `build_model`), `objective` / `objective_direction`.
+Only the App contract is used: `load_data`, `search_space`, `build_model` and `train` (through
+`tuner.hypermodel.ConfigHyperModel`), `objective` / `objective_direction`.
 """
 
 import dataclasses
@@ -9,8 +9,8 @@ import shutil
 import warnings
 
 from apps.core.config import ConfigError
-from apps.core.hypermodel import TrainingSpace
 from tuner import plots, report
+from tuner.hypermodel import ConfigHyperModel, TrainingSpace
 from tuner.importance import hyperparameter_importance, most_important
 from tuner.ledger import read_ledger
 from tuner.objective import check_objective, make_objective
@@ -116,11 +116,7 @@ def clear_trial_output_in_notebooks_only():
 
 
 def prepare_hypermodel(app, config, settings):
-    data = app.load_data(config)
-    hypermodel = app.hypermodel(config, data)
-    if hasattr(hypermodel, "training_space"):
-        hypermodel.training_space = training_space_for(settings)
-    return hypermodel
+    return ConfigHyperModel(app, config, app.load_data(config), training_space_for(settings))
 
 
 def build_tuner(hypermodel, objective, settings, folder, config, overwrite):
@@ -174,7 +170,7 @@ def run_search(app, config, settings):
 
 
 def best_config_for(tuner, hypermodel, best):
-    if best is None or not hasattr(hypermodel, "config_for"):
+    if best is None:
         return None
     hp = tuner.oracle.get_trial(best["trial_id"]).hyperparameters.copy()
     return hypermodel.config_for(hp)

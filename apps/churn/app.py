@@ -17,7 +17,6 @@ from apps.churn.training import fit_and_calibrate
 from apps.core.app import App, SampleRequest
 from apps.core.cli_inputs import is_file, shown, utf8_text
 from apps.core.data import DataSourceError
-from apps.core.hypermodel import ConfigHyperModel
 
 SAMPLE_ROWS = 3
 
@@ -67,8 +66,8 @@ class ChurnApp(App):
     def build_model(self, config, data):
         return build_model(config, data)
 
-    def hypermodel(self, config, data):
-        return ConfigHyperModel(self, config, data, search_space)
+    def search_space(self, hp, config):
+        return search_space(hp, config)
 
     def train(self, model, data, config, run=None, callbacks=(), initial_epoch=0):
         """Fits with early stopping on validation ROC-AUC (each member of a cross-fitted

@@ -4,8 +4,6 @@ import abc
 import dataclasses
 from typing import ClassVar
 
-import numpy as np
-
 from apps.core.best_weights import BestWeights
 from apps.core.config import AppConfig, ConfigError
 from apps.core.console import fit_verbosity
@@ -26,26 +24,15 @@ class SampleRequest:
     inputs: dict
 
     def as_rest_instances(self):
-        """The request in TF Serving's row format (`{"instances": [...]}` body)."""
-        names = list(self.inputs)
-        count = len(next(iter(self.inputs.values())))
-        rows = []
-        for index in range(count):
-            row = {name: _jsonable(self.inputs[name][index]) for name in names}
-            rows.append(row[names[0]] if len(names) == 1 else row)
-        return {"signature_name": self.signature_name, "instances": rows}
+        """The request in TF Serving's row format (`{"instances": [...]}` body), its values written as
+        the server writes its answers (`serving.json_codec.json_values`; `serving.json_codec.dumps`
+        writes NaN and infinities as the server reads them)."""
+        from serving.json_codec import json_values
 
-
-def _jsonable(value):
-    value = np.asarray(value)
-    if value.dtype.kind in ("S", "O"):
-        item = value.item()
-        if isinstance(item, bytes):
-            import base64
-
-            return {"b64": base64.b64encode(item).decode("ascii")}
-        return item
-    return value.tolist()
+        columns = {name: json_values(values, name) for name, values in self.inputs.items()}
+        rows = [dict(zip(columns, row)) for row in zip(*columns.values())]
+        instances = next(iter(columns.values())) if len(columns) == 1 else rows
+        return {"signature_name": self.signature_name, "instances": instances}
 
 
 class App(abc.ABC):
@@ -151,10 +138,12 @@ class App(abc.ABC):
 
         return build_with_precision(lambda: self.build_model(config, data), config)
 
-    @abc.abstractmethod
-    def hypermodel(self, config, data):
-        """A `keras_tuner.HyperModel` that only chooses config values and builds with
-        `build_model` and trains with `train` (`apps.core.hypermodel.ConfigHyperModel`)."""
+    def search_space(self, hp, config):
+        """`config` with the app's own hyperparameters chosen from `hp` (a
+        `keras_tuner.HyperParameters`: `config.replace(width=hp.Int("width", 8, 64))`). The tuner
+        adds the choices every app shares (optimizer, learning rate, batch size, epochs) and
+        trains through `build_model` and `train` (`tuner.hypermodel.ConfigHyperModel`). None by default."""
+        return config
 
     def training_callbacks(self, data, config, run=None, callbacks=()):
         """The callbacks of one `fit`, in order: the whole-split metrics first (so every
@@ -241,7 +230,7 @@ class App(abc.ABC):
     def answer_files(self, outputs, items):
         """Files `predict` writes beside the `*_bytes` outputs, built on the client from the
         answer and the user's own inputs (a mask drawn over the photo): `{file name: bytes}`,
-        none by default. Name them with `apps.core.workflow.output_stem`."""
+        none by default. Name them with `apps.core.cli_inputs.output_stem`."""
         return {}
 
     @abc.abstractmethod

@@ -20,6 +20,13 @@ def is_file(item):
         return False
 
 
+def output_stem(item, index):
+    """The file-name stem of the answers to `items[index]` (`predict`'s output files): the input
+    file's stem, or `input<index>`."""
+    stem = Path(item).stem if is_file(item) else f"input{index}"
+    return "".join(char if char.isalnum() or char in "-_." else "_" for char in stem) or f"input{index}"
+
+
 def shown(item):
     """The argument as error messages name it: quoted, cut to its first characters."""
     return repr(item if len(item) <= SHOWN_CHARACTERS else item[:SHOWN_CHARACTERS] + "…")

@@ -9,16 +9,13 @@ import typing
 from pathlib import Path
 from typing import ClassVar, Literal
 
+from apps.core.errors import ConfigError
 from apps.core.precision import JIT_CHOICES
 
 # The values of the shared fields that take one of a few words; `Literal` types give the CLI its
 # choices and `validate` its check.
 DISTRIBUTE_CHOICES = ("none", "mirrored", "multi-worker", "data-parallel")
 OPTIMIZER_CHOICES = ("adam", "adamw", "rmsprop", "adagrad", "sgd")
-
-
-class ConfigError(ValueError):
-    """A config value the app cannot honour; the message says what to do instead."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,7 +16,7 @@ import signal
 import socket
 import threading
 
-from apps.core.config import ConfigError
+from apps.core.errors import ConfigError
 
 SCHEME = "grpc://"
 CONNECT_SECONDS = 10

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from apps.core.cli_inputs import is_file
+from apps.core.cli_inputs import output_stem
 from apps.core.config import ConfigError
 from apps.core.distribute import start_distribution
 from apps.core.errors import InputError
@@ -105,7 +105,6 @@ def export(app, run_dir=None, model_base_path=DEFAULT_MODEL_BASE_PATH, version=N
     if keras.backend.backend() != "tensorflow":
         return _export_in_tensorflow_process(app, run_dir, model_base_path, version, gate_tolerance, force, log)
     from apps.core.export_gate import METRICS_ASSET
-    from serving.export import export_model
 
     run, config, model = load_trained(app, run_dir)
     metrics = run.load_metrics()
@@ -120,12 +119,28 @@ def export(app, run_dir=None, model_base_path=DEFAULT_MODEL_BASE_PATH, version=N
                 "model_card.md": model_card(app, run, metrics, signatures, version_number),
                 APP_DESCRIPTOR_ASSET: json.dumps(descriptor, indent=2) + "\n"}
 
-    return export_model(app, model, config, model_base_path, version, documents)
+    return export_app_model(app, model, config, model_base_path, version, documents)
+
+
+def export_app_model(app, model, config, model_base_path=DEFAULT_MODEL_BASE_PATH, version=None, documents=None):
+    """Exports `model` (`serving.export.export_model`) with the parts the app gives: its serving
+    signatures, its sample requests (the warm-up file) and its request rules; `documents(signatures,
+    version)`, when given, returns `{file name: text}` for `assets.extra/`, `signatures` described by
+    `serving.signatures.describe_signatures`. Returns the version folder."""
+    from serving.export import check_version, export_model
+    from serving.signatures import describe_signatures
+
+    model_dir = Path(model_base_path) / app.name
+    signatures = app.serving_signatures(model, config)
+    version = check_version(model_dir, version)
+    extra_assets = documents(describe_signatures(signatures), version) if documents else None
+    return export_model(model, signatures, model_dir, version, warmup_requests=app.sample_requests(config),
+                        request_rules=app.serving_rules(config), extra_assets=extra_assets)
 
 
 def _export_in_tensorflow_process(app, run_dir, model_base_path, version, gate_tolerance, force, log):
     run = resolve_run(app, run_dir)
-    command = [sys.executable, "-m", "apps", "--backend", "tensorflow", app.name, "export",
+    command = [sys.executable, "-m", "apps.cli", "--backend", "tensorflow", app.name, "export",
                "--run-dir", str(run.path), "--model-base-path", str(model_base_path),
                "--gate-tolerance", str(gate_tolerance)]
     if version:
@@ -185,7 +200,7 @@ def predict(app, items, model_base_path=DEFAULT_MODEL_BASE_PATH, server=None,
     if server:
         from serving.client import server_outputs
 
-        outputs = server_outputs(app, request, server)
+        outputs = server_outputs(app.name, request, server)
     else:
         outputs = local_outputs(app, request, model_base_path)
         outputs = {"class_names": exported_class_names(app, model_base_path), **outputs}
@@ -237,12 +252,6 @@ def _flat_bytes(values):
     import numpy as np
 
     return [value if isinstance(value, bytes) else bytes(value) for value in np.asarray(values, dtype=object).ravel()]
-
-
-def output_stem(item, index):
-    """The file-name stem of the answers to `items[index]`: the input file's stem, or `input<index>`."""
-    stem = Path(item).stem if is_file(item) else f"input{index}"
-    return "".join(char if char.isalnum() or char in "-_." else "_" for char in stem) or f"input{index}"
 
 
 def _extension(value):

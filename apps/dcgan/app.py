@@ -9,7 +9,6 @@ from apps.core.app import App, SampleRequest
 from apps.core.console import fit_verbosity
 from apps.core.decode_checks import data_errors_as_source_errors
 from apps.core.errors import InputError
-from apps.core.hypermodel import ConfigHyperModel
 from apps.dcgan import data as gan_data
 from apps.dcgan.config import DcganConfig
 from apps.dcgan.evaluation import SampleGridCallback, evaluate_gan, split_fid
@@ -114,8 +113,8 @@ class DcganApp(App):
     def build_model(self, config, data):
         return build_gan(config, max(len(data.class_names), 1), self.fid_classifier(config, data))
 
-    def hypermodel(self, config, data):
-        return ConfigHyperModel(self, config, data, search_space)
+    def search_space(self, hp, config):
+        return search_space(hp, config)
 
     def train(self, model, data, config, run=None, callbacks=(), initial_epoch=0):
         """`fit` with the GAN's own `train_step` (no validation losses: the validation split

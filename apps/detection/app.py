@@ -4,7 +4,6 @@ import numpy as np
 import tensorflow as tf
 
 from apps.core.app import App, SampleRequest
-from apps.core.hypermodel import ConfigHyperModel
 from apps.core.images import read_displayed_image, read_image_files, serialized_example
 from apps.detection import data as detection_data
 from apps.detection.builtin import builtin_split
@@ -85,8 +84,8 @@ class DetectionApp(App):
     def build_model(self, config, data):
         return build_model(config, data.class_names, data.train_examples)
 
-    def hypermodel(self, config, data):
-        return ConfigHyperModel(self, config, data, search_space)
+    def search_space(self, hp, config):
+        return search_space(hp, config)
 
     def field_metrics(self, model, dataset, config):
         """COCO AP50 and AP@[.5:.95] over the whole (validation) `dataset`."""
@@ -150,7 +149,7 @@ class DetectionApp(App):
 
     def answer_files(self, outputs, items):
         """`<image>.detections.png`: each image with its detected boxes, names and scores drawn."""
-        from apps.core.workflow import output_stem
+        from apps.core.cli_inputs import output_stem
 
         files = {}
         for index, item in enumerate(items):

@@ -5,7 +5,6 @@ import numpy as np
 import tensorflow as tf
 
 from apps.core.app import App, SampleRequest
-from apps.core.hypermodel import ConfigHyperModel
 from apps.core.images import read_image_files, serialized_example
 from apps.digits import data as digits_data
 from apps.digits.config import DigitsConfig
@@ -58,8 +57,8 @@ class DigitsApp(App):
     def build_model(self, config, data):
         return build_model(config, data.train_examples)
 
-    def hypermodel(self, config, data):
-        return ConfigHyperModel(self, config, data, search_space)
+    def search_space(self, hp, config):
+        return search_space(hp, config)
 
     def decode_predictions(self, predictions, model):
         """Class probabilities `(batch, 10)` → `probabilities` (as they are) and `classes`,

@@ -6,7 +6,6 @@ import tensorflow as tf
 
 from apps.core.app import App, SampleRequest
 from apps.core.decode_checks import data_errors_as_source_errors
-from apps.core.hypermodel import ConfigHyperModel
 from apps.core.images import read_displayed_image, read_image_files, serialized_example
 from apps.segmentation import data as segmentation_data
 from apps.segmentation.builtin import builtin_split
@@ -75,8 +74,8 @@ class SegmentationApp(App):
     def build_model(self, config, data):
         return build_model(config, len(data.class_names), data.train_examples)
 
-    def hypermodel(self, config, data):
-        return ConfigHyperModel(self, config, data, search_space)
+    def search_space(self, hp, config):
+        return search_space(hp, config)
 
     def train(self, model, data, config, run=None, callbacks=(), initial_epoch=0):
         """`App.train`, a bad example met in the stream raised as a one-line `DataSourceError`."""
@@ -137,7 +136,7 @@ class SegmentationApp(App):
         """Per image: `<image>.mask.png`, the answered mask as a palette PNG (values the class
         ids, coloured as the figures colour them), and `<image>.overlay.png`, the mask drawn over
         the user's own image file."""
-        from apps.core.workflow import output_stem
+        from apps.core.cli_inputs import output_stem
 
         files = {}
         for index, (item, png) in enumerate(zip(items, np.asarray(outputs["mask_png_bytes"], dtype=object).ravel())):

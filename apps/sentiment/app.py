@@ -8,7 +8,6 @@ import numpy as np
 from apps.core.app import App, SampleRequest
 from apps.core.cli_inputs import is_file, shown, utf8_text
 from apps.core.errors import InputError
-from apps.core.hypermodel import ConfigHyperModel
 from apps.sentiment import data as sentiment_data
 from apps.sentiment.config import SentimentConfig
 from apps.sentiment.decode import decode_predictions
@@ -108,8 +107,8 @@ class SentimentApp(App):
         return build_model(config, data.info.vectorizers, data.train_examples,
                            bag_term_scale=data.info.bag_term_scale)
 
-    def hypermodel(self, config, data):
-        return ConfigHyperModel(self, config, data, search_space)
+    def search_space(self, hp, config):
+        return search_space(hp, config)
 
     def train(self, model, data, config, run=None, callbacks=(), initial_epoch=0):
         """Fits (the base class's `fit` with `training_callbacks`), then weights the ensemble

@@ -209,6 +209,7 @@ def assert_same_outputs(expected, actual, where):
 def check_served(app, model_base_path, answers):
     """`kapps serve`'s server answers every sample request over REST (columnar and row
     formats) and gRPC exactly as the SavedModel did in process."""
+    from serving import json_codec
     from serving.client import connect
     from serving.model_config import ModelEntry
     from tests.serving.serving_helpers import start_server
@@ -224,7 +225,7 @@ def check_served(app, model_base_path, answers):
             finally:
                 client.close()
         for request, _ in answers:
-            body = json.dumps(request.as_rest_instances()).encode()
+            body = json_codec.dumps(request.as_rest_instances())
             url = f"http://127.0.0.1:{server.rest_api_port}/v1/models/{app.name}:predict"
             with urllib.request.urlopen(urllib.request.Request(url, body), timeout=60) as response:
                 assert response.status == 200

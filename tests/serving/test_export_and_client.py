@@ -34,7 +34,6 @@ class TinyApp(App):
     def load_tfds(self, name, config): ...
     def load_files(self, path, config): ...
     def load_builtin(self, config): ...
-    def hypermodel(self, config, data): ...
     def evaluate(self, model, data, config, run): ...
 
     def build_model(self, config=None, data=None):
@@ -74,13 +73,19 @@ class TinyApp(App):
                          for item, c, s in zip(items, outputs["classes"], outputs["scores"]))
 
 
+def export_tiny(app, model, base, version=None):
+    """The exporter takes parts, not an app: the model, its signatures, the warm-up requests, the rules."""
+    return export_model(model, app.serving_signatures(model, None), base / app.name, version,
+                        warmup_requests=app.sample_requests(None), request_rules=app.serving_rules(None))
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     app = TinyApp()
     model = app.build_model()
     base = tmp_path_factory.mktemp("export")
-    first = export_model(app, model, None, base)
-    second = export_model(app, model, None, base)
+    first = export_tiny(app, model, base)
+    second = export_tiny(app, model, base)
     return app, model, base, first, second
 
 
@@ -96,7 +101,7 @@ def test_versioned_layout_and_warmup(exported):
         "serving_default", "serve_csv"]
     assert logs[0].predict_log.request.model_spec.name == "tiny"
     with pytest.raises(FileExistsError):
-        export_model(app, app.build_model(), None, base, version=2)
+        export_tiny(app, app.build_model(), base, version=2)
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +161,7 @@ def test_kapps_serve_cli(testdata, tmp_path):
 
     copy_model(HALF_PLUS_TWO, tmp_path / "half_plus_two")
     rest_port = free_port()  # (--rest_api_port=0 turns REST off, as in TF Serving)
-    command = [sys.executable, "-m", "apps", "serve", "--port", "0", "--rest_api_port", str(rest_port),
+    command = [sys.executable, "-m", "kapps", "serve", "--port", "0", "--rest_api_port", str(rest_port),
                "--model_name", "half_plus_two", "--model_base_path", str(tmp_path / "half_plus_two"),
                "--file_system_poll_wait_seconds", "0"]
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}

@@ -50,9 +50,9 @@ def test_chunks_are_concatenated_and_unaligned_outputs_run_whole():
 def test_large_rest_request_runs_in_chunks(tiny_keras_running, monkeypatch):
     server, model = tiny_keras_running
     with server.manager.acquire("tiny") as entry:
-        run, sizes = entry.servable.run, []
-        monkeypatch.setattr(entry.servable, "run", lambda name, inputs, *rest: sizes.append(
-            len(inputs["features"])) or run(name, inputs, *rest))
+        run, sizes = entry.servable.run_checked, []
+        monkeypatch.setattr(entry.servable, "run_checked", lambda name, signature, inputs, *rest: sizes.append(
+            len(inputs["features"])) or run(name, signature, inputs, *rest))
     rows = np.random.default_rng(3).normal(size=(600, 4)).astype(np.float32)
     client = Http(server.rest_api_port)
     status, body = client("POST", "/v1/models/tiny:predict", {"inputs": {"features": rows.tolist()}})

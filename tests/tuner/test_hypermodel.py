@@ -11,7 +11,7 @@ import pytest
 from apps.core.app import App
 from apps.core.config import AppConfig
 from apps.core.data import DataSplits, rebatch
-from apps.core.hypermodel import ConfigHyperModel, TrainingSpace, count_examples
+from tuner.hypermodel import ConfigHyperModel, TrainingSpace, count_examples
 
 
 class TinyApp(App):
@@ -19,7 +19,7 @@ class TinyApp(App):
     by the base `App.train` with a record of every call."""
 
     name = "tiny"
-    load_tfds = load_files = load_builtin = hypermodel = evaluate = None
+    load_tfds = load_files = load_builtin = evaluate = None
     serving_signatures = sample_requests = request_from_cli = format_response = None
     decode_predictions = None
 
@@ -35,6 +35,9 @@ class TinyApp(App):
         model.built_with = config
         return model
 
+    def search_space(self, hp, config):
+        return config.replace(model=hp.Choice("model", ["small", "large"]))
+
     def train(self, model, data, config, run=None, callbacks=(), initial_epoch=0):
         self.trained.append((config, run))
         return super().train(model, data, config, run, callbacks, initial_epoch)
@@ -47,14 +50,9 @@ def _data(batch_size):
     return DataSplits(train=dataset, validation=dataset, info={})
 
 
-def _app_space(hp, config):
-    return config.replace(model=hp.Choice("model", ["small", "large"]))
-
-
 def _hypermodel(space=None, batch_size=8):
     config = AppConfig(batch_size=batch_size, epochs=3, optimizer="adam")
-    return ConfigHyperModel(TinyApp(), config, _data(batch_size), _app_space,
-                            training_space=space or TrainingSpace())
+    return ConfigHyperModel(TinyApp(), config, _data(batch_size), training_space=space or TrainingSpace())
 
 
 def test_shared_choices_are_declared_with_the_config_defaults():

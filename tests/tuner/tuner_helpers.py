@@ -19,13 +19,13 @@ def tune_argv(tune_dir, *extra, max_trials=2):
 
 
 def run_in_process(argv):
-    from apps.cli import main
+    from kapps.cli import main
 
     return main(argv)
 
 
 def kapps_command(argv):
-    return [sys.executable, "-m", "apps", *argv]
+    return [sys.executable, "-m", "kapps", *argv]
 
 
 def subprocess_env():

@@ -33,8 +33,10 @@ def test_class_weighting_goes_through_the_loss():
 def test_hypermodel_chooses_config_values_and_keeps_the_ensemble(app):
     import keras_tuner
 
+    from tuner.hypermodel import ConfigHyperModel
+
     config = tiny_config(ensemble=3)
-    hypermodel = app.hypermodel(config, app.load_data(config))
+    hypermodel = ConfigHyperModel(app, config, app.load_data(config))
     hp = keras_tuner.HyperParameters()
     model = hypermodel.build(hp)
     assert {"depth", "width", "dropout", "learning_rate", "class_weighting"} <= set(hp.values)

@@ -7,7 +7,6 @@ import tensorflow as tf
 
 from apps.core.app import App
 from apps.core.data import DataSplits
-from apps.core.hypermodel import ConfigHyperModel
 
 
 class KernelSums(keras.callbacks.Callback):
@@ -47,9 +46,6 @@ class ScriptedApp(App):
         model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
         model.compile(optimizer="sgd", loss="mse")
         return model
-
-    def hypermodel(self, config, data):
-        return ConfigHyperModel(self, config, data, lambda hp, config: config)
 
     def train(self, model, data, config, run=None, callbacks=(), initial_epoch=0):
         return super().train(model, data, config, run, [*callbacks, self.kernel_sums], initial_epoch)

@@ -89,9 +89,6 @@ class StreamingApp(App):
         model.compile(keras.optimizers.Adam(config.learning_rate), "categorical_crossentropy")
         return model
 
-    def hypermodel(self, config, data):
-        raise NotImplementedError
-
     def decode_predictions(self, predictions, model):
         return {"probabilities": predictions}
 

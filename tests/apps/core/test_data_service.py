@@ -156,7 +156,7 @@ def test_each_command_says_where_it_listens_and_stops_on_ctrl_c(role, own_dispat
 
 
 def _start(*arguments):
-    process = subprocess.Popen([sys.executable, "-m", "apps", "data-service", *arguments], stdout=subprocess.PIPE,
+    process = subprocess.Popen([sys.executable, "-m", "kapps", "data-service", *arguments], stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     return process, process.stdout.readline().strip()
 

@@ -11,6 +11,7 @@ from apps.core.config import AppConfig
 from apps.core.field_metrics import SECONDS_LOG, FieldMetricsCallback, MeasuredEarlyStopping
 from apps.core.runs import Run
 from tests.apps.core.scripted_app import ScriptedApp, data_splits
+from tuner.hypermodel import ConfigHyperModel
 
 
 def _data():
@@ -95,7 +96,7 @@ def test_a_missing_field_metric_is_an_error():
 
 def test_the_tuner_can_use_a_field_metric_as_objective():
     app = ScriptedApp(scores=[0.5] * 10)
-    hypermodel = app.hypermodel(AppConfig(epochs=1), _data())
+    hypermodel = ConfigHyperModel(app, AppConfig(epochs=1), _data())
     assert "val_score" in hypermodel.metric_names(keras_tuner.HyperParameters())
 
 

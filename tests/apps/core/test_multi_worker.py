@@ -31,7 +31,7 @@ def _free_ports(count):
 
 def _start_workers(run_dir, tmp_path, epochs, ports):
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
-    command = [sys.executable, "-m", "apps", "--backend", "tensorflow", "digits", "train", "--data", "builtin",
+    command = [sys.executable, "-m", "kapps", "--backend", "tensorflow", "digits", "train", "--data", "builtin",
                "--epochs", str(epochs), "--max-examples", "256", "--batch-size", "64", "--width", "4",
                "--distribute", "multi-worker", "--run-dir", str(run_dir)]
     processes = []

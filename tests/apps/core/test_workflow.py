@@ -6,6 +6,7 @@ import pytest
 
 from apps.core import workflow
 from apps.core.app import SampleRequest
+from apps.core.cli_inputs import output_stem
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 8
 
@@ -21,7 +22,7 @@ class MaskApp:
 
     def answer_files(self, outputs, items):
         """A client-side drawing per answer that holds a mask."""
-        return {f"{workflow.output_stem(item, index)}.drawn.txt": b"drawn"
+        return {f"{output_stem(item, index)}.drawn.txt": b"drawn"
                 for index, item in enumerate(items) if "mask_png_bytes" in outputs}
 
 

@@ -17,7 +17,7 @@ STEPS_PER_EPOCH = int(EXAMPLES * 0.9) // BATCH_SIZE
 
 
 def train_command(run_dir, seed):
-    return [sys.executable, "-m", "apps", "dcgan", "train", "--data", "builtin", "--max-examples", str(EXAMPLES),
+    return [sys.executable, "-m", "kapps", "dcgan", "train", "--data", "builtin", "--max-examples", str(EXAMPLES),
             "--batch-size", str(BATCH_SIZE), "--epochs", str(EPOCHS), "--generator-width", "8",
             "--discriminator-width", "8", "--latent-dim", "16", "--sample-images", "16",
             "--fid-classifier-width", "8", "--fid-classifier-epochs", "1", "--field-metrics-examples", "64",

@@ -87,11 +87,11 @@ def test_cli_items_become_a_serve_seed_request(app):
 def test_the_server_runtime_answers_bad_requests_with_400(app, tmp_path):
     """The session runtime behind `kapps serve`'s REST and gRPC APIs, on an exported generator."""
     from serving.errors import ServingError
-    from serving.export import export_model
+    from apps.core.workflow import export_app_model
     from serving.servable import SavedModelServable
 
     config = tiny_config()
-    exported = export_model(app, _gan(config), config, tmp_path)
+    exported = export_app_model(app, _gan(config), config, tmp_path)
     servable = SavedModelServable("dcgan", 1, exported)
     bad_requests = [
         ("serving_default", {"latent": np.zeros((1, 5), np.float32)}, "latent"),
@@ -112,12 +112,12 @@ def test_the_server_runtime_answers_bad_requests_with_400(app, tmp_path):
 def test_the_server_checks_the_image_limit_on_the_whole_request(app, tmp_path):
     """The export carries the limit; `kapps serve` checks it before it splits a request into
     chunks of rows (the graph would only see a chunk)."""
-    from serving.export import export_model
+    from apps.core.workflow import export_app_model
     from serving.model_config import ModelEntry
     from tests.serving.serving_helpers import Http, start_server
 
     config = tiny_config()
-    export_model(app, _gan(config), config, tmp_path)
+    export_app_model(app, _gan(config), config, tmp_path)
     server = start_server([ModelEntry("dcgan", str(tmp_path / "dcgan"))], request_chunk_rows=16,
                           enable_warmup=False)
     client = Http(server.rest_api_port)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from apps.core.workflow import export_app_model
 from apps.digits.app import DigitsApp
 from apps.digits.config import DigitsConfig
 from apps.digits.idx import load_mnist_idx
-from serving.export import export_model
 from tests.apps.digits.renderings import RENDERINGS, rendered
 
 pytestmark = pytest.mark.slow
@@ -29,7 +29,7 @@ def test_every_rendering_is_read_right_through_the_export(shared_dataset, tmp_pa
     data = app.load_data(config)
     model = app.build_model(config, data)
     app.train(model, data, config)
-    serve = tf.saved_model.load(str(export_model(app, model, config, tmp_path))).signatures["serve_image_bytes"]
+    serve = tf.saved_model.load(str(export_app_model(app, model, config, tmp_path))).signatures["serve_image_bytes"]
 
     (_, _), (images, labels) = load_mnist_idx(path)
     chosen = np.random.default_rng(0).choice(len(images), DIGITS, replace=False)

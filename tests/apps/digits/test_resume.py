@@ -18,7 +18,7 @@ EPOCHS = 6
 
 
 def train_command(run_dir):
-    return [sys.executable, "-m", "apps", "digits", "train", "--data", "builtin", "--max-examples", "512",
+    return [sys.executable, "-m", "kapps", "digits", "train", "--data", "builtin", "--max-examples", "512",
             "--width", "4", "--batch-size", "32", "--epochs", str(EPOCHS), "--run-dir", str(run_dir)]
 
 

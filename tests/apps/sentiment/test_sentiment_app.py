@@ -13,6 +13,7 @@ from apps.core.errors import InputError
 from apps.sentiment.text import MAX_TEXT_CHARACTERS
 from tests.apps import tiny_runs
 from tests.apps.sentiment.conftest import tiny_config
+from tuner.hypermodel import ConfigHyperModel
 
 LONG_REVIEW = "the acting was great but the plot was dull " * 40
 
@@ -110,7 +111,7 @@ def test_cli_help_says_what_an_input_is(capsys):
 def test_hypermodel_builds_compiled_models_within_the_adapted_limits(app):
     config = tiny_config(max_examples=64)
     data = app.load_data(config)
-    hypermodel = app.hypermodel(config, data)
+    hypermodel = ConfigHyperModel(app, config, data)
     hp = keras_tuner.HyperParameters()
     model = hypermodel.build(hp)
     chosen = hypermodel.config_for(hp)

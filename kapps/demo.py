@@ -17,7 +17,7 @@ DEMO_TRAIN_FLAGS = ["--data", "builtin", "--epochs", "12", "--seed", "7"]
 
 def kapps(*arguments):
     """Runs one `kapps` command in a fresh process (each picks its backend at start)."""
-    command = [sys.executable, "-m", "apps", *arguments]
+    command = [sys.executable, "-m", "kapps", *arguments]
     print("\n$ kapps " + " ".join(arguments), flush=True)
     subprocess.run(command, check=True)
 
@@ -46,7 +46,7 @@ def predict_through_server(samples):
     """Starts `kapps serve` on a free port, asks it over REST, stops it."""
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "apps", "serve", f"--rest_api_port={port}", f"--port={free_port()}",
+        [sys.executable, "-m", "kapps", "serve", f"--rest_api_port={port}", f"--port={free_port()}",
          "--model_name=digits", f"--model_base_path={(DEMO_MODEL_BASE / 'digits').resolve()}"],
     )
     try:

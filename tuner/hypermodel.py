@@ -1,4 +1,4 @@
-"""A Keras Tuner HyperModel that only chooses config values, builds through the app and
+"""The Keras Tuner HyperModel of an app: it only chooses config values, builds through the app and
 trains through the app.
 
 The app's `search_space(hp, config)` chooses its own fields (architecture, widths,
@@ -88,25 +88,24 @@ class ConfigHyperModel(keras_tuner.HyperModel):
     batch size and epochs.
 
     Args:
-        app: the App whose `build_model` is used, the same one training uses.
+        app: the App whose `search_space`, `build_model` and `train` are used, the same ones
+            training uses.
         config: the base config; the search space returns a copy with chosen values.
         data: the app's `DataSplits` (models may need what was fitted on it).
-        search_space: `fn(hp, config) -> config` declaring the app's hyperparameters.
-        training_space: a `TrainingSpace` for the shared choices (the tuner sets it).
+        training_space: a `TrainingSpace` for the shared choices.
     """
 
-    def __init__(self, app, config, data, search_space, training_space=None, **kwargs):
+    def __init__(self, app, config, data, training_space=None, **kwargs):
         super().__init__(name=f"{app.name}_hypermodel", **kwargs)
         self.app = app
         self.config = config
         self.data = data
-        self.search_space = search_space
         self.training_space = training_space or TrainingSpace()
         self._example_counts = {}
 
     def config_for(self, hp):
         """The config this trial trains: the app's choices, then the shared ones."""
-        return choose_shared_values(hp, self.search_space(hp, self.config), self.training_space)
+        return choose_shared_values(hp, self.app.search_space(hp, self.config), self.training_space)
 
     def build(self, hp):
         return self.app.make_model(self.config_for(hp).validate(), self.data)
