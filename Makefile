@@ -6,7 +6,7 @@ PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
 # One test process per core (pytest-xdist), each taking the next test when it is free.
 PARALLEL ?= -n auto --dist worksteal
 
-.PHONY: demo test test-tensorflow test-jax test-torch test-slow notebooks clean
+.PHONY: demo lint format test test-tensorflow test-jax test-torch test-slow notebooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,16 @@ demo: $(VENV)/.installed
 	$(BIN)/python -m kapps.demo
 
 test: $(VENV)/.installed-test
-	$(MAKE) test-tensorflow test-jax test-torch
+	$(MAKE) lint test-tensorflow test-jax test-torch
+
+# One code style (ruff, settings in pyproject.toml): `make lint` checks it, `make format` applies it.
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-test
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 test-tensorflow:
 	KERAS_BACKEND=tensorflow $(PYTEST) $(PARALLEL) -m "not slow"

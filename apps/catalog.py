@@ -2,14 +2,17 @@
 
 from apps.core.registry import REGISTRY, AppEntry
 
-APP_ENTRIES = tuple(AppEntry(path) for path in (
-    "apps.digits.app:DigitsApp",
-    "apps.churn.app:ChurnApp",
-    "apps.sentiment.app:SentimentApp",
-    "apps.segmentation.app:SegmentationApp",
-    "apps.dcgan.app:DcganApp",
-    "apps.detection.app:DetectionApp",
-))
+APP_ENTRIES = tuple(
+    AppEntry(path)
+    for path in (
+        "apps.digits.app:DigitsApp",
+        "apps.churn.app:ChurnApp",
+        "apps.sentiment.app:SentimentApp",
+        "apps.segmentation.app:SegmentationApp",
+        "apps.dcgan.app:DcganApp",
+        "apps.detection.app:DetectionApp",
+    )
+)
 
 
 def load_apps():

@@ -34,7 +34,7 @@ def pop_backend(argv):
     for index, token in enumerate(argv):
         if token == "--backend" and index + 1 < len(argv):
             value = argv[index + 1]
-            del argv[index:index + 2]
+            del argv[index : index + 2]
             return value, argv
         if token.startswith("--backend="):
             del argv[index]
@@ -43,9 +43,11 @@ def pop_backend(argv):
 
 
 def _add_run_dir(parser, required=False):
-    parser.add_argument("--run-dir", required=required,
-                        help="run folder (default: a new runs/<app>/<timestamp> for train, "
-                             "the newest trained run otherwise)")
+    parser.add_argument(
+        "--run-dir",
+        required=required,
+        help="run folder (default: a new runs/<app>/<timestamp> for train, the newest trained run otherwise)",
+    )
 
 
 def _add_action_parsers(app_parser, app, extra_actions):
@@ -65,9 +67,14 @@ def _add_action_parsers(app_parser, app, extra_actions):
     _add_run_dir(export)
     export.add_argument("--model-base-path", default="models")
     export.add_argument("--version", type=int, help="version number (default: next free)")
-    export.add_argument("--gate-tolerance", type=float, default=DEFAULT_TOLERANCE, metavar="DELTA",
-                        help="refuse the export when the run's test metric (the app's objective) is worse "
-                             "than the newest exported version's by more than this (default %(default)s)")
+    export.add_argument(
+        "--gate-tolerance",
+        type=float,
+        default=DEFAULT_TOLERANCE,
+        metavar="DELTA",
+        help="refuse the export when the run's test metric (the app's objective) is worse "
+        "than the newest exported version's by more than this (default %(default)s)",
+    )
     export.add_argument("--force", action="store_true", help="export even when the gate refuses")
 
     predict = actions.add_parser("predict", help="answer inputs from the exported model")
@@ -76,10 +83,16 @@ def _add_action_parsers(app_parser, app, extra_actions):
     for name, text in inputs.options.items():
         predict.add_argument(f"--{name}", dest=f"predict__{name}", type=int, metavar="N", help=text)
     predict.add_argument("--model-base-path", default="models")
-    predict.add_argument("--server", help="ask a TF Serving (or `kapps serve`) server at this URL "
-                                          "(http://host:8501 for REST, grpc://host:8500 for gRPC)")
-    predict.add_argument("--output", default="predictions",
-                         help="folder for answers that are files (masks, images); default: predictions")
+    predict.add_argument(
+        "--server",
+        help="ask a TF Serving (or `kapps serve`) server at this URL "
+        "(http://host:8501 for REST, grpc://host:8500 for gRPC)",
+    )
+    predict.add_argument(
+        "--output",
+        default="predictions",
+        help="folder for answers that are files (masks, images); default: predictions",
+    )
 
     for name, action in extra_actions.items():
         action.add_arguments(actions.add_parser(name, help=action.help), app)
@@ -91,40 +104,55 @@ def _add_prepare_data_parser(actions, app):
     config flags choose them as training would (`--data`, `--validation-fraction`, `--seed`...)."""
     from apps.core.config import add_config_arguments
 
-    prepare = actions.add_parser("prepare-data", help="write the examples of --data as TFRecord shards "
-                                                       "and a manifest, for --data records:DIR (image apps)")
-    prepare.add_argument("--output", required=True, metavar="DIR",
-                         help="a new folder for the shards and manifest.json (written whole or not at all)")
-    prepare.add_argument("--shard-mb", type=float, default=128, metavar="MB",
-                         help="target size of one shard file (default %(default)s)")
-    prepare.add_argument("--verify", action="store_true",
-                         help="check the sha256 of every shard under --output against its manifest instead")
+    prepare = actions.add_parser(
+        "prepare-data",
+        help="write the examples of --data as TFRecord shards and a manifest, for --data records:DIR (image apps)",
+    )
+    prepare.add_argument(
+        "--output",
+        required=True,
+        metavar="DIR",
+        help="a new folder for the shards and manifest.json (written whole or not at all)",
+    )
+    prepare.add_argument(
+        "--shard-mb", type=float, default=128, metavar="MB", help="target size of one shard file (default %(default)s)"
+    )
+    prepare.add_argument(
+        "--verify",
+        action="store_true",
+        help="check the sha256 of every shard under --output against its manifest instead",
+    )
     add_config_arguments(prepare, app.config_class)
 
 
 def _add_data_service_parser(commands):
     """`kapps data-service dispatcher|worker`: the tf.data service (`apps.core.data_service`)."""
-    service = commands.add_parser("data-service", help="run a tf.data service dispatcher or worker "
-                                                       "(for train --data-service grpc://HOST:PORT)")
+    service = commands.add_parser(
+        "data-service", help="run a tf.data service dispatcher or worker (for train --data-service grpc://HOST:PORT)"
+    )
     roles = service.add_subparsers(dest="role", required=True, metavar="ROLE")
     dispatcher = roles.add_parser("dispatcher", help="the service's dispatcher: trainers and workers connect to it")
     dispatcher.add_argument("--port", type=int, default=5050, help="port to listen on (default %(default)s)")
-    dispatcher.add_argument("--work-dir", help="folder for the dispatcher's journal: a restarted dispatcher "
-                                               "resumes its jobs (fault tolerant mode)")
+    dispatcher.add_argument(
+        "--work-dir",
+        help="folder for the dispatcher's journal: a restarted dispatcher resumes its jobs (fault tolerant mode)",
+    )
     worker = roles.add_parser("worker", help="a worker: runs input pipelines for the dispatcher's jobs")
     worker.add_argument("--dispatcher", required=True, metavar="HOST:PORT", help="the dispatcher's address")
     worker.add_argument("--port", type=int, default=5051, help="port to listen on (default %(default)s)")
-    worker.add_argument("--worker-address", metavar="HOST:PORT",
-                        help="how trainers reach this worker (default localhost:PORT; on a cluster, the "
-                             "pod's address)")
+    worker.add_argument(
+        "--worker-address",
+        metavar="HOST:PORT",
+        help="how trainers reach this worker (default localhost:PORT; on a cluster, the pod's address)",
+    )
 
 
 def new_parser(description):
     """`kapps`'s parser with its `--backend` flag, and its (empty) commands."""
-    parser = argparse.ArgumentParser(prog="kapps", description=description,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backend", choices=BACKENDS,
-                        help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
+    parser = argparse.ArgumentParser(
+        prog="kapps", description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
     return parser, parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
 
@@ -158,12 +186,14 @@ def _run_action(app, args):
         print(workflow.card(app, run.path))
         print(f"Saved {run.metrics_path}")
     elif args.action == "export":
-        path = workflow.export(app, args.run_dir, args.model_base_path, args.version,
-                               args.gate_tolerance, args.force)
+        path = workflow.export(app, args.run_dir, args.model_base_path, args.version, args.gate_tolerance, args.force)
         print(f"Exported {app.name} to {path}")
     elif args.action == "predict":
-        items = list(args.inputs) + [f"{key[len('predict__'):]}={value}" for key, value in vars(args).items()
-                                     if key.startswith("predict__") and value is not None]
+        items = list(args.inputs) + [
+            f"{key[len('predict__') :]}={value}"
+            for key, value in vars(args).items()
+            if key.startswith("predict__") and value is not None
+        ]
         print(workflow.predict(app, items, args.model_base_path, args.server, args.output))
     elif args.action == "prepare-data":
         _prepare_data(app, args, overrides)
@@ -186,7 +216,7 @@ def backend_from(argv):
     try:
         return select_backend(backend), argv
     except (ValueError, RuntimeError) as error:
-        raise SystemExit(f"kapps: {error}")
+        raise SystemExit(f"kapps: {error}") from None
 
 
 def run(registry, args, backend, extra_actions=None):
@@ -215,7 +245,7 @@ def run(registry, args, backend, extra_actions=None):
         else:
             _run_action(app, args)
     except _user_errors() as error:
-        raise SystemExit(f"kapps {args.command} {args.action}: {_one_line_per_error(error)}")
+        raise SystemExit(f"kapps {args.command} {args.action}: {_one_line_per_error(error)}") from None
     return 0
 
 

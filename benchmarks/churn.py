@@ -39,22 +39,24 @@ def parse_args(argv=None):
 
 def logistic_regression_auc(train, test):
     """ROC-AUC of a standard logistic regression: median-imputed standardised numbers, one-hot categories."""
+    import pandas as pd
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
-    import pandas as pd
 
     from apps.churn.table import NUMERIC
 
     numeric = [column.input_name for column in train.columns if column.kind == NUMERIC]
     categorical = [column.input_name for column in train.columns if column.kind != NUMERIC]
-    encode = ColumnTransformer([
-        ("numbers", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
-        ("categories", OneHotEncoder(handle_unknown="ignore"), categorical),
-    ])
+    encode = ColumnTransformer(
+        [
+            ("numbers", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
+            ("categories", OneHotEncoder(handle_unknown="ignore"), categorical),
+        ]
+    )
     model = make_pipeline(encode, LogisticRegression(max_iter=5000))
     model.fit(pd.DataFrame(train.features), train.labels)
     return roc_auc_score(test.labels, model.predict_proba(pd.DataFrame(test.features))[:, 1])
@@ -80,7 +82,8 @@ def split_for_baseline(table, config):
     from apps.churn.table import stratified_split_indices
 
     train, validation, test = stratified_split_indices(
-        table.labels, config.test_fraction, config.validation_fraction, config.seed)
+        table.labels, config.test_fraction, config.validation_fraction, config.seed
+    )
     return table.subset(np.sort(np.r_[train, validation])), table.subset(test)
 
 
@@ -97,9 +100,11 @@ def main(argv=None):
     base = app.default_config().replace(**overrides_from_args(args)).validate()
     table = load_table(base)
     print(f"{table.source}: {len(table)} rows, churn rate {table.labels.mean():.3f}")
-    print(f"model: ensemble={base.ensemble} depth={base.depth} width={base.width} dropout={base.dropout} "
-          f"wide={base.wide} numeric_bins={base.numeric_bins} ({base.numeric_encoding}) "
-          f"class_weighting={base.class_weighting} lr={base.learning_rate} epochs<={base.epochs}")
+    print(
+        f"model: ensemble={base.ensemble} depth={base.depth} width={base.width} dropout={base.dropout} "
+        f"wide={base.wide} numeric_bins={base.numeric_bins} ({base.numeric_encoding}) "
+        f"class_weighting={base.class_weighting} lr={base.learning_rate} epochs<={base.epochs}"
+    )
     results = {"mlp": [], "logreg": []}
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         config = base.replace(seed=seed)
@@ -107,8 +112,11 @@ def main(argv=None):
         train, test = split_for_baseline(table, config)
         results["logreg"].append(logistic_regression_auc(train, test))
         results["mlp"].append(mlp_auc(app, table, config))
-        print(f"seed {seed}: residual MLP ROC-AUC {results['mlp'][-1]:.4f}   logistic regression "
-              f"{results['logreg'][-1]:.4f}   ({time.time() - started:.0f}s)", flush=True)
+        print(
+            f"seed {seed}: residual MLP ROC-AUC {results['mlp'][-1]:.4f}   logistic regression "
+            f"{results['logreg'][-1]:.4f}   ({time.time() - started:.0f}s)",
+            flush=True,
+        )
     for name, label in (("mlp", "residual MLP"), ("logreg", "logistic regression")):
         scores = np.array(results[name])
         print(f"{label:<20} ROC-AUC {scores.mean():.4f} ± {scores.std():.4f}  (n={len(scores)} splits)")

@@ -45,5 +45,7 @@ class EpochClock(keras.callbacks.Callback):
 
 def data_line(data, unit="images"):
     """The backend and the source and sizes of the splits, in one line."""
-    return (f"backend {keras.backend.backend()}, {data.source}: {data.train_examples} train / "
-            f"{data.validation_examples} validation / {data.test_examples} test {unit}")
+    return (
+        f"backend {keras.backend.backend()}, {data.source}: {data.train_examples} train / "
+        f"{data.validation_examples} validation / {data.test_examples} test {unit}"
+    )

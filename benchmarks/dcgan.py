@@ -57,10 +57,20 @@ class EpochScores(keras.callbacks.Callback):
         self.trained += time.perf_counter() - self.started
         scores = self.score(self.model)
         shares = scores.generated_counts / scores.count
-        self.results.append({"epoch": epoch + 1, "minutes": self.trained / 60, "val_fid": scores.fid(),
-                             "min_class_share": float(shares.min()), "max_class_share": float(shares.max())})
-        print(f"  epoch {epoch + 1:3d} {self.trained / 60:6.1f} min: validation FID {scores.fid():6.2f}, "
-              f"classes {shares.min():.1%} to {shares.max():.1%} of the samples", flush=True)
+        self.results.append(
+            {
+                "epoch": epoch + 1,
+                "minutes": self.trained / 60,
+                "val_fid": scores.fid(),
+                "min_class_share": float(shares.min()),
+                "max_class_share": float(shares.max()),
+            }
+        )
+        print(
+            f"  epoch {epoch + 1:3d} {self.trained / 60:6.1f} min: validation FID {scores.fid():6.2f}, "
+            f"classes {shares.min():.1%} to {shares.max():.1%} of the samples",
+            flush=True,
+        )
         if self.trained >= self.seconds:
             self.model.stop_training = True
 
@@ -92,16 +102,31 @@ def reference_discriminator():
 
 
 def reference_gan(config, classifier, num_classes):
-    model = GAN(reference_generator(), reference_discriminator(), classifier, latent_dim=REFERENCE_LATENT,
-                num_classes=num_classes, seed=config.seed, name="keras_io_dcgan")
-    return compile_gan(model, config.replace(learning_rate=REFERENCE_LEARNING_RATE,
-                                             discriminator_learning_rate=REFERENCE_LEARNING_RATE,
-                                             beta_1=REFERENCE_BETA_1))
+    model = GAN(
+        reference_generator(),
+        reference_discriminator(),
+        classifier,
+        latent_dim=REFERENCE_LATENT,
+        num_classes=num_classes,
+        seed=config.seed,
+        name="keras_io_dcgan",
+    )
+    return compile_gan(
+        model,
+        config.replace(
+            learning_rate=REFERENCE_LEARNING_RATE,
+            discriminator_learning_rate=REFERENCE_LEARNING_RATE,
+            beta_1=REFERENCE_BETA_1,
+        ),
+    )
 
 
 def run(name, model, train, seconds, score):
-    print(f"\n{name}: {model.generator.count_params():,} generator and "
-          f"{model.discriminator.count_params():,} discriminator parameters", flush=True)
+    print(
+        f"\n{name}: {model.generator.count_params():,} generator and "
+        f"{model.discriminator.count_params():,} discriminator parameters",
+        flush=True,
+    )
     budget = EpochScores(seconds, score)
     train(model, [budget])
     return {"model": name, "epochs": budget.results}
@@ -109,9 +134,17 @@ def run(name, model, train, seconds, score):
 
 def trained_generator(model):
     """The GAN `model` generating with its trained generator instead of their moving average."""
-    return GAN(model.generator, model.discriminator, model.classifier, latent_dim=model.latent_dim,
-               num_classes=model.num_classes, conditional=model.conditional, sample_images=model.sample_images,
-               seed=model.seed, name="trained_generator")
+    return GAN(
+        model.generator,
+        model.discriminator,
+        model.classifier,
+        latent_dim=model.latent_dim,
+        num_classes=model.num_classes,
+        conditional=model.conditional,
+        sample_images=model.sample_images,
+        seed=model.seed,
+        name="trained_generator",
+    )
 
 
 def test_scores(model, data, config):
@@ -123,20 +156,32 @@ def test_scores(model, data, config):
     scores = split_scores(model, data.test, config.fid_examples)
     floor = real_moments(model.classifier, data.info.train, scores.count)
     shares = scores.generated_counts / scores.count
-    result = {"test_fid": scores.fid(), "fid_samples": scores.count,
-              "real_floor": fid_lib.frechet_distance(*floor.gaussian(), *scores.real.gaussian()),
-              "classifier_test_accuracy": scores.real_right / scores.count,
-              "generated_class_counts": dict(zip(data.class_names, map(int, scores.generated_counts)))}
-    print(f"  test FID {result['test_fid']:.2f} on {scores.count} images (real training against real test images: "
-          f"{result['real_floor']:.2f}; the classifier scores {result['classifier_test_accuracy']:.2%} on them)")
-    print("  generated classes: " + ", ".join(f"{name}: {count} ({share:.1%})" for (name, count), share
-                                              in zip(result["generated_class_counts"].items(), shares)))
+    result = {
+        "test_fid": scores.fid(),
+        "fid_samples": scores.count,
+        "real_floor": fid_lib.frechet_distance(*floor.gaussian(), *scores.real.gaussian()),
+        "classifier_test_accuracy": scores.real_right / scores.count,
+        "generated_class_counts": dict(zip(data.class_names, map(int, scores.generated_counts))),
+    }
+    print(
+        f"  test FID {result['test_fid']:.2f} on {scores.count} images (real training against real test images: "
+        f"{result['real_floor']:.2f}; the classifier scores {result['classifier_test_accuracy']:.2%} on them)"
+    )
+    print(
+        "  generated classes: "
+        + ", ".join(
+            f"{name}: {count} ({share:.1%})"
+            for (name, count), share in zip(result["generated_class_counts"].items(), shares)
+        )
+    )
     if model.conditional:
         per_class = scores.accuracy_per_requested_class()
         result["generated_label_accuracy"] = scores.generated_right / scores.count
         result["generated_label_accuracy_per_class"] = dict(zip(data.class_names, map(float, per_class)))
-        print(f"  samples classified as the class asked for: {result['generated_label_accuracy']:.1%}; per class: "
-              + ", ".join(f"{name}: {accuracy:.1%}" for name, accuracy in zip(data.class_names, per_class)))
+        print(
+            f"  samples classified as the class asked for: {result['generated_label_accuracy']:.1%}; per class: "
+            + ", ".join(f"{name}: {accuracy:.1%}" for name, accuracy in zip(data.class_names, per_class))
+        )
     return result
 
 
@@ -145,8 +190,12 @@ def main():
     add_config_arguments(parser, DcganConfig)
     parser.set_defaults(config__data="files:../shared/datasets/mnist")
     parser.add_argument("--reference", action="store_true", help="also train the keras-io DCGAN")
-    parser.add_argument("--minutes", type=float, default=0.0,
-                        help="stop each model after this much training time (0: after the config's epochs)")
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=0.0,
+        help="stop each model after this much training time (0: after the config's epochs)",
+    )
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
 
@@ -164,23 +213,45 @@ def main():
     def score(gan):
         return split_scores(gan, data.validation, config.fid_examples)
 
-    results = [run(f"the dcgan app (widths {config.generator_width}/{config.discriminator_width})", model,
-                   lambda gan, callbacks: app.train(gan, data, config.replace(epochs=10_000) if args.minutes
-                                                    else config, callbacks=callbacks), seconds, score)]
+    results = [
+        run(
+            f"the dcgan app (widths {config.generator_width}/{config.discriminator_width})",
+            model,
+            lambda gan, callbacks: app.train(
+                gan, data, config.replace(epochs=10_000) if args.minutes else config, callbacks=callbacks
+            ),
+            seconds,
+            score,
+        )
+    ]
     results[0].update(test_scores(model, data, config))
     if model.ema_generator is not None:
         print("  the same run's trained generator, without the moving average:")
         results[0]["without_average"] = test_scores(trained_generator(model), data, config)
     if args.reference:
         reference = reference_gan(config, instrument.classifier, len(data.class_names))
-        results.append(run("keras-io DCGAN (28x28)", reference,
-                           lambda gan, callbacks: gan.fit(data.train, epochs=10_000 if args.minutes else config.epochs,
-                                                          verbose=0, callbacks=callbacks), seconds, score))
+        results.append(
+            run(
+                "keras-io DCGAN (28x28)",
+                reference,
+                lambda gan, callbacks: gan.fit(
+                    data.train, epochs=10_000 if args.minutes else config.epochs, verbose=0, callbacks=callbacks
+                ),
+                seconds,
+                score,
+            )
+        )
         results[1].update(test_scores(reference, data, config))
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump({"instrument": {"test_accuracy": instrument.accuracy, "real_floor": instrument.real_floor},
-                       "models": results}, handle, indent=2)
+            json.dump(
+                {
+                    "instrument": {"test_accuracy": instrument.accuracy, "real_floor": instrument.real_floor},
+                    "models": results,
+                },
+                handle,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":

@@ -43,16 +43,22 @@ def main():
     parser.add_argument("--builtin", action="store_true", help="the generated scenes instead (128x128 by default)")
     parser.add_argument("--minutes", type=float, default=30.0, help="wall-clock budget of the training")
     parser.add_argument("--json", help="also write the results here")
-    parser.add_argument("--save-run", help="also save the trained model, its config and test metrics in this run "
-                                           "folder (then `kapps detection export --run-dir ...`)")
+    parser.add_argument(
+        "--save-run",
+        help="also save the trained model, its config and test metrics in this run "
+        "folder (then `kapps detection export --run-dir ...`)",
+    )
     args = parser.parse_args()
 
     app = load_apps().get("detection")
     overrides = overrides_from_args(args)
     if args.builtin:
         given = {key for key, value in vars(args).items() if value is not None and key.startswith("config__")}
-        overrides = {**{key: value for key, value in BUILTIN_DEFAULTS.items() if f"config__{key}" not in given},
-                     **overrides, "data": "builtin"}
+        overrides = {
+            **{key: value for key, value in BUILTIN_DEFAULTS.items() if f"config__{key}" not in given},
+            **overrides,
+            "data": "builtin",
+        }
     config = DetectionConfig(**overrides).validate()
     keras.utils.set_random_seed(config.seed)
     print(config.describe(), flush=True)
@@ -60,23 +66,36 @@ def main():
     data = app.load_data(config)
     print(f"{data_line(data)} ({time.perf_counter() - loading:.0f} s to load)", flush=True)
     model = app.make_model(config, data)
-    print(f"model: {model.count_params():,} parameters; {os.cpu_count()} CPUs visible, "
-          f"{len(os.sched_getaffinity(0))} usable", flush=True)
+    print(
+        f"model: {model.count_params():,} parameters; {os.cpu_count()} CPUs visible, "
+        f"{len(os.sched_getaffinity(0))} usable",
+        flush=True,
+    )
     limit = TimeLimit(args.minutes * 60, show=lambda key: key in ("loss", "val_loss", "val_map50", "val_map"))
     started = time.perf_counter()
     app.train(model, data, config, callbacks=[limit])
     seconds = time.perf_counter() - started
     evaluating = time.perf_counter()
     decode = lambda predictions, threshold=config.eval_score_threshold: app.decode_predictions(  # noqa: E731
-        predictions, model, threshold)
+        predictions, model, threshold
+    )
     metrics, _ = split_metrics(model, data.info.test_described, decode, data.class_names, config.image_size)
-    result = {"data": data.source, "train_images": data.train_examples, "test_images": data.test_examples,
-              "epochs": limit.epochs, "training_minutes": round(seconds / 60, 2),
-              "evaluation_seconds": round(time.perf_counter() - evaluating, 1),
-              "parameters": model.count_params(), "backend": keras.backend.backend(),
-              "config": config.to_dict(), **{key: value for key, value in metrics.items()}}
-    print(f"\nAP {metrics['map']:.4f}  AP50 {metrics['map50']:.4f}  AP75 {metrics['map75']:.4f}  "
-          f"AR@100 {metrics['ar100']:.4f}  ({limit.epochs} epochs, {seconds / 60:.1f} training minutes)")
+    result = {
+        "data": data.source,
+        "train_images": data.train_examples,
+        "test_images": data.test_examples,
+        "epochs": limit.epochs,
+        "training_minutes": round(seconds / 60, 2),
+        "evaluation_seconds": round(time.perf_counter() - evaluating, 1),
+        "parameters": model.count_params(),
+        "backend": keras.backend.backend(),
+        "config": config.to_dict(),
+        **{key: value for key, value in metrics.items()},
+    }
+    print(
+        f"\nAP {metrics['map']:.4f}  AP50 {metrics['map50']:.4f}  AP75 {metrics['map75']:.4f}  "
+        f"AR@100 {metrics['ar100']:.4f}  ({limit.epochs} epochs, {seconds / 60:.1f} training minutes)"
+    )
     print("per-class AP:", {name: round(value, 4) for name, value in metrics["per_class_ap"].items()})
     if not args.builtin:
         print(f"goal AP50 >= {GOAL_AP50}: {'reached' if metrics['map50'] >= GOAL_AP50 else 'not reached'}")

@@ -4,8 +4,8 @@
 
 Trains the app's default config (any field can be overridden: `--epochs 12`) on
 all of MNIST's 60k training images less the validation hold-out (the 10k test
-images are only evaluated, after each epoch, outside the timed part). `--reference` also trains the keras-io MNIST convnet
-(two 3×3 convs of 32 and 64 filters each followed by 2×2 max-pooling, flatten,
+images are only evaluated, after each epoch, outside the timed part). `--reference`
+also trains the keras-io MNIST convnet (two 3×3 convs of 32 and 64 filters each followed by 2×2 max-pooling, flatten,
 dropout 0.5, dense softmax; Adam, batch 128, 15 epochs, no augmentation) on the
 same data in the same process, so the speed comparison is a ratio on one machine.
 """
@@ -21,8 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from apps.core.config import add_config_arguments, overrides_from_args  # noqa: E402
 from apps.catalog import load_apps  # noqa: E402
+from apps.core.config import add_config_arguments, overrides_from_args  # noqa: E402
 from apps.digits.config import DigitsConfig  # noqa: E402
 from benchmarks.common import EpochClock, data_line  # noqa: E402
 
@@ -49,16 +49,19 @@ class ScoringEpochClock(EpochClock):
 
 def keras_io_convnet():
     layers = keras.layers
-    model = keras.Sequential([
-        keras.Input((28, 28, 1)),
-        layers.Conv2D(32, 3, activation="relu"),
-        layers.MaxPooling2D(2),
-        layers.Conv2D(64, 3, activation="relu"),
-        layers.MaxPooling2D(2),
-        layers.Flatten(),
-        layers.Dropout(0.5),
-        layers.Dense(10, activation="softmax"),
-    ], name="keras_io_convnet")
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dropout(0.5),
+            layers.Dense(10, activation="softmax"),
+        ],
+        name="keras_io_convnet",
+    )
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     return model
 
@@ -96,27 +99,53 @@ def main():
     keras.utils.set_random_seed(config.seed)
     data = app.load_data(config)
     print(data_line(data))
-    results = [run(f"kapps digits {config.model} (width {config.width})", app.build_model(config, data),
-                   data, config.epochs, args.target,
-                   lambda model, data, callbacks: app.train(model, data, config, callbacks=callbacks))]
+    results = [
+        run(
+            f"kapps digits {config.model} (width {config.width})",
+            app.build_model(config, data),
+            data,
+            config.epochs,
+            args.target,
+            lambda model, data, callbacks: app.train(model, data, config, callbacks=callbacks),
+        )
+    ]
     if args.reference:
         plain = app.load_data(config.replace(augment=False, batch_size=128))
-        results.append(run("keras-io convnet", keras_io_convnet(), plain, args.reference_epochs, args.target,
-                           lambda model, data, callbacks: model.fit(
-                               data.train, validation_data=data.validation, epochs=args.reference_epochs,
-                               verbose=0, callbacks=callbacks)))
+        results.append(
+            run(
+                "keras-io convnet",
+                keras_io_convnet(),
+                plain,
+                args.reference_epochs,
+                args.target,
+                lambda model, data, callbacks: model.fit(
+                    data.train,
+                    validation_data=data.validation,
+                    epochs=args.reference_epochs,
+                    verbose=0,
+                    callbacks=callbacks,
+                ),
+            )
+        )
 
     print(f"\n{'model':<34} {'test acc':>8} {'s/epoch':>8} {'s to ' + format(args.target, '.2%'):>12} {'total s':>8}")
     for result in results:
         to_target = result["seconds_to_target"]
-        print(f"{result['model']:<34} {result['final_test_accuracy']:>8.4f} {result['seconds_per_epoch']:>8.1f} "
-              f"{(f'{to_target:.0f}' if to_target else 'never'):>12} {result['total_train_seconds']:>8.0f}")
+        print(
+            f"{result['model']:<34} {result['final_test_accuracy']:>8.4f} {result['seconds_per_epoch']:>8.1f} "
+            f"{(f'{to_target:.0f}' if to_target else 'never'):>12} {result['total_train_seconds']:>8.0f}"
+        )
     if args.reference:
         ours, reference = results[0]["seconds_to_target"], results[1]["total_train_seconds"]
-        verdict = (f"{ours:.0f} s against {reference:.0f} s: "
-                   + ("goal met" if ours < reference else "goal NOT met")) if ours else "never reached"
-        print(f"\nTime for kapps to reach {args.target:.2%} vs the keras-io convnet's "
-              f"{args.reference_epochs} epochs: {verdict}.")
+        verdict = (
+            (f"{ours:.0f} s against {reference:.0f} s: " + ("goal met" if ours < reference else "goal NOT met"))
+            if ours
+            else "never reached"
+        )
+        print(
+            f"\nTime for kapps to reach {args.target:.2%} vs the keras-io convnet's "
+            f"{args.reference_epochs} epochs: {verdict}."
+        )
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(results, handle, indent=2)

@@ -47,8 +47,9 @@ def run_one(args):
     from benchmarks.common import EpochClock
 
     app = load_apps().get("digits")
-    config = app.default_config().replace(data=args.data, epochs=args.epochs, max_examples=args.max_examples,
-                                          batch_size=args.batch_size)
+    config = app.default_config().replace(
+        data=args.data, epochs=args.epochs, max_examples=args.max_examples, batch_size=args.batch_size
+    )
     if args.replicas > 1:
         config = config.replace(distribute=ENGINES[args.backend], replicas=args.replicas)
     distribution = start_distribution(config) if args.replicas > 1 else Distribution()
@@ -58,9 +59,13 @@ def run_one(args):
     with distribution.scope():
         model = app.make_model(config, data)
         app.train(model, distribution.split_evenly(data), config, callbacks=[clock])
-    result = {"backend": args.backend, "replicas": distribution.replicas, "engine": distribution.kind,
-              "epoch_seconds": [round(seconds, 2) for seconds in clock.seconds],
-              "examples_per_second": round(data.train_examples / clock.seconds[-1], 1)}
+    result = {
+        "backend": args.backend,
+        "replicas": distribution.replicas,
+        "engine": distribution.kind,
+        "epoch_seconds": [round(seconds, 2) for seconds in clock.seconds],
+        "examples_per_second": round(data.train_examples / clock.seconds[-1], 1),
+    }
     if args.replicas > 1:
         result["step_difference"] = step_difference(distribution)
     print("RESULT " + json.dumps(result), flush=True)
@@ -78,8 +83,14 @@ def step_difference(distribution):
     labels = (features[:, :4].sum(axis=1) > 0).astype("float32")
 
     def build():
-        model = keras.Sequential([keras.Input((32,)), keras.layers.Dense(64, activation="gelu"),
-                                  keras.layers.Dense(64, activation="gelu"), keras.layers.Dense(1)])
+        model = keras.Sequential(
+            [
+                keras.Input((32,)),
+                keras.layers.Dense(64, activation="gelu"),
+                keras.layers.Dense(64, activation="gelu"),
+                keras.layers.Dense(1),
+            ]
+        )
         model.compile(keras.optimizers.Adam(1e-3), keras.losses.BinaryCrossentropy(from_logits=True))
         return model
 
@@ -110,15 +121,28 @@ def main():
     results = []
     for backend in args.backends.split(","):
         for replicas in (1, 2):
-            command = [sys.executable, __file__, "--backend", backend, "--replicas", str(replicas),
-                       "--data", args.data, "--max-examples", str(args.max_examples),
-                       "--epochs", str(args.epochs), "--batch-size", str(args.batch_size)]
+            command = [
+                sys.executable,
+                __file__,
+                "--backend",
+                backend,
+                "--replicas",
+                str(replicas),
+                "--data",
+                args.data,
+                "--max-examples",
+                str(args.max_examples),
+                "--epochs",
+                str(args.epochs),
+                "--batch-size",
+                str(args.batch_size),
+            ]
             with tempfile.TemporaryDirectory() as folder:
                 output = subprocess.run(command, cwd=folder, capture_output=True, text=True)
             lines = [line for line in output.stdout.splitlines() if line.startswith("RESULT ")]
             if output.returncode != 0 or not lines:
                 raise SystemExit(f"{backend} x{replicas} failed:\n{output.stderr[-3000:]}")
-            results.append(json.loads(lines[-1][len("RESULT "):]))
+            results.append(json.loads(lines[-1][len("RESULT ") :]))
             print(_row(results[-1]), flush=True)
     if args.json:
         with open(args.json, "w") as handle:
@@ -128,8 +152,10 @@ def main():
 def _row(result):
     difference = result.get("step_difference")
     check = f", 2-replica step vs 1 device: max |dw| = {difference:.2e}" if difference is not None else ""
-    return (f"{result['backend']:<10} {result['replicas']} replica(s) ({result['engine']}): "
-            f"{result['examples_per_second']:8.1f} examples/s, epochs {result['epoch_seconds']} s{check}")
+    return (
+        f"{result['backend']:<10} {result['replicas']} replica(s) ({result['engine']}): "
+        f"{result['examples_per_second']:8.1f} examples/s, epochs {result['epoch_seconds']} s{check}"
+    )
 
 
 if __name__ == "__main__":

@@ -77,8 +77,16 @@ def write_coco_folder(folder, count, seed=0):
             else:
                 draw.rectangle((x, y + height // 3, x + width, y + 2 * height // 3), fill=colour)
                 y, height = y + height // 3, height // 3
-            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": category + 1,
-                                "bbox": [x, y, width, height], "area": width * height, "iscrowd": 0})
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": category + 1,
+                    "bbox": [x, y, width, height],
+                    "area": width * height,
+                    "iscrowd": 0,
+                }
+            )
         name = f"{image_id:06d}.jpg"
         picture.save(folder / "images" / name, quality=90)
         images.append({"id": image_id, "file_name": name, "width": WIDTH, "height": HEIGHT})
@@ -206,8 +214,17 @@ def _first_tensor(batch):
 def measure(size, work_dir, train_flags):
     """The figures of one size: peak RSS, seconds to the first step, input and training images/s."""
     document = write_coco_folder(Path(work_dir) / f"coco-{size}", size)
-    flags = ["detection", "train", "--data", f"files:{document}", "--epochs", "1",
-             "--run-dir", str(Path(work_dir) / f"run-{size}-{int(time.time())}"), *train_flags]
+    flags = [
+        "detection",
+        "train",
+        "--data",
+        f"files:{document}",
+        "--epochs",
+        "1",
+        "--run-dir",
+        str(Path(work_dir) / f"run-{size}-{int(time.time())}"),
+        *train_flags,
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": "tensorflow", "PYTHONUNBUFFERED": "1"}
     me = [sys.executable, str(Path(__file__).resolve())]
     train_log = Path(work_dir) / f"train-{size}.log"
@@ -221,33 +238,52 @@ def measure(size, work_dir, train_flags):
         raise SystemExit(f"reading the input of {size} images failed (exit {status}); see {input_log}")
     read = _marked(input_log)[-1]
     batch = read["first_batch"]
-    return {"images": size, "peak_rss_mb": round(peak_mb), "input_only_peak_rss_mb": round(input_peak_mb),
-            "seconds_to_first_step": round(trained["first_step_end"] - started, 1),
-            "cpu_seconds_to_first_step": round(trained["first_step_cpu_seconds"], 1),
-            "input_images_per_s": round(read["input_images"] / read["input_seconds"], 1),
-            "train_images_per_s": round(trained["later_steps"] * batch / trained["later_steps_seconds"], 1)
-            if "later_steps" in trained else None}
+    return {
+        "images": size,
+        "peak_rss_mb": round(peak_mb),
+        "input_only_peak_rss_mb": round(input_peak_mb),
+        "seconds_to_first_step": round(trained["first_step_end"] - started, 1),
+        "cpu_seconds_to_first_step": round(trained["first_step_cpu_seconds"], 1),
+        "input_images_per_s": round(read["input_images"] / read["input_seconds"], 1),
+        "train_images_per_s": round(trained["later_steps"] * batch / trained["later_steps_seconds"], 1)
+        if "later_steps" in trained
+        else None,
+    }
 
 
 def report(results):
-    header = (f"{'images':>7} {'peak RSS MB':>12} {'input-only RSS MB':>18} {'s to 1st step':>14} "
-              f"{'CPU s to 1st':>13} {'input img/s':>12} {'train img/s':>12}")
+    header = (
+        f"{'images':>7} {'peak RSS MB':>12} {'input-only RSS MB':>18} {'s to 1st step':>14} "
+        f"{'CPU s to 1st':>13} {'input img/s':>12} {'train img/s':>12}"
+    )
     print(header)
     for row in results:
-        print(f"{row['images']:>7} {row['peak_rss_mb']:>12} {row['input_only_peak_rss_mb']:>18} "
-              f"{row['seconds_to_first_step']:>14} {row['cpu_seconds_to_first_step']:>13} "
-              f"{row['input_images_per_s']:>12} {row['train_images_per_s']!s:>12}")
+        print(
+            f"{row['images']:>7} {row['peak_rss_mb']:>12} {row['input_only_peak_rss_mb']:>18} "
+            f"{row['seconds_to_first_step']:>14} {row['cpu_seconds_to_first_step']:>13} "
+            f"{row['input_images_per_s']:>12} {row['train_images_per_s']!s:>12}"
+        )
     if len(results) > 1:
         growth = results[-1]["peak_rss_mb"] - results[0]["peak_rss_mb"]
-        print(f"peak RSS growth {results[0]['images']} → {results[-1]['images']} images: {growth} MB "
-              f"(goal < {GOAL_RSS_GROWTH_MB} MB: {'met' if growth < GOAL_RSS_GROWTH_MB else 'not met'})")
+        print(
+            f"peak RSS growth {results[0]['images']} → {results[-1]['images']} images: {growth} MB "
+            f"(goal < {GOAL_RSS_GROWTH_MB} MB: {'met' if growth < GOAL_RSS_GROWTH_MB else 'not met'})"
+        )
     slowest = max(row["seconds_to_first_step"] for row in results)
-    print(f"slowest first step: {slowest} s (goal <= {GOAL_FIRST_STEP_SECONDS} s: "
-          f"{'met' if slowest <= GOAL_FIRST_STEP_SECONDS else 'not met'})")
-    starved = [row["images"] for row in results if row["train_images_per_s"]
-               and row["input_images_per_s"] < row["train_images_per_s"]]
-    print("input faster than training at every size" if not starved
-          else f"input slower than training at {starved} images: the step waits on input")
+    print(
+        f"slowest first step: {slowest} s (goal <= {GOAL_FIRST_STEP_SECONDS} s: "
+        f"{'met' if slowest <= GOAL_FIRST_STEP_SECONDS else 'not met'})"
+    )
+    starved = [
+        row["images"]
+        for row in results
+        if row["train_images_per_s"] and row["input_images_per_s"] < row["train_images_per_s"]
+    ]
+    print(
+        "input faster than training at every size"
+        if not starved
+        else f"input slower than training at {starved} images: the step waits on input"
+    )
 
 
 def run_pennfudan(extra):
@@ -262,15 +298,21 @@ def main(argv=None):
     if argv[:2] in (["--child-train", "--"], ["--child-input", "--"]):
         return child_train(argv[2:]) if argv[0] == "--child-train" else child_input(argv[2:])
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default=",".join(map(str, SIZES)),
-                        help="comma-separated image counts (default %(default)s)")
-    parser.add_argument("--work-dir", default="/tmp/kapps-input-pipeline",
-                        help="where the COCO folders (kept and reused), runs and logs go (default %(default)s)")
-    parser.add_argument("--train-flags", default="", help="more `kapps detection train` flags, e.g. "
-                                                          "\"--image-size 128 --width 8\"")
+    parser.add_argument(
+        "--sizes", default=",".join(map(str, SIZES)), help="comma-separated image counts (default %(default)s)"
+    )
+    parser.add_argument(
+        "--work-dir",
+        default="/tmp/kapps-input-pipeline",
+        help="where the COCO folders (kept and reused), runs and logs go (default %(default)s)",
+    )
+    parser.add_argument(
+        "--train-flags", default="", help='more `kapps detection train` flags, e.g. "--image-size 128 --width 8"'
+    )
     parser.add_argument("--json", help="also write the results here")
-    parser.add_argument("--pennfudan", action="store_true",
-                        help="then rerun benchmarks/detection.py on ../shared/datasets/pennfudan")
+    parser.add_argument(
+        "--pennfudan", action="store_true", help="then rerun benchmarks/detection.py on ../shared/datasets/pennfudan"
+    )
     parser.add_argument("--pennfudan-flags", default="", help="more benchmarks/detection.py flags")
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",") if size.strip()]

@@ -28,20 +28,17 @@ import time
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", choices=["tensorflow", "jax", "torch"],
-                        help="Keras backend (default: $KERAS_BACKEND)")
+    parser.add_argument(
+        "--backend", choices=["tensorflow", "jax", "torch"], help="Keras backend (default: $KERAS_BACKEND)"
+    )
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--length", type=int, default=256)
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--dim", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=10,
-                        help="timed steps per variant (median is reported)")
-    parser.add_argument("--warmup", type=int, default=3,
-                        help="untimed steps per variant (compilation)")
-    parser.add_argument("--causal", action="store_true",
-                        help="use a causal mask in every variant")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="interleaved rounds over the variants")
+    parser.add_argument("--repeats", type=int, default=10, help="timed steps per variant (median is reported)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps per variant (compilation)")
+    parser.add_argument("--causal", action="store_true", help="use a causal mask in every variant")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds over the variants")
     return parser.parse_args(argv)
 
 
@@ -66,8 +63,7 @@ def make_step(backend, layer, call):
         non_trainable = [v.value for v in layer.non_trainable_variables]
 
         def loss_fn(weights, x):
-            out, _ = layer.stateless_call(weights, non_trainable, x,
-                                          **call.kwargs)
+            out, _ = layer.stateless_call(weights, non_trainable, x, **call.kwargs)
             return jnp.sum(jnp.square(out))
 
         grad = jax.jit(jax.grad(loss_fn, argnums=(0, 1)))
@@ -110,12 +106,8 @@ def build_variants(args, keras, MultiHeadSelfAttention):
             return self.inner(x, x, use_causal_mask=use_causal_mask)
 
     keras_layer = SelfMHA(mha)
-    fused = MultiHeadSelfAttention(args.heads, key_dim,
-                                   use_causal_mask=args.causal,
-                                   fused_attention=True)
-    einsum = MultiHeadSelfAttention(args.heads, key_dim,
-                                    use_causal_mask=args.causal,
-                                    fused_attention=False)
+    fused = MultiHeadSelfAttention(args.heads, key_dim, use_causal_mask=args.causal, fused_attention=True)
+    einsum = MultiHeadSelfAttention(args.heads, key_dim, use_causal_mask=args.causal, fused_attention=False)
     keras_kwargs = {"use_causal_mask": True} if args.causal else {}
     return {
         "keras": (keras_layer, Call(keras_layer, **keras_kwargs)),
@@ -145,8 +137,7 @@ def main(argv=None):
 
     backend = keras.backend.backend()
     keras.utils.set_random_seed(0)
-    x_np = np.random.default_rng(0).normal(
-        size=(args.batch, args.length, args.dim)).astype("float32")
+    x_np = np.random.default_rng(0).normal(size=(args.batch, args.length, args.dim)).astype("float32")
     x = keras.ops.convert_to_tensor(x_np)
     variants = build_variants(args, keras, MultiHeadSelfAttention)
     steps = {}
@@ -159,14 +150,15 @@ def main(argv=None):
         for name, step in steps.items():
             samples[name] += time_step(step, x, args.repeats)
     base = statistics.median(samples["keras"])
-    print(f"backend={backend} batch={args.batch} length={args.length} "
-          f"heads={args.heads} dim={args.dim} causal={args.causal} "
-          f"steps={args.rounds * args.repeats}")
+    print(
+        f"backend={backend} batch={args.batch} length={args.length} "
+        f"heads={args.heads} dim={args.dim} causal={args.causal} "
+        f"steps={args.rounds * args.repeats}"
+    )
     print(f"{'variant':<8} {'median ms':>10} {'min ms':>8} {'vs keras':>9}")
     for name, times in samples.items():
         median = statistics.median(times)
-        print(f"{name:<8} {median * 1e3:>10.2f} {min(times) * 1e3:>8.2f} "
-              f"{median / base:>8.2f}x")
+        print(f"{name:<8} {median * 1e3:>10.2f} {min(times) * 1e3:>8.2f} {median / base:>8.2f}x")
 
 
 if __name__ == "__main__":

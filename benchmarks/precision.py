@@ -43,8 +43,12 @@ def measure(app, config, mixed, jit):
     app.train(model, data, config, callbacks=[clock])
     with tempfile.TemporaryDirectory() as folder:
         metrics = app.evaluate(model, data, config, Run(app.name, folder))
-    return {"policy": dtype_policy(config), "jit_compile": jit, "epoch_seconds": clock.seconds,
-            app.gate_metric: metrics[app.gate_metric]}
+    return {
+        "policy": dtype_policy(config),
+        "jit_compile": jit,
+        "epoch_seconds": clock.seconds,
+        app.gate_metric: metrics[app.gate_metric],
+    }
 
 
 def main():
@@ -57,15 +61,21 @@ def main():
     args = parser.parse_args()
     app = load_apps().get(args.app)
     config = app.default_config().replace(data=args.data, max_examples=args.max_examples, epochs=args.epochs)
-    print(f"{app.name} on {keras.backend.backend()}, {args.max_examples or 'all'} training examples, "
-          f"{args.epochs} epochs", flush=True)
+    print(
+        f"{app.name} on {keras.backend.backend()}, {args.max_examples or 'all'} training examples, "
+        f"{args.epochs} epochs",
+        flush=True,
+    )
     results = []
     for mixed, jit in SETTINGS:
         result = measure(app, config, mixed, jit)
         results.append(result)
         epochs = " ".join(f"{seconds:6.1f}" for seconds in result["epoch_seconds"])
-        print(f"{result['policy']:<15} jit {jit:<3}  s/epoch {epochs}   test {app.gate_metric} "
-              f"{result[app.gate_metric]:.4f}", flush=True)
+        print(
+            f"{result['policy']:<15} jit {jit:<3}  s/epoch {epochs}   test {app.gate_metric} "
+            f"{result[app.gate_metric]:.4f}",
+            flush=True,
+        )
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"app": app.name, "backend": keras.backend.backend(), "results": results}, handle, indent=2)

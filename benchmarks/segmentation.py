@@ -99,31 +99,53 @@ def main():
     data = app.load_data(config)
     print(f"{data_line(data)}, classes {data.class_names}")
     model = app.build_model(config, data)
-    seconds, epochs = run(f"kapps segmentation {config.model} (width {config.width}, depth {config.depth})", model,
-                          lambda model, callbacks: app.train(model, data, config, callbacks=callbacks),
-                          args.minutes * 60)
-    results = [{"model": f"kapps {config.model}", "train_seconds": seconds, "epochs": epochs,
-                **test_scores(app, model, data, config)}]
+    seconds, epochs = run(
+        f"kapps segmentation {config.model} (width {config.width}, depth {config.depth})",
+        model,
+        lambda model, callbacks: app.train(model, data, config, callbacks=callbacks),
+        args.minutes * 60,
+    )
+    results = [
+        {
+            "model": f"kapps {config.model}",
+            "train_seconds": seconds,
+            "epochs": epochs,
+            **test_scores(app, model, data, config),
+        }
+    ]
     if args.reference:
         plain = app.load_data(config.replace(augment=False, batch_size=32))
         reference = keras_io_unet(config.image_size, len(data.class_names))
         reference_seconds, reference_epochs = run(
-            "keras-io U-Net", reference,
-            lambda model, callbacks: model.fit(plain.train, validation_data=plain.validation, epochs=10_000,
-                                               verbose=0, callbacks=callbacks),
-            seconds)
-        results.append({"model": "keras-io U-Net", "train_seconds": reference_seconds, "epochs": reference_epochs,
-                        **test_scores(app, reference, plain, config)})
+            "keras-io U-Net",
+            reference,
+            lambda model, callbacks: model.fit(
+                plain.train, validation_data=plain.validation, epochs=10_000, verbose=0, callbacks=callbacks
+            ),
+            seconds,
+        )
+        results.append(
+            {
+                "model": "keras-io U-Net",
+                "train_seconds": reference_seconds,
+                "epochs": reference_epochs,
+                **test_scores(app, reference, plain, config),
+            }
+        )
 
     print(f"\n{'model':<22} {'mean IoU':>8} {'pixel acc':>9} {'epochs':>6} {'train s':>8}  per-class IoU")
     for result in results:
         per_class = ", ".join(f"{name} {value:.3f}" for name, value in result["per_class_iou"].items())
-        print(f"{result['model']:<22} {result['mean_iou']:>8.4f} {result['pixel_accuracy']:>9.4f} "
-              f"{result['epochs']:>6} {result['train_seconds']:>8.0f}  {per_class}")
+        print(
+            f"{result['model']:<22} {result['mean_iou']:>8.4f} {result['pixel_accuracy']:>9.4f} "
+            f"{result['epochs']:>6} {result['train_seconds']:>8.0f}  {per_class}"
+        )
     ours = results[0]
     verdict = "met" if ours["mean_iou"] >= GOAL_MEAN_IOU and ours["train_seconds"] <= 20 * 60 else "NOT met"
-    print(f"\nGoal (mean IoU >= {GOAL_MEAN_IOU} within 20 minutes): {verdict}"
-          + (f"; keras-io U-Net at equal time: {results[1]['mean_iou']:.4f}" if args.reference else ""))
+    print(
+        f"\nGoal (mean IoU >= {GOAL_MEAN_IOU} within 20 minutes): {verdict}"
+        + (f"; keras-io U-Net at equal time: {results[1]['mean_iou']:.4f}" if args.reference else "")
+    )
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(results, handle, indent=2)

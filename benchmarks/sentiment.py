@@ -32,8 +32,17 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 TARGET_ACCURACY = 0.8745
 OUR_CHECKS = (0.625, 0.75, 0.875, 1.0, 2.0, 3.0, 4.0)
-REFERENCE = dict(vocabulary_size=20_000, sequence_length=200, embedding_dim=32, num_heads=2,
-                 feed_forward_dim=32, dropout=0.1, dense_units=20, batch_size=32, epochs=2)
+REFERENCE = dict(
+    vocabulary_size=20_000,
+    sequence_length=200,
+    embedding_dim=32,
+    num_heads=2,
+    feed_forward_dim=32,
+    dropout=0.1,
+    dense_units=20,
+    batch_size=32,
+    epochs=2,
+)
 
 
 def parse_args(argv=None):
@@ -80,8 +89,10 @@ def member_accuracies(app, model, data):
         return {}
     outputs = model.members.predict(data.test.map(lambda inputs, labels: inputs), verbose=0)
     labels_of = app_labels(app, model)
-    return {name: float(np.mean(labels_of(prediction) == data.info.test_labels))
-            for name, prediction in zip(model.members.output_names, outputs)}
+    return {
+        name: float(np.mean(labels_of(prediction) == data.info.test_labels))
+        for name, prediction in zip(model.members.output_names, outputs)
+    }
 
 
 def member_combination(model):
@@ -91,8 +102,10 @@ def member_combination(model):
     if getattr(model, "members", None) is None:
         return None
     layer = model.classifier.get_layer("probability")
-    return {"weights": keras.ops.convert_to_numpy(layer.member_weights).tolist(),
-            "bias": float(keras.ops.convert_to_numpy(layer.bias))}
+    return {
+        "weights": keras.ops.convert_to_numpy(layer.member_weights).tolist(),
+        "bias": float(keras.ops.convert_to_numpy(layer.bias)),
+    }
 
 
 def make_checker(data, check_epochs, steps_per_epoch, labels_of):
@@ -115,10 +128,18 @@ def make_checker(data, check_epochs, steps_per_epoch, labels_of):
             if self.step in check_steps:
                 seconds, pause_start = self.training_seconds(), time.perf_counter()
                 accuracy = test_accuracy(self.model, data, labels_of)
-                self.records.append({"epoch": check_steps[self.step], "training_seconds": round(seconds, 1),
-                                     "test_accuracy": round(accuracy, 4)})
-                print(f"  epoch {check_steps[self.step]:>4}: test accuracy {accuracy:.4f} "
-                      f"after {seconds:.1f} s of training", flush=True)
+                self.records.append(
+                    {
+                        "epoch": check_steps[self.step],
+                        "training_seconds": round(seconds, 1),
+                        "test_accuracy": round(accuracy, 4),
+                    }
+                )
+                print(
+                    f"  epoch {check_steps[self.step]:>4}: test accuracy {accuracy:.4f} "
+                    f"after {seconds:.1f} s of training",
+                    flush=True,
+                )
                 self.paused += time.perf_counter() - pause_start
 
         def on_test_begin(self, logs=None):
@@ -185,8 +206,11 @@ def run_ours(app, config, train, test, args):
     started = time.perf_counter()
     data = make_splits(train, test, config, config.data)
     vectorizing = time.perf_counter() - started
-    print(f"Our transformer: vectorized in {vectorizing:.1f} s; training {data.train_examples} "
-          f"reviews for {config.epochs} epochs", flush=True)
+    print(
+        f"Our transformer: vectorized in {vectorizing:.1f} s; training {data.train_examples} "
+        f"reviews for {config.epochs} epochs",
+        flush=True,
+    )
     model = app.build_model(config, data)
     labels_of = app_labels(app, model)
     checker = checker_for(data, config.epochs, OUR_CHECKS, config.batch_size, labels_of)
@@ -194,8 +218,14 @@ def run_ours(app, config, train, test, args):
     combination = member_combination(model)
     if combination is not None:
         accuracy = test_accuracy(model, data, labels_of)
-        checker.records.append({"epoch": config.epochs, "training_seconds": round(checker.total_training_seconds, 1),
-                                "test_accuracy": round(accuracy, 4), "after": "member weights fitted on validation"})
+        checker.records.append(
+            {
+                "epoch": config.epochs,
+                "training_seconds": round(checker.total_training_seconds, 1),
+                "test_accuracy": round(accuracy, 4),
+                "after": "member weights fitted on validation",
+            }
+        )
         print(f"  member logit weights fitted on validation {combination}: test accuracy {accuracy:.4f}", flush=True)
     members = member_accuracies(app, model, data)
     for name, accuracy in members.items():
@@ -217,15 +247,19 @@ def run_reference(config, train, test, args):
 
     settings = REFERENCE
     reference_config = config.replace(
-        vocabulary_size=settings["vocabulary_size"], bigram_vocabulary_size=0, bag_vocabulary_size=0,
-        sequence_length=settings["sequence_length"], batch_size=settings["batch_size"],
+        vocabulary_size=settings["vocabulary_size"],
+        bigram_vocabulary_size=0,
+        bag_vocabulary_size=0,
+        sequence_length=settings["sequence_length"],
+        batch_size=settings["batch_size"],
         epochs=settings["epochs"],
     )
     started = time.perf_counter()
     data = make_splits(train, test, reference_config, config.data)
     vectorizing = time.perf_counter() - started
-    print(f"keras-io reference: vectorized in {vectorizing:.1f} s; training for {settings['epochs']} epochs",
-          flush=True)
+    print(
+        f"keras-io reference: vectorized in {vectorizing:.1f} s; training for {settings['epochs']} epochs", flush=True
+    )
     model = build_reference_model(settings)
     checker = checker_for(data, settings["epochs"], (1.0, 2.0), settings["batch_size"], softmax_labels)
     model.fit(data.train, epochs=settings["epochs"], callbacks=[checker], verbose=0)
@@ -260,9 +294,11 @@ def summary_lines(results, target):
         result = results[key]
         reached = result["seconds_to_target"]
         reached_text = f"{reached:.1f} s" if reached is not None else "not reached"
-        lines.append(f"{result['model']}: test accuracy {result['test_accuracy']:.4f}; "
-                     f"training {result['training_seconds']:.1f} s; {target:.2%} reached after "
-                     f"{reached_text}; vectorizing {result['vectorizing_seconds']:.1f} s")
+        lines.append(
+            f"{result['model']}: test accuracy {result['test_accuracy']:.4f}; "
+            f"training {result['training_seconds']:.1f} s; {target:.2%} reached after "
+            f"{reached_text}; vectorizing {result['vectorizing_seconds']:.1f} s"
+        )
     if "reference" in results and results["ours"]["seconds_to_target"] is not None:
         ratio = results["ours"]["seconds_to_target"] / results["reference"]["training_seconds"]
         results["time_to_target_ratio"] = round(ratio, 3)
@@ -286,8 +322,12 @@ def main(argv=None):
     if test is None:
         raise SystemExit(f"{config.data} has no test split; the benchmark needs the official one.")
     print(f"Data {config.data}: {len(train[0])} training, {len(test[0])} test reviews", flush=True)
-    results = {"data": config.data, "config": config.to_dict(), "target": args.target,
-               "ours": run_ours(app, config, train, test, args)}
+    results = {
+        "data": config.data,
+        "config": config.to_dict(),
+        "target": args.target,
+        "ours": run_ours(app, config, train, test, args),
+    }
     if args.reference:
         keras.utils.set_random_seed(config.seed)
         results["reference"] = run_reference(config, train, test, args)

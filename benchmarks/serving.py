@@ -45,10 +45,10 @@ BOUND_BATCH = 32
 
 
 def export_digits(base):
+    from apps.core.workflow import export_app_model
     from apps.digits.app import DigitsApp
     from apps.digits.config import DigitsConfig
     from apps.digits.model import build_model
-    from apps.core.workflow import export_app_model
 
     app, config = DigitsApp(), DigitsConfig()
     return export_app_model(app, build_model(config, 1000), config, base)
@@ -98,8 +98,12 @@ def batching_bound(path, image, seconds, batch, single_ms):
     with no front end at all."""
     single = single_ms / 1e3
     batched = np.median(in_process_session(path, image, seconds, batch)) / batch
-    return {"batch": batch, "ms_per_image_batch_1": 1e3 * single,
-            "ms_per_image_batched": 1e3 * batched, "gain": float(single / batched)}
+    return {
+        "batch": batch,
+        "ms_per_image_batch_1": 1e3 * single,
+        "ms_per_image_batched": 1e3 * batched,
+        "gain": float(single / batched),
+    }
 
 
 def free_port():
@@ -136,14 +140,33 @@ def write_batching_parameters(path, num_batch_threads, batch_timeout_micros):
 
 def start_server(base, batching_file=None, core=None):
     rest, grpc_port = free_port(), free_port()
-    command = [sys.executable, "-m", "kapps", "serve", "--port", str(grpc_port), "--rest_api_port",
-               str(rest), "--model_name", "digits", "--model_base_path", str(base / "digits"),
-               "--file_system_poll_wait_seconds", "0"]
+    command = [
+        sys.executable,
+        "-m",
+        "kapps",
+        "serve",
+        "--port",
+        str(grpc_port),
+        "--rest_api_port",
+        str(rest),
+        "--model_name",
+        "digits",
+        "--model_base_path",
+        str(base / "digits"),
+        "--file_system_poll_wait_seconds",
+        "0",
+    ]
     if batching_file:
         command += ["--enable_batching", "--batching_parameters_file", str(batching_file)]
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
-                               preexec_fn=pin(core))
+    process = subprocess.Popen(
+        command,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        preexec_fn=pin(core),
+    )
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         line = process.stdout.readline()
@@ -197,8 +220,10 @@ class RestConnection:
 def rest_caller(port, image):
     """A coroutine factory: each worker opens its own connection and posts the image."""
     body = json.dumps({"instances": [image.tolist()]}).encode()
-    request = (f"POST /v1/models/digits:predict HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-               f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    request = (
+        f"POST /v1/models/digits:predict HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
 
     async def connect():
         loop = asyncio.get_running_loop()
@@ -253,19 +278,19 @@ def load(connect, concurrency, seconds):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--json", help="write the results here")
-    parser.add_argument("--batch-timeout-micros", type=int, default=5000,
-                        help="batch_timeout_micros of the batching-on server")
-    parser.add_argument("--no-pin", action="store_true",
-                        help="do not give the server and the client a core each")
+    parser.add_argument(
+        "--batch-timeout-micros", type=int, default=5000, help="batch_timeout_micros of the batching-on server"
+    )
+    parser.add_argument("--no-pin", action="store_true", help="do not give the server and the client a core each")
     args = parser.parse_args(argv)
     available = cores()
-    server_core, client_core = (available[-1], available[0]) if len(available) >= 2 and not args.no_pin \
-        else (None, None)
+    server_core, client_core = (
+        (available[-1], available[0]) if len(available) >= 2 and not args.no_pin else (None, None)
+    )
     if server_core is not None:
         print(f"server and in-process calls on core {server_core}, client on core {client_core}")
         pin(server_core)()
@@ -274,20 +299,26 @@ def main(argv=None):
     path = export_digits(base)
     image = np.random.default_rng(0).random((28, 28), dtype=np.float32)
     p50, p99 = percentiles(in_process(path, image, args.seconds))
-    results = {"in_process": {"p50_ms": p50, "p99_ms": p99}, "runs": [],
-               "server_core": server_core, "client_core": client_core}
+    results = {
+        "in_process": {"p50_ms": p50, "p99_ms": p99},
+        "runs": [],
+        "server_core": server_core,
+        "client_core": client_core,
+    }
     print(f"in-process SavedModel call, batch 1: p50 {p50:.3f} ms  p99 {p99:.3f} ms")
     s50, s99 = percentiles(in_process_session(path, image, args.seconds))
     results["in_process_session"] = {"p50_ms": s50, "p99_ms": s99}
-    print(f"in-process session callable (server's runtime), batch 1: p50 {s50:.3f} ms  "
-          f"p99 {s99:.3f} ms")
+    print(f"in-process session callable (server's runtime), batch 1: p50 {s50:.3f} ms  p99 {s99:.3f} ms")
     bound = results["model_batching_bound"] = batching_bound(path, image, args.seconds, BOUND_BATCH, s50)
-    print(f"session callable, batch {BOUND_BATCH}: {bound['ms_per_image_batched']:.3f} ms per image "
-          f"against {bound['ms_per_image_batch_1']:.3f} ms at batch 1: batching can raise this model's "
-          f"throughput on this machine at most {bound['gain']:.2f}x, before any front-end cost")
+    print(
+        f"session callable, batch {BOUND_BATCH}: {bound['ms_per_image_batched']:.3f} ms per image "
+        f"against {bound['ms_per_image_batch_1']:.3f} ms at batch 1: batching can raise this model's "
+        f"throughput on this machine at most {bound['gain']:.2f}x, before any front-end cost"
+    )
     batching_file = base / "batching_parameters.txt"
-    params = write_batching_parameters(batching_file, 1 if server_core is not None else len(available) or 1,
-                                       args.batch_timeout_micros)
+    params = write_batching_parameters(
+        batching_file, 1 if server_core is not None else len(available) or 1, args.batch_timeout_micros
+    )
     results["batching_parameters"] = {field.name: value.value for field, value in params.ListFields()}
     print("batching on:", " ".join(f"{k}={v}" for k, v in results["batching_parameters"].items()))
     if client_core is not None:
@@ -299,28 +330,42 @@ def main(argv=None):
             for protocol, make in (("rest", rest_caller), ("grpc", grpc_caller)):
                 call = make(rest_port if protocol == "rest" else grpc_port, image)
                 for concurrency in args.concurrency:
-                    run = {"protocol": protocol, "batching": batching, "concurrency": concurrency,
-                           **load(call, concurrency, args.seconds)}
+                    run = {
+                        "protocol": protocol,
+                        "batching": batching,
+                        "concurrency": concurrency,
+                        **load(call, concurrency, args.seconds),
+                    }
                     results["runs"].append(run)
-                    print(f"{protocol:<6} {'on' if batching else 'off':<8} {concurrency:>4} "
-                          f"{run['p50_ms']:>8.3f} {run['p99_ms']:>8.3f} {run['rps']:>8.1f}", flush=True)
+                    print(
+                        f"{protocol:<6} {'on' if batching else 'off':<8} {concurrency:>4} "
+                        f"{run['p50_ms']:>8.3f} {run['p99_ms']:>8.3f} {run['rps']:>8.1f}",
+                        flush=True,
+                    )
         finally:
             process.terminate()
             process.wait(30)
 
     def find(protocol, batching, concurrency):
-        return next(r for r in results["runs"] if (r["protocol"], r["batching"], r["concurrency"]) ==
-                    (protocol, batching, concurrency))
+        return next(
+            r
+            for r in results["runs"]
+            if (r["protocol"], r["batching"], r["concurrency"]) == (protocol, batching, concurrency)
+        )
 
     overhead = find("rest", False, 1)["p50_ms"] - p50
-    print(f"\nREST p50 overhead at batch 1: {overhead:.3f} ms over the SavedModel signature call, "
-          f"{find('rest', False, 1)['p50_ms'] - s50:.3f} ms over the session callable (goal <= 1 ms)")
+    print(
+        f"\nREST p50 overhead at batch 1: {overhead:.3f} ms over the SavedModel signature call, "
+        f"{find('rest', False, 1)['p50_ms'] - s50:.3f} ms over the session callable (goal <= 1 ms)"
+    )
     if 32 in args.concurrency:
         for protocol in ("rest", "grpc"):
             gain = find(protocol, True, 32)["rps"] / find(protocol, False, 32)["rps"]
             results[f"{protocol}_batching_gain_at_32"] = gain
-            print(f"{protocol} batching throughput gain at 32 clients: {gain:.2f}x (goal >= 3x; "
-                  f"the model alone gains {results['model_batching_bound']['gain']:.2f}x from batching here)")
+            print(
+                f"{protocol} batching throughput gain at 32 clients: {gain:.2f}x (goal >= 3x; "
+                f"the model alone gains {results['model_batching_bound']['gain']:.2f}x from batching here)"
+            )
     results["rest_p50_overhead_ms"] = overhead
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

@@ -81,30 +81,31 @@ def json_body():
 
 def png_bomb(side=BOMB_SIDE):
     """A grayscale PNG claiming side×side pixels; its IDAT holds compressed zero rows."""
+
     def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(
-            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     compressor = zlib.compressobj(9)
     row = bytes(side + 1)  # filter byte 0 and a row of black pixels
     idat = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
     header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat)
-            + chunk(b"IEND", b""))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 def bomb_body():
     png = png_bomb()
-    body = json.dumps({"signature_name": "serve_image_bytes",
-                       "instances": [{"b64": base64.b64encode(png).decode()}]}).encode()
+    body = json.dumps(
+        {"signature_name": "serve_image_bytes", "instances": [{"b64": base64.b64encode(png).decode()}]}
+    ).encode()
     return body, f"a {len(png) / 1e3:.0f} KB PNG of {BOMB_SIDE}x{BOMB_SIDE}"
 
 
 def reviews_body():
     sentence = "the plot was not good but the cast was superb and the ending moved me. "
     review = (sentence * (REVIEW_BYTES // len(sentence) + 1))[:REVIEW_BYTES]
-    return json.dumps({"instances": [review] * REVIEW_COUNT}).encode(), \
-        f"{REVIEW_COUNT} reviews of {REVIEW_BYTES >> 20} MB"
+    return json.dumps(
+        {"instances": [review] * REVIEW_COUNT}
+    ).encode(), f"{REVIEW_COUNT} reviews of {REVIEW_BYTES >> 20} MB"
 
 
 # ----- the server -------------------------------------------------------------------
@@ -116,11 +117,31 @@ def free_port():
 
 def start_server(name, model_dir, flags):
     rest = free_port()
-    command = [sys.executable, "-m", "kapps", "serve", "--port", str(free_port()),
-               "--rest_api_port", str(rest), "--model_name", name, "--model_base_path",
-               str(model_dir), "--file_system_poll_wait_seconds", "0", *flags]
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    command = [
+        sys.executable,
+        "-m",
+        "kapps",
+        "serve",
+        "--port",
+        str(free_port()),
+        "--rest_api_port",
+        str(rest),
+        "--model_name",
+        name,
+        "--model_base_path",
+        str(model_dir),
+        "--file_system_poll_wait_seconds",
+        "0",
+        *flags,
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         line = process.stdout.readline()
@@ -173,19 +194,26 @@ def measure(name, model_dir, body, what, settle_seconds, flags):
         process.terminate()
         process.wait(60)
     text = answer.decode("utf-8", "replace")
-    return {"request": what, "body_mb": len(body) / 2**20, "http_status": status,
-            "answer": text if status != 200 else text[:120], "seconds": seconds,
-            "idle_mb": idle / 2**20, "peak_mb": peak / 2**20, "after_answer_mb": after_answer / 2**20,
-            "settled_mb": settled / 2**20, "peak_goal_met": peak < GOAL_PEAK_BYTES,
-            "settled_goal_met": settled <= GOAL_SETTLED_RATIO * idle}
+    return {
+        "request": what,
+        "body_mb": len(body) / 2**20,
+        "http_status": status,
+        "answer": text if status != 200 else text[:120],
+        "seconds": seconds,
+        "idle_mb": idle / 2**20,
+        "peak_mb": peak / 2**20,
+        "after_answer_mb": after_answer / 2**20,
+        "settled_mb": settled / 2**20,
+        "peak_goal_met": peak < GOAL_PEAK_BYTES,
+        "settled_goal_met": settled <= GOAL_SETTLED_RATIO * idle,
+    }
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    flags = argv[argv.index("--") + 1:] if "--" in argv else []
-    argv = argv[:argv.index("--")] if "--" in argv else argv
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    flags = argv[argv.index("--") + 1 :] if "--" in argv else []
+    argv = argv[: argv.index("--")] if "--" in argv else argv
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--digits-export", help="a digits version folder (default: train one)")
     parser.add_argument("--sentiment-export", help="a sentiment version folder (default: train one)")
     parser.add_argument("--settle-seconds", type=float, default=60.0)
@@ -194,8 +222,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     only = set(args.only or ["json_body", "png_bomb", "reviews"])
     exports = {"digits": args.digits_export, "sentiment": args.sentiment_export}
-    cases = {"json_body": ("digits", json_body), "png_bomb": ("digits", bomb_body),
-             "reviews": ("sentiment", reviews_body)}
+    cases = {
+        "json_body": ("digits", json_body),
+        "png_bomb": ("digits", bomb_body),
+        "reviews": ("sentiment", reviews_body),
+    }
     results = {}
     with tempfile.TemporaryDirectory() as work:
         for case, (name, make_body) in cases.items():
@@ -207,12 +238,14 @@ def main(argv=None):
             body, what = make_body()
             result = measure(name, version_dir.parent, body, what, args.settle_seconds, flags)
             results[case] = result
-            print(f"{case:10s} {what}: HTTP {result['http_status']} in {result['seconds']:.1f} s; "
-                  f"RSS idle {result['idle_mb']:.0f} MB, peak {result['peak_mb']:.0f} MB, "
-                  f"right after {result['after_answer_mb']:.0f} MB, "
-                  f"{args.settle_seconds:.0f} s later {result['settled_mb']:.0f} MB"
-                  + ("" if result["http_status"] == 200 else f"; answer {result['answer'][:200]}"),
-                  flush=True)
+            print(
+                f"{case:10s} {what}: HTTP {result['http_status']} in {result['seconds']:.1f} s; "
+                f"RSS idle {result['idle_mb']:.0f} MB, peak {result['peak_mb']:.0f} MB, "
+                f"right after {result['after_answer_mb']:.0f} MB, "
+                f"{args.settle_seconds:.0f} s later {result['settled_mb']:.0f} MB"
+                + ("" if result["http_status"] == 200 else f"; answer {result['answer'][:200]}"),
+                flush=True,
+            )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return results

@@ -31,16 +31,28 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESTART_DROP_MB = 50  # a drop this large between two trials is a process restart
-TINY_SEARCH = ["--data", "builtin", "--max-examples", "300", "--max-epochs", "1",
-               "--fix", "model=cnn", "--fix", "width=8", "--verbose", "0"]
+TINY_SEARCH = [
+    "--data",
+    "builtin",
+    "--max-examples",
+    "300",
+    "--max-epochs",
+    "1",
+    "--fix",
+    "model=cnn",
+    "--fix",
+    "width=8",
+    "--verbose",
+    "0",
+]
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode", choices=("throughput", "memory"))
-    parser.add_argument("--trials", type=int, default=None,
-                        help="trials per search (default: 8 for throughput, 20 for memory)")
+    parser.add_argument(
+        "--trials", type=int, default=None, help="trials per search (default: 8 for throughput, 20 for memory)"
+    )
     parser.add_argument("--app", default="digits")
     parser.add_argument("--workdir", help="where the searches write (default: a temporary folder)")
     parser.add_argument("--json", help="also write the results to this JSON file")
@@ -49,8 +61,9 @@ def parse_args(argv=None):
 
 def environment():
     env = {key: value for key, value in os.environ.items() if not key.startswith("KERASTUNER_")}
-    env.update(PYTHONPATH=str(REPO_ROOT), KERAS_BACKEND=env.get("KERAS_BACKEND", "tensorflow"),
-               TF_CPP_MIN_LOG_LEVEL="3")
+    env.update(
+        PYTHONPATH=str(REPO_ROOT), KERAS_BACKEND=env.get("KERAS_BACKEND", "tensorflow"), TF_CPP_MIN_LOG_LEVEL="3"
+    )
     return env
 
 
@@ -61,8 +74,19 @@ def free_port():
 
 
 def tune_command(app, tune_dir, trials, *extra):
-    return [sys.executable, "-m", "kapps", app, "tune", *TINY_SEARCH, "--max-trials", str(trials),
-            "--tune-dir", str(tune_dir), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "kapps",
+        app,
+        "tune",
+        *TINY_SEARCH,
+        "--max-trials",
+        str(trials),
+        "--tune-dir",
+        str(tune_dir),
+        *extra,
+    ]
 
 
 def read_ledger(tune_dir):
@@ -83,14 +107,26 @@ def run_distributed(app, tune_dir, trials, workers):
     oracle = f"127.0.0.1:{free_port()}"
     common = ["--oracle", oracle, "--threads", "1"]
     started = time.monotonic()
-    processes = [subprocess.Popen(tune_command(app, tune_dir, trials, "--distributed", "chief", *common),
-                                  env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    processes = [
+        subprocess.Popen(
+            tune_command(app, tune_dir, trials, "--distributed", "chief", *common),
+            env=environment(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
     for index in range(workers):
-        processes.append(subprocess.Popen(
-            tune_command(app, tune_dir, trials, "--distributed", "worker", "--tuner-id",
-                         f"worker-{index}", *common),
-            env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=pin_to_core(index, workers)))
+        processes.append(
+            subprocess.Popen(
+                tune_command(
+                    app, tune_dir, trials, "--distributed", "worker", "--tuner-id", f"worker-{index}", *common
+                ),
+                env=environment(),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                preexec_fn=pin_to_core(index, workers),
+            )
+        )
     codes = [process.wait() for process in processes]
     if any(codes):
         raise RuntimeError(f"a tuner process failed: exit codes {codes}")
@@ -110,42 +146,55 @@ def measure_throughput(app, trials, workdir):
         tune_dir = Path(workdir) / f"workers{workers}"
         wall = run_distributed(app, tune_dir, trials, workers)
         ledger = read_ledger(tune_dir)
-        completed = sum(1 for record in ledger
-                        if record["event"] == "end" and record["status"] == "COMPLETED")
+        completed = sum(1 for record in ledger if record["event"] == "end" and record["status"] == "COMPLETED")
         window = trial_window(ledger)
         results[workers] = {
-            "workers": workers, "trials": completed, "trial_window_s": round(window, 1),
-            "wall_s": round(wall, 1), "trials_per_hour": round(completed * 3600 / window, 1),
-            "mean_trial_s": round(statistics.mean(
-                record["seconds"] for record in ledger if record["event"] == "end"), 2),
+            "workers": workers,
+            "trials": completed,
+            "trial_window_s": round(window, 1),
+            "wall_s": round(wall, 1),
+            "trials_per_hour": round(completed * 3600 / window, 1),
+            "mean_trial_s": round(
+                statistics.mean(record["seconds"] for record in ledger if record["event"] == "end"), 2
+            ),
         }
         print(json.dumps(results[workers]), flush=True)
     speedup = results[2]["trials_per_hour"] / results[1]["trials_per_hour"]
-    print(f"\n1 worker : {results[1]['trials_per_hour']:.0f} trials/hour "
-          f"(mean trial {results[1]['mean_trial_s']} s)")
-    print(f"2 workers: {results[2]['trials_per_hour']:.0f} trials/hour "
-          f"(mean trial {results[2]['mean_trial_s']} s)")
-    print(f"speed-up : {speedup:.2f}x (goal >= 1.7x) on {os.cpu_count()} CPU cores, "
-          f"1 TensorFlow thread per worker"
-          + (", each worker on its own core" if pin_to_core(0, 2) else ""))
+    print(f"\n1 worker : {results[1]['trials_per_hour']:.0f} trials/hour (mean trial {results[1]['mean_trial_s']} s)")
+    print(f"2 workers: {results[2]['trials_per_hour']:.0f} trials/hour (mean trial {results[2]['mean_trial_s']} s)")
+    print(
+        f"speed-up : {speedup:.2f}x (goal >= 1.7x) on {os.cpu_count()} CPU cores, "
+        f"1 TensorFlow thread per worker" + (", each worker on its own core" if pin_to_core(0, 2) else "")
+    )
     return {"runs": list(results.values()), "speedup": round(speedup, 3), "cpus": os.cpu_count()}
 
 
 def measure_memory(app, trials, workdir):
     tune_dir = Path(workdir) / "memory"
-    subprocess.run(tune_command(app, tune_dir, trials), env=environment(), check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        tune_command(app, tune_dir, trials),
+        env=environment(),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     rss = [record["rss_mb"] for record in read_ledger(tune_dir) if record["event"] == "end"]
     steps = [after - before for before, after in zip(rss, rss[1:])]
     restarts = [index + 1 for index, step in enumerate(steps) if step < -RESTART_DROP_MB]
     within = [step for step in steps if step >= -RESTART_DROP_MB]
     per_trial = statistics.mean(within) if within else 0.0
     print("RSS after each trial (MiB):", ", ".join(f"{value:.0f}" for value in rss))
-    print(f"first {rss[0]:.0f} MiB, last {rss[-1]:.0f} MiB, max {max(rss):.0f} MiB; "
-          f"within a process {per_trial:+.1f} MiB/trial; process restarted before trial(s) "
-          f"{restarts or 'none'} (--trials-per-process)")
-    return {"rss_mb": rss, "max_mb": max(rss), "per_trial_within_process_mb": round(per_trial, 2),
-            "restarts_before_trial_index": restarts}
+    print(
+        f"first {rss[0]:.0f} MiB, last {rss[-1]:.0f} MiB, max {max(rss):.0f} MiB; "
+        f"within a process {per_trial:+.1f} MiB/trial; process restarted before trial(s) "
+        f"{restarts or 'none'} (--trials-per-process)"
+    )
+    return {
+        "rss_mb": rss,
+        "max_mb": max(rss),
+        "per_trial_within_process_mb": round(per_trial, 2),
+        "restarts_before_trial_index": restarts,
+    }
 
 
 def main(argv=None):

@@ -1,9 +1,9 @@
 """`kapps`: one command line for every app.
 
-    kapps list
-    kapps [--backend B] <app> train|evaluate|export|predict|tune|prepare-data [flags]
-    kapps serve [tensorflow_model_server flags]
-    kapps data-service dispatcher|worker [flags]
+kapps list
+kapps [--backend B] <app> train|evaluate|export|predict|tune|prepare-data [flags]
+kapps serve [tensorflow_model_server flags]
+kapps data-service dispatcher|worker [flags]
 """
 
 import sys

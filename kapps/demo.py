@@ -46,8 +46,16 @@ def predict_through_server(samples):
     """Starts `kapps serve` on a free port, asks it over REST, stops it."""
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "kapps", "serve", f"--rest_api_port={port}", f"--port={free_port()}",
-         "--model_name=digits", f"--model_base_path={(DEMO_MODEL_BASE / 'digits').resolve()}"],
+        [
+            sys.executable,
+            "-m",
+            "kapps",
+            "serve",
+            f"--rest_api_port={port}",
+            f"--port={free_port()}",
+            "--model_name=digits",
+            f"--model_base_path={(DEMO_MODEL_BASE / 'digits').resolve()}",
+        ],
     )
     try:
         wait_for_server(f"http://127.0.0.1:{port}/v1/models/digits")

@@ -33,9 +33,7 @@ class QueryValueAttention(keras.layers.Layer):
 
     def _unpack_shapes(self, input_shape):
         shapes = list(input_shape)
-        if len(shapes) not in (2, 3) or not isinstance(
-            shapes[0], (list, tuple)
-        ):
+        if len(shapes) not in (2, 3) or not isinstance(shapes[0], (list, tuple)):
             raise ValueError(
                 f"`{type(self).__name__}` expects the shapes of [query, "
                 f"value] or [query, value, key]. Received: "
@@ -52,9 +50,7 @@ class QueryValueAttention(keras.layers.Layer):
         return query_shape, value_shape, key_shape
 
     def _build_common(self):
-        self.attention_dropout = keras.layers.Dropout(
-            self.dropout, seed=self.seed, dtype=self.dtype_policy
-        )
+        self.attention_dropout = keras.layers.Dropout(self.dropout, seed=self.seed, dtype=self.dtype_policy)
 
     @staticmethod
     def _split_mask(mask):
@@ -64,18 +60,13 @@ class QueryValueAttention(keras.layers.Layer):
             query_mask = mask[0]
             value_mask = mask[1] if len(mask) > 1 else None
             return query_mask, value_mask
-        raise ValueError(
-            "`mask` must be a list [query_mask, value_mask]. "
-            f"Received: mask={mask!r}"
-        )
+        raise ValueError(f"`mask` must be a list [query_mask, value_mask]. Received: mask={mask!r}")
 
     # -- computation --------------------------------------------------------
     def _score(self, query, key):
         raise NotImplementedError
 
-    def call(
-        self, inputs, mask=None, training=None, return_attention_scores=False
-    ):
+    def call(self, inputs, mask=None, training=None, return_attention_scores=False):
         query, value, key = self._unpack(inputs)
         _, value_mask = self._split_mask(mask)
         single_query = len(query.shape) == 2
@@ -104,14 +95,10 @@ class QueryValueAttention(keras.layers.Layer):
         query_shape, value_shape, _ = self._unpack_shapes(input_shape)
         return query_shape[:-1] + (value_shape[-1],)
 
-    def compute_output_spec(
-        self, inputs, mask=None, training=None, return_attention_scores=False
-    ):
+    def compute_output_spec(self, inputs, mask=None, training=None, return_attention_scores=False):
         query, value, key = self._unpack(inputs)
         shapes = [query.shape, value.shape, key.shape]
-        output = keras.KerasTensor(
-            self.compute_output_shape(shapes), dtype=self.compute_dtype
-        )
+        output = keras.KerasTensor(self.compute_output_shape(shapes), dtype=self.compute_dtype)
         if not return_attention_scores:
             return output
         scores_shape = tuple(query.shape[:-1]) + (value.shape[1],)

@@ -35,9 +35,7 @@ class ConvBlockBase(keras.layers.Layer):
         self.activation = keras.activations.get(activation)
         self.epsilon = _utils.check_positive_float("epsilon", epsilon)
         if not 0.0 <= momentum < 1.0:
-            raise ValueError(
-                f"`momentum` must be in [0, 1). Received: momentum={momentum!r}"
-            )
+            raise ValueError(f"`momentum` must be in [0, 1). Received: momentum={momentum!r}")
         self.momentum = float(momentum)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
@@ -50,9 +48,7 @@ class ConvBlockBase(keras.layers.Layer):
             strides=strides,
             padding="same",
             use_bias=False,
-            kernel_initializer=_utils.clone_initializer(
-                self.kernel_initializer
-            ),
+            kernel_initializer=_utils.clone_initializer(self.kernel_initializer),
             kernel_regularizer=self.kernel_regularizer,
             dtype=self.dtype_policy,
             name=name,
@@ -85,10 +81,7 @@ class ConvBlockBase(keras.layers.Layer):
         return _utils.check_last_dim(type(self).__name__, input_shape)
 
     def _strided_shape(self, input_shape, channels):
-        spatial = [
-            None if n is None else math.ceil(n / self.strides)
-            for n in input_shape[1:-1]
-        ]
+        spatial = [None if n is None else math.ceil(n / self.strides) for n in input_shape[1:-1]]
         return (input_shape[0], *spatial, channels)
 
     def _build_projection(self, input_shape, out_channels):
@@ -104,9 +97,7 @@ class ConvBlockBase(keras.layers.Layer):
         self.projection_conv = None
         self.projection_norm = None
         if self.strides != 1 or in_channels != out_channels:
-            self.projection_conv = self._conv(
-                out_channels, 1, 1, "projection_conv"
-            )
+            self.projection_conv = self._conv(out_channels, 1, 1, "projection_conv")
             self.projection_norm = self._batch_norm("projection_norm")
             sliced_shape = self._strided_shape(input_shape, in_channels)
             shape = self._build_chain([(self.projection_conv, sliced_shape)])
@@ -118,9 +109,7 @@ class ConvBlockBase(keras.layers.Layer):
         if self.strides != 1:
             step = slice(None, None, self.strides)
             inputs = inputs[(slice(None), *([step] * self.rank), slice(None))]
-        return self.projection_norm(
-            self.projection_conv(inputs), training=training
-        )
+        return self.projection_norm(self.projection_conv(inputs), training=training)
 
     def get_config(self):
         config = super().get_config()
@@ -131,12 +120,8 @@ class ConvBlockBase(keras.layers.Layer):
                 "activation": keras.activations.serialize(self.activation),
                 "epsilon": self.epsilon,
                 "momentum": self.momentum,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "kernel_regularizer": keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
             }
         )
         return config
@@ -151,9 +136,7 @@ class BasicResidualBlock(ConvBlockBase):
 
     def build(self, input_shape):
         self._check_input_shape(input_shape)
-        self.conv1 = self._conv(
-            self.filters, self.kernel_size, self.strides, "conv1"
-        )
+        self.conv1 = self._conv(self.filters, self.kernel_size, self.strides, "conv1")
         self.norm1 = self._batch_norm("norm1")
         self.conv2 = self._conv(self.filters, self.kernel_size, 1, "conv2")
         self.norm2 = self._batch_norm("norm2")

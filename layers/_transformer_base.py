@@ -25,18 +25,12 @@ class TransformerBlockBase(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.num_heads = _utils.check_positive_int("num_heads", num_heads)
-        self.intermediate_dim = _utils.check_positive_int(
-            "intermediate_dim", intermediate_dim
-        )
+        self.intermediate_dim = _utils.check_positive_int("intermediate_dim", intermediate_dim)
         self.dropout = _utils.check_rate("dropout", dropout)
         self.norm_first = bool(norm_first)
         self.activation = keras.activations.get(activation)
-        self.layer_norm_epsilon = _utils.check_positive_float(
-            "layer_norm_epsilon", layer_norm_epsilon
-        )
-        self.key_dim = _utils.check_positive_int(
-            "key_dim", key_dim, allow_none=True
-        )
+        self.layer_norm_epsilon = _utils.check_positive_float("layer_norm_epsilon", layer_norm_epsilon)
+        self.key_dim = _utils.check_positive_int("key_dim", key_dim, allow_none=True)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.seed = seed
@@ -55,12 +49,8 @@ class TransformerBlockBase(keras.layers.Layer):
 
     def _initializers(self):
         return {
-            "kernel_initializer": _utils.clone_initializer(
-                self.kernel_initializer
-            ),
-            "bias_initializer": _utils.clone_initializer(
-                self.bias_initializer
-            ),
+            "kernel_initializer": _utils.clone_initializer(self.kernel_initializer),
+            "bias_initializer": _utils.clone_initializer(self.bias_initializer),
         }
 
     def _self_attention(self, hidden_dim, causal, name):
@@ -76,14 +66,10 @@ class TransformerBlockBase(keras.layers.Layer):
         )
 
     def _layer_norm(self, name):
-        return keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name
-        )
+        return keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name)
 
     def _dropout(self, name):
-        return keras.layers.Dropout(
-            self.dropout, seed=self.seed, dtype=self.dtype_policy, name=name
-        )
+        return keras.layers.Dropout(self.dropout, seed=self.seed, dtype=self.dtype_policy, name=name)
 
     def _build_feedforward(self, input_shape):
         hidden_dim = input_shape[-1]
@@ -101,9 +87,7 @@ class TransformerBlockBase(keras.layers.Layer):
             name="feedforward_output",
             **self._initializers(),
         )
-        self.feedforward_output.build(
-            tuple(input_shape[:-1]) + (self.intermediate_dim,)
-        )
+        self.feedforward_output.build(tuple(input_shape[:-1]) + (self.intermediate_dim,))
         self.feedforward_dropout = self._dropout("feedforward_dropout")
         self.feedforward_norm = self._layer_norm("feedforward_norm")
         self.feedforward_norm.build(input_shape)
@@ -162,12 +146,8 @@ class TransformerBlockBase(keras.layers.Layer):
                 "activation": keras.activations.serialize(self.activation),
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "key_dim": self.key_dim,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "bias_initializer": keras.initializers.serialize(
-                    self.bias_initializer
-                ),
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
                 "seed": self.seed,
             }
         )

@@ -14,50 +14,29 @@ def check_positive_int(name, value, allow_none=False):
     """Raises `ValueError` unless `value` is a positive integer."""
     if value is None and allow_none:
         return value
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value <= 0
-    ):
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}"
-        )
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
     return int(value)
 
 
 def check_rate(name, value):
     """Raises `ValueError` unless `0 <= value < 1`."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not 0.0 <= value < 1.0
-    ):
-        raise ValueError(
-            f"`{name}` must be a float in [0, 1). Received: {name}={value!r}"
-        )
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
+        raise ValueError(f"`{name}` must be a float in [0, 1). Received: {name}={value!r}")
     return float(value)
 
 
 def check_positive_float(name, value):
     """Raises `ValueError` unless `value` is a real number > 0."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or value <= 0
-    ):
-        raise ValueError(
-            f"`{name}` must be a positive number. Received: {name}={value!r}"
-        )
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value <= 0:
+        raise ValueError(f"`{name}` must be a positive number. Received: {name}={value!r}")
     return float(value)
 
 
 def check_choice(name, value, choices):
     """Raises `ValueError` unless `value` is one of `choices`."""
     if value not in choices:
-        raise ValueError(
-            f"`{name}` must be one of {list(choices)}. "
-            f"Received: {name}={value!r}"
-        )
+        raise ValueError(f"`{name}` must be one of {list(choices)}. Received: {name}={value!r}")
     return value
 
 
@@ -66,8 +45,7 @@ def check_strides(name, value):
     if isinstance(value, (tuple, list)):
         if len(set(value)) != 1:
             raise ValueError(
-                f"`{name}` must be a positive integer or a tuple of equal "
-                f"positive integers. Received: {name}={value!r}"
+                f"`{name}` must be a positive integer or a tuple of equal positive integers. Received: {name}={value!r}"
             )
         value = value[0]
     return check_positive_int(name, value)
@@ -77,8 +55,7 @@ def check_last_dim(layer_name, input_shape):
     """Returns the static last dimension of `input_shape` or raises."""
     if input_shape[-1] is None:
         raise ValueError(
-            f"`{layer_name}` needs a defined last (feature) dimension. "
-            f"Received: input_shape={tuple(input_shape)}"
+            f"`{layer_name}` needs a defined last (feature) dimension. Received: input_shape={tuple(input_shape)}"
         )
     return int(input_shape[-1])
 
@@ -87,8 +64,7 @@ def check_sequence_shape(layer_name, input_shape):
     """Raises unless `input_shape` is `(batch, steps, features)`."""
     if len(input_shape) != 3:
         raise ValueError(
-            f"`{layer_name}` expects inputs of shape (batch, steps, features). "
-            f"Received: input_shape={input_shape}"
+            f"`{layer_name}` expects inputs of shape (batch, steps, features). Received: input_shape={input_shape}"
         )
 
 
@@ -108,9 +84,7 @@ def masked_softmax(scores, mask=None, axis=-1):
     if str(dtype) in ("float16", "bfloat16"):
         scores = ops.cast(scores, "float32")
     if mask is not None:
-        scores = ops.where(
-            ops.cast(mask, "bool"), scores, large_negative(scores.dtype)
-        )
+        scores = ops.where(ops.cast(mask, "bool"), scores, large_negative(scores.dtype))
     return ops.cast(ops.softmax(scores, axis=axis), dtype)
 
 
@@ -137,13 +111,9 @@ def normalization_layer(kind, epsilon, dtype, name, axis=-1):
     from keras import layers
 
     if kind == "layer":
-        return layers.LayerNormalization(
-            axis=axis, epsilon=epsilon, dtype=dtype, name=name
-        )
+        return layers.LayerNormalization(axis=axis, epsilon=epsilon, dtype=dtype, name=name)
     if kind == "batch":
-        return layers.BatchNormalization(
-            axis=axis, epsilon=epsilon, dtype=dtype, name=name
-        )
+        return layers.BatchNormalization(axis=axis, epsilon=epsilon, dtype=dtype, name=name)
     return None
 
 

@@ -66,17 +66,12 @@ class AtrousSpatialPyramidPooling(keras.layers.Layer):
                 "`dilation_rates` must be a non-empty sequence of positive "
                 f"integers. Received: dilation_rates={dilation_rates!r}"
             )
-        self.dilation_rates = tuple(
-            _utils.check_positive_int("dilation_rates", rate)
-            for rate in dilation_rates
-        )
+        self.dilation_rates = tuple(_utils.check_positive_int("dilation_rates", rate) for rate in dilation_rates)
         self.dropout = _utils.check_rate("dropout", dropout)
         self.activation = keras.activations.get(activation)
         self.epsilon = _utils.check_positive_float("epsilon", epsilon)
         if not 0.0 <= momentum < 1.0:
-            raise ValueError(
-                f"`momentum` must be in [0, 1). Received: momentum={momentum!r}"
-            )
+            raise ValueError(f"`momentum` must be in [0, 1). Received: momentum={momentum!r}")
         self.momentum = float(momentum)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
@@ -112,9 +107,7 @@ class AtrousSpatialPyramidPooling(keras.layers.Layer):
         _utils.check_last_dim(type(self).__name__, input_shape)
         branch_shape = (*input_shape[:-1], self.filters)
         self.branch_convs, self.branch_norms = [], []
-        specs = [(1, 1, "branch_1x1")] + [
-            (3, rate, f"branch_rate{rate}") for rate in self.dilation_rates
-        ]
+        specs = [(1, 1, "branch_1x1")] + [(3, rate, f"branch_rate{rate}") for rate in self.dilation_rates]
         for kernel_size, rate, name in specs:
             conv = self._conv(kernel_size, rate, f"{name}_conv")
             norm = self._batch_norm(f"{name}_norm")
@@ -132,9 +125,7 @@ class AtrousSpatialPyramidPooling(keras.layers.Layer):
         self.fusion_norm = self._batch_norm("fusion_norm")
         self.fusion_conv.build(concatenated)
         self.fusion_norm.build(branch_shape)
-        self.fusion_dropout = keras.layers.Dropout(
-            self.dropout, dtype=self.dtype_policy, name="fusion_dropout"
-        )
+        self.fusion_dropout = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name="fusion_dropout")
         self.built = True
 
     def _image_pooling(self, inputs, like, training):
@@ -166,12 +157,8 @@ class AtrousSpatialPyramidPooling(keras.layers.Layer):
                 "activation": keras.activations.serialize(self.activation),
                 "epsilon": self.epsilon,
                 "momentum": self.momentum,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "kernel_regularizer": keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
             }
         )
         return config

@@ -78,9 +78,7 @@ class BahdanauAttention(QueryValueAttention):
         return keras.layers.Dense(
             units,
             use_bias=use_bias,
-            kernel_initializer=_utils.clone_initializer(
-                self.kernel_initializer
-            ),
+            kernel_initializer=_utils.clone_initializer(self.kernel_initializer),
             bias_initializer=_utils.clone_initializer(self.bias_initializer),
             kernel_regularizer=self.kernel_regularizer,
             bias_regularizer=self.bias_regularizer,
@@ -111,18 +109,10 @@ class BahdanauAttention(QueryValueAttention):
             {
                 "units": self.units,
                 "use_bias": self.use_bias,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "bias_initializer": keras.initializers.serialize(
-                    self.bias_initializer
-                ),
-                "kernel_regularizer": keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
-                "bias_regularizer": keras.regularizers.serialize(
-                    self.bias_regularizer
-                ),
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
             }
         )
         return config

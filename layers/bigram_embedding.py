@@ -41,19 +41,11 @@ class BigramEmbedding(keras.layers.Layer):
     (2, 5, 16)
     """
 
-    def __init__(
-        self, vocabulary_size, embedding_dim, table_dim=None, **kwargs
-    ):
+    def __init__(self, vocabulary_size, embedding_dim, table_dim=None, **kwargs):
         super().__init__(**kwargs)
-        self.vocabulary_size = _utils.check_positive_int(
-            "vocabulary_size", vocabulary_size
-        )
-        self.embedding_dim = _utils.check_positive_int(
-            "embedding_dim", embedding_dim
-        )
-        self.table_dim = _utils.check_positive_int(
-            "table_dim", table_dim, allow_none=True
-        ) or self.embedding_dim
+        self.vocabulary_size = _utils.check_positive_int("vocabulary_size", vocabulary_size)
+        self.embedding_dim = _utils.check_positive_int("embedding_dim", embedding_dim)
+        self.table_dim = _utils.check_positive_int("table_dim", table_dim, allow_none=True) or self.embedding_dim
         # The attribute and sublayer names are part of the saved weights' paths.
         self.embedding = keras.layers.Embedding(
             self.vocabulary_size,
@@ -90,9 +82,7 @@ class BigramEmbedding(keras.layers.Layer):
             pairs = self.projection(pairs)
         return token_embeddings + pairs
 
-    def compute_output_shape(
-        self, token_embeddings_shape, bigram_ids_shape=None
-    ):
+    def compute_output_shape(self, token_embeddings_shape, bigram_ids_shape=None):
         return tuple(token_embeddings_shape)
 
     def get_config(self):

@@ -45,8 +45,7 @@ class BottleneckBlock(ConvBlockBase):
     (2, 4, 4, 16)
     """
 
-    def __init__(self, filters, strides=1, expansion=4, kernel_size=3,
-                 **kwargs):
+    def __init__(self, filters, strides=1, expansion=4, kernel_size=3, **kwargs):
         super().__init__(filters, strides=strides, **kwargs)
         self.expansion = _utils.check_positive_int("expansion", expansion)
         self.kernel_size = _utils.check_positive_int("kernel_size", kernel_size)
@@ -59,12 +58,9 @@ class BottleneckBlock(ConvBlockBase):
         self._check_input_shape(input_shape)
         self.reduce_conv = self._conv(self.filters, 1, 1, "reduce_conv")
         self.reduce_norm = self._batch_norm("reduce_norm")
-        self.spatial_conv = self._conv(
-            self.filters, self.kernel_size, self.strides, "spatial_conv"
-        )
+        self.spatial_conv = self._conv(self.filters, self.kernel_size, self.strides, "spatial_conv")
         self.spatial_norm = self._batch_norm("spatial_norm")
-        self.expand_conv = self._conv(self.output_channels, 1, 1,
-                                      "expand_conv")
+        self.expand_conv = self._conv(self.output_channels, 1, 1, "expand_conv")
         self.expand_norm = self._batch_norm("expand_norm")
         shape = input_shape
         for conv, norm in (
@@ -78,12 +74,8 @@ class BottleneckBlock(ConvBlockBase):
         self.built = True
 
     def _residual_branch(self, inputs, training):
-        x = self.activation(
-            self.reduce_norm(self.reduce_conv(inputs), training=training)
-        )
-        x = self.activation(
-            self.spatial_norm(self.spatial_conv(x), training=training)
-        )
+        x = self.activation(self.reduce_norm(self.reduce_conv(inputs), training=training))
+        x = self.activation(self.spatial_norm(self.spatial_conv(x), training=training))
         return self.expand_norm(self.expand_conv(x), training=training)
 
     def call(self, inputs, training=None):
@@ -95,7 +87,5 @@ class BottleneckBlock(ConvBlockBase):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {"expansion": self.expansion, "kernel_size": self.kernel_size}
-        )
+        config.update({"expansion": self.expansion, "kernel_size": self.kernel_size})
         return config

@@ -3,8 +3,7 @@
 import keras
 
 from layers import _utils
-from layers._conv_blocks import BasicResidualBlock
-from layers._conv_blocks import downsample_mask
+from layers._conv_blocks import BasicResidualBlock, downsample_mask
 
 
 @keras.saving.register_keras_serializable(package="kapps")
@@ -50,8 +49,7 @@ class ConvResidualBlock1D(BasicResidualBlock):
     rank = 1
 
     def __init__(self, filters, strides=1, kernel_size=3, **kwargs):
-        super().__init__(filters, strides=strides, kernel_size=kernel_size,
-                         **kwargs)
+        super().__init__(filters, strides=strides, kernel_size=kernel_size, **kwargs)
         self.supports_masking = True
 
     def call(self, inputs, mask=None, training=None):

@@ -63,9 +63,7 @@ class DenseResidualBlock(keras.layers.Layer):
         self.units = _utils.check_positive_int("units", units)
         self.dropout = _utils.check_rate("dropout", dropout)
         self.activation = keras.activations.get(activation)
-        self.normalization = _utils.check_choice(
-            "normalization", normalization, _utils.NORMALIZATIONS
-        )
+        self.normalization = _utils.check_choice("normalization", normalization, _utils.NORMALIZATIONS)
         self.epsilon = _utils.check_positive_float("epsilon", epsilon)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
@@ -78,9 +76,7 @@ class DenseResidualBlock(keras.layers.Layer):
         return keras.layers.Dense(
             self.units,
             use_bias=use_bias,
-            kernel_initializer=_utils.clone_initializer(
-                self.kernel_initializer
-            ),
+            kernel_initializer=_utils.clone_initializer(self.kernel_initializer),
             bias_initializer=_utils.clone_initializer(self.bias_initializer),
             kernel_regularizer=self.kernel_regularizer,
             bias_regularizer=self.bias_regularizer,
@@ -93,14 +89,10 @@ class DenseResidualBlock(keras.layers.Layer):
         hidden_shape = tuple(input_shape[:-1]) + (self.units,)
         self.hidden_dense = self._dense("hidden_dense")
         self.hidden_dense.build(input_shape)
-        self.norm = _utils.normalization_layer(
-            self.normalization, self.epsilon, self.dtype_policy, "norm"
-        )
+        self.norm = _utils.normalization_layer(self.normalization, self.epsilon, self.dtype_policy, "norm")
         if self.norm is not None:
             self.norm.build(hidden_shape)
-        self.dropout_layer = keras.layers.Dropout(
-            self.dropout, seed=self.seed, dtype=self.dtype_policy
-        )
+        self.dropout_layer = keras.layers.Dropout(self.dropout, seed=self.seed, dtype=self.dtype_policy)
         self.output_dense = self._dense("output_dense")
         self.output_dense.build(hidden_shape)
         self.projection = None
@@ -138,18 +130,10 @@ class DenseResidualBlock(keras.layers.Layer):
                 "activation": keras.activations.serialize(self.activation),
                 "normalization": self.normalization,
                 "epsilon": self.epsilon,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "bias_initializer": keras.initializers.serialize(
-                    self.bias_initializer
-                ),
-                "kernel_regularizer": keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
-                "bias_regularizer": keras.regularizers.serialize(
-                    self.bias_regularizer
-                ),
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
                 "seed": self.seed,
             }
         )

@@ -45,8 +45,7 @@ class FeaturePyramid(keras.layers.Layer):
     [(None, 32, 32, 24), (None, 16, 16, 24), (None, 8, 8, 24), (None, 4, 4, 24)]
     """
 
-    def __init__(self, filters, extra_levels=0, kernel_initializer="he_normal", kernel_regularizer=None,
-                 **kwargs):
+    def __init__(self, filters, extra_levels=0, kernel_initializer="he_normal", kernel_regularizer=None, **kwargs):
         super().__init__(**kwargs)
         self.filters = _utils.check_positive_int("filters", filters)
         if isinstance(extra_levels, bool) or not isinstance(extra_levels, int) or extra_levels < 0:
@@ -57,20 +56,32 @@ class FeaturePyramid(keras.layers.Layer):
 
     def _conv(self, kernel_size, name, strides=1):
         return keras.layers.Conv2D(
-            self.filters, kernel_size, strides=strides, padding="same",
+            self.filters,
+            kernel_size,
+            strides=strides,
+            padding="same",
             kernel_initializer=_utils.clone_initializer(self.kernel_initializer),
-            kernel_regularizer=self.kernel_regularizer, dtype=self.dtype_policy, name=name)
+            kernel_regularizer=self.kernel_regularizer,
+            dtype=self.dtype_policy,
+            name=name,
+        )
 
     @staticmethod
     def _check_shapes(input_shape):
-        if not isinstance(input_shape, (list, tuple)) or not input_shape or not all(
-                isinstance(shape, (list, tuple)) for shape in input_shape):
-            raise ValueError("`FeaturePyramid` expects a list of feature maps, finest first. "
-                             f"Received: input_shape={input_shape}")
+        if (
+            not isinstance(input_shape, (list, tuple))
+            or not input_shape
+            or not all(isinstance(shape, (list, tuple)) for shape in input_shape)
+        ):
+            raise ValueError(
+                f"`FeaturePyramid` expects a list of feature maps, finest first. Received: input_shape={input_shape}"
+            )
         for shape in input_shape:
             if len(shape) != 4:
-                raise ValueError("`FeaturePyramid` expects inputs of rank 4 (batch, height, width, channels). "
-                                 f"Received: input_shape={tuple(shape)}")
+                raise ValueError(
+                    "`FeaturePyramid` expects inputs of rank 4 (batch, height, width, channels). "
+                    f"Received: input_shape={tuple(shape)}"
+                )
             _utils.check_last_dim(FeaturePyramid.__name__, shape)
 
     def build(self, input_shape):
@@ -116,10 +127,12 @@ class FeaturePyramid(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "filters": self.filters,
-            "extra_levels": self.extra_levels,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-            "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-        })
+        config.update(
+            {
+                "filters": self.filters,
+                "extra_levels": self.extra_levels,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+            }
+        )
         return config

@@ -45,10 +45,8 @@ class InvertedResidualBlock(ConvBlockBase):
     (2, 8, 8, 8)
     """
 
-    def __init__(self, filters, strides=1, expansion=6, kernel_size=3,
-                 activation="relu6", **kwargs):
-        super().__init__(filters, strides=strides, activation=activation,
-                         **kwargs)
+    def __init__(self, filters, strides=1, expansion=6, kernel_size=3, activation="relu6", **kwargs):
+        super().__init__(filters, strides=strides, activation=activation, **kwargs)
         self.expansion = _utils.check_positive_int("expansion", expansion)
         self.kernel_size = _utils.check_positive_int("kernel_size", kernel_size)
 
@@ -68,9 +66,7 @@ class InvertedResidualBlock(ConvBlockBase):
             strides=self.strides,
             padding="same",
             use_bias=False,
-            depthwise_initializer=_utils.clone_initializer(
-                self.kernel_initializer
-            ),
+            depthwise_initializer=_utils.clone_initializer(self.kernel_initializer),
             depthwise_regularizer=self.kernel_regularizer,
             dtype=self.dtype_policy,
             name="depthwise_conv",
@@ -88,12 +84,8 @@ class InvertedResidualBlock(ConvBlockBase):
     def _residual_branch(self, inputs, training):
         x = inputs
         if self.expand_conv is not None:
-            x = self.activation(
-                self.expand_norm(self.expand_conv(x), training=training)
-            )
-        x = self.activation(
-            self.depthwise_norm(self.depthwise_conv(x), training=training)
-        )
+            x = self.activation(self.expand_norm(self.expand_conv(x), training=training))
+        x = self.activation(self.depthwise_norm(self.depthwise_conv(x), training=training))
         return self.project_norm(self.project_conv(x), training=training)
 
     def call(self, inputs, training=None):
@@ -107,7 +99,5 @@ class InvertedResidualBlock(ConvBlockBase):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {"expansion": self.expansion, "kernel_size": self.kernel_size}
-        )
+        config.update({"expansion": self.expansion, "kernel_size": self.kernel_size})
         return config

@@ -83,7 +83,7 @@ class LuongAttention(QueryValueAttention):
         if self.score != "general" and query_dim != key_dim:
             raise ValueError(
                 f'`LuongAttention(score="{self.score}")` needs query and key '
-                "of the same feature size; use score=\"general\" otherwise. "
+                'of the same feature size; use score="general" otherwise. '
                 f"Received: query.shape={query_shape}, key.shape={key_shape}"
             )
         self.query_dense = None
@@ -91,9 +91,7 @@ class LuongAttention(QueryValueAttention):
             self.query_dense = keras.layers.Dense(
                 key_dim,
                 use_bias=False,
-                kernel_initializer=_utils.clone_initializer(
-                    self.kernel_initializer
-                ),
+                kernel_initializer=_utils.clone_initializer(self.kernel_initializer),
                 kernel_regularizer=self.kernel_regularizer,
                 dtype=self.dtype_policy,
                 name="general_kernel",
@@ -116,12 +114,8 @@ class LuongAttention(QueryValueAttention):
         config.update(
             {
                 "score": self.score,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "kernel_regularizer": keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
             }
         )
         return config

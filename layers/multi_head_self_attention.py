@@ -89,18 +89,12 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         super().__init__(**kwargs)
         self.num_heads = _utils.check_positive_int("num_heads", num_heads)
         self.key_dim = _utils.check_positive_int("key_dim", key_dim)
-        self.value_dim = _utils.check_positive_int(
-            "value_dim", value_dim, allow_none=True
-        )
+        self.value_dim = _utils.check_positive_int("value_dim", value_dim, allow_none=True)
         self.dropout = _utils.check_rate("dropout", dropout)
         self.use_causal_mask = bool(use_causal_mask)
         self.use_bias = bool(use_bias)
-        self.output_dim = _utils.check_positive_int(
-            "output_dim", output_dim, allow_none=True
-        )
-        self.fused_attention = (
-            None if fused_attention is None else bool(fused_attention)
-        )
+        self.output_dim = _utils.check_positive_int("output_dim", output_dim, allow_none=True)
+        self.fused_attention = None if fused_attention is None else bool(fused_attention)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
@@ -123,9 +117,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         return keras.layers.Dense(
             units,
             use_bias=self.use_bias,
-            kernel_initializer=_utils.clone_initializer(
-                self.kernel_initializer
-            ),
+            kernel_initializer=_utils.clone_initializer(self.kernel_initializer),
             bias_initializer=_utils.clone_initializer(self.bias_initializer),
             kernel_regularizer=self.kernel_regularizer,
             bias_regularizer=self.bias_regularizer,
@@ -142,9 +134,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.output_dense = self._dense(out_dim, "output")
         merged = self.num_heads * self._value_head_dim
         self.output_dense.build(tuple(input_shape[:-1]) + (merged,))
-        self.attention_dropout = keras.layers.Dropout(
-            self.dropout, seed=self.seed, dtype=self.dtype_policy
-        )
+        self.attention_dropout = keras.layers.Dropout(self.dropout, seed=self.seed, dtype=self.dtype_policy)
         self.built = True
 
     def _project_qkv(self, inputs):
@@ -166,9 +156,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         )
         projections = []
         for start, end, head_dim in bounds:
-            block = ops.reshape(
-                kernel[:, start:end], (features, self.num_heads, head_dim)
-            )
+            block = ops.reshape(kernel[:, start:end], (features, self.num_heads, head_dim))
             x = ops.einsum("bld,dhk->blhk", inputs, block)
             if bias is not None:
                 x = x + ops.reshape(bias[start:end], (self.num_heads, head_dim))
@@ -182,11 +170,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             attention_mask = ops.cast(mask, "bool")[:, None, None, :]
         if self.use_causal_mask:
             causal = _utils.causal_mask(length)[None, None, :, :]
-            attention_mask = (
-                causal
-                if attention_mask is None
-                else ops.logical_and(attention_mask, causal)
-            )
+            attention_mask = causal if attention_mask is None else ops.logical_and(attention_mask, causal)
         return attention_mask
 
     def _explicit_attention(self, query, key, value, attention_mask, training):
@@ -214,9 +198,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             scale=self._scale,
         )
 
-    def call(
-        self, inputs, mask=None, training=None, return_attention_scores=False
-    ):
+    def call(self, inputs, mask=None, training=None, return_attention_scores=False):
         query, key, value = self._project_qkv(inputs)
         dropout_active = self.dropout > 0.0 and bool(training)
         if (
@@ -229,13 +211,9 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             scores = None
         else:
             attention_mask = self._attention_mask(mask, ops.shape(inputs)[1])
-            context, scores = self._explicit_attention(
-                query, key, value, attention_mask, training
-            )
+            context, scores = self._explicit_attention(query, key, value, attention_mask, training)
         batch, length = ops.shape(context)[0], ops.shape(context)[1]
-        merged = ops.reshape(
-            context, (batch, length, self.num_heads * self._value_head_dim)
-        )
+        merged = ops.reshape(context, (batch, length, self.num_heads * self._value_head_dim))
         outputs = self.output_dense(merged)
         if return_attention_scores:
             return outputs, scores
@@ -248,18 +226,12 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         out_dim = self.output_dim or input_shape[-1]
         return tuple(input_shape[:-1]) + (out_dim,)
 
-    def compute_output_spec(
-        self, inputs, mask=None, training=None, return_attention_scores=False
-    ):
-        output = keras.KerasTensor(
-            self.compute_output_shape(inputs.shape), dtype=self.compute_dtype
-        )
+    def compute_output_spec(self, inputs, mask=None, training=None, return_attention_scores=False):
+        output = keras.KerasTensor(self.compute_output_shape(inputs.shape), dtype=self.compute_dtype)
         if not return_attention_scores:
             return output
         batch, length = inputs.shape[0], inputs.shape[1]
-        scores = keras.KerasTensor(
-            (batch, self.num_heads, length, length), dtype=self.compute_dtype
-        )
+        scores = keras.KerasTensor((batch, self.num_heads, length, length), dtype=self.compute_dtype)
         return output, scores
 
     def get_config(self):
@@ -274,18 +246,10 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                 "use_bias": self.use_bias,
                 "output_dim": self.output_dim,
                 "fused_attention": self.fused_attention,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "bias_initializer": keras.initializers.serialize(
-                    self.bias_initializer
-                ),
-                "kernel_regularizer": keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
-                "bias_regularizer": keras.regularizers.serialize(
-                    self.bias_regularizer
-                ),
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
                 "seed": self.seed,
             }
         )

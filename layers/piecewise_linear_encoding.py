@@ -63,8 +63,10 @@ class PiecewiseLinearEncoding(keras.layers.Layer):
     @staticmethod
     def _checked_edges(bin_edges):
         edges = [float(edge) for edge in bin_edges]
-        if len(edges) < 2 or any(not np.isfinite(edge) for edge in edges) or any(
-            right <= left for left, right in zip(edges, edges[1:])
+        if (
+            len(edges) < 2
+            or any(not np.isfinite(edge) for edge in edges)
+            or any(right <= left for left, right in zip(edges, edges[1:]))
         ):
             raise ValueError(
                 "`bin_edges` must be at least two finite, strictly increasing numbers. "
@@ -91,9 +93,7 @@ class PiecewiseLinearEncoding(keras.layers.Layer):
         upper = np.ones(self.num_bins)
         lower[0], upper[-1] = -np.inf, np.inf
         dtype = self.compute_dtype
-        progress = (ops.cast(inputs, dtype) - ops.convert_to_tensor(left, dtype)) / ops.convert_to_tensor(
-            width, dtype
-        )
+        progress = (ops.cast(inputs, dtype) - ops.convert_to_tensor(left, dtype)) / ops.convert_to_tensor(width, dtype)
         return ops.minimum(
             ops.maximum(progress, ops.convert_to_tensor(lower, dtype)), ops.convert_to_tensor(upper, dtype)
         )

@@ -44,9 +44,7 @@ class PositionEmbedding(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.sequence_length = _utils.check_positive_int(
-            "sequence_length", sequence_length
-        )
+        self.sequence_length = _utils.check_positive_int("sequence_length", sequence_length)
         self.initializer = keras.initializers.get(initializer)
         self.regularizer = keras.regularizers.get(regularizer)
         self.supports_masking = True
@@ -54,8 +52,7 @@ class PositionEmbedding(keras.layers.Layer):
     def build(self, input_shape):
         if len(input_shape) != 3:
             raise ValueError(
-                "`PositionEmbedding` expects inputs of shape (batch, length, "
-                f"dim). Received: input_shape={input_shape}"
+                f"`PositionEmbedding` expects inputs of shape (batch, length, dim). Received: input_shape={input_shape}"
             )
         length = input_shape[1]
         if length is not None and length > self.sequence_length:
@@ -75,9 +72,7 @@ class PositionEmbedding(keras.layers.Layer):
     def call(self, inputs, start_index=0):
         shape = ops.shape(inputs)
         table = ops.convert_to_tensor(self.embeddings)
-        table = ops.slice(
-            table, (start_index, 0), (shape[1], ops.shape(table)[1])
-        )
+        table = ops.slice(table, (start_index, 0), (shape[1], ops.shape(table)[1]))
         table = ops.cast(table, self.compute_dtype)
         return ops.broadcast_to(ops.expand_dims(table, 0), shape)
 

@@ -41,12 +41,8 @@ class RotaryEmbedding(keras.layers.Layer):
 
     def __init__(self, max_wavelength=10000.0, scaling_factor=1.0, **kwargs):
         super().__init__(**kwargs)
-        self.max_wavelength = _utils.check_positive_float(
-            "max_wavelength", max_wavelength
-        )
-        self.scaling_factor = _utils.check_positive_float(
-            "scaling_factor", scaling_factor
-        )
+        self.max_wavelength = _utils.check_positive_float("max_wavelength", max_wavelength)
+        self.scaling_factor = _utils.check_positive_float("scaling_factor", scaling_factor)
         self.supports_masking = True
 
     def build(self, input_shape):
@@ -57,20 +53,13 @@ class RotaryEmbedding(keras.layers.Layer):
             )
         dim = _utils.check_last_dim(type(self).__name__, input_shape)
         if dim % 2:
-            raise ValueError(
-                "`RotaryEmbedding` needs an even feature dimension. "
-                f"Received: input_shape={input_shape}"
-            )
+            raise ValueError(f"`RotaryEmbedding` needs an even feature dimension. Received: input_shape={input_shape}")
         self.built = True
 
     def _cos_sin(self, length, dim, start_index, rank):
         exponents = ops.cast(ops.arange(0, dim, 2), "float32") / float(dim)
-        inverse_frequency = ops.power(
-            ops.cast(self.max_wavelength, "float32"), -exponents
-        )
-        positions = ops.cast(ops.arange(length), "float32") + ops.cast(
-            start_index, "float32"
-        )
+        inverse_frequency = ops.power(ops.cast(self.max_wavelength, "float32"), -exponents)
+        positions = ops.cast(ops.arange(length), "float32") + ops.cast(start_index, "float32")
         positions = positions / self.scaling_factor
         angles = ops.einsum("t,f->tf", positions, inverse_frequency)
         # Broadcast over (batch, length, [heads...], dim / 2).
@@ -85,9 +74,7 @@ class RotaryEmbedding(keras.layers.Layer):
         cos, sin = self._cos_sin(length, dim, start_index, len(inputs.shape))
         x = ops.cast(inputs, "float32")
         first, second = x[..., : dim // 2], x[..., dim // 2 :]
-        rotated = ops.concatenate(
-            [first * cos - second * sin, second * cos + first * sin], axis=-1
-        )
+        rotated = ops.concatenate([first * cos - second * sin, second * cos + first * sin], axis=-1)
         return ops.cast(rotated, self.compute_dtype)
 
     def compute_mask(self, inputs, mask=None):

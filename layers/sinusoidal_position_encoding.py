@@ -15,12 +15,8 @@ def sinusoidal_table(length, dim, max_wavelength=10000.0, dtype="float32"):
     positions = ops.cast(ops.arange(length), "float32")
     channel = ops.arange(dim)
     pair_index = ops.cast(ops.floor_divide(channel, 2) * 2, "float32")
-    inverse_frequency = ops.power(
-        ops.cast(max_wavelength, "float32"), -pair_index / float(dim)
-    )
-    angles = ops.expand_dims(positions, -1) * ops.expand_dims(
-        inverse_frequency, 0
-    )
+    inverse_frequency = ops.power(ops.cast(max_wavelength, "float32"), -pair_index / float(dim))
+    angles = ops.expand_dims(positions, -1) * ops.expand_dims(inverse_frequency, 0)
     is_even = ops.equal(ops.mod(channel, 2), 0)
     table = ops.where(is_even, ops.sin(angles), ops.cos(angles))
     return ops.cast(table, dtype)
@@ -60,9 +56,7 @@ class SinusoidalPositionEncoding(keras.layers.Layer):
 
     def __init__(self, max_wavelength=10000.0, **kwargs):
         super().__init__(**kwargs)
-        self.max_wavelength = _utils.check_positive_float(
-            "max_wavelength", max_wavelength
-        )
+        self.max_wavelength = _utils.check_positive_float("max_wavelength", max_wavelength)
         self.supports_masking = True
 
     def build(self, input_shape):
@@ -77,9 +71,7 @@ class SinusoidalPositionEncoding(keras.layers.Layer):
     def call(self, inputs, start_index=0):
         shape = ops.shape(inputs)
         length, dim = shape[1], inputs.shape[-1]
-        table = sinusoidal_table(
-            start_index + length, dim, self.max_wavelength, self.compute_dtype
-        )
+        table = sinusoidal_table(start_index + length, dim, self.max_wavelength, self.compute_dtype)
         table = table[start_index:]
         return ops.broadcast_to(ops.expand_dims(table, 0), shape)
 

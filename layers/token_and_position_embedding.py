@@ -55,25 +55,13 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.vocabulary_size = _utils.check_positive_int(
-            "vocabulary_size", vocabulary_size
-        )
-        self.sequence_length = _utils.check_positive_int(
-            "sequence_length", sequence_length
-        )
-        self.embedding_dim = _utils.check_positive_int(
-            "embedding_dim", embedding_dim
-        )
+        self.vocabulary_size = _utils.check_positive_int("vocabulary_size", vocabulary_size)
+        self.sequence_length = _utils.check_positive_int("sequence_length", sequence_length)
+        self.embedding_dim = _utils.check_positive_int("embedding_dim", embedding_dim)
         self.mask_zero = bool(mask_zero)
-        self.embeddings_initializer = keras.initializers.get(
-            embeddings_initializer
-        )
-        self.position_initializer = keras.initializers.get(
-            position_initializer
-        )
-        self.embeddings_regularizer = keras.regularizers.get(
-            embeddings_regularizer
-        )
+        self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
+        self.position_initializer = keras.initializers.get(position_initializer)
+        self.embeddings_regularizer = keras.regularizers.get(embeddings_regularizer)
         self.supports_masking = self.mask_zero
 
     def build(self, input_shape):
@@ -85,9 +73,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         self.token_embedding = keras.layers.Embedding(
             self.vocabulary_size,
             self.embedding_dim,
-            embeddings_initializer=_utils.clone_initializer(
-                self.embeddings_initializer
-            ),
+            embeddings_initializer=_utils.clone_initializer(self.embeddings_initializer),
             embeddings_regularizer=self.embeddings_regularizer,
             dtype=self.dtype_policy,
             name="token_embedding",
@@ -100,9 +86,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
             dtype=self.dtype_policy,
             name="position_embedding",
         )
-        self.position_embedding.build(
-            tuple(input_shape) + (self.embedding_dim,)
-        )
+        self.position_embedding.build(tuple(input_shape) + (self.embedding_dim,))
         self.built = True
 
     def call(self, inputs):
@@ -125,15 +109,9 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
                 "sequence_length": self.sequence_length,
                 "embedding_dim": self.embedding_dim,
                 "mask_zero": self.mask_zero,
-                "embeddings_initializer": keras.initializers.serialize(
-                    self.embeddings_initializer
-                ),
-                "position_initializer": keras.initializers.serialize(
-                    self.position_initializer
-                ),
-                "embeddings_regularizer": keras.regularizers.serialize(
-                    self.embeddings_regularizer
-                ),
+                "embeddings_initializer": keras.initializers.serialize(self.embeddings_initializer),
+                "position_initializer": keras.initializers.serialize(self.position_initializer),
+                "embeddings_regularizer": keras.regularizers.serialize(self.embeddings_regularizer),
             }
         )
         return config

@@ -70,12 +70,8 @@ class TransformerDecoderBlock(TransformerBlockBase):
                 "(batch, length, features). Received: "
                 f"decoder_sequence_shape={decoder_sequence_shape}"
             )
-        hidden_dim = _utils.check_last_dim(
-            type(self).__name__, decoder_sequence_shape
-        )
-        self.self_attention = self._self_attention(
-            hidden_dim, True, "self_attention"
-        )
+        hidden_dim = _utils.check_last_dim(type(self).__name__, decoder_sequence_shape)
+        self.self_attention = self._self_attention(hidden_dim, True, "self_attention")
         self.self_attention.build(decoder_sequence_shape)
         self.self_attention_dropout = self._dropout("self_attention_dropout")
         self.self_attention_norm = self._layer_norm("self_attention_norm")
@@ -91,15 +87,9 @@ class TransformerDecoderBlock(TransformerBlockBase):
                 name="cross_attention",
                 **self._initializers(),
             )
-            self.cross_attention.build(
-                decoder_sequence_shape, encoder_sequence_shape
-            )
-            self.cross_attention_dropout = self._dropout(
-                "cross_attention_dropout"
-            )
-            self.cross_attention_norm = self._layer_norm(
-                "cross_attention_norm"
-            )
+            self.cross_attention.build(decoder_sequence_shape, encoder_sequence_shape)
+            self.cross_attention_dropout = self._dropout("cross_attention_dropout")
+            self.cross_attention_norm = self._layer_norm("cross_attention_norm")
             self.cross_attention_norm.build(decoder_sequence_shape)
         self._build_feedforward(decoder_sequence_shape)
         self.built = True
@@ -127,12 +117,8 @@ class TransformerDecoderBlock(TransformerBlockBase):
         mask=None,
     ):
         self._check_encoder(encoder_sequence)
-        decoder_mask = _first_not_none(
-            decoder_padding_mask, decoder_sequence_mask, mask
-        )
-        encoder_mask = _first_not_none(
-            encoder_padding_mask, encoder_sequence_mask
-        )
+        decoder_mask = _first_not_none(decoder_padding_mask, decoder_sequence_mask, mask)
+        encoder_mask = _first_not_none(encoder_padding_mask, encoder_sequence_mask)
 
         x, self_scores = self._self_attention_residual(
             decoder_sequence, decoder_mask, training, return_attention_scores
@@ -167,9 +153,7 @@ class TransformerDecoderBlock(TransformerBlockBase):
     def compute_mask(self, decoder_sequence, mask=None):
         return mask
 
-    def compute_output_shape(
-        self, decoder_sequence_shape, encoder_sequence_shape=None
-    ):
+    def compute_output_shape(self, decoder_sequence_shape, encoder_sequence_shape=None):
         return tuple(decoder_sequence_shape)
 
     def compute_output_spec(
@@ -179,15 +163,11 @@ class TransformerDecoderBlock(TransformerBlockBase):
         return_attention_scores=False,
         **kwargs,
     ):
-        spec = keras.KerasTensor(
-            decoder_sequence.shape, dtype=self.compute_dtype
-        )
+        spec = keras.KerasTensor(decoder_sequence.shape, dtype=self.compute_dtype)
         if not return_attention_scores:
             return spec
         batch, target = decoder_sequence.shape[0], decoder_sequence.shape[1]
-        self_scores = keras.KerasTensor(
-            (batch, self.num_heads, target, target), dtype=self.compute_dtype
-        )
+        self_scores = keras.KerasTensor((batch, self.num_heads, target, target), dtype=self.compute_dtype)
         if encoder_sequence is None:
             return spec, self_scores
         cross_scores = keras.KerasTensor(

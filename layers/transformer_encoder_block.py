@@ -95,9 +95,7 @@ class TransformerEncoderBlock(TransformerBlockBase):
                 f"length, features). Received: input_shape={input_shape}"
             )
         hidden_dim = _utils.check_last_dim(type(self).__name__, input_shape)
-        self.self_attention = self._self_attention(
-            hidden_dim, self.use_causal_mask, "self_attention"
-        )
+        self.self_attention = self._self_attention(hidden_dim, self.use_causal_mask, "self_attention")
         self.self_attention.build(input_shape)
         self.self_attention_dropout = self._dropout("self_attention_dropout")
         self.self_attention_norm = self._layer_norm("self_attention_norm")
@@ -115,9 +113,7 @@ class TransformerEncoderBlock(TransformerBlockBase):
     ):
         mask = padding_mask if padding_mask is not None else mask
 
-        x, scores = self._self_attention_residual(
-            inputs, mask, training, return_attention_scores
-        )
+        x, scores = self._self_attention_residual(inputs, mask, training, return_attention_scores)
         outputs = self._feedforward(x, training)
         if return_attention_scores:
             return outputs, scores
@@ -141,9 +137,7 @@ class TransformerEncoderBlock(TransformerBlockBase):
         if not return_attention_scores:
             return outputs
         batch, length = inputs.shape[0], inputs.shape[1]
-        scores = keras.KerasTensor(
-            (batch, self.num_heads, length, length), dtype=self.compute_dtype
-        )
+        scores = keras.KerasTensor((batch, self.num_heads, length, length), dtype=self.compute_dtype)
         return outputs, scores
 
     def get_config(self):

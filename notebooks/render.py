@@ -20,8 +20,13 @@ def execute(notebook, timeout=3600):
     """Runs `notebook` (a NotebookNode) in place, in the repository root, with the project importable."""
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    NotebookClient(notebook, timeout=timeout, kernel_name="python3", record_timing=False,
-                   resources={"metadata": {"path": str(REPO_ROOT)}}).execute()
+    NotebookClient(
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": str(REPO_ROOT)}},
+    ).execute()
     return notebook
 
 

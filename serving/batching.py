@@ -35,8 +35,7 @@ class BatchingOptions:
     def from_proto(cls, params):
         """From a `BatchingParameters` message (see `serving.extra_protos`)."""
         options = cls()
-        for field in ("max_batch_size", "batch_timeout_micros", "num_batch_threads",
-                      "max_enqueued_batches"):
+        for field in ("max_batch_size", "batch_timeout_micros", "num_batch_threads", "max_enqueued_batches"):
             if params.HasField(field):
                 setattr(options, field, int(getattr(params, field).value))
         options.allowed_batch_sizes = tuple(params.allowed_batch_sizes)
@@ -92,12 +91,14 @@ class BatchScheduler:
         self._on_batch = on_batch
         self._timeout = options.batch_timeout_micros / 1e6
         self._cond = threading.Condition()
-        self._open = {}                       # key -> _Batch being filled
-        self._ready = collections.deque()     # closed batches, FIFO
-        self._waiting = collections.Counter() # key -> closed + open batches
+        self._open = {}  # key -> _Batch being filled
+        self._ready = collections.deque()  # closed batches, FIFO
+        self._waiting = collections.Counter()  # key -> closed + open batches
         self._stopped = False
-        self._threads = [threading.Thread(target=self._worker, name=f"batch-{i}", daemon=True)
-                         for i in range(options.num_batch_threads)]
+        self._threads = [
+            threading.Thread(target=self._worker, name=f"batch-{i}", daemon=True)
+            for i in range(options.num_batch_threads)
+        ]
         for thread in self._threads:
             thread.start()
 
@@ -108,19 +109,21 @@ class BatchScheduler:
         for name, array in inputs.items():
             if np.ndim(array) == 0:
                 raise invalid_argument(
-                    f"Batching session Run() input tensors must have at least one dimension; "
-                    f"'{name}' is a scalar")
+                    f"Batching session Run() input tensors must have at least one dimension; '{name}' is a scalar"
+                )
             sizes.add(np.shape(array)[0])
         if len(sizes) != 1:
-            raise invalid_argument(
-                "Batching session Run() input tensors must have equal 0th-dimension size")
+            raise invalid_argument("Batching session Run() input tensors must have equal 0th-dimension size")
         size = sizes.pop()
         if size > self.options.max_batch_size:
             raise invalid_argument(
-                f"Task size {size} is larger than maximum input batch size "
-                f"{self.options.max_batch_size}")
-        key = (signature_name, tuple(sorted(output_filter or ())),
-               tuple((name, np.asarray(a).dtype.str, np.shape(a)[1:]) for name, a in sorted(inputs.items())))
+                f"Task size {size} is larger than maximum input batch size {self.options.max_batch_size}"
+            )
+        key = (
+            signature_name,
+            tuple(sorted(output_filter or ())),
+            tuple((name, np.asarray(a).dtype.str, np.shape(a)[1:]) for name, a in sorted(inputs.items())),
+        )
         task = _Task(inputs, size)
         with self._cond:
             if self._stopped:
@@ -131,8 +134,7 @@ class BatchScheduler:
                 batch = None
             if batch is None:
                 if self._waiting[key] >= self.options.max_enqueued_batches:
-                    raise unavailable(
-                        "The batch scheduling queue to which this task was submitted is full")
+                    raise unavailable("The batch scheduling queue to which this task was submitted is full")
                 batch = self._open[key] = _Batch(key, self._timeout)
                 self._waiting[key] += 1
             batch.tasks.append(task)
@@ -229,11 +231,11 @@ class BatchScheduler:
             if np.ndim(value) == 0 or np.shape(value)[0] != padded:
                 raise invalid_argument(
                     f"Batched output tensor '{name}' has shape {list(np.shape(value))}; its "
-                    f"0th dimension must equal the batch size {padded}")
+                    f"0th dimension must equal the batch size {padded}"
+                )
         offset = 0
         for task in tasks:
-            task.future.set_result(
-                {name: value[offset:offset + task.size] for name, value in outputs.items()})
+            task.future.set_result({name: value[offset : offset + task.size] for name, value in outputs.items()})
             offset += task.size
 
     def stop(self):

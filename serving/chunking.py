@@ -103,7 +103,7 @@ def run_in_chunks(run, inputs, size, deadline=None, pad_values=None):
     for start in range(0, rows, size):
         if deadline is not None and time.monotonic() > deadline:
             raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
-        part = {name: array[start:start + size] for name, array in inputs.items()}
+        part = {name: array[start : start + size] for name, array in inputs.items()}
         try:
             outputs = run(part)
         except ServingError as error:

@@ -54,8 +54,7 @@ class RestClient:
             if self._connection is None:
                 self._connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
             try:
-                self._connection.request(method, path, payload,
-                                         {"Content-Type": "application/json"} if payload else {})
+                self._connection.request(method, path, payload, {"Content-Type": "application/json"} if payload else {})
                 response = self._connection.getresponse()
                 text = response.read()
                 break
@@ -65,8 +64,7 @@ class RestClient:
                     raise
         answer = json.loads(text) if text else {}
         if response.status != 200:
-            raise ServingError(_code_for_http(response.status),
-                               answer.get("error", f"HTTP {response.status}"))
+            raise ServingError(_code_for_http(response.status), answer.get("error", f"HTTP {response.status}"))
         return answer
 
     def close(self):
@@ -123,9 +121,10 @@ class GrpcClient:
         parsed = urllib.parse.urlparse(url)
         target = f"{parsed.hostname or '127.0.0.1'}:{parsed.port or 8500}"
         self.timeout = timeout
-        self._channel = grpc.insecure_channel(target, options=[
-            ("grpc.max_receive_message_length", 2 ** 31 - 1),
-            ("grpc.max_send_message_length", 2 ** 31 - 1)])
+        self._channel = grpc.insecure_channel(
+            target,
+            options=[("grpc.max_receive_message_length", 2**31 - 1), ("grpc.max_send_message_length", 2**31 - 1)],
+        )
         self.prediction = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self.models = model_service_pb2_grpc.ModelServiceStub(self._channel)
 

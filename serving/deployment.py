@@ -29,17 +29,20 @@ def write_configs(model_base_path, apps, policy="latest:1", labels=None):
     """Writes `<base>/models.config` (container paths) and `<base>/models.local.config`."""
     base = Path(model_base_path)
     labels = labels or {}
-    container = build_config([ModelEntry(app, f"{CONTAINER_MODEL_BASE}/{app}", policy,
-                                         labels.get(app, {})) for app in apps])
-    local = build_config([ModelEntry(app, str((base / app).resolve()), policy, labels.get(app, {}))
-                          for app in apps])
-    return (write_model_config(base / "models.config", container),
-            write_model_config(base / "models.local.config", local))
+    container = build_config(
+        [ModelEntry(app, f"{CONTAINER_MODEL_BASE}/{app}", policy, labels.get(app, {})) for app in apps]
+    )
+    local = build_config([ModelEntry(app, str((base / app).resolve()), policy, labels.get(app, {})) for app in apps])
+    return (
+        write_model_config(base / "models.config", container),
+        write_model_config(base / "models.local.config", local),
+    )
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m serving.deployment", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m serving.deployment", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model-base-path", default="models")
     parser.add_argument("--apps", nargs="+", help="apps to serve (default: every exported one)")
     parser.add_argument("--policy", default="latest:1", help="latest:N, all or specific:V1,V2")
@@ -48,8 +51,7 @@ def main(argv=None):
     base = Path(args.model_base_path)
     apps = args.apps
     if not apps and base.is_dir():
-        apps = sorted(p.name for p in base.iterdir()
-                      if p.is_dir() and any(c.name.isdigit() for c in p.iterdir()))
+        apps = sorted(p.name for p in base.iterdir() if p.is_dir() and any(c.name.isdigit() for c in p.iterdir()))
     if not apps:
         raise SystemExit(f"No exported models under {base}; run `kapps <app> export` first.")
     for path in write_configs(base, apps, args.policy, _labels(args.label)):

@@ -70,7 +70,9 @@ def code_from_number(number):
 _DECORATIONS = re.compile(
     r"\s*\[\[\{\{node [^}]*\}\}\]\]|\s*\[\[[^\]]*\]\]|\s*\{\{function_node [^}]*\}\}|\s*\[Op:[^\]]*\]"
     r"|\s*\([\w/.\-]+:\d+\)|Graph execution error:\s*|Detected at node .*?<stack traces unavailable>\s*"
-    r"|Detected at node .*?\n\n", re.DOTALL)
+    r"|Detected at node .*?\n\n",
+    re.DOTALL,
+)
 # What TensorFlow appends after a blank line: "Errors may have originated from ...", hints.
 _APPENDIX = re.compile(r"\n\s*\n.*", re.DOTALL)
 # `tf.debugging.Assert` data: `assertion failed: [text] [3] [more text]`, strings C-escaped.
@@ -83,7 +85,7 @@ def clean_tf_message(message):
     message = _APPENDIX.sub("", _DECORATIONS.sub("", message).strip())
     message = " ".join(message.split())
     if message.startswith(_ASSERTION_PREFIX) and message.endswith("]"):
-        parts = message[len(_ASSERTION_PREFIX):-1].split("] [")
+        parts = message[len(_ASSERTION_PREFIX) : -1].split("] [")
         text = " ".join(part.replace("\\'", "'").replace('\\"', '"') for part in parts)
         message = " ".join(text.split())
     return message
@@ -99,5 +101,7 @@ class PortInUse(OSError):
     """A port the server was asked to listen on cannot be bound; the message says which flag to change."""
 
     def __init__(self, host, port, flag, reason):
-        super().__init__(f"cannot listen on {host}:{port} ({reason or 'in use'}): another server may be using it; "
-                         f"choose another port with {flag}")
+        super().__init__(
+            f"cannot listen on {host}:{port} ({reason or 'in use'}): another server may be using it; "
+            f"choose another port with {flag}"
+        )

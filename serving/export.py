@@ -72,7 +72,8 @@ def check_version(model_dir, version=None):
         raise FileExistsError(
             f"Version {version} of {Path(model_dir).name} would go backwards: version "
             f"{highest} was already issued (a server may still hold it). Leave the version "
-            f"out to export {highest + 1}, or give a higher one.")
+            f"out to export {highest + 1}, or give a higher one."
+        )
     return version
 
 
@@ -106,9 +107,8 @@ def _process_alive(pid):
 
 
 def _abandoned(staging, now):
-    parts = staging.name[len(VERSION_PREFIX_TMP):].split("-")
-    if (os.name == "posix" and len(parts) == 4 and parts[1].isdigit()
-            and parts[2] == _host_id()):
+    parts = staging.name[len(VERSION_PREFIX_TMP) :].split("-")
+    if os.name == "posix" and len(parts) == 4 and parts[1].isdigit() and parts[2] == _host_id():
         return not _process_alive(int(parts[1]))
     return now - staging.stat().st_mtime > STALE_STAGING_SECONDS
 
@@ -140,8 +140,7 @@ def build_archive(model, signatures):
     return archive
 
 
-def export_model(model, signatures, model_dir, version=None, warmup_requests=(), request_rules=None,
-                 extra_assets=None):
+def export_model(model, signatures, model_dir, version=None, warmup_requests=(), request_rules=None, extra_assets=None):
     """Writes the SavedModel of `model` as a new version of `model_dir` (whose name is the model's) and
     returns the final version folder. The exporter is given every part; it knows no app.
 

@@ -11,8 +11,14 @@ import math
 import os
 
 import grpc
-from tensorflow_serving.apis import (classification_pb2, model_management_pb2, model_service_pb2_grpc, predict_pb2,
-                                     prediction_service_pb2_grpc, regression_pb2)
+from tensorflow_serving.apis import (
+    classification_pb2,
+    model_management_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    regression_pb2,
+)
 
 from serving import inference
 from serving.errors import PortInUse, ServingError, invalid_argument
@@ -21,7 +27,7 @@ from serving.model_status import model_status_response
 from serving.tensor_proto import arrays_from_tensor_protos
 
 log = logging.getLogger("kapps.serving.grpc")
-MAX_SEND_MESSAGE_BYTES = 2 ** 31 - 1
+MAX_SEND_MESSAGE_BYTES = 2**31 - 1
 KEEPALIVE_PING_SECONDS = 60  # a client that vanished mid-call is found out (and its work cancelled)
 
 
@@ -56,6 +62,7 @@ class _Servicer:
 def still_wanted(context):
     """A check that stops a call's work (between chunks) once its client is gone or its
     deadline has passed, with the status gRPC gives such a call."""
+
     def check():
         if context.is_active():
             return
@@ -71,7 +78,7 @@ def run_timeout_ms(context):
     """The call's remaining time for TensorFlow's run deadline, rounded up to a power of two
     milliseconds: each distinct timeout is a compiled callable, so they must be few."""
     remaining = context.time_remaining()
-    if remaining is None or remaining > 2 ** 31 / 1000:
+    if remaining is None or remaining > 2**31 / 1000:
         return None
     return 2 ** math.ceil(math.log2(max(remaining * 1000, 1)))
 
@@ -89,8 +96,14 @@ class PredictionServicer(_Servicer, prediction_service_pb2_grpc.PredictionServic
             with self.manager.acquire(*_spec(request.model_spec)) as entry:
                 signature = inference.find_signature(entry, request.model_spec.signature_name)
                 inputs = arrays_from_tensor_protos(request.inputs, self.max_tensor_bytes)
-                outputs = inference.predict(entry, signature, inputs, tuple(request.output_filter),
-                                            timeout_ms=run_timeout_ms(context), check=check)
+                outputs = inference.predict(
+                    entry,
+                    signature,
+                    inputs,
+                    tuple(request.output_filter),
+                    timeout_ms=run_timeout_ms(context),
+                    check=check,
+                )
                 response = predict_pb2.PredictResponse()
                 response.model_spec.name = entry.model_name
                 response.model_spec.version.value = entry.version
@@ -106,8 +119,7 @@ class PredictionServicer(_Servicer, prediction_service_pb2_grpc.PredictionServic
             with self.manager.acquire(*_spec(request.model_spec)) as entry:
                 examples = inference.examples_from_input(request.input)
                 still_wanted(context)()  # a call that waited for a pool thread may be over already
-                signature_name, result = function(
-                    entry, request.model_spec.signature_name or None, examples)
+                signature_name, result = function(entry, request.model_spec.signature_name or None, examples)
                 response = response_class()
                 response.model_spec.name = entry.model_name
                 response.model_spec.version.value = entry.version
@@ -118,12 +130,12 @@ class PredictionServicer(_Servicer, prediction_service_pb2_grpc.PredictionServic
         return self._call(api, request, context, run)
 
     def Classify(self, request, context):
-        return self._examples_call("classify", request, context, inference.classify,
-                                   classification_pb2.ClassificationResponse)
+        return self._examples_call(
+            "classify", request, context, inference.classify, classification_pb2.ClassificationResponse
+        )
 
     def Regress(self, request, context):
-        return self._examples_call("regress", request, context, inference.regress,
-                                   regression_pb2.RegressionResponse)
+        return self._examples_call("regress", request, context, inference.regress, regression_pb2.RegressionResponse)
 
     def GetModelMetadata(self, request, context):
         def run():
@@ -131,7 +143,8 @@ class PredictionServicer(_Servicer, prediction_service_pb2_grpc.PredictionServic
             if fields != ["signature_def"]:
                 raise invalid_argument(
                     "Metadata field(s) not supported: "
-                    f"{', '.join(f for f in fields if f != 'signature_def') or '(none requested)'}")
+                    f"{', '.join(f for f in fields if f != 'signature_def') or '(none requested)'}"
+                )
             with self.manager.acquire(*_spec(request.model_spec)) as entry:
                 return inference.metadata_response(entry)
 
@@ -143,8 +156,9 @@ class PredictionServicer(_Servicer, prediction_service_pb2_grpc.PredictionServic
 
 class ModelServicer(_Servicer, model_service_pb2_grpc.ModelServiceServicer):
     def GetModelStatus(self, request, context):
-        return self._call("status", request, context,
-                          lambda: model_status_response(self.manager, *_spec(request.model_spec)))
+        return self._call(
+            "status", request, context, lambda: model_status_response(self.manager, *_spec(request.model_spec))
+        )
 
     def HandleReloadConfigRequest(self, request, context):
         response = model_management_pb2.ReloadConfigResponse()
@@ -190,23 +204,32 @@ def server_options(max_message_bytes, idle_timeout_seconds, header_timeout_secon
 
 
 class GrpcServer:
-    def __init__(self, manager, metrics, host="127.0.0.1", port=8500, max_workers=None,
-                 max_message_bytes=64 << 20, idle_timeout_seconds=300, header_timeout_seconds=30,
-                 channel_arguments=()):
+    def __init__(
+        self,
+        manager,
+        metrics,
+        host="127.0.0.1",
+        port=8500,
+        max_workers=None,
+        max_message_bytes=64 << 20,
+        idle_timeout_seconds=300,
+        header_timeout_seconds=30,
+        channel_arguments=(),
+    ):
         self.host = host
         self.port = port
         # Each RPC holds a pool thread while it waits for its batch: a pool smaller than the
         # number of concurrent clients would cap the batch size (and so the batching gain).
         self._server = grpc.server(
             concurrent.futures.ThreadPoolExecutor(
-                max_workers=max_workers or max(64, 8 * (os.cpu_count() or 1)),
-                thread_name_prefix="grpc"),
-            options=server_options(max_message_bytes, idle_timeout_seconds, header_timeout_seconds,
-                                   channel_arguments))
+                max_workers=max_workers or max(64, 8 * (os.cpu_count() or 1)), thread_name_prefix="grpc"
+            ),
+            options=server_options(max_message_bytes, idle_timeout_seconds, header_timeout_seconds, channel_arguments),
+        )
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionServicer(manager, metrics, max_message_bytes), self._server)
-        model_service_pb2_grpc.add_ModelServiceServicer_to_server(
-            ModelServicer(manager, metrics), self._server)
+            PredictionServicer(manager, metrics, max_message_bytes), self._server
+        )
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(manager, metrics), self._server)
 
     def start(self):
         host = f"[{self.host}]" if ":" in self.host else self.host

@@ -8,7 +8,7 @@ import numpy as np
 from tensorflow_serving.apis import classification_pb2, get_model_metadata_pb2, regression_pb2
 
 from serving.errors import ServingError, invalid_argument
-from serving.servable import (CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD, numpy_dtype)
+from serving.servable import CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD
 
 CLASSIFY_INPUTS = "inputs"
 CLASSIFY_CLASSES = "classes"
@@ -68,29 +68,30 @@ def submit_predict(entry, signature, inputs, executor, timeout_ms=None):
 def _example_signature(entry, signature_name, method, kind):
     signature_name, signature = find_signature(entry, signature_name)
     if signature.method_name != method:
-        raise invalid_argument(
-            f"Expected {kind} signature method_name to be {method}. Was: {signature.method_name}")
+        raise invalid_argument(f"Expected {kind} signature method_name to be {method}. Was: {signature.method_name}")
     if list(signature.inputs) != [CLASSIFY_INPUTS]:
-        raise invalid_argument(f"Expected one input Tensor named '{CLASSIFY_INPUTS}' in the "
-                               f"{kind} signature")
+        raise invalid_argument(f"Expected one input Tensor named '{CLASSIFY_INPUTS}' in the {kind} signature")
     return signature_name, signature
 
 
 def classify(entry, signature_name, serialized_examples):
     """A `ClassificationResult` for serialized examples on a classify signature."""
     signature_name, signature = _example_signature(
-        entry, signature_name or DEFAULT_SIGNATURE, CLASSIFY_METHOD, "classification")
+        entry, signature_name or DEFAULT_SIGNATURE, CLASSIFY_METHOD, "classification"
+    )
     wanted = [name for name in (CLASSIFY_CLASSES, CLASSIFY_SCORES) if name in signature.outputs]
     if not wanted:
         raise invalid_argument("Expected classification signature outputs 'classes' and/or 'scores'")
-    outputs = entry.run((signature_name, signature),
-                        {CLASSIFY_INPUTS: np.array(serialized_examples, dtype=object)}, tuple(wanted))
+    outputs = entry.run(
+        (signature_name, signature), {CLASSIFY_INPUTS: np.array(serialized_examples, dtype=object)}, tuple(wanted)
+    )
     count = len(serialized_examples)
     classes, scores = outputs.get(CLASSIFY_CLASSES), outputs.get(CLASSIFY_SCORES)
     for name, value in ((CLASSIFY_CLASSES, classes), (CLASSIFY_SCORES, scores)):
         if value is not None and (np.ndim(value) != 2 or np.shape(value)[0] != count):
-            raise invalid_argument(f"Expected Tensor shape: [{count} num_classes] but got "
-                                   f"{list(np.shape(value))} for '{name}'")
+            raise invalid_argument(
+                f"Expected Tensor shape: [{count} num_classes] but got {list(np.shape(value))} for '{name}'"
+            )
     if classes is not None and scores is not None and np.shape(classes) != np.shape(scores):
         raise invalid_argument("'classes' and 'scores' have different shapes")
     result = classification_pb2.ClassificationResult()
@@ -109,18 +110,22 @@ def classify(entry, signature_name, serialized_examples):
 def regress(entry, signature_name, serialized_examples):
     """A `RegressionResult` for serialized examples on a regress signature."""
     signature_name, signature = _example_signature(
-        entry, signature_name or DEFAULT_SIGNATURE, REGRESS_METHOD, "regression")
+        entry, signature_name or DEFAULT_SIGNATURE, REGRESS_METHOD, "regression"
+    )
     if REGRESS_OUTPUTS not in signature.outputs:
         raise invalid_argument("No output Tensor named 'outputs' in the regression signature")
-    outputs = entry.run((signature_name, signature),
-                        {REGRESS_INPUTS: np.array(serialized_examples, dtype=object)}, (REGRESS_OUTPUTS,))
+    outputs = entry.run(
+        (signature_name, signature), {REGRESS_INPUTS: np.array(serialized_examples, dtype=object)}, (REGRESS_OUTPUTS,)
+    )
     values = np.asarray(outputs[REGRESS_OUTPUTS])
     count = len(serialized_examples)
     if values.ndim == 2 and values.shape[1] == 1:
         values = values[:, 0]
     if values.shape != (count,):
-        raise invalid_argument(f"Expected output Tensor shape to be either [{count}] or "
-                               f"[{count}, 1] but got {list(np.shape(outputs[REGRESS_OUTPUTS]))}")
+        raise invalid_argument(
+            f"Expected output Tensor shape to be either [{count}] or "
+            f"[{count}, 1] but got {list(np.shape(outputs[REGRESS_OUTPUTS]))}"
+        )
     result = regression_pb2.RegressionResult()
     for value in values:
         result.regressions.add().value = float(value)

@@ -31,9 +31,23 @@ KEY_SEARCH_BYTES = 4096  # the key is looked for near the start of the body
 _ARRAY_KEY = re.compile(rb'"(instances|inputs)"\s*:\s*(?=\[)')
 _LEADING_BRACKETS = re.compile(rb"(?:\[\s*)+")
 # Array dtypes orjson writes itself (floats at their own precision) when all values are finite.
-ORJSON_DTYPES = frozenset(np.dtype(name) for name in (
-    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16",
-    "float32", "float64"))
+ORJSON_DTYPES = frozenset(
+    np.dtype(name)
+    for name in (
+        "bool",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+        "float16",
+        "float32",
+        "float64",
+    )
+)
 
 
 # ----- JSON text -----------------------------------------------------------------
@@ -112,7 +126,8 @@ def _utf8(text, where):
     except UnicodeEncodeError as error:
         raise invalid_argument(
             f"{where}: string {_short(text)} is not valid Unicode (lone surrogate "
-            f"{json.dumps(text[error.start])} at character {error.start})") from None
+            f"{json.dumps(text[error.start])} at character {error.start})"
+        ) from None
 
 
 def _string_leaves(value, name, depth=0):
@@ -124,8 +139,10 @@ def _string_leaves(value, name, depth=0):
         return _utf8(value, f"Input '{name}'")
     if _is_b64(value):
         return _decode_b64(value)
-    raise invalid_argument(f"Input '{name}': JSON values must be strings (or {{\"b64\": ...}} "
-                           f"objects) for a string tensor (got {_short(value)})")
+    raise invalid_argument(
+        f"Input '{name}': JSON values must be strings (or {{\"b64\": ...}} "
+        f"objects) for a string tensor (got {_short(value)})"
+    )
 
 
 def _short(value):
@@ -147,7 +164,7 @@ def _rectangular(value, name):
 def to_array(value, tensor_info, name):
     """A JSON value (scalar or nested lists) as an array of the TensorInfo's dtype."""
     dtype = numpy_dtype(tensor_info)
-    if dtype == object:
+    if dtype.kind == "O":
         array = np.array(_string_leaves(value, name), dtype=object)
         if any(not isinstance(item, bytes) for item in array.ravel()):
             raise invalid_argument(f"Input '{name}' is a ragged (non-rectangular) list of strings")
@@ -163,8 +180,8 @@ def to_array(value, tensor_info, name):
     if kind not in ("i", "u", "f") or (kind == "f" and dtype.kind in "iu"):
         wanted = "integers" if dtype.kind in "iu" else "numbers"
         raise invalid_argument(
-            f"Input '{name}': JSON values must be {wanted} for a {dtype.name} tensor "
-            f"(got {_short(value)})")
+            f"Input '{name}': JSON values must be {wanted} for a {dtype.name} tensor (got {_short(value)})"
+        )
     if dtype.kind in "iu" and array.size:
         if array.dtype == object:  # integers too large for int64
             raise invalid_argument(f"Input '{name}': integer out of range for {dtype.name}")
@@ -193,8 +210,10 @@ def parse_predict(body, input_infos_for):
     has_instances, has_inputs = "instances" in request, "inputs" in request
     if has_instances == has_inputs:
         raise invalid_argument(
-            "Missing 'inputs' or 'instances' key" if not has_instances else
-            "Not allowed to specify both 'inputs' and 'instances' keys")
+            "Missing 'inputs' or 'instances' key"
+            if not has_instances
+            else "Not allowed to specify both 'inputs' and 'instances' keys"
+        )
     infos = input_infos_for(signature_name)
     if has_instances:
         return signature_name, _parse_instances(request["instances"], infos), ROW
@@ -208,11 +227,13 @@ def _array_span(body):
     if match is None:
         return None
     start = match.end()
-    end = min((index for index in (body.find(b'"', start), body.find(b"{", start),
-                                   body.find(b"}", start)) if index >= 0), default=len(body))
+    end = min(
+        (index for index in (body.find(b'"', start), body.find(b"{", start), body.find(b"}", start)) if index >= 0),
+        default=len(body),
+    )
     while end > start and body[end - 1] in b" \t\r\n,":
         end -= 1
-    if body[end - 1:end] != b"]":
+    if body[end - 1 : end] != b"]":
         return None
     return match.group(1).decode(), start, end
 
@@ -241,8 +262,12 @@ def _parse_in_pieces(body, input_infos_for):
         request = orjson.loads(body[:start] + b"0" + body[end:])
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(request, dict) or type(request.get(key)) is not int or request[key] != 0 \
-            or set(request) - {key, "signature_name"}:
+    if (
+        not isinstance(request, dict)
+        or type(request.get(key)) is not int
+        or request[key] != 0
+        or set(request) - {key, "signature_name"}
+    ):
         return None
     signature_name = request.get("signature_name", "") or ""
     if not isinstance(signature_name, str):
@@ -261,7 +286,7 @@ def _parse_in_pieces(body, input_infos_for):
             array = np.empty((rows, *part.shape[1:]), part.dtype)
         if part.shape[1:] != array.shape[1:] or filled + len(part) > rows:
             return None  # ragged, or cut where it should not be: parsed whole for its error
-        array[filled:filled + len(part)] = part
+        array[filled : filled + len(part)] = part
         filled += len(part)
     if array is None or filled != rows:
         return None
@@ -284,8 +309,7 @@ def _named(value):
 def _info(infos, name):
     info = infos.get(name)
     if info is None:
-        raise invalid_argument(f"Input '{name}' is not in the signature's inputs "
-                               f"({', '.join(sorted(infos))})")
+        raise invalid_argument(f"Input '{name}' is not in the signature's inputs ({', '.join(sorted(infos))})")
     return info
 
 
@@ -293,7 +317,8 @@ def _single_name(infos):
     if len(infos) != 1:
         raise invalid_argument(
             f"The signature has {len(infos)} inputs ({', '.join(sorted(infos))}); name them "
-            "(objects in 'instances', or an object for 'inputs')")
+            "(objects in 'instances', or an object for 'inputs')"
+        )
     return next(iter(infos))
 
 
@@ -308,9 +333,9 @@ def _parse_instances(instances, infos):
             if not _named(row) or set(row) != names:
                 raise invalid_argument(
                     f"Failed to process element: {index} of 'instances' list. All elements must be "
-                    f"objects with the same keys ({', '.join(sorted(names))})")
-        return {name: to_array([row[name] for row in instances], _info(infos, name), name)
-                for name in names}
+                    f"objects with the same keys ({', '.join(sorted(names))})"
+                )
+        return {name: to_array([row[name] for row in instances], _info(infos, name), name) for name in names}
     name = _single_name(infos)
     if any(_named(row) for row in instances):
         raise invalid_argument("Elements of 'instances' mix objects and values")
@@ -353,8 +378,9 @@ def json_values(array, name=""):
     kind = array.dtype.kind
     if kind in ("O", "S"):
         binary = name.endswith("_bytes")
-        flat = [_string_item(bytes(item) if not isinstance(item, str) else item.encode(), binary)
-                for item in array.ravel()]
+        flat = [
+            _string_item(bytes(item) if not isinstance(item, str) else item.encode(), binary) for item in array.ravel()
+        ]
         return np.array(flat + [None], dtype=object)[:-1].reshape(array.shape).tolist()
     if kind == "c":
         raise invalid_argument(f"Output '{name}' has a complex dtype, not representable in JSON")
@@ -377,12 +403,12 @@ def format_predict(outputs, fmt):
         detail = ", ".join(f"{name}: {size}" for name, size in sizes.items())
         raise invalid_argument(
             "Tensors in the response have inconsistent or missing 0th (batch) dimensions "
-            f"({detail}); use the columnar 'inputs' format")
+            f"({detail}); use the columnar 'inputs' format"
+        )
     if len(names) == 1:
         return {"predictions": jsonable(outputs[names[0]], names[0])}
     columns = {name: jsonable(outputs[name], name) for name in names}
-    return {"predictions": [{name: columns[name][row] for name in names}
-                            for row in range(batch.pop())]}
+    return {"predictions": [{name: columns[name][row] for name in names} for row in range(batch.pop())]}
 
 
 # ----- classify / regress ---------------------------------------------------------
@@ -395,14 +421,17 @@ def _feature(name, value):
     if all(isinstance(item, bool) for item in values) and values:
         raise invalid_argument(f"Feature '{name}': booleans are not a tf.Example type")
     if all(isinstance(item, int) and not isinstance(item, bool) for item in values):
-        if any(not -2**63 <= item < 2**63 for item in values):
+        if any(not -(2**63) <= item < 2**63 for item in values):
             raise invalid_argument(f"Feature '{name}': integer out of int64 range")
         return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
     if all(isinstance(item, (int, float)) and not isinstance(item, bool) for item in values):
         return tf.train.Feature(float_list=tf.train.FloatList(value=[float(v) for v in values]))
     if all(isinstance(item, str) or _is_b64(item) for item in values):
-        return tf.train.Feature(bytes_list=tf.train.BytesList(
-            value=[_decode_b64(v) if _is_b64(v) else _utf8(v, f"Feature '{name}'") for v in values]))
+        return tf.train.Feature(
+            bytes_list=tf.train.BytesList(
+                value=[_decode_b64(v) if _is_b64(v) else _utf8(v, f"Feature '{name}'") for v in values]
+            )
+        )
     raise invalid_argument(f"Feature '{name}': values must all be numbers or all strings")
 
 
@@ -432,15 +461,17 @@ def parse_examples(body):
     context = request.get("context")
     if context is not None and (not isinstance(context, dict) or _is_b64(context)):
         raise invalid_argument("'context' must be an object of features")
-    return signature_name, [example_from_json(item, context).SerializeToString()
-                            for item in examples]
+    return signature_name, [example_from_json(item, context).SerializeToString() for item in examples]
 
 
 def format_classify(result):
     """`{"result": [[[label, score], ...], ...]}` for a ClassificationResult."""
-    return {"result": [[[c.label, _float(float(np.float32(c.score).astype(str)))]
-                        for c in classification.classes]
-                       for classification in result.classifications]}
+    return {
+        "result": [
+            [[c.label, _float(float(np.float32(c.score).astype(str)))] for c in classification.classes]
+            for classification in result.classifications
+        ]
+    }
 
 
 def format_regress(result):

@@ -81,8 +81,7 @@ class MemoryReleaser:
         self.releases += 1
         self._after_trim = resident_bytes()
         released = resident - self._after_trim
-        self._pause = self.interval if released >= self.growth_bytes // 4 else min(
-            2 * self._pause, MAX_PAUSE_SECONDS)
+        self._pause = self.interval if released >= self.growth_bytes // 4 else min(2 * self._pause, MAX_PAUSE_SECONDS)
         self._next = now + self._pause
         log.debug("malloc_trim: resident %d MB -> %d MB", resident >> 20, self._after_trim >> 20)
         return True

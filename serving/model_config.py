@@ -20,7 +20,7 @@ from serving.model_manager import check_model_name
 class ModelEntry:
     name: str
     base_path: str
-    policy: str = "latest:1"          # "latest:N", "all" or "specific:V1,V2"
+    policy: str = "latest:1"  # "latest:N", "all" or "specific:V1,V2"
     labels: dict = dataclasses.field(default_factory=dict)
 
 
@@ -61,8 +61,12 @@ def build_config(entries):
 def config_for_apps(app_names, base_path, policy="latest:1", labels=None):
     """One entry per app, base paths `<base_path>/<app>` (`/models` inside the TF Serving image)."""
     labels = labels or {}
-    return build_config([ModelEntry(name, f"{str(base_path).rstrip('/')}/{check_model_name(name)}",
-                                    policy, labels.get(name, {})) for name in app_names])
+    return build_config(
+        [
+            ModelEntry(name, f"{str(base_path).rstrip('/')}/{check_model_name(name)}", policy, labels.get(name, {}))
+            for name in app_names
+        ]
+    )
 
 
 def write_model_config(path, config):

@@ -29,7 +29,7 @@ log = logging.getLogger("kapps.serving")
 State = get_model_status_pb2.ModelVersionStatus.State
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
 VERSION_FOLDER = re.compile(r"[0-9]+")
-INT64_MAX = 2 ** 63 - 1
+INT64_MAX = 2**63 - 1
 DEFAULT_LOAD_RETRIES = 5  # TF Serving's --max_num_load_retries
 DEFAULT_LOAD_RETRY_INTERVAL_SECONDS = 60.0  # TF Serving's --load_retry_interval_micros
 
@@ -58,8 +58,11 @@ def scan_versions(base_path):
     versions = {}
     for child in base.iterdir():
         number = version_number(child.name)
-        if number is not None and child.is_dir() and (
-                (child / "saved_model.pb").exists() or (child / "saved_model.pbtxt").exists()):
+        if (
+            number is not None
+            and child.is_dir()
+            and ((child / "saved_model.pb").exists() or (child / "saved_model.pbtxt").exists())
+        ):
             versions[number] = child
     return versions
 
@@ -132,8 +135,9 @@ class VersionEntry:
         if rules.whole_requests:
             return None
         limit = self.scheduler.options.max_batch_size if self.scheduler is not None else None
-        return chunk_rows(self.servable.input_specs(*signature), inputs,
-                          min(filter(None, (limit, self.max_chunk_rows)), default=None))
+        return chunk_rows(
+            self.servable.input_specs(*signature), inputs, min(filter(None, (limit, self.max_chunk_rows)), default=None)
+        )
 
     def _run_once(self, signature, rules, inputs, output_filter, timeout_ms):
         if self.scheduler is not None and rules.batchable:
@@ -190,10 +194,19 @@ def model_config_list(config):
 class ModelManager:
     """Loads, serves and unloads the versions of the configured models."""
 
-    def __init__(self, config, poll_wait_seconds=1.0, enable_warmup=True, batching=None,
-                 metrics=None, servable_factory=None, unload_grace_seconds=30.0,
-                 max_chunk_rows=DEFAULT_CHUNK_ROWS, max_num_load_retries=DEFAULT_LOAD_RETRIES,
-                 load_retry_interval_seconds=DEFAULT_LOAD_RETRY_INTERVAL_SECONDS):
+    def __init__(
+        self,
+        config,
+        poll_wait_seconds=1.0,
+        enable_warmup=True,
+        batching=None,
+        metrics=None,
+        servable_factory=None,
+        unload_grace_seconds=30.0,
+        max_chunk_rows=DEFAULT_CHUNK_ROWS,
+        max_num_load_retries=DEFAULT_LOAD_RETRIES,
+        load_retry_interval_seconds=DEFAULT_LOAD_RETRY_INTERVAL_SECONDS,
+    ):
         from serving.servable import SavedModelServable
 
         self._servable_factory = servable_factory or SavedModelServable
@@ -302,8 +315,7 @@ class ModelManager:
         if failures is None:
             return True
         count, last = failures
-        return count <= self.max_num_load_retries and (
-            time.monotonic() - last >= self.load_retry_interval_seconds)
+        return count <= self.max_num_load_retries and (time.monotonic() - last >= self.load_retry_interval_seconds)
 
     def _poll_model(self, model):
         found = scan_versions(model.config.base_path)
@@ -318,11 +330,13 @@ class ModelManager:
             if model.name not in self._models:
                 return
             serving_aspired = [v for v in model.available() if v in aspired]
-            to_unload = [e for v, e in model.versions.items()
-                         if e.state == State.AVAILABLE and v not in aspired]
+            to_unload = [e for v, e in model.versions.items() if e.state == State.AVAILABLE and v not in aspired]
         if to_unload and not serving_aspired:
-            log.warning("Model %s: keeping versions %s until an aspired version loads",
-                        model.name, [e.version for e in to_unload])
+            log.warning(
+                "Model %s: keeping versions %s until an aspired version loads",
+                model.name,
+                [e.version for e in to_unload],
+            )
             return
         for entry in to_unload:
             self._unload(entry)
@@ -346,12 +360,16 @@ class ModelManager:
 
                 count = run_warmup(entry, path)
                 if count:
-                    log.info("Finished reading warmup data for model %s version %d: %d requests",
-                             model.name, version, count)
+                    log.info(
+                        "Finished reading warmup data for model %s version %d: %d requests", model.name, version, count
+                    )
         except Exception as error:  # noqa: BLE001 - a bad version must not stop the server
             self._record_failure(model, version, error)
-            entry.error = error if isinstance(error, ServingError) else ServingError(
-                _unknown(), f"Failed to load {model.name} version {version}: {error}")
+            entry.error = (
+                error
+                if isinstance(error, ServingError)
+                else ServingError(_unknown(), f"Failed to load {model.name} version {version}: {error}")
+            )
             entry.state = State.END
             self._close(entry)
             if self.metrics:
@@ -367,11 +385,17 @@ class ModelManager:
         count = model.failures.get(version, (0, 0.0))[0] + 1
         model.failures[version] = (count, time.monotonic())
         if count <= self.max_num_load_retries:
-            log.error("Loading %s version %d failed: %s; retry %d of %d in %g s", model.name, version,
-                      error, count, self.max_num_load_retries, self.load_retry_interval_seconds)
+            log.error(
+                "Loading %s version %d failed: %s; retry %d of %d in %g s",
+                model.name,
+                version,
+                error,
+                count,
+                self.max_num_load_retries,
+                self.load_retry_interval_seconds,
+            )
         else:
-            log.error("Loading %s version %d failed: %s; giving up after %d tries", model.name,
-                      version, error, count)
+            log.error("Loading %s version %d failed: %s; giving up after %d tries", model.name, version, error, count)
 
     def _unload(self, entry, grace=None):
         if entry.state != State.AVAILABLE:

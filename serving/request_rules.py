@@ -53,8 +53,8 @@ class SignatureRules:
             rows = np.shape(array)[0] if array is not None and np.ndim(array) else 0
             if rows > limit:
                 raise invalid_argument(
-                    f"{name}: {rows} rows is over the limit of {limit} per request "
-                    f"(signature '{self.name}')")
+                    f"{name}: {rows} rows is over the limit of {limit} per request (signature '{self.name}')"
+                )
         for name, limit in self.max_sum.items():
             array = inputs.get(name)
             if array is None or np.asarray(array).dtype.kind not in "iuf":
@@ -63,15 +63,15 @@ class SignatureRules:
             if total > limit:
                 raise invalid_argument(
                     f"{name}: the request asks for {total:.0f} in all, over the limit of {limit} "
-                    f"per request (signature '{self.name}')")
+                    f"per request (signature '{self.name}')"
+                )
 
 
 class ModelRules:
     """The rules of a SavedModel's signatures (`assets.extra/kapps_serving.json`)."""
 
     def __init__(self, declared=None):
-        self._signatures = {name: SignatureRules(name, rules)
-                            for name, rules in (declared or {}).items()}
+        self._signatures = {name: SignatureRules(name, rules) for name, rules in (declared or {}).items()}
 
     def __getitem__(self, signature_name):
         rules = self._signatures.get(signature_name)

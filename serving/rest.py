@@ -42,14 +42,14 @@ from serving.model_status import model_status_response
 log = logging.getLogger("kapps.serving.rest")
 
 PREDICT_PATH = re.compile(
-    r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)",
-    re.IGNORECASE)
+    r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)", re.IGNORECASE
+)
 STATUS_PATH = re.compile(
-    r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?",
-    re.IGNORECASE)
+    r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?", re.IGNORECASE
+)
 DEFAULT_MAX_BODY_BYTES = 64 << 20
 DRAIN_FACTOR = 4
-INT64_MAX = 2 ** 63 - 1
+INT64_MAX = 2**63 - 1
 IDLE_CONNECTION_SECONDS = 300
 HEADER_TIMEOUT_SECONDS = 30  # a connection whose request header has not arrived by then is closed
 BODY_TIMEOUT_SECONDS = 300  # a client that stops sending its body loses the connection
@@ -71,8 +71,9 @@ def _name(text):
 
 
 def _json(message):
-    return json_format.MessageToJson(message, preserving_proto_field_name=True,
-                                     always_print_fields_with_no_presence=True, indent=1)
+    return json_format.MessageToJson(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True, indent=1
+    )
 
 
 class _TooLarge(Exception):
@@ -205,10 +206,20 @@ class RestServer:
     `idle_timeout_seconds` after a response (uvicorn's `timeout_keep_alive`), and when a body
     stops arriving for `BODY_TIMEOUT_SECONDS`."""
 
-    def __init__(self, manager, metrics, host="127.0.0.1", port=8501, timeout_ms=30000,
-                 prometheus_path=None, max_body_bytes=DEFAULT_MAX_BODY_BYTES, num_threads=None,
-                 idle_timeout_seconds=IDLE_CONNECTION_SECONDS, header_timeout_seconds=HEADER_TIMEOUT_SECONDS,
-                 ui=None):
+    def __init__(
+        self,
+        manager,
+        metrics,
+        host="127.0.0.1",
+        port=8501,
+        timeout_ms=30000,
+        prometheus_path=None,
+        max_body_bytes=DEFAULT_MAX_BODY_BYTES,
+        num_threads=None,
+        idle_timeout_seconds=IDLE_CONNECTION_SECONDS,
+        header_timeout_seconds=HEADER_TIMEOUT_SECONDS,
+        ui=None,
+    ):
         self.manager = manager
         self.ui = ui  # `serving.ui.UiPages`, or None: no pages
         self.metrics = metrics
@@ -222,7 +233,8 @@ class RestServer:
         self.idle_timeout_seconds = idle_timeout_seconds
         self.header_timeout_seconds = header_timeout_seconds
         self.executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=num_threads or max(8, 4 * (os.cpu_count() or 1)), thread_name_prefix="rest")
+            max_workers=num_threads or max(8, 4 * (os.cpu_count() or 1)), thread_name_prefix="rest"
+        )
         self._loop = None
         self._thread = None
         self._uvicorn = None
@@ -267,31 +279,39 @@ class RestServer:
                 api = "metadata" if metadata else "status"
                 text = self.status_or_metadata(model_name, _version(version), label, bool(metadata))
             await respond(send, 200, text)
-            self.metrics.record_request(self.manager.metrics_label(model_name), api, "REST", "OK",
-                                        timer.elapsed())
+            self.metrics.record_request(self.manager.metrics_label(model_name), api, "REST", "OK", timer.elapsed())
         except _TooLarge as error:
-            await respond_error(send, ServingError(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"Request body is larger than the limit of {self.max_body_bytes} bytes"),
-                status=413, close=error.close)
+            await respond_error(
+                send,
+                ServingError(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"Request body is larger than the limit of {self.max_body_bytes} bytes",
+                ),
+                status=413,
+                close=error.close,
+            )
         except _Disconnected:
             pass
         except _BodyTimeout:
-            await respond_error(send, ServingError(
-                grpc.StatusCode.DEADLINE_EXCEEDED,
-                f"The request body did not arrive within {BODY_TIMEOUT_SECONDS} s"),
-                status=408, close=True)
+            await respond_error(
+                send,
+                ServingError(
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                    f"The request body did not arrive within {BODY_TIMEOUT_SECONDS} s",
+                ),
+                status=408,
+                close=True,
+            )
         except ServingError as error:
             await respond_error(send, error)
-            self.metrics.record_request(self.manager.metrics_label(model_name), api, "REST",
-                                        error.code_name, timer.elapsed())
-        except asyncio.TimeoutError:
-            await respond_error(send, ServingError(grpc.StatusCode.DEADLINE_EXCEEDED,
-                                                   "Deadline Exceeded"))
+            self.metrics.record_request(
+                self.manager.metrics_label(model_name), api, "REST", error.code_name, timer.elapsed()
+            )
+        except TimeoutError:
+            await respond_error(send, ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"))
         except Exception as error:  # noqa: BLE001 - a bug must not take the server down
             log.exception("Unexpected error on %s %s", method, path)
-            await respond_error(send, ServingError(grpc.StatusCode.INTERNAL,
-                                                   f"Internal error: {error}"))
+            await respond_error(send, ServingError(grpc.StatusCode.INTERNAL, f"Internal error: {error}"))
 
     # ----- request logic (event-loop thread) -------------------------------------
     async def _read_body(self, scope, receive):
@@ -307,10 +327,8 @@ class RestServer:
                 return await self._predict(entry, body)
             signature_name, examples = json_codec.parse_examples(body)
             function = inference.classify if api == "classify" else inference.regress
-            _, result = await self._result(
-                self.executor.submit(function, entry, signature_name, examples))
-            formatted = (json_codec.format_classify(result) if api == "classify"
-                         else json_codec.format_regress(result))
+            _, result = await self._result(self.executor.submit(function, entry, signature_name, examples))
+            formatted = json_codec.format_classify(result) if api == "classify" else json_codec.format_regress(result)
             return json_codec.dumps(formatted)
 
     async def _predict(self, entry, body):
@@ -324,8 +342,9 @@ class RestServer:
             return dict(found[-1][1].inputs)
 
         _, inputs, fmt = json_codec.parse_predict(body, input_infos)
-        outputs = await self._result(inference.submit_predict(entry, found[-1], inputs, self.executor,
-                                                              self._timeout_ms))
+        outputs = await self._result(
+            inference.submit_predict(entry, found[-1], inputs, self.executor, self._timeout_ms)
+        )
         return json_codec.dumps(json_codec.format_predict(outputs, fmt))
 
     async def _result(self, future):
@@ -342,10 +361,19 @@ class RestServer:
     # ----- lifecycle --------------------------------------------------------------
     def start(self):
         protocol = functools.partial(HeaderTimeoutProtocol, header_timeout=self.header_timeout_seconds)
-        config = uvicorn.Config(self, host=self.host, port=self.port, http=protocol,
-                                interface="asgi3", lifespan="off", log_config=None,
-                                access_log=False, proxy_headers=False, server_header=False,
-                                timeout_keep_alive=self.idle_timeout_seconds)
+        config = uvicorn.Config(
+            self,
+            host=self.host,
+            port=self.port,
+            http=protocol,
+            interface="asgi3",
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,
+            server_header=False,
+            timeout_keep_alive=self.idle_timeout_seconds,
+        )
         quiet = logging.getLogger("uvicorn.error")
         if quiet.level == logging.NOTSET:
             quiet.setLevel(logging.WARNING)

@@ -20,7 +20,7 @@ import threading
 
 import numpy as np
 
-from serving.errors import ServingError, from_tf_error, invalid_argument, failed_precondition
+from serving.errors import ServingError, failed_precondition, from_tf_error, invalid_argument
 from serving.request_rules import ModelRules
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -49,7 +49,7 @@ def numpy_dtype(tensor_info):
     return _numpy_dtype(tensor_info.dtype)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _numpy_dtype(enum):
     tf = _tf()
     dtype = tf.dtypes.as_dtype(enum)
@@ -61,8 +61,7 @@ def dtype_name(dtype):
 
 
 def shape_text(shape):
-    return "any shape" if shape is None else "[" + ", ".join(
-        "?" if dim is None else str(dim) for dim in shape) + "]"
+    return "any shape" if shape is None else "[" + ", ".join("?" if dim is None else str(dim) for dim in shape) + "]"
 
 
 def spec_text(tensor_info):
@@ -82,8 +81,7 @@ def array_text(array):
 def _compatible(shape, array_shape):
     if shape is None:
         return True
-    return len(shape) == len(array_shape) and all(
-        want is None or want == got for want, got in zip(shape, array_shape))
+    return len(shape) == len(array_shape) and all(want is None or want == got for want, got in zip(shape, array_shape))
 
 
 @contextlib.contextmanager
@@ -109,13 +107,13 @@ class SavedModelServable:
         self.path = str(path)
         tf = _tf()
         self._graph = tf.Graph()
-        config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=intra_op_threads,
-                                          inter_op_parallelism_threads=inter_op_threads)
+        config = tf.compat.v1.ConfigProto(
+            intra_op_parallelism_threads=intra_op_threads, inter_op_parallelism_threads=inter_op_threads
+        )
         self._session = tf.compat.v1.Session(graph=self._graph, config=config)
         try:
             with self._graph.as_default(), _tensorflow_log_at(logging.ERROR):
-                self.meta_graph_def = tf.compat.v1.saved_model.loader.load(
-                    self._session, ["serve"], self.path)
+                self.meta_graph_def = tf.compat.v1.saved_model.loader.load(self._session, ["serve"], self.path)
             self.rules = ModelRules.read(self.path)
         except Exception:
             self._session.close()
@@ -141,7 +139,8 @@ class SavedModelServable:
         specs = self._input_specs.get(signature_name)
         if specs is None:
             specs = self._input_specs[signature_name] = {
-                name: (numpy_dtype(info), shape_of(info)) for name, info in signature.inputs.items()}
+                name: (numpy_dtype(info), shape_of(info)) for name, info in signature.inputs.items()
+            }
         return specs
 
     # ----- running ------------------------------------------------------------
@@ -153,7 +152,8 @@ class SavedModelServable:
 
             options = config_pb2.CallableOptions(
                 feed=[signature.inputs[name].name for name in input_names],
-                fetch=[signature.outputs[name].name for name in output_names])
+                fetch=[signature.outputs[name].name for name in output_names],
+            )
             if timeout_ms:
                 # As TF Serving does: the runtime cancels a run past the deadline.
                 options.run_options.timeout_in_ms = int(timeout_ms)
@@ -189,8 +189,10 @@ class SavedModelServable:
         except tf.errors.OpError as error:
             raise self._classify_failure(error, signature_name, signature, inputs) from None
         except UnicodeDecodeError:  # TensorFlow's message quoted undecodable input bytes
-            raise invalid_argument(f"Signature '{signature_name}' could not parse its inputs "
-                                   f"({', '.join(sorted(inputs))}): check their encoding.") from None
+            raise invalid_argument(
+                f"Signature '{signature_name}' could not parse its inputs "
+                f"({', '.join(sorted(inputs))}): check their encoding."
+            ) from None
         except (ValueError, TypeError) as error:
             raise invalid_argument(str(error)[:MAX_ERROR_CHARACTERS]) from None
         return dict(zip(output_names, results))
@@ -206,13 +208,14 @@ class SavedModelServable:
         specs = self.input_specs(signature_name, signature)
         if inputs.keys() != specs.keys():
             expected, sent = set(signature.inputs), set(inputs)
-            problems = [f"input '{name}' ({spec_text(signature.inputs[name])}) is missing"
-                        for name in sorted(expected - sent)]
+            problems = [
+                f"input '{name}' ({spec_text(signature.inputs[name])}) is missing" for name in sorted(expected - sent)
+            ]
             problems += [f"'{name}' is not one of its inputs" for name in sorted(sent - expected)]
-            takes = ", ".join(f"'{name}' ({spec_text(signature.inputs[name])})"
-                              for name in sorted(expected))
-            raise invalid_argument(f"Signature '{signature_name}': {'; '.join(problems)}. "
-                                   f"It takes {takes or 'no inputs'}.")
+            takes = ", ".join(f"'{name}' ({spec_text(signature.inputs[name])})" for name in sorted(expected))
+            raise invalid_argument(
+                f"Signature '{signature_name}': {'; '.join(problems)}. It takes {takes or 'no inputs'}."
+            )
         if not self.declares_specs:
             return
         for name, (wanted, shape) in specs.items():
@@ -221,7 +224,8 @@ class SavedModelServable:
             if not (dtype_ok and _compatible(shape, array.shape)):
                 raise invalid_argument(
                     f"Input '{name}' of signature '{signature_name}' expects "
-                    f"{spec_text(signature.inputs[name])}; got {array_text(array)}.")
+                    f"{spec_text(signature.inputs[name])}; got {array_text(array)}."
+                )
 
     @staticmethod
     def _classify_failure(error, signature_name, signature, inputs):
@@ -234,12 +238,17 @@ class SavedModelServable:
                 if not _compatible(shape_of(info), np.shape(array)):
                     return invalid_argument(
                         f"Input '{name}' of signature '{signature_name}' expects {spec_text(info)}; "
-                        f"got {array_text(np.asarray(array))}: {serving_error.message}")
+                        f"got {array_text(np.asarray(array))}: {serving_error.message}"
+                    )
         if serving_error.http_status < 500 and len(inputs) == 1:
             name, array = next(iter(inputs.items()))
-            return ServingError(serving_error.code, (
-                f"{serving_error.message} (input '{name}' of signature '{signature_name}': "
-                f"{array_text(np.asarray(array))})"))
+            return ServingError(
+                serving_error.code,
+                (
+                    f"{serving_error.message} (input '{name}' of signature '{signature_name}': "
+                    f"{array_text(np.asarray(array))})"
+                ),
+            )
         return serving_error
 
 

@@ -36,7 +36,8 @@ def _bool(text):
 
 def build_parser():
     parser = argparse.ArgumentParser(
-        prog="kapps serve", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="kapps serve", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add = parser.add_argument
     add("--port", type=int, default=8500, help="gRPC port (0: a free port)")
     add("--rest_api_port", type=int, default=8501, help="REST port (0: REST off)")
@@ -44,41 +45,86 @@ def build_parser():
     add("--model_name", default="default", help="name of the model (with --model_base_path)")
     add("--model_base_path", default="", help="folder holding the model's numbered versions")
     add("--model_config_file", default="", help="ModelServerConfig text file (model_config_list)")
-    add("--model_config_file_poll_wait_seconds", type=int, default=0,
-        help="re-read --model_config_file this often (0: never)")
-    add("--file_system_poll_wait_seconds", type=int, default=1,
-        help="how often to look for new versions (0: once at start, <0: never)")
-    add("--max_num_load_retries", type=int, default=5,
+    add(
+        "--model_config_file_poll_wait_seconds",
+        type=int,
+        default=0,
+        help="re-read --model_config_file this often (0: never)",
+    )
+    add(
+        "--file_system_poll_wait_seconds",
+        type=int,
+        default=1,
+        help="how often to look for new versions (0: once at start, <0: never)",
+    )
+    add(
+        "--max_num_load_retries",
+        type=int,
+        default=5,
         help="load a version that failed to load again this many times (as TF Serving; a version "
-             "copied in two steps fails its first load)")
-    add("--load_retry_interval_micros", type=int, default=60_000_000,
-        help="wait this long between the tries of a failed load (as TF Serving)")
+        "copied in two steps fails its first load)",
+    )
+    add(
+        "--load_retry_interval_micros",
+        type=int,
+        default=60_000_000,
+        help="wait this long between the tries of a failed load (as TF Serving)",
+    )
     add("--enable_batching", type=_bool, nargs="?", const=True, default=False)
     add("--batching_parameters_file", default="", help="BatchingParameters text file")
     add("--monitoring_config_file", default="", help="MonitoringConfig text file (Prometheus)")
     add("--enable_model_warmup", type=_bool, nargs="?", const=True, default=True)
     add("--rest_api_timeout_in_ms", type=int, default=30000)
     add("--rest_api_num_threads", type=int, default=0)
-    add("--max_body_bytes", type=int, default=64 << 20,
-        help="largest accepted REST body and gRPC request message (gRPC's max_receive_message_length)")
-    add("--idle_connection_timeout_seconds", type=float, default=300,
+    add(
+        "--max_body_bytes",
+        type=int,
+        default=64 << 20,
+        help="largest accepted REST body and gRPC request message (gRPC's max_receive_message_length)",
+    )
+    add(
+        "--idle_connection_timeout_seconds",
+        type=float,
+        default=300,
         help="close a REST or gRPC connection idle this long between requests (uvicorn's "
-             "timeout_keep_alive; gRPC's grpc.max_connection_idle_ms, which TF Serving takes "
-             "only through --grpc_channel_arguments)")
-    add("--request_header_timeout_seconds", type=float, default=30,
+        "timeout_keep_alive; gRPC's grpc.max_connection_idle_ms, which TF Serving takes "
+        "only through --grpc_channel_arguments)",
+    )
+    add(
+        "--request_header_timeout_seconds",
+        type=float,
+        default=30,
         help="close a connection whose REST request header (or gRPC HTTP/2 preface: "
-             "grpc.server_handshake_timeout_ms) has not arrived this long after the connection "
-             "or the request began (uvicorn and httptools bound only the header's size)")
-    add("--grpc_channel_arguments", default="",
+        "grpc.server_handshake_timeout_ms) has not arrived this long after the connection "
+        "or the request began (uvicorn and httptools bound only the header's size)",
+    )
+    add(
+        "--grpc_channel_arguments",
+        default="",
         help="gRPC server options as TF Serving takes them: key=value,... "
-             "(e.g. grpc.max_connection_idle_ms=60000); they override the flags above")
-    add("--request_chunk_rows", type=int, default=DEFAULT_CHUNK_ROWS,
+        "(e.g. grpc.max_connection_idle_ms=60000); they override the flags above",
+    )
+    add(
+        "--request_chunk_rows",
+        type=int,
+        default=DEFAULT_CHUNK_ROWS,
         help="run larger requests in chunks of at most this many rows (0: whole; with "
-             "batching, max_batch_size bounds the chunk too)")
-    add("--release_memory", type=_bool, nargs="?", const=True, default=True,
-        help="return freed memory to the system after a spike (malloc_trim; see serving/memory.py)")
-    add("--ui", type=_bool, default=True,
-        help="serve a page per model at /ui/ on the REST port (on|off; default on; see serving/ui.py)")
+        "batching, max_batch_size bounds the chunk too)",
+    )
+    add(
+        "--release_memory",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=True,
+        help="return freed memory to the system after a spike (malloc_trim; see serving/memory.py)",
+    )
+    add(
+        "--ui",
+        type=_bool,
+        default=True,
+        help="serve a page per model at /ui/ on the REST port (on|off; default on; see serving/ui.py)",
+    )
     add("--tensorflow_intra_op_parallelism", type=int, default=0)
     add("--tensorflow_inter_op_parallelism", type=int, default=0)
     return parser
@@ -109,13 +155,30 @@ def server_config(args):
 class ModelServer:
     """Model manager + gRPC + REST, started and stopped together."""
 
-    def __init__(self, config, grpc_port=8500, rest_api_port=8501, host="127.0.0.1",
-                 poll_wait_seconds=1.0, batching=None, enable_warmup=True, prometheus_path=None,
-                 rest_api_timeout_in_ms=30000, max_body_bytes=64 << 20, rest_api_num_threads=0,
-                 intra_op_threads=0, inter_op_threads=0, request_chunk_rows=DEFAULT_CHUNK_ROWS,
-                 release_memory=False, max_num_load_retries=5, load_retry_interval_micros=60_000_000,
-                 idle_connection_timeout_seconds=300, request_header_timeout_seconds=30,
-                 grpc_channel_arguments=(), ui=True):
+    def __init__(
+        self,
+        config,
+        grpc_port=8500,
+        rest_api_port=8501,
+        host="127.0.0.1",
+        poll_wait_seconds=1.0,
+        batching=None,
+        enable_warmup=True,
+        prometheus_path=None,
+        rest_api_timeout_in_ms=30000,
+        max_body_bytes=64 << 20,
+        rest_api_num_threads=0,
+        intra_op_threads=0,
+        inter_op_threads=0,
+        request_chunk_rows=DEFAULT_CHUNK_ROWS,
+        release_memory=False,
+        max_num_load_retries=5,
+        load_retry_interval_micros=60_000_000,
+        idle_connection_timeout_seconds=300,
+        request_header_timeout_seconds=30,
+        grpc_channel_arguments=(),
+        ui=True,
+    ):
         from serving.metrics import Metrics
         from serving.model_manager import ModelManager
         from serving.servable import SavedModelServable
@@ -124,11 +187,17 @@ class ModelServer:
             return SavedModelServable(name, version, path, intra_op_threads, inter_op_threads)
 
         self.metrics = Metrics(enabled=prometheus_path is not None)
-        self.manager = ModelManager(config, poll_wait_seconds, enable_warmup, batching,
-                                    self.metrics, servable_factory=factory,
-                                    max_chunk_rows=request_chunk_rows,
-                                    max_num_load_retries=max_num_load_retries,
-                                    load_retry_interval_seconds=load_retry_interval_micros / 1e6)
+        self.manager = ModelManager(
+            config,
+            poll_wait_seconds,
+            enable_warmup,
+            batching,
+            self.metrics,
+            servable_factory=factory,
+            max_chunk_rows=request_chunk_rows,
+            max_num_load_retries=max_num_load_retries,
+            load_retry_interval_seconds=load_retry_interval_micros / 1e6,
+        )
         self.host = host
         self.grpc_port = grpc_port
         self.rest_api_port = rest_api_port
@@ -155,18 +224,31 @@ class ModelServer:
             self.releaser = MemoryReleaser().start()
         try:
             if self.grpc_port is not None:
-                self.grpc = GrpcServer(self.manager, self.metrics, self.host, self.grpc_port,
-                                       max_message_bytes=self.max_body_bytes,
-                                       idle_timeout_seconds=self.connection_timeouts[0],
-                                       header_timeout_seconds=self.connection_timeouts[1],
-                                       channel_arguments=self.grpc_channel_arguments).start()
+                self.grpc = GrpcServer(
+                    self.manager,
+                    self.metrics,
+                    self.host,
+                    self.grpc_port,
+                    max_message_bytes=self.max_body_bytes,
+                    idle_timeout_seconds=self.connection_timeouts[0],
+                    header_timeout_seconds=self.connection_timeouts[1],
+                    channel_arguments=self.grpc_channel_arguments,
+                ).start()
                 self.grpc_port = self.grpc.port
             if self.rest_api_port is not None:
                 pages = UiPages(self.manager) if self.ui else None
-                self.rest = RestServer(self.manager, self.metrics, self.host, self.rest_api_port,
-                                       self.rest_api_timeout_in_ms, self.prometheus_path,
-                                       self.max_body_bytes, self.rest_api_num_threads or None,
-                                       *self.connection_timeouts, ui=pages).start()
+                self.rest = RestServer(
+                    self.manager,
+                    self.metrics,
+                    self.host,
+                    self.rest_api_port,
+                    self.rest_api_timeout_in_ms,
+                    self.prometheus_path,
+                    self.max_body_bytes,
+                    self.rest_api_num_threads or None,
+                    *self.connection_timeouts,
+                    ui=pages,
+                ).start()
                 self.rest_api_port = self.rest.port
         except Exception:
             self.stop()
@@ -218,8 +300,11 @@ def main(argv=None):
         raise SystemExit(str(error)) from None
     batching = None
     if args.enable_batching:
-        batching = (read_batching_parameters(args.batching_parameters_file)
-                    if args.batching_parameters_file else BatchingOptions())
+        batching = (
+            read_batching_parameters(args.batching_parameters_file)
+            if args.batching_parameters_file
+            else BatchingOptions()
+        )
     elif args.batching_parameters_file:
         log.warning("--batching_parameters_file is ignored without --enable_batching")
     prometheus_path = None
@@ -230,19 +315,28 @@ def main(argv=None):
 
             prometheus_path = monitoring.prometheus_config.path or DEFAULT_PROMETHEUS_PATH
     server = ModelServer(
-        config, grpc_port=args.port, rest_api_port=args.rest_api_port or None, host=args.host,
-        poll_wait_seconds=args.file_system_poll_wait_seconds, batching=batching,
-        enable_warmup=args.enable_model_warmup, prometheus_path=prometheus_path,
-        rest_api_timeout_in_ms=args.rest_api_timeout_in_ms, max_body_bytes=args.max_body_bytes,
+        config,
+        grpc_port=args.port,
+        rest_api_port=args.rest_api_port or None,
+        host=args.host,
+        poll_wait_seconds=args.file_system_poll_wait_seconds,
+        batching=batching,
+        enable_warmup=args.enable_model_warmup,
+        prometheus_path=prometheus_path,
+        rest_api_timeout_in_ms=args.rest_api_timeout_in_ms,
+        max_body_bytes=args.max_body_bytes,
         rest_api_num_threads=args.rest_api_num_threads,
         intra_op_threads=args.tensorflow_intra_op_parallelism,
         inter_op_threads=args.tensorflow_inter_op_parallelism,
-        request_chunk_rows=args.request_chunk_rows, release_memory=args.release_memory,
+        request_chunk_rows=args.request_chunk_rows,
+        release_memory=args.release_memory,
         max_num_load_retries=args.max_num_load_retries,
         load_retry_interval_micros=args.load_retry_interval_micros,
         idle_connection_timeout_seconds=args.idle_connection_timeout_seconds,
         request_header_timeout_seconds=args.request_header_timeout_seconds,
-        grpc_channel_arguments=channel_arguments, ui=args.ui)
+        grpc_channel_arguments=channel_arguments,
+        ui=args.ui,
+    )
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):  # before the lines that tell clients it is up
         signal.signal(signum, lambda *_: stop.set())
@@ -256,8 +350,11 @@ def main(argv=None):
         if args.ui:
             print(f"Pages at http://{args.host}:{server.rest_api_port}/ui/", flush=True)
     if args.model_config_file and args.model_config_file_poll_wait_seconds > 0:
-        threading.Thread(target=_config_poller, daemon=True, args=(
-            server, args.model_config_file, args.model_config_file_poll_wait_seconds, stop)).start()
+        threading.Thread(
+            target=_config_poller,
+            daemon=True,
+            args=(server, args.model_config_file, args.model_config_file_poll_wait_seconds, stop),
+        ).start()
     stop.wait()
     server.stop()
     return 0

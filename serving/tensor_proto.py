@@ -75,22 +75,26 @@ def tensor_bytes(name, proto):
     dtype = _dtype_name(proto.dtype)
     if proto.tensor_content:
         if item_bytes is None:
-            raise invalid_argument(f"Input '{name}': a string tensor sends its values in string_val, "
-                                   "not tensor_content")
+            raise invalid_argument(
+                f"Input '{name}': a string tensor sends its values in string_val, not tensor_content"
+            )
         if len(proto.tensor_content) != count * item_bytes:
             raise invalid_argument(
                 f"Input '{name}': tensor_shape {dims} holds {count} {dtype} values "
-                f"({count * item_bytes} bytes) but tensor_content has {len(proto.tensor_content)} bytes")
+                f"({count * item_bytes} bytes) but tensor_content has {len(proto.tensor_content)} bytes"
+            )
         return count * item_bytes
     values = getattr(proto, field)
     if len(values) % numbers_per_value:
-        raise invalid_argument(f"Input '{name}': {field} holds {len(values)} numbers; a {dtype} value "
-                               f"takes {numbers_per_value}")
+        raise invalid_argument(
+            f"Input '{name}': {field} holds {len(values)} numbers; a {dtype} value takes {numbers_per_value}"
+        )
     present = len(values) // numbers_per_value
     if present != count and not (present == 1 and count > 1):
         raise invalid_argument(
             f"Input '{name}': tensor_shape {dims} holds {count} {dtype} values but {field} has "
-            f"{present} (send all of them, or one for every position)")
+            f"{present} (send all of them, or one for every position)"
+        )
     if item_bytes is None:
         sizes = sum(len(value) for value in values) if present == count else count * len(values[0])
         return sizes + count * STRING_VALUE_BYTES
@@ -107,9 +111,13 @@ def arrays_from_tensor_protos(tensor_protos, max_bytes):
     for name, proto in tensor_protos.items():
         total += tensor_bytes(name, proto)
         if total > max_bytes:
-            raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED, (
-                f"Input '{name}': the request's tensors would take {total} bytes, over the limit of "
-                f"{max_bytes} bytes (--max_body_bytes)"))
+            raise ServingError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                (
+                    f"Input '{name}': the request's tensors would take {total} bytes, over the limit of "
+                    f"{max_bytes} bytes (--max_body_bytes)"
+                ),
+            )
     arrays = {}
     for name, proto in tensor_protos.items():
         try:

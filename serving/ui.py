@@ -22,15 +22,25 @@ from pathlib import Path
 from serving.errors import ServingError
 
 STATIC_FOLDER = Path(__file__).with_name("ui")
-CONTENT_TYPES = {".html": b"text/html; charset=utf-8", ".css": b"text/css; charset=utf-8",
-                 ".js": b"text/javascript; charset=utf-8", ".svg": b"image/svg+xml"}
+CONTENT_TYPES = {
+    ".html": b"text/html; charset=utf-8",
+    ".css": b"text/css; charset=utf-8",
+    ".js": b"text/javascript; charset=utf-8",
+    ".svg": b"image/svg+xml",
+}
 JSON_TYPE = b"application/json"
 # Images are data: URLs built from answers and blob: URLs of the user's own files.
-CONTENT_SECURITY_POLICY = (b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-                           b"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "
-                           b"frame-ancestors 'none'")
-SECURITY_HEADERS = [(b"content-security-policy", CONTENT_SECURITY_POLICY), (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"), (b"cache-control", b"no-cache")]
+CONTENT_SECURITY_POLICY = (
+    b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    b"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "
+    b"frame-ancestors 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-cache"),
+]
 APP_DESCRIPTOR = "kapps_app.json"  # written at export by `apps.core.workflow.export`
 MODEL_CARD = "model_card.md"
 MAX_ASSET_BYTES = 1 << 20
@@ -40,8 +50,11 @@ MODEL_PAGE_PATH = re.compile(r"/ui/([^/]+)")
 
 def load_static_files(folder=STATIC_FOLDER):
     """`{file name: (bytes, content type)}` of the pages' files (only the known kinds)."""
-    return {path.name: (path.read_bytes(), CONTENT_TYPES[path.suffix])
-            for path in sorted(Path(folder).iterdir()) if path.is_file() and path.suffix in CONTENT_TYPES}
+    return {
+        path.name: (path.read_bytes(), CONTENT_TYPES[path.suffix])
+        for path in sorted(Path(folder).iterdir())
+        if path.is_file() and path.suffix in CONTENT_TYPES
+    }
 
 
 def read_asset(version_path, name):
@@ -83,7 +96,7 @@ class UiPages:
         if path in ("/ui", "/ui/"):
             return self._file("index.html")
         if path.startswith("/ui/static/"):
-            return self._file(path[len("/ui/static/"):])
+            return self._file(path[len("/ui/static/") :])
         if path == "/ui/api/models":
             return 200, JSON_TYPE, json.dumps({"models": self.manager.model_names()}).encode()
         match = MODEL_INFO_PATH.fullmatch(path)
@@ -103,9 +116,12 @@ class UiPages:
     def _model_info(self, name, version):
         try:
             with self.manager.acquire(name, int(version) if version else None) as entry:
-                info = {"model": name, "version": entry.version,
-                        "app": _descriptor(read_asset(entry.path, APP_DESCRIPTOR)),
-                        "model_card": read_asset(entry.path, MODEL_CARD)}
+                info = {
+                    "model": name,
+                    "version": entry.version,
+                    "app": _descriptor(read_asset(entry.path, APP_DESCRIPTOR)),
+                    "model_card": read_asset(entry.path, MODEL_CARD),
+                }
         except ServingError as error:
             return self._error(error.http_status, error.message)
         return 200, JSON_TYPE, json.dumps(info).encode()

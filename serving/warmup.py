@@ -19,7 +19,7 @@ def prediction_log(model_name, sample_request):
     """A `PredictionLog` holding a PredictRequest for an app's `SampleRequest`."""
     import numpy as np
     import tensorflow as tf
-    from tensorflow_serving.apis import prediction_log_pb2, predict_pb2
+    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model_name
@@ -27,11 +27,11 @@ def prediction_log(model_name, sample_request):
     for name, value in sample_request.inputs.items():
         array = np.asarray(value)
         if array.dtype.kind in ("U", "S"):
-            array = np.array([item.encode() if isinstance(item, str) else item
-                              for item in array.ravel()], dtype=object).reshape(array.shape)
+            array = np.array(
+                [item.encode() if isinstance(item, str) else item for item in array.ravel()], dtype=object
+            ).reshape(array.shape)
         request.inputs[name].CopyFrom(tf.make_tensor_proto(array))
-    return prediction_log_pb2.PredictionLog(
-        predict_log=prediction_log_pb2.PredictLog(request=request))
+    return prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
 
 
 def write_warmup_requests(version_dir, model_name, sample_requests):
@@ -76,17 +76,14 @@ def run_warmup(entry, version_dir):
         if kind == "predict_log":
             request = log.predict_log.request
             signature = inference.find_signature(entry, request.model_spec.signature_name)
-            inputs = inference.arrays_from_tensor_protos(request.inputs, entry,
-                                                         request.model_spec.signature_name)
+            inputs = inference.arrays_from_tensor_protos(request.inputs, entry, request.model_spec.signature_name)
             inference.predict(entry, signature, inputs, tuple(request.output_filter))
         elif kind == "classify_log":
             request = log.classify_log.request
-            inference.classify(entry, request.model_spec.signature_name,
-                               inference.examples_from_input(request.input))
+            inference.classify(entry, request.model_spec.signature_name, inference.examples_from_input(request.input))
         elif kind == "regress_log":
             request = log.regress_log.request
-            inference.regress(entry, request.model_spec.signature_name,
-                              inference.examples_from_input(request.input))
+            inference.regress(entry, request.model_spec.signature_name, inference.examples_from_input(request.input))
         else:
             raise ValueError(f"Unsupported log_type for warmup: {kind}")
         count += 1

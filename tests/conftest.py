@@ -23,8 +23,11 @@ def share_jax_compilations():
         return
     folder = tempfile.mkdtemp(prefix="kapps-test-jax-cache-")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    os.environ.update(JAX_COMPILATION_CACHE_DIR=folder, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-                      JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+    os.environ.update(
+        JAX_COMPILATION_CACHE_DIR=folder,
+        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+        JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+    )
 
 
 # Two devices for the distributed-training tests: host devices on JAX (before it loads),
@@ -63,7 +66,8 @@ def looks_like_xdist_controller():
     """The pytest-xdist controller hands tests to its workers and runs none: it need not spend
     seconds starting TensorFlow before they start."""
     return not os.environ.get("PYTEST_XDIST_WORKER") and any(
-        argument.startswith(("-n", "--numprocesses")) for argument in sys.argv[1:])
+        argument.startswith(("-n", "--numprocesses")) for argument in sys.argv[1:]
+    )
 
 
 # Here, before the conftest files of the folders named on the command line load (they import
@@ -97,9 +101,13 @@ def shared_dataset():
 # Tests of a minute or so (whole apps trained, processes started and killed): they start
 # first, so that the short ones, not one of these, are what is left at the end of a run
 # while the other workers sit idle.
-LONG_TEST_MODULES = ("tests/apps/test_every_app.py", "tests/tuner/test_distributed.py",
-                     "tests/tuner/test_resume_after_kill.py",
-                     "tests/apps/core/test_multi_worker.py", "tests/test_cli.py")
+LONG_TEST_MODULES = (
+    "tests/apps/test_every_app.py",
+    "tests/tuner/test_distributed.py",
+    "tests/tuner/test_resume_after_kill.py",
+    "tests/apps/core/test_multi_worker.py",
+    "tests/test_cli.py",
+)
 
 
 def pytest_collection_modifyitems(items):

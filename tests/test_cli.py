@@ -12,8 +12,13 @@ from kapps import cli
 
 
 def kapps(*arguments, check=True):
-    result = subprocess.run([sys.executable, "-m", "kapps", *arguments], capture_output=True, text=True,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "kapps", *arguments],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        timeout=600,
+    )
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -23,17 +28,24 @@ def test_list_names_every_registered_app():
     assert "digits" in kapps("list").stdout
 
 
-LIGHT_COMMANDS = (["list"], ["digits", "--help"], ["churn", "train", "--help"], ["sentiment", "tune", "--help"],
-                  ["serve", "--help"])
+LIGHT_COMMANDS = (
+    ["list"],
+    ["digits", "--help"],
+    ["churn", "train", "--help"],
+    ["sentiment", "tune", "--help"],
+    ["serve", "--help"],
+)
 
 
 @pytest.mark.parametrize("argv", LIGHT_COMMANDS, ids=" ".join)
 def test_list_and_help_do_not_import_tensorflow(argv):
     """`kapps list` and `kapps <app> --help` answer from the registry entries and the
     light config modules, without loading TensorFlow or Keras (seconds, not tens of them)."""
-    probe = ("import sys\nfrom kapps import cli\ntry:\n    cli.main(%r)\nexcept SystemExit:\n    pass\n"
-             "heavy = sorted(m for m in ('tensorflow', 'keras', 'jax', 'torch') if m in sys.modules)\n"
-             "print('HEAVY', heavy)" % (argv,))
+    probe = (
+        f"import sys\nfrom kapps import cli\ntry:\n    cli.main({argv!r})\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted(m for m in ('tensorflow', 'keras', 'jax', 'torch') if m in sys.modules)\n"
+        "print('HEAVY', heavy)"
+    )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "HEAVY []" in result.stdout
@@ -45,14 +57,17 @@ def test_a_missing_run_is_a_message_and_tensorflow_start_up_lines_hidden_unless_
     quiet = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     assert quiet.returncode != 0 and "train first" in quiet.stderr
     assert "absl::InitializeLog" not in quiet.stderr and "Traceback" not in quiet.stderr
-    loud = subprocess.run(command, capture_output=True, text=True, timeout=120,
-                          env={**env, "TF_CPP_MIN_LOG_LEVEL": "0"})
+    loud = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, env={**env, "TF_CPP_MIN_LOG_LEVEL": "0"}
+    )
     assert "train first" in loud.stderr and "I0000" in loud.stderr
 
 
 def test_backend_flag_is_taken_from_anywhere_in_the_command():
     assert apps_cli.pop_backend(["digits", "train", "--backend", "jax", "--epochs", "1"]) == (
-        "jax", ["digits", "train", "--epochs", "1"])
+        "jax",
+        ["digits", "train", "--epochs", "1"],
+    )
     assert apps_cli.pop_backend(["--backend=torch", "list"]) == ("torch", ["list"])
     assert apps_cli.pop_backend(["list"]) == (None, ["list"])
 
@@ -91,8 +106,25 @@ def test_train_export_predict(tmp_path, capsys):
     """Train, export and predict through `cli.main` in this process (`python -m kapps` runs
     the same `main`: the tests above start it as a process)."""
     run_dir, models = tmp_path / "run", tmp_path / "models"
-    assert cli.main(["digits", "train", "--data", "builtin", "--epochs", "1", "--width", "4",
-                     "--max-examples", "128", "--run-dir", str(run_dir)]) == 0
+    assert (
+        cli.main(
+            [
+                "digits",
+                "train",
+                "--data",
+                "builtin",
+                "--epochs",
+                "1",
+                "--width",
+                "4",
+                "--max-examples",
+                "128",
+                "--run-dir",
+                str(run_dir),
+            ]
+        )
+        == 0
+    )
     assert "accuracy:" in capsys.readouterr().out
     assert cli.main(["digits", "export", "--run-dir", str(run_dir), "--model-base-path", str(models)]) == 0
     assert f"Exported digits to {models / 'digits' / '1'}" in capsys.readouterr().out
@@ -107,15 +139,22 @@ def test_each_action_has_help(action):
     assert "usage" in kapps("digits", action, "--help").stdout
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["churn", "predict", '{"a": ' * 50_000], "kapps churn predict: input 1 is not a JSON row"),
-    (["sentiment", "predict", "missing.txt"], "kapps sentiment predict: No such review file: 'missing.txt'"),
-    (["digits", "predict", "x" * 50_000], "kapps digits predict: No such image file(s): 'xxxx"),
-    (["sentiment", "predict", "bad \udcff bytes"], "kapps sentiment predict: input 1 ('bad \\udcff bytes') is not "
-                                                    "UTF-8 text"),
-    (["churn", "predict", '{"gender": "\udcff"}'], "kapps churn predict: input 1 ('{\"gender\": \"\\udcff\"}') is "
-                                                   "not UTF-8 text"),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["churn", "predict", '{"a": ' * 50_000], "kapps churn predict: input 1 is not a JSON row"),
+        (["sentiment", "predict", "missing.txt"], "kapps sentiment predict: No such review file: 'missing.txt'"),
+        (["digits", "predict", "x" * 50_000], "kapps digits predict: No such image file(s): 'xxxx"),
+        (
+            ["sentiment", "predict", "bad \udcff bytes"],
+            "kapps sentiment predict: input 1 ('bad \\udcff bytes') is not UTF-8 text",
+        ),
+        (
+            ["churn", "predict", '{"gender": "\udcff"}'],
+            'kapps churn predict: input 1 (\'{"gender": "\\udcff"}\') is not UTF-8 text',
+        ),
+    ],
+)
 def test_bad_predict_inputs_are_one_line_and_a_non_zero_exit(tmp_path, monkeypatch, argv, expected):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exit_:

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = sorted([ROOT / "README.md", *ROOT.glob("docs/**/*.md"), *ROOT.glob("*/README.md"),
-               *ROOT.glob("*/*/README.md")])
+DOCS = sorted([ROOT / "README.md", *ROOT.glob("docs/**/*.md"), *ROOT.glob("*/README.md"), *ROOT.glob("*/*/README.md")])
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 FENCE = re.compile(r"```[^\n]*\n(.*?)```", re.S)
 INLINE = re.compile(r"`(kapps [^`]+)`")
@@ -93,8 +92,12 @@ def test_command_lines_name_real_apps_actions_and_flags(doc, command, whole, par
     # Synopses bracket their optional flags; shell lines may end in `&`.
     words = command.replace("[", " ").replace("]", " ").replace("'", '"').removesuffix("&")
     _, tokens = pop_backend(shlex.split(words, posix=True)[1:])
-    if not tokens or tokens[0] in ("list", "ACTION") or tokens[0].startswith("-") or any(
-            token.endswith(":") for token in tokens[:2]):
+    if (
+        not tokens
+        or tokens[0] in ("list", "ACTION")
+        or tokens[0].startswith("-")
+        or any(token.endswith(":") for token in tokens[:2])
+    ):
         return  # `kapps <app> predict: ...` quotes a message, not a command
     if tokens[0] not in registry.names() and not PLACEHOLDER.fullmatch(tokens[0]) and tokens[0] != "serve":
         parser = kapps

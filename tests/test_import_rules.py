@@ -45,7 +45,7 @@ def _imported_names(module, path):
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join(anchor + ([base] if base else []))
             yield from ((f"{base}.{alias.name}", node.lineno) for alias in node.names)
 
@@ -53,8 +53,9 @@ def _imported_names(module, path):
 def _repo_module(name, modules):
     """The repo module that importing `name` runs (its longest known prefix), or None."""
     parts = name.split(".")
-    return next((".".join(parts[:size]) for size in range(len(parts), 0, -1)
-                 if ".".join(parts[:size]) in modules), None)
+    return next(
+        (".".join(parts[:size]) for size in range(len(parts), 0, -1) if ".".join(parts[:size]) in modules), None
+    )
 
 
 def import_graph():
@@ -72,9 +73,11 @@ def import_graph():
 
 
 def wrong_way_imports(graph):
-    return [f"{graph.nodes[importer].get('path', importer)}:{line} imports {imported}"
-            for importer, imported, line in graph.edges(data="line")
-            if imported.split(".")[0] in FORBIDDEN.get(importer.split(".")[0], ())]
+    return [
+        f"{graph.nodes[importer].get('path', importer)}:{line} imports {imported}"
+        for importer, imported, line in graph.edges(data="line")
+        if imported.split(".")[0] in FORBIDDEN.get(importer.split(".")[0], ())
+    ]
 
 
 def import_cycles(graph):
@@ -109,8 +112,10 @@ def test_the_rules_catch_a_wrong_way_import_and_a_cycle():
     graph.add_edge("apps.core.config", "apps.core.app", line=9)
     graph.add_edge("kapps.cli", "tuner.cli", line=1)
     assert wrong_way_imports(graph) == ["serving.rest:3 imports apps.core.app"]
-    assert import_cycles(graph) in (["apps.core.app -> apps.core.config -> apps.core.app"],
-                                    ["apps.core.config -> apps.core.app -> apps.core.config"])
+    assert import_cycles(graph) in (
+        ["apps.core.app -> apps.core.config -> apps.core.app"],
+        ["apps.core.config -> apps.core.app -> apps.core.config"],
+    )
 
 
 def test_relative_and_from_imports_resolve_to_repo_modules(tmp_path):
@@ -121,4 +126,7 @@ def test_relative_and_from_imports_resolve_to_repo_modules(tmp_path):
     path = tmp_path / "rest.py"
     path.write_text("from .errors import ServingError\nfrom . import errors\ndef f():\n    import serving.rest\n")
     assert sorted(_imported_names("serving.rest", path)) == [
-        ("serving.errors", 2), ("serving.errors.ServingError", 1), ("serving.rest", 4)]
+        ("serving.errors", 2),
+        ("serving.errors.ServingError", 1),
+        ("serving.rest", 4),
+    ]

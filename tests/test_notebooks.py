@@ -17,9 +17,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 # Each notebook and a line of its printed evaluation.
-NOTEBOOKS = {"digits.ipynb": "accuracy:", "churn.ipynb": "roc_auc:", "sentiment.ipynb": "accuracy:",
-             "segmentation.ipynb": "mean_iou:",
-             "dcgan.ipynb": "fid:", "detection.ipynb": "map50:"}
+NOTEBOOKS = {
+    "digits.ipynb": "accuracy:",
+    "churn.ipynb": "roc_auc:",
+    "sentiment.ipynb": "accuracy:",
+    "segmentation.ipynb": "mean_iou:",
+    "dcgan.ipynb": "fid:",
+    "detection.ipynb": "map50:",
+}
 
 
 def test_every_notebook_is_tested():
@@ -54,8 +59,12 @@ def missing_project_names(tree, bound_modules):
                 elif isinstance(value, type(ast)):
                     bound_modules[alias.asname or alias.name] = value
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in bound_modules \
-                and not hasattr(bound_modules[node.value.id], node.attr):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in bound_modules
+            and not hasattr(bound_modules[node.value.id], node.attr)
+        ):
             yield f"{bound_modules[node.value.id].__name__}.{node.attr}"
 
 
@@ -70,14 +79,21 @@ def test_notebook_code_compiles_and_uses_names_that_exist(name):
     for index, source in enumerate(code_cells(name)):
         tree = compile(source, f"{name}[{index}]", "exec", ast.PyCF_ONLY_AST)
         missing += missing_project_names(tree, bound_modules)
-        missing += [f"app.{node.attr}" for node in ast.walk(tree) if isinstance(node, ast.Attribute)
-                    and isinstance(node.value, ast.Name) and node.value.id == "app" and not hasattr(app, node.attr)]
+        missing += [
+            f"app.{node.attr}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "app"
+            and not hasattr(app, node.attr)
+        ]
     assert not missing, f"{name} uses names the project no longer has: {missing}"
 
 
 # TensorFlow's log lines and the redraws of a progress bar, which a stored notebook should not hold.
-NOISE = re.compile(r"^([IWEF]\d{4} |WARNING: All log messages|WARNING:tensorflow|INFO:tensorflow)|\r|retracing",
-                   re.MULTILINE)
+NOISE = re.compile(
+    r"^([IWEF]\d{4} |WARNING: All log messages|WARNING:tensorflow|INFO:tensorflow)|\r|retracing", re.MULTILINE
+)
 LARGEST_STORED_NOTEBOOK = 1_500_000  # bytes: outputs hold PNG figures, not big images
 
 
@@ -108,8 +124,9 @@ def test_notebook_executes(name, monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
     notebook = nbformat.read(REPO_ROOT / "notebooks" / name, as_version=4)
-    NotebookClient(notebook, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(REPO_ROOT)}}).execute()
+    NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(REPO_ROOT)}}
+    ).execute()
     outputs = stored_outputs(notebook)
     assert not [out for out in outputs if out.get("output_type") == "error"]
     text = "".join(out.get("text", "") for out in outputs)

@@ -23,8 +23,7 @@ CHECKPOINT_PATTERNS = ("checkpoint*", "build_config.json")
 
 
 def checkpoint_files(trial_dir):
-    return [path for pattern in CHECKPOINT_PATTERNS
-            for path in glob.glob(os.path.join(trial_dir, pattern))]
+    return [path for pattern in CHECKPOINT_PATTERNS for path in glob.glob(os.path.join(trial_dir, pattern))]
 
 
 def _remove(paths):
@@ -50,8 +49,7 @@ class CheckpointPruner:
 
     def trial_ids_with_checkpoints(self):
         folders = glob.glob(os.path.join(self.tuner.project_dir, "trial_*"))
-        return [os.path.basename(folder)[len("trial_"):] for folder in folders
-                if checkpoint_files(folder)]
+        return [os.path.basename(folder)[len("trial_") :] for folder in folders if checkpoint_files(folder)]
 
     def prune(self, trial_ids):
         """Deletes the checkpoints of the ended, not-best trials among `trial_ids`."""

@@ -18,48 +18,70 @@ from tuner.settings import DEFAULT_PROJECT_NAME, DIRECTIONS, ROLES, TUNERS, Tune
 def _add_search_arguments(parser, app):
     group = parser.add_argument_group("search")
     group.add_argument("--tuner", choices=TUNERS, default="random", help="Keras Tuner tuner (default: random)")
-    group.add_argument("--max-trials", type=int, default=10,
-                       help="trials in all, finished ones included (default: 10; Hyperband: unused)")
+    group.add_argument(
+        "--max-trials",
+        type=int,
+        default=10,
+        help="trials in all, finished ones included (default: 10; Hyperband: unused)",
+    )
     group.add_argument("--max-epochs", type=int, help="most epochs per trial (default: the config's epochs)")
     group.add_argument("--objective", default=None, help=f"metric to optimise (default: {app.objective})")
-    group.add_argument("--direction", choices=DIRECTIONS,
-                       help="min or max (default: the app's for its objective, else inferred)")
-    group.add_argument("--executions-per-trial", type=int, default=1,
-                       help="trainings per trial, objective averaged (default: 1)")
-    group.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE",
-                       help="hold a hyperparameter fixed, e.g. --fix model=cnn (repeatable)")
+    group.add_argument(
+        "--direction", choices=DIRECTIONS, help="min or max (default: the app's for its objective, else inferred)"
+    )
+    group.add_argument(
+        "--executions-per-trial", type=int, default=1, help="trainings per trial, objective averaged (default: 1)"
+    )
+    group.add_argument(
+        "--fix",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="hold a hyperparameter fixed, e.g. --fix model=cnn (repeatable)",
+    )
     group.add_argument("--hyperband-factor", type=int, default=3, help="Hyperband's reduction factor")
 
 
 def _add_output_arguments(parser):
     group = parser.add_argument_group("output and resuming")
-    group.add_argument("--project-name", default=DEFAULT_PROJECT_NAME,
-                       help="folder runs/<app>/tune/<project-name> (default: search)")
+    group.add_argument(
+        "--project-name", default=DEFAULT_PROJECT_NAME, help="folder runs/<app>/tune/<project-name> (default: search)"
+    )
     group.add_argument("--tune-dir", help="explicit tuning folder instead of runs/<app>/tune/<project-name>")
     group.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
-    group.add_argument("--keep-checkpoints", type=int, default=1,
-                       help="best trials whose weights are kept on disk (default: 1)")
-    group.add_argument("--threads", type=int, default=0,
-                       help="TensorFlow intra/inter-op threads per process (default: TensorFlow's)")
-    group.add_argument("--trials-per-process", type=int, default=0,
-                       help="restart the process after this many trials, resuming the search, "
-                            "as a safeguard against memory a model keeps (default 0: never)")
+    group.add_argument(
+        "--keep-checkpoints", type=int, default=1, help="best trials whose weights are kept on disk (default: 1)"
+    )
+    group.add_argument(
+        "--threads", type=int, default=0, help="TensorFlow intra/inter-op threads per process (default: TensorFlow's)"
+    )
+    group.add_argument(
+        "--trials-per-process",
+        type=int,
+        default=0,
+        help="restart the process after this many trials, resuming the search, "
+        "as a safeguard against memory a model keeps (default 0: never)",
+    )
     group.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2, help="Keras fit verbosity")
-    group.add_argument("--retrain-best", action="store_true",
-                       help="train the best config on all training examples and export it")
-    group.add_argument("--retrain-max-examples", type=int, default=0,
-                       help="cap on training examples when retraining (default: 0, all)")
+    group.add_argument(
+        "--retrain-best", action="store_true", help="train the best config on all training examples and export it"
+    )
+    group.add_argument(
+        "--retrain-max-examples", type=int, default=0, help="cap on training examples when retraining (default: 0, all)"
+    )
     group.add_argument("--model-base-path", default="models", help="export folder for --retrain-best")
 
 
 def _add_distributed_arguments(parser):
     group = parser.add_argument_group("distributed (Keras Tuner chief/worker mode)")
-    group.add_argument("--distributed", choices=ROLES,
-                       help="chief: serve the oracle; worker: run trials it hands out")
-    group.add_argument("--oracle", metavar="HOST:PORT",
-                       help="where the chief listens / workers connect, e.g. 10.0.0.5:8000")
-    group.add_argument("--tuner-id", help="worker id (default: worker-<host>-<pid>); "
-                                          "a stable id lets a restarted worker resume its trial")
+    group.add_argument("--distributed", choices=ROLES, help="chief: serve the oracle; worker: run trials it hands out")
+    group.add_argument(
+        "--oracle", metavar="HOST:PORT", help="where the chief listens / workers connect, e.g. 10.0.0.5:8000"
+    )
+    group.add_argument(
+        "--tuner-id",
+        help="worker id (default: worker-<host>-<pid>); a stable id lets a restarted worker resume its trial",
+    )
 
 
 def add_arguments(parser, app):
@@ -97,14 +119,23 @@ def parse_fixed(items, config_class):
 
 def settings_from_args(app, args):
     return TuneSettings(
-        tuner=args.tuner, max_trials=args.max_trials, max_epochs=args.max_epochs,
-        objective=args.objective, direction=args.direction,
-        executions_per_trial=args.executions_per_trial, project_name=args.project_name,
-        tune_dir=args.tune_dir, overwrite=args.overwrite,
-        fixed=parse_fixed(args.fix, app.config_class), keep_checkpoints=args.keep_checkpoints,
-        hyperband_factor=args.hyperband_factor, threads=args.threads,
-        trials_per_process=args.trials_per_process, verbose=args.verbose,
-        retrain_best=args.retrain_best, retrain_max_examples=args.retrain_max_examples,
+        tuner=args.tuner,
+        max_trials=args.max_trials,
+        max_epochs=args.max_epochs,
+        objective=args.objective,
+        direction=args.direction,
+        executions_per_trial=args.executions_per_trial,
+        project_name=args.project_name,
+        tune_dir=args.tune_dir,
+        overwrite=args.overwrite,
+        fixed=parse_fixed(args.fix, app.config_class),
+        keep_checkpoints=args.keep_checkpoints,
+        hyperband_factor=args.hyperband_factor,
+        threads=args.threads,
+        trials_per_process=args.trials_per_process,
+        verbose=args.verbose,
+        retrain_best=args.retrain_best,
+        retrain_max_examples=args.retrain_max_examples,
         model_base_path=args.model_base_path,
         distributed=args.distributed or role_from_environment(),
         oracle=args.oracle or oracle_from_environment(),
@@ -119,8 +150,10 @@ def _print_result(result):
         ranked = ", ".join(f"{name} {score:.2f}" for name, score in result.importance.items())
         print(f"Hyperparameter importance (rough): {ranked}")
     folder = result.folder
-    print(f"Saved {folder.trials_csv}, {folder.trials_json}, {folder.plot_path}"
-          + (f", {folder.best_hyperparameters_path}" if result.best else ""))
+    print(
+        f"Saved {folder.trials_csv}, {folder.trials_json}, {folder.plot_path}"
+        + (f", {folder.best_hyperparameters_path}" if result.best else "")
+    )
     print(f"TensorBoard (HParams tab on TensorFlow): tensorboard --logdir {folder.tensorboard_dir}")
 
 
@@ -128,8 +161,12 @@ def _retrain(app, result, settings):
     from tuner.retrain import retrain_best
 
     run, metrics, export_path = retrain_best(
-        app, result.best_config, result.folder,
-        max_examples=settings.retrain_max_examples, model_base_path=settings.model_base_path)
+        app,
+        result.best_config,
+        result.folder,
+        max_examples=settings.retrain_max_examples,
+        model_base_path=settings.model_base_path,
+    )
     print(app.report(metrics))
     print(f"Retrained the best config in {run.path}; exported to {export_path}")
 
@@ -143,8 +180,11 @@ def launched_as_kapps():
 def restart_process(settings):
     """Replaces this process by a fresh run of the same command (same pid), which
     resumes the search. In-process callers (tests, notebooks) just continue."""
-    print(f"Restarting the tuner process after {settings.trials_per_process} trials to give "
-          "back the memory TensorFlow keeps across models; the search resumes.", flush=True)
+    print(
+        f"Restarting the tuner process after {settings.trials_per_process} trials to give "
+        "back the memory TensorFlow keeps across models; the search resumes.",
+        flush=True,
+    )
     if not launched_as_kapps():
         return
     sys.stdout.flush()
@@ -164,7 +204,7 @@ def run(app, args):
         if settings.distributed and args.oracle:
             configure_distributed(settings.distributed, settings.oracle, settings.tuner_id)
     except ValueError as error:
-        raise SystemExit(f"kapps {app.name} tune: {error}")
+        raise SystemExit(f"kapps {app.name} tune: {error}") from None
     limit_threads(settings.threads)
     try:
         result = run_search(app, config, settings)
@@ -173,7 +213,7 @@ def run(app, args):
             settings = dataclasses.replace(settings, overwrite=False)
             result = run_search(app, config, settings)
     except (ObjectiveError, SearchMismatchError) as error:
-        raise SystemExit(f"kapps {app.name} tune: {error}")
+        raise SystemExit(f"kapps {app.name} tune: {error}") from None
     if result is None:
         print("Worker finished: the chief writes the report.")
         return None
@@ -181,4 +221,3 @@ def run(app, args):
     if settings.retrain_best:
         _retrain(app, result, settings)
     return result
-

@@ -34,20 +34,20 @@ def tuner_id_for(role, tuner_id=None):
         return CHIEF_ID
     tuner_id = tuner_id or default_worker_id()
     if CHIEF_ID in tuner_id:
-        raise ValueError(f"A worker id must not contain {CHIEF_ID!r} (Keras Tuner would "
-                         f"take it for the chief), got {tuner_id!r}.")
+        raise ValueError(
+            f"A worker id must not contain {CHIEF_ID!r} (Keras Tuner would take it for the chief), got {tuner_id!r}."
+        )
     return tuner_id
 
 
 def distributed_environment(role, oracle, tuner_id=None):
     """The environment variables for `role` ("chief" or "worker")."""
     host, port = parse_address(oracle)
-    return {ENV_TUNER_ID: tuner_id_for(role, tuner_id), ENV_ORACLE_IP: host,
-            ENV_ORACLE_PORT: str(port)}
+    return {ENV_TUNER_ID: tuner_id_for(role, tuner_id), ENV_ORACLE_IP: host, ENV_ORACLE_PORT: str(port)}
 
 
 def role_from_environment(environ=os.environ):
-    """"chief" or "worker" when Keras Tuner's variables are already set, else None."""
+    """ "chief" or "worker" when Keras Tuner's variables are already set, else None."""
     if ENV_ORACLE_IP not in environ:
         return None
     return "chief" if CHIEF_ID in environ.get(ENV_TUNER_ID, "") else "worker"

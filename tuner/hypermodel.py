@@ -55,8 +55,11 @@ def choose_shared_values(hp, config, space):
     if _has_field(config, "learning_rate"):
         rate = config.learning_rate
         changes["learning_rate"] = hp.Float(
-            "learning_rate", rate / LEARNING_RATE_SPAN, rate * LEARNING_RATE_SPAN,
-            sampling="log", default=rate,
+            "learning_rate",
+            rate / LEARNING_RATE_SPAN,
+            rate * LEARNING_RATE_SPAN,
+            sampling="log",
+            default=rate,
         )
     if _has_field(config, "batch_size"):
         sizes = space.batch_sizes or _default_batch_sizes(config.batch_size)
@@ -78,9 +81,12 @@ def count_examples(dataset):
     """Examples in a batched dataset (one pass over it)."""
     import tensorflow as tf
 
-    return int(dataset.reduce(tf.constant(0, tf.int64),
-                              lambda count, batch: count + tf.cast(
-                                  tf.shape(tf.nest.flatten(batch)[0])[0], tf.int64)))
+    return int(
+        dataset.reduce(
+            tf.constant(0, tf.int64),
+            lambda count, batch: count + tf.cast(tf.shape(tf.nest.flatten(batch)[0])[0], tf.int64),
+        )
+    )
 
 
 class ConfigHyperModel(keras_tuner.HyperModel):
@@ -115,15 +121,19 @@ class ConfigHyperModel(keras_tuner.HyperModel):
         chosen epochs (unless the tuner passes `epochs`, as Hyperband does). Returns
         `App.train`'s `History`."""
         if args or kwargs:
-            raise TypeError("ConfigHyperModel trains through App.train on the app's own data; "
-                            f"tuner.search() cannot pass data or fit options ({sorted(kwargs)}).")
+            raise TypeError(
+                "ConfigHyperModel trains through App.train on the app's own data; "
+                f"tuner.search() cannot pass data or fit options ({sorted(kwargs)})."
+            )
         config = self.config_for(hp)
         if epochs is not None:
             config = config.replace(epochs=epochs)
-        data = self.data.replace(train=self._batches(self.data.train, config),
-                                 validation=self._batches(self.data.validation, config))
-        return self.app.train(model, data, config, run=None, callbacks=list(callbacks or ()),
-                              initial_epoch=initial_epoch)
+        data = self.data.replace(
+            train=self._batches(self.data.train, config), validation=self._batches(self.data.validation, config)
+        )
+        return self.app.train(
+            model, data, config, run=None, callbacks=list(callbacks or ()), initial_epoch=initial_epoch
+        )
 
     def metric_names(self, hp):
         """The metric names a trial reports, from one epoch of `App.train` on one batch
@@ -131,7 +141,8 @@ class ConfigHyperModel(keras_tuner.HyperModel):
         config = self.config_for(hp).replace(epochs=1)
         data = self.data.replace(
             train=self.data.train.take(1),
-            validation=None if self.data.validation is None else self.data.validation.take(1))
+            validation=None if self.data.validation is None else self.data.validation.take(1),
+        )
         return sorted(self.app.train(self.build(hp), data, config, run=None, callbacks=[]).history)
 
     def _batches(self, dataset, config):

@@ -67,8 +67,11 @@ def hyperparameter_importance(records):
     objective = [record["objective"] for record in scored]
     scores = {}
     for name in hyperparameter_names(scored):
-        present = [(record["hyperparameters"][name], value)
-                   for record, value in zip(scored, objective) if name in record["hyperparameters"]]
+        present = [
+            (record["hyperparameters"][name], value)
+            for record, value in zip(scored, objective)
+            if name in record["hyperparameters"]
+        ]
         if len(present) >= MIN_TRIALS:
             values, targets = zip(*present)
             scores[name] = round(importance_of(list(values), list(targets)), 4)
@@ -82,6 +85,9 @@ def most_important(records, count=3):
     if scores:
         return [name for name, score in scores.items() if score > 0][:count] or list(scores)[:count]
     scored = completed(records)
-    varying = [name for name in hyperparameter_names(scored)
-               if len({str(record["hyperparameters"].get(name)) for record in scored}) > 1]
+    varying = [
+        name
+        for name in hyperparameter_names(scored)
+        if len({str(record["hyperparameters"].get(name)) for record in scored}) > 1
+    ]
     return varying[:count]

@@ -24,8 +24,9 @@ class TrialLedger:
         self.tuner_id = tuner_id
 
     def _append(self, record):
-        line = json.dumps({"time": time.time(), "tuner_id": self.tuner_id,
-                           "host": socket.gethostname(), "pid": os.getpid(), **record})
+        line = json.dumps(
+            {"time": time.time(), "tuner_id": self.tuner_id, "host": socket.gethostname(), "pid": os.getpid(), **record}
+        )
         # One write of one short line in append mode: lines from several processes do not interleave.
         with open(self.path, "a") as handle:
             handle.write(line + "\n")
@@ -34,8 +35,15 @@ class TrialLedger:
         self._append({"event": "start", "trial_id": trial_id})
 
     def ended(self, trial_id, status, seconds):
-        self._append({"event": "end", "trial_id": trial_id, "status": status,
-                      "seconds": round(seconds, 3), "rss_mb": round(resident_memory_mb(), 1)})
+        self._append(
+            {
+                "event": "end",
+                "trial_id": trial_id,
+                "status": status,
+                "seconds": round(seconds, 3),
+                "rss_mb": round(resident_memory_mb(), 1),
+            }
+        )
 
 
 def read_ledger(path):

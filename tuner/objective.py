@@ -25,8 +25,7 @@ def resolve_direction(app, name, direction=None):
     inferred = infer_metric_direction(name)
     if inferred is None:
         raise ObjectiveError(
-            f"Cannot tell whether {name!r} should be minimised or maximised: "
-            "pass --direction min or --direction max."
+            f"Cannot tell whether {name!r} should be minimised or maximised: pass --direction min or --direction max."
         )
     return inferred
 
@@ -54,7 +53,6 @@ def check_objective(objective, hypermodel):
     available = reported_metric_names(hypermodel)
     if objective.name not in available:
         raise ObjectiveError(
-            f"Objective {objective.name!r} is not reported by training. "
-            f"Available metric names: {', '.join(available)}."
+            f"Objective {objective.name!r} is not reported by training. Available metric names: {', '.join(available)}."
         )
     return available

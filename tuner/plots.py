@@ -48,8 +48,7 @@ def _plot_against(axis, records, name, objective_name, importance):
 
 def _plot_by_trial(axis, records, objective_name):
     ordered = sorted(records, key=lambda record: trial_sort_key(record["trial_id"]))
-    axis.plot([record["trial_id"] for record in ordered],
-              [record["objective"] for record in ordered], marker="o")
+    axis.plot([record["trial_id"] for record in ordered], [record["objective"] for record in ordered], marker="o")
     axis.set_xlabel("trial")
     axis.set_ylabel(objective_name)
     axis.grid(alpha=0.3)

@@ -23,8 +23,7 @@ def trial_sort_key(trial_id):
 
 
 def _shown_values(values):
-    return {name: value for name, value in values.items()
-            if not name.startswith("tuner/") or name in HYPERBAND_SHOWN}
+    return {name: value for name, value in values.items() if not name.startswith("tuner/") or name in HYPERBAND_SHOWN}
 
 
 def _last_values(metrics):
@@ -45,16 +44,18 @@ def trial_records(oracle, ledger_records=()):
         metrics = _last_values(trial.metrics)
         seconds = metrics.pop(SECONDS_METRIC, None)
         run = runs.get(trial_id, {})
-        records.append({
-            "trial_id": trial_id,
-            "status": str(trial.status),
-            "hyperparameters": _shown_values(trial.hyperparameters.values),
-            "objective": _finite_or_none(trial.score),
-            "seconds": seconds,
-            "metrics": metrics,
-            "tuner_id": run.get("tuner_id"),
-            "starts": run.get("starts", 0),
-        })
+        records.append(
+            {
+                "trial_id": trial_id,
+                "status": str(trial.status),
+                "hyperparameters": _shown_values(trial.hyperparameters.values),
+                "objective": _finite_or_none(trial.score),
+                "seconds": seconds,
+                "metrics": metrics,
+                "tuner_id": run.get("tuner_id"),
+                "starts": run.get("starts", 0),
+            }
+        )
     return records
 
 
@@ -66,8 +67,7 @@ def _finite_or_none(value):
 
 
 def completed(records):
-    return [record for record in records if record["status"] == "COMPLETED"
-            and record["objective"] is not None]
+    return [record for record in records if record["status"] == "COMPLETED" and record["objective"] is not None]
 
 
 def best_record(records, direction):
@@ -91,9 +91,16 @@ def table_rows(records, objective_name):
     """Header and rows: trial, status, one column per hyperparameter, objective, seconds."""
     names = hyperparameter_names(records)
     header = ["trial", "status", *names, objective_name, "seconds"]
-    rows = [[record["trial_id"], record["status"],
-             *(record["hyperparameters"].get(name, "") for name in names),
-             record["objective"], record["seconds"]] for record in records]
+    rows = [
+        [
+            record["trial_id"],
+            record["status"],
+            *(record["hyperparameters"].get(name, "") for name in names),
+            record["objective"],
+            record["seconds"],
+        ]
+        for record in records
+    ]
     return header, rows
 
 
@@ -135,8 +142,7 @@ def best_hyperparameters_record(app_name, objective, best, config):
     return {
         "app": app_name,
         "trial_id": best["trial_id"],
-        "objective": {"name": objective.name, "direction": objective.direction,
-                      "value": best["objective"]},
+        "objective": {"name": objective.name, "direction": objective.direction, "value": best["objective"]},
         "hyperparameters": best["hyperparameters"],
         "config": config.to_dict() if config is not None else None,
     }

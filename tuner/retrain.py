@@ -22,7 +22,12 @@ def retrain_best(app, best_config, folder, *, max_examples=0, model_base_path="m
     config = retrain_config(best_config, max_examples)
     run, metrics = workflow.train(app, config)
     export_path = workflow.export(app, run.path, model_base_path)
-    folder.retrained_path.write_text(json.dumps(
-        {"run_dir": str(run.path), "export": str(export_path), "config": config.to_dict(),
-         "metrics": metrics}, indent=2, default=float) + "\n")
+    folder.retrained_path.write_text(
+        json.dumps(
+            {"run_dir": str(run.path), "export": str(export_path), "config": config.to_dict(), "metrics": metrics},
+            indent=2,
+            default=float,
+        )
+        + "\n"
+    )
     return run, metrics, export_path

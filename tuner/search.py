@@ -46,7 +46,7 @@ def limit_threads(threads):
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     except RuntimeError as error:  # TensorFlow already started in this process
-        warnings.warn(f"--threads {threads} ignored: {error}")
+        warnings.warn(f"--threads {threads} ignored: {error}", stacklevel=2)
     try:
         import torch
 
@@ -85,8 +85,15 @@ def clear_folder(folder):
     """Removes what a search writes (never the folder itself, which may be user-named)."""
     for path in (folder.keras_tuner_dir, folder.tensorboard_dir):
         shutil.rmtree(path, ignore_errors=True)
-    for path in (folder.ledger_path, folder.search_path, folder.trials_csv, folder.trials_json,
-                 folder.plot_path, folder.best_hyperparameters_path, folder.retrained_path):
+    for path in (
+        folder.ledger_path,
+        folder.search_path,
+        folder.trials_csv,
+        folder.trials_json,
+        folder.plot_path,
+        folder.best_hyperparameters_path,
+        folder.retrained_path,
+    ):
         path.unlink(missing_ok=True)
 
 
@@ -121,14 +128,20 @@ def prepare_hypermodel(app, config, settings):
 
 def build_tuner(hypermodel, objective, settings, folder, config, overwrite):
     tuner = make_tuner(
-        settings.tuner, hypermodel, objective,
-        directory=folder.path, project_name=folder.keras_tuner_dir.name,
-        max_trials=settings.max_trials, max_epochs=settings.max_epochs or config.epochs,
-        executions_per_trial=settings.executions_per_trial, seed=config.seed,
-        overwrite=overwrite, fixed=settings.fixed, factor=settings.hyperband_factor,
+        settings.tuner,
+        hypermodel,
+        objective,
+        directory=folder.path,
+        project_name=folder.keras_tuner_dir.name,
+        max_trials=settings.max_trials,
+        max_epochs=settings.max_epochs or config.epochs,
+        executions_per_trial=settings.executions_per_trial,
+        seed=config.seed,
+        overwrite=overwrite,
+        fixed=settings.fixed,
+        factor=settings.hyperband_factor,
     )
-    tuner.start_bookkeeping(folder.ledger_path, settings.keep_checkpoints,
-                            settings.trials_per_process)
+    tuner.start_bookkeeping(folder.ledger_path, settings.keep_checkpoints, settings.trials_per_process)
     return tuner
 
 
@@ -139,9 +152,11 @@ def run_search(app, config, settings):
     import keras
 
     if config.distribute != "none":
-        raise ConfigError("kapps tune trains each trial on one device: scale a search out with Keras Tuner's "
-                          "chief/worker mode (--distributed chief|worker), and train the best config with "
-                          f"`kapps {app.name} train --distribute {config.distribute}`.")
+        raise ConfigError(
+            "kapps tune trains each trial on one device: scale a search out with Keras Tuner's "
+            "chief/worker mode (--distributed chief|worker), and train the best config with "
+            f"`kapps {app.name} train --distribute {config.distribute}`."
+        )
     folder = settings.folder(app.name).create()
     objective = make_objective(app, settings.objective, settings.direction)
     identity = search_identity(settings, objective, config)
@@ -156,12 +171,18 @@ def run_search(app, config, settings):
         metric_names = checked_metric_names(app, folder, objective, hypermodel)
     tuner = build_tuner(hypermodel, objective, settings, folder, config, overwrite)
     if not settings.is_worker:
-        folder.save_search({"app": app.name, "identity": identity, "metric_names": metric_names,
-                            "max_trials": settings.max_trials, "max_epochs": settings.max_epochs})
+        folder.save_search(
+            {
+                "app": app.name,
+                "identity": identity,
+                "metric_names": metric_names,
+                "max_trials": settings.max_trials,
+                "max_epochs": settings.max_epochs,
+            }
+        )
     clear_trial_output_in_notebooks_only()
     try:
-        tuner.search(callbacks=[keras.callbacks.TensorBoard(str(folder.tensorboard_dir))],
-                     verbose=settings.verbose)
+        tuner.search(callbacks=[keras.callbacks.TensorBoard(str(folder.tensorboard_dir))], verbose=settings.verbose)
     except RestartRequested:
         return RESTART
     if settings.is_worker:
@@ -183,9 +204,13 @@ def write_report(app, tuner, hypermodel, objective, folder, settings):
     best_config = best_config_for(tuner, hypermodel, best)
     importance = hyperparameter_importance(records)
     report.write_csv(records, objective.name, folder.trials_csv)
-    summary = {"app": app.name, "tuner": settings.tuner,
-               "objective": {"name": objective.name, "direction": objective.direction},
-               "best_trial_id": best["trial_id"] if best else None, "importance": importance}
+    summary = {
+        "app": app.name,
+        "tuner": settings.tuner,
+        "objective": {"name": objective.name, "direction": objective.direction},
+        "best_trial_id": best["trial_id"] if best else None,
+        "importance": importance,
+    }
     report.write_json(records, summary, folder.trials_json)
     plots.plot_objective(records, most_important(records), objective, importance, folder.plot_path)
     if best is not None:

@@ -96,8 +96,7 @@ class TrialBookkeeping:
             return  # Keras Tuner did it, HParams included.
         for callback in callbacks:
             if callback.__class__.__name__ == "TensorBoard":
-                callback.log_dir = os.path.join(str(callback.log_dir), str(trial.trial_id),
-                                                f"execution{execution}")
+                callback.log_dir = os.path.join(str(callback.log_dir), str(trial.trial_id), f"execution{execution}")
 
 
 class RandomSearch(TrialBookkeeping, keras_tuner.RandomSearch):
@@ -124,16 +123,35 @@ TUNER_CLASSES = {
 }
 
 
-def make_tuner(kind, hypermodel, objective, *, directory, project_name, max_trials,
-               max_epochs, executions_per_trial, seed, overwrite, fixed=None, factor=3):
+def make_tuner(
+    kind,
+    hypermodel,
+    objective,
+    *,
+    directory,
+    project_name,
+    max_trials,
+    max_epochs,
+    executions_per_trial,
+    seed,
+    overwrite,
+    fixed=None,
+    factor=3,
+):
     """A Keras Tuner tuner of `kind`; `fixed` values are registered as `hp.Fixed`."""
     hyperparameters = keras_tuner.HyperParameters()
     for name, value in (fixed or {}).items():
         hyperparameters.Fixed(name, value)
-    common = dict(hypermodel=hypermodel, objective=objective, seed=seed,
-                  hyperparameters=hyperparameters, directory=str(directory),
-                  project_name=project_name, overwrite=overwrite,
-                  executions_per_trial=executions_per_trial)
+    common = dict(
+        hypermodel=hypermodel,
+        objective=objective,
+        seed=seed,
+        hyperparameters=hyperparameters,
+        directory=str(directory),
+        project_name=project_name,
+        overwrite=overwrite,
+        executions_per_trial=executions_per_trial,
+    )
     if kind == "hyperband":
         return Hyperband(max_epochs=max_epochs, factor=factor, **common)
     return TUNER_CLASSES[kind](max_trials=max_trials, **common)

@@ -11,8 +11,15 @@ from apps.churn.config import OBJECTIVE, ChurnConfig
 from apps.churn.evaluation import evaluate_churn
 from apps.churn.model import build_model, threshold_variable
 from apps.churn.signatures import make_signatures
-from apps.churn.table import (ChurnDataError, Column, CATEGORICAL, NUMERIC, parse_number,
-                              read_csv_text, sanitize_input_name)
+from apps.churn.table import (
+    CATEGORICAL,
+    NUMERIC,
+    ChurnDataError,
+    Column,
+    parse_number,
+    read_csv_text,
+    sanitize_input_name,
+)
 from apps.churn.training import fit_and_calibrate
 from apps.core.app import App, SampleRequest
 from apps.core.cli_inputs import is_file, shown, utf8_text
@@ -50,12 +57,22 @@ class ChurnApp(App):
 
     def tiny_config(self):
         """400 generated rows, a cross-fitted ensemble of two narrow networks, one epoch."""
-        return ChurnConfig(data="builtin", builtin_rows=400, epochs=1, batch_size=80, width=8, numeric_bins=4,
-                           patience=2, ensemble=2, seed=3)
+        return ChurnConfig(
+            data="builtin",
+            builtin_rows=400,
+            epochs=1,
+            batch_size=80,
+            width=8,
+            numeric_bins=4,
+            patience=2,
+            ensemble=2,
+            seed=3,
+        )
 
     def load_tfds(self, name, config):
         raise DataSourceError(
-            "The churn app has no TFDS source: use --data files:PATH.csv (any churn CSV) or --data builtin.")
+            "The churn app has no TFDS source: use --data files:PATH.csv (any churn CSV) or --data builtin."
+        )
 
     def load_files(self, path, config):
         return churn_data.make_splits(churn_data.load_csv_table(path, config), config)
@@ -75,16 +92,24 @@ class ChurnApp(App):
         held-out predictions. Returns the `History` that `callbacks` saw: a single network's
         epochs, or a cross-fitted ensemble's one epoch whose logs are its out-of-fold
         `val_auc` and threshold (so a tuner's checkpoint holds the whole model)."""
-        return fit_and_calibrate(model, data, config, run,
-                                 lambda fit_run: self.training_callbacks(data, config, fit_run),
-                                 callbacks, initial_epoch)
+        return fit_and_calibrate(
+            model,
+            data,
+            config,
+            run,
+            lambda fit_run: self.training_callbacks(data, config, fit_run),
+            callbacks,
+            initial_epoch,
+        )
 
     def decode_predictions(self, predictions, model):
         """Probabilities (batch, 1) → `churn_probability` (batch,) and `churn` (batch,),
         true at or above the threshold stored in the model's `DecisionThreshold` layer."""
         probability = keras.ops.reshape(predictions, (-1,))
-        return {"churn_probability": probability,
-                "churn": keras.ops.greater_equal(probability, threshold_variable(model))}
+        return {
+            "churn_probability": probability,
+            "churn": keras.ops.greater_equal(probability, threshold_variable(model)),
+        }
 
     def evaluate(self, model, data, config, run):
         return evaluate_churn(model, data, config, run, self.decode_predictions)
@@ -98,10 +123,12 @@ class ChurnApp(App):
         preprocessing = model.preprocessing
         medians = {number.name: float(f"{number.median:.6g}") for number in preprocessing.numbers if not number.derived}
         choices = {category.name: list(category.vocabulary) for category in preprocessing.categories}
-        columns = [{"name": column.input_name, "kind": "number", "default": medians[column.input_name]}
-                   if column.kind == NUMERIC else
-                   {"name": column.input_name, "kind": "category", "choices": choices[column.input_name]}
-                   for column in preprocessing.columns]
+        columns = [
+            {"name": column.input_name, "kind": "number", "default": medians[column.input_name]}
+            if column.kind == NUMERIC
+            else {"name": column.input_name, "kind": "category", "choices": choices[column.input_name]}
+            for column in preprocessing.columns
+        ]
         threshold = float(keras.ops.convert_to_numpy(threshold_variable(model)))
         return {**super().app_descriptor(model, config, training), "columns": columns, "threshold": threshold}
 
@@ -120,8 +147,7 @@ class ChurnApp(App):
         default config's table (the Telco schema). A row with an unknown or a missing
         column, or a number that does not parse, is refused: `ChurnDataError`, one line
         per problem (the model checks the values themselves, e.g. infinite numbers)."""
-        columns = (columns_of_signature(signature_inputs) if signature_inputs
-                   else telco_columns(self.default_config()))
+        columns = columns_of_signature(signature_inputs) if signature_inputs else telco_columns(self.default_config())
         frames = _request_frames(items)
         errors = column_errors(items, frames, columns, self.default_config())
         if errors:
@@ -146,8 +172,11 @@ def _request_array(values):
 def telco_columns(config):
     """The feature columns of the default config's table: the Telco schema (the default CSV
     and the builtin table share it), without reading any file."""
-    return [Column(name, NUMERIC if name in TELCO_NUMERIC_COLUMNS else CATEGORICAL, name)
-            for name in TELCO_COLUMNS if name not in (config.label_column, config.id_column)]
+    return [
+        Column(name, NUMERIC if name in TELCO_NUMERIC_COLUMNS else CATEGORICAL, name)
+        for name in TELCO_COLUMNS
+        if name not in (config.label_column, config.id_column)
+    ]
 
 
 def _is_string(dtype):
@@ -157,8 +186,9 @@ def _is_string(dtype):
 def columns_of_signature(signature_inputs):
     """Columns from a signature's `{input name: dtype}` (a `tf.DType`, `"string"` or TF
     Serving's `"DT_STRING"`/`"DT_FLOAT"`)."""
-    return [Column(name, CATEGORICAL if _is_string(dtype) else NUMERIC, name)
-            for name, dtype in signature_inputs.items()]
+    return [
+        Column(name, CATEGORICAL if _is_string(dtype) else NUMERIC, name) for name, dtype in signature_inputs.items()
+    ]
 
 
 def _request_frames(items):
@@ -187,8 +217,9 @@ def _json_row(item, number):
     except json.JSONDecodeError as error:
         raise ChurnDataError(f"input {number} is not a valid JSON object: {error}.") from None
     except RecursionError:
-        raise ChurnDataError(f"input {number} is not a JSON row: it is nested too deeply (a row is one "
-                             "object of column: value).") from None
+        raise ChurnDataError(
+            f"input {number} is not a JSON row: it is nested too deeply (a row is one object of column: value)."
+        ) from None
 
 
 def _concatenated(frames):
@@ -237,8 +268,11 @@ def request_features(frame, columns):
         values = frame[source].tolist() if source is not None else [""] * len(frame)
         if column.kind == NUMERIC:
             numbers = [parse_number(value) for value in values]
-            errors += [f"row {row}, column {column.name!r}: {value!r} is not a number"
-                       for row, (value, number) in enumerate(zip(values, numbers)) if number is None]
+            errors += [
+                f"row {row}, column {column.name!r}: {value!r} is not a number"
+                for row, (value, number) in enumerate(zip(values, numbers))
+                if number is None
+            ]
             features[column.input_name] = np.array([np.nan if n is None else n for n in numbers], dtype=np.float32)
         else:
             features[column.input_name] = np.array([value.strip() for value in values], dtype=object)

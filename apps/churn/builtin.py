@@ -28,10 +28,27 @@ import numpy as np
 import pandas as pd
 
 TELCO_COLUMNS = (
-    "customerID", "gender", "SeniorCitizen", "Partner", "Dependents", "tenure", "PhoneService",
-    "MultipleLines", "InternetService", "OnlineSecurity", "OnlineBackup", "DeviceProtection",
-    "TechSupport", "StreamingTV", "StreamingMovies", "Contract", "PaperlessBilling",
-    "PaymentMethod", "MonthlyCharges", "TotalCharges", "Churn",
+    "customerID",
+    "gender",
+    "SeniorCitizen",
+    "Partner",
+    "Dependents",
+    "tenure",
+    "PhoneService",
+    "MultipleLines",
+    "InternetService",
+    "OnlineSecurity",
+    "OnlineBackup",
+    "DeviceProtection",
+    "TechSupport",
+    "StreamingTV",
+    "StreamingMovies",
+    "Contract",
+    "PaperlessBilling",
+    "PaymentMethod",
+    "MonthlyCharges",
+    "TotalCharges",
+    "Churn",
 )
 TELCO_NUMERIC_COLUMNS = ("SeniorCitizen", "tenure", "MonthlyCharges", "TotalCharges")
 CONTRACTS = ("Month-to-month", "One year", "Two year")
@@ -42,8 +59,12 @@ INTERNET_SHARES = (0.44, 0.34, 0.22)
 PAYMENTS = ("Electronic check", "Mailed check", "Bank transfer (automatic)", "Credit card (automatic)")
 PAYMENT_SHARES = (0.34, 0.23, 0.22, 0.21)
 ADD_ON_RATES = {
-    "OnlineSecurity": 0.37, "OnlineBackup": 0.44, "DeviceProtection": 0.44,
-    "TechSupport": 0.37, "StreamingTV": 0.49, "StreamingMovies": 0.50,
+    "OnlineSecurity": 0.37,
+    "OnlineBackup": 0.44,
+    "DeviceProtection": 0.44,
+    "TechSupport": 0.37,
+    "StreamingTV": 0.49,
+    "StreamingMovies": 0.50,
 }
 STREAMING = ("StreamingTV", "StreamingMovies")
 CHURN_INTERCEPT = -0.5
@@ -95,8 +116,12 @@ def _services(rng, rows):
         "MultipleLines": np.where(phone, _yes_no(multiple), "No phone service"),
         "InternetService": internet,
     }
-    monthly = 20.0 + 5.0 * phone + 5.0 * multiple + np.select(
-        [internet == "DSL", internet == "Fiber optic"], [25.0, 50.0], 0.0)
+    monthly = (
+        20.0
+        + 5.0 * phone
+        + 5.0 * multiple
+        + np.select([internet == "DSL", internet == "Fiber optic"], [25.0, 50.0], 0.0)
+    )
     for name, rate in ADD_ON_RATES.items():
         taken = has_internet & (rng.random(rows) < rate)
         columns[name] = np.where(has_internet, _yes_no(taken), "No internet service")
@@ -113,19 +138,21 @@ def generate_telco_frame(rows, seed=0):
     tenure = np.clip(np.ceil(rng.exponential(np.take(TENURE_MEANS, contract_index))), 1, 72).astype(int)
     tenure = np.where(rng.random(rows) < NEW_CUSTOMER_SHARE, 0, tenure)
     services, monthly = _services(rng, rows)
-    table = pd.DataFrame({
-        "customerID": _customer_ids(rng, rows),
-        "gender": rng.choice(["Female", "Male"], rows),
-        "SeniorCitizen": (rng.random(rows) < 0.16).astype(int),
-        "Partner": _yes_no(partner),
-        "Dependents": _yes_no(rng.random(rows) < np.where(partner, 0.3, 0.1)),
-        "tenure": tenure,
-        **services,
-        "Contract": np.take(CONTRACTS, contract_index),
-        "PaperlessBilling": _yes_no(rng.random(rows) < 0.59),
-        "PaymentMethod": rng.choice(PAYMENTS, rows, p=PAYMENT_SHARES),
-        "MonthlyCharges": monthly,
-    })
+    table = pd.DataFrame(
+        {
+            "customerID": _customer_ids(rng, rows),
+            "gender": rng.choice(["Female", "Male"], rows),
+            "SeniorCitizen": (rng.random(rows) < 0.16).astype(int),
+            "Partner": _yes_no(partner),
+            "Dependents": _yes_no(rng.random(rows) < np.where(partner, 0.3, 0.1)),
+            "tenure": tenure,
+            **services,
+            "Contract": np.take(CONTRACTS, contract_index),
+            "PaperlessBilling": _yes_no(rng.random(rows) < 0.59),
+            "PaymentMethod": rng.choice(PAYMENTS, rows, p=PAYMENT_SHARES),
+            "MonthlyCharges": monthly,
+        }
+    )
     total = np.round(tenure * monthly * rng.uniform(0.9, 1.1, rows), 2)
     table["TotalCharges"] = np.where(tenure == 0, np.nan, total)
     churned = rng.random(rows) < _sigmoid(churn_logit(table))
@@ -136,8 +163,9 @@ def generate_telco_frame(rows, seed=0):
 def as_csv_text(frame):
     """The frame as the strings a CSV would hold (missing TotalCharges: a single space)."""
     text = frame.astype(object).where(frame.notna(), " ")
-    return text.map(lambda value: value if isinstance(value, str) else f"{value:g}"
-                    if isinstance(value, float) else str(value))
+    return text.map(
+        lambda value: value if isinstance(value, str) else f"{value:g}" if isinstance(value, float) else str(value)
+    )
 
 
 def generate_telco_table(rows, seed=0):

@@ -8,8 +8,9 @@ from apps.core.config import OPTIMIZER_CHOICES, AppConfig, PredictInputs
 # The default --data: the IBM Telco Customer Churn CSV in the shared datasets folder beside the
 # repository; a fresh clone downloads it from TELCO_CSV_URL (or trains on --data builtin).
 TELCO_CSV = "../shared/datasets/telco_churn/WA_Fn-UseC_-Telco-Customer-Churn.csv"
-TELCO_CSV_URL = ("https://raw.githubusercontent.com/IBM/telco-customer-churn-on-icp4d/master/data/"
-                 "Telco-Customer-Churn.csv")
+TELCO_CSV_URL = (
+    "https://raw.githubusercontent.com/IBM/telco-customer-churn-on-icp4d/master/data/Telco-Customer-Churn.csv"
+)
 CLASS_WEIGHTINGS = ("none", "balanced", "sqrt")
 THRESHOLD_METRICS = ("f1", "f2", "youden", "fixed")
 BAD_NUMBER_POLICIES = ("error", "impute")
@@ -108,12 +109,13 @@ class ChurnConfig(AppConfig):
         "field_metrics_every": "the churn app computes no whole-split metrics; remove it.",
         "field_metrics_examples": "the churn app computes no whole-split metrics; remove it.",
         "data_service": "the churn app trains from its in-memory table (cross-fitted folds), not from a tf.data "
-                        "pipeline; a churn table needs no input service.",
+        "pipeline; a churn table needs no input service.",
     }
     # `kapps churn predict` (apps.cli): what an INPUT is; `ChurnApp.request_from_cli` follows it.
     PREDICT_INPUTS: ClassVar[PredictInputs] = PredictInputs(
         "customers: a UTF-8 CSV file (a header row with the training table's columns, then one row per "
-        "customer) or one customer as a JSON object '{\"column\": value, ...}'")
+        "customer) or one customer as a JSON object '{\"column\": value, ...}'"
+    )
 
     def __post_init__(self):
         _check_choice("class_weighting", self.class_weighting, CLASS_WEIGHTINGS)
@@ -138,8 +140,9 @@ class ChurnConfig(AppConfig):
     def unsupported_fields(self):
         unsupported = super().unsupported_fields()
         if self.ensemble > 1:
-            unsupported["validation_fraction"] = ("a cross-fitted ensemble validates each member on its own "
-                                                  "fold; use it with --ensemble 1, or remove it.")
+            unsupported["validation_fraction"] = (
+                "a cross-fitted ensemble validates each member on its own fold; use it with --ensemble 1, or remove it."
+            )
         return unsupported
 
 

@@ -36,7 +36,8 @@ def load_table(config):
             raise FileNotFoundError(
                 f"No churn CSV at {TELCO_CSV} (the default --data, in a datasets folder beside the repository). "
                 f"Download the IBM Telco Customer Churn CSV from {TELCO_CSV_URL} and pass --data files:PATH, "
-                "or train on a generated table with the same columns with --data builtin.")
+                "or train on a generated table with the same columns with --data builtin."
+            )
         return load_csv_table(source.argument, config)
     if source.kind == "builtin":
         return load_builtin_table(config)
@@ -46,7 +47,8 @@ def load_table(config):
 def split_table(table, config):
     """Stratified (train, validation, test) tables; `max_examples` caps training rows."""
     train, validation, test = stratified_split_indices(
-        table.labels, config.test_fraction, config.validation_fraction, config.seed)
+        table.labels, config.test_fraction, config.validation_fraction, config.seed
+    )
     return table.subset(_capped(train, config)), table.subset(validation), table.subset(test)
 
 
@@ -56,12 +58,15 @@ def cross_fit_tables(table, config):
     `max_examples` caps each fold's training rows."""
     folds, test = cross_fit_indices(table.labels, config.test_fraction, config.ensemble, config.seed)
     trains = [_capped(train, config) for train, _ in folds]
-    return ([(table.subset(train), table.subset(validation)) for train, (_, validation) in zip(trains, folds)],
-            table.subset(np.unique(np.concatenate(trains))), table.subset(test))
+    return (
+        [(table.subset(train), table.subset(validation)) for train, (_, validation) in zip(trains, folds)],
+        table.subset(np.unique(np.concatenate(trains))),
+        table.subset(test),
+    )
 
 
 def _capped(rows, config):
-    return rows[:config.max_examples] if config.max_examples else rows
+    return rows[: config.max_examples] if config.max_examples else rows
 
 
 def encoded_dataset(table, preprocessing):
@@ -128,6 +133,9 @@ def make_splits(table, config):
         return table_pipeline(tables[split], preprocessing, config, training)
 
     return DataSplits.assemble(
-        pipeline, {split: len(rows) for split, rows in tables.items()}, (table.negative_label, config.positive_label),
-        table.source, info=ChurnInfo(table.columns, preprocessing, float(fitted.labels.mean()), train, validation,
-                                     test, folds))
+        pipeline,
+        {split: len(rows) for split, rows in tables.items()},
+        (table.negative_label, config.positive_label),
+        table.source,
+        info=ChurnInfo(table.columns, preprocessing, float(fitted.labels.mean()), train, validation, test, folds),
+    )

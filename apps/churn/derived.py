@@ -20,8 +20,16 @@ from apps.churn.table import CATEGORICAL, NUMERIC
 
 TENURE, MONTHLY, TOTAL = "tenure", "MonthlyCharges", "TotalCharges"
 # Columns whose "Yes" means one more subscribed service.
-SERVICE_COLUMNS = ("PhoneService", "MultipleLines", "OnlineSecurity", "OnlineBackup",
-                   "DeviceProtection", "TechSupport", "StreamingTV", "StreamingMovies")
+SERVICE_COLUMNS = (
+    "PhoneService",
+    "MultipleLines",
+    "OnlineSecurity",
+    "OnlineBackup",
+    "DeviceProtection",
+    "TechSupport",
+    "StreamingTV",
+    "StreamingMovies",
+)
 INTERNET = "InternetService"
 
 

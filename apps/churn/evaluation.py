@@ -44,8 +44,7 @@ def evaluate_churn(model, data, config, run, decode_predictions):
 def plot_roc_curve(labels, probabilities, path):
     false_positive_rate, true_positive_rate, _ = roc_curve(labels, probabilities)
     figure, axis = plt.subplots(figsize=(4.8, 4.4))
-    axis.plot(false_positive_rate, true_positive_rate,
-              label=f"model (AUC {roc_auc_score(labels, probabilities):.3f})")
+    axis.plot(false_positive_rate, true_positive_rate, label=f"model (AUC {roc_auc_score(labels, probabilities):.3f})")
     axis.plot([0, 1], [0, 1], linestyle="--", color="grey", label="chance")
     axis.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve (test)")
     axis.grid(alpha=0.3)
@@ -58,23 +57,25 @@ def plot_pr_curve(labels, probabilities, threshold_point, path):
     figure, axis = plt.subplots(figsize=(4.8, 4.4))
     axis.plot(recall, precision, label=f"model (AP {average_precision_score(labels, probabilities):.3f})")
     axis.axhline(np.mean(labels), linestyle="--", color="grey", label="churn rate")
-    axis.scatter([threshold_point[1]], [threshold_point[0]], color="red", zorder=3,
-                 label="chosen threshold")
-    axis.set(xlabel="recall", ylabel="precision", title="Precision-recall curve (test)",
-             xlim=(0, 1), ylim=(0, 1.02))
+    axis.scatter([threshold_point[1]], [threshold_point[0]], color="red", zorder=3, label="chosen threshold")
+    axis.set(xlabel="recall", ylabel="precision", title="Precision-recall curve (test)", xlim=(0, 1), ylim=(0, 1.02))
     axis.grid(alpha=0.3)
     axis.legend(loc="upper right")
     return _save(figure, path)
 
 
 def plot_calibration(labels, probabilities, path):
-    observed, predicted = calibration_curve(labels, probabilities, n_bins=CALIBRATION_BINS,
-                                            strategy="quantile")
+    observed, predicted = calibration_curve(labels, probabilities, n_bins=CALIBRATION_BINS, strategy="quantile")
     figure, axis = plt.subplots(figsize=(4.8, 4.4))
     axis.plot(predicted, observed, marker="o", label="model")
     axis.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
-    axis.set(xlabel="mean predicted probability", ylabel="observed churn rate",
-             title="Calibration (test, quantile bins)", xlim=(0, 1), ylim=(0, 1))
+    axis.set(
+        xlabel="mean predicted probability",
+        ylabel="observed churn rate",
+        title="Calibration (test, quantile bins)",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
     axis.grid(alpha=0.3)
     axis.legend(loc="upper left")
     return _save(figure, path)
@@ -83,12 +84,14 @@ def plot_calibration(labels, probabilities, path):
 def write_plots(run, labels, probabilities, metrics, config):
     plots = [
         plot_roc_curve(labels, probabilities, run.plot_path("roc_curve")),
-        plot_pr_curve(labels, probabilities, (metrics["precision"], metrics["recall"]),
-                      run.plot_path("pr_curve")),
+        plot_pr_curve(labels, probabilities, (metrics["precision"], metrics["recall"]), run.plot_path("pr_curve")),
         plot_calibration(labels, probabilities, run.plot_path("calibration")),
-        plot_confusion_matrix(np.array(metrics["confusion_matrix"]), ["stays", "churns"],
-                              run.plot_path("confusion_matrix"),
-                              f"Test confusion matrix (threshold {metrics['threshold']:.2f})"),
+        plot_confusion_matrix(
+            np.array(metrics["confusion_matrix"]),
+            ["stays", "churns"],
+            run.plot_path("confusion_matrix"),
+            f"Test confusion matrix (threshold {metrics['threshold']:.2f})",
+        ),
     ]
     return [str(path) for path in plots + learning_curve_plots(run)]
 
@@ -97,7 +100,7 @@ def learning_curve_plots(run):
     """`learning_curves.png` of a single network, or one per member of a cross-fitted ensemble."""
     histories = [("learning_curves", run.load_history(), "churn")]
     for number, member_run in enumerate(MemberRuns(run).started(), start=1):
-        histories.append((f"learning_curves_member_{number}", member_run.load_history(),
-                          f"churn, ensemble member {number}"))
-    return [plot_learning_curves(history, run.plot_path(name), title)
-            for name, history, title in histories if history]
+        histories.append(
+            (f"learning_curves_member_{number}", member_run.load_history(), f"churn, ensemble member {number}")
+        )
+    return [plot_learning_curves(history, run.plot_path(name), title) for name, history, title in histories if history]

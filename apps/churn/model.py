@@ -26,8 +26,11 @@ class DecisionThreshold(keras.layers.Layer):
 
     def build(self, input_shape):
         self.threshold = self.add_weight(
-            shape=(), initializer=keras.initializers.Constant(self.initial_threshold),
-            trainable=False, name="threshold", dtype="float32",
+            shape=(),
+            initializer=keras.initializers.Constant(self.initial_threshold),
+            trainable=False,
+            name="threshold",
+            dtype="float32",
         )
 
     def call(self, probabilities):
@@ -66,8 +69,11 @@ class ChurnModel(keras.Model):
         return self.network(encoded, training=training)
 
     def get_config(self):
-        return {**super().get_config(), "network": keras.saving.serialize_keras_object(self.network),
-                "preprocessing": self.preprocessing.get_config()}
+        return {
+            **super().get_config(),
+            "network": keras.saving.serialize_keras_object(self.network),
+            "preprocessing": self.preprocessing.get_config(),
+        }
 
     @classmethod
     def from_config(cls, config):
@@ -92,15 +98,17 @@ def make_loss(config, positive_rate):
     if alpha is None and config.focal_gamma == 0:
         return keras.losses.BinaryCrossentropy()
     return keras.losses.BinaryFocalCrossentropy(
-        apply_class_balancing=alpha is not None, alpha=alpha if alpha is not None else 0.25,
+        apply_class_balancing=alpha is not None,
+        alpha=alpha if alpha is not None else 0.25,
         gamma=config.focal_gamma,
     )
 
 
 def residual_tower(x, config, prefix="", seed=0):
     for index in range(config.depth):
-        x = DenseResidualBlock(config.width, dropout=config.dropout, seed=seed + index,
-                               name=f"{prefix}residual_block_{index + 1}")(x)
+        x = DenseResidualBlock(
+            config.width, dropout=config.dropout, seed=seed + index, name=f"{prefix}residual_block_{index + 1}"
+        )(x)
     if config.depth:
         x = keras.layers.LayerNormalization(name=f"{prefix}tower_norm")(x)
         x = keras.layers.Activation("relu", name=f"{prefix}tower_relu")(x)
@@ -124,7 +132,8 @@ def churn_probability(encoded, config):
     """One residual MLP's probability, or the mean of `config.ensemble` of them."""
     probabilities = [
         keras.layers.Activation("sigmoid", dtype="float32", name=f"{member_prefix(index, config)}probability")(
-            churn_logit(encoded, config, member_prefix(index, config), config.seed + 1000 * index))
+            churn_logit(encoded, config, member_prefix(index, config), config.seed + 1000 * index)
+        )
         for index in range(config.ensemble)
     ]
     if len(probabilities) == 1:
@@ -142,18 +151,27 @@ def build_network(input_size, config):
 def ensemble_members(model, config):
     """Models sharing the ensemble's layers, one per member, to be trained one at a time."""
     network = model.network
-    return [keras.Model(network.input, network.get_layer(f"{member_prefix(index, config)}probability").output,
-                        name=f"member_{index + 1}")
-            for index in range(config.ensemble)]
+    return [
+        keras.Model(
+            network.input,
+            network.get_layer(f"{member_prefix(index, config)}probability").output,
+            name=f"member_{index + 1}",
+        )
+        for index in range(config.ensemble)
+    ]
 
 
 def compile_model(model, config, positive_rate, train_examples):
     """Compiles with the config's optimizer; `config.ema_momentum` averages the weights,
     copied into the model at every epoch's end (so early stopping judges the average)."""
     model.compile(
-        optimizer=make_optimizer(config.optimizer, config.learning_rate, config.weight_decay,
-                                 ema_momentum=config.ema_momentum,
-                                 ema_every_steps=steps_per_epoch(train_examples, config.batch_size)),
+        optimizer=make_optimizer(
+            config.optimizer,
+            config.learning_rate,
+            config.weight_decay,
+            ema_momentum=config.ema_momentum,
+            ema_every_steps=steps_per_epoch(train_examples, config.batch_size),
+        ),
         loss=make_loss(config, positive_rate),
         metrics=[keras.metrics.AUC(name="auc")],
     )

@@ -33,8 +33,7 @@ from layers import quantile_bin_edges
 
 # Pairs of Telco columns whose interaction the churn literature (and the builtin
 # generator) points at: the contract with the internet service and with payment.
-TELCO_CROSSES = (("Contract", "InternetService"), ("Contract", "PaymentMethod"),
-                 ("InternetService", "TechSupport"))
+TELCO_CROSSES = (("Contract", "InternetService"), ("Contract", "PaymentMethod"), ("InternetService", "TechSupport"))
 CROSS_BINS_PER_COMBINATION = 4
 NORMALIZATION_EPSILON = 1e-7  # keras.layers.Normalization's floor on the standard deviation
 OOV_TOKEN = "[UNK]"  # the name StringLookup gives its out-of-vocabulary bucket
@@ -58,8 +57,11 @@ class NumberEncoding:
         return 1 + int(self.missing_flag) + max(len(self.bin_edges) - 1, 0)
 
     def names(self):
-        return ([self.name] + [f"{self.name}_missing"] * self.missing_flag
-                + [f"{self.name}_bin_{index}" for index in range(len(self.bin_edges) - 1)])
+        return (
+            [self.name]
+            + [f"{self.name}_missing"] * self.missing_flag
+            + [f"{self.name}_bin_{index}" for index in range(len(self.bin_edges) - 1)]
+        )
 
     def encode(self, features, derived):
         import tensorflow as tf
@@ -132,8 +134,9 @@ def fit_number(values, name, config, derived=False):
     std = max(float(np.sqrt(np.var(filled))), NORMALIZATION_EPSILON)
     bins = config.numeric_bins
     edges = quantile_bin_edges(filled, bins) if bins > 1 and np.unique(filled).size > bins else []
-    return NumberEncoding(name, median, float(np.mean(filled)), std, bool(np.isnan(values).any()), edges,
-                          config.numeric_encoding, derived)
+    return NumberEncoding(
+        name, median, float(np.mean(filled)), std, bool(np.isnan(values).any()), edges, config.numeric_encoding, derived
+    )
 
 
 def resolve_crosses(text, columns):
@@ -148,8 +151,10 @@ def resolve_crosses(text, columns):
         pairs = [tuple(part.strip() for part in item.split("*")) for item in text.split(",") if item.strip()]
         for pair in pairs:
             if len(pair) != 2 or not all(name in categorical for name in pair):
-                raise ValueError(f"crosses: {'*'.join(pair)!r} must be two categorical columns "
-                                 f"joined by '*'; categorical columns: {sorted(categorical)}.")
+                raise ValueError(
+                    f"crosses: {'*'.join(pair)!r} must be two categorical columns "
+                    f"joined by '*'; categorical columns: {sorted(categorical)}."
+                )
     return [(categorical[first], categorical[second]) for first, second in pairs]
 
 
@@ -187,12 +192,18 @@ class ChurnPreprocessing:
 
     @classmethod
     def fit(cls, columns, train_features, config):
-        numbers = [fit_number(train_features[column.input_name], column.input_name, config)
-                   for column in columns if column.kind == NUMERIC]
+        numbers = [
+            fit_number(train_features[column.input_name], column.input_name, config)
+            for column in columns
+            if column.kind == NUMERIC
+        ]
         derived = derived_training_values(columns, train_features, config.derived)
         numbers += [fit_number(values, name, config, derived=True) for name, values in derived.items()]
-        categories = [CategoryEncoding(column.input_name, sorted(set(train_features[column.input_name].tolist())))
-                      for column in columns if column.kind == CATEGORICAL]
+        categories = [
+            CategoryEncoding(column.input_name, sorted(set(train_features[column.input_name].tolist())))
+            for column in columns
+            if column.kind == CATEGORICAL
+        ]
         crosses = [fit_cross(pair, train_features) for pair in resolve_crosses(config.crosses, columns)]
         return cls(list(columns), numbers, categories, crosses, config.derived)
 
@@ -203,8 +214,11 @@ class ChurnPreprocessing:
     def encodings(self):
         """Every encoding in the order of the encoded vector: the columns in table order,
         then the derived numbers, then the crosses."""
-        by_name = {encoding.name: encoding for encoding in (*self.numbers, *self.categories)
-                   if not getattr(encoding, "derived", False)}
+        by_name = {
+            encoding.name: encoding
+            for encoding in (*self.numbers, *self.categories)
+            if not getattr(encoding, "derived", False)
+        }
         derived = [number for number in self.numbers if number.derived]
         return [by_name[column.input_name] for column in self.columns] + derived + list(self.crosses)
 

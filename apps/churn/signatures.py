@@ -28,9 +28,12 @@ MAX_LISTED_ERRORS = 5
 
 def input_specs(preprocessing):
     """`{input name: tf.TensorSpec([None], dtype)}`, one per raw column."""
-    return {column.input_name: tf.TensorSpec([None], tf.float32 if column.kind == NUMERIC else tf.string,
-                                             name=column.input_name)
-            for column in preprocessing.columns}
+    return {
+        column.input_name: tf.TensorSpec(
+            [None], tf.float32 if column.kind == NUMERIC else tf.string, name=column.input_name
+        )
+        for column in preprocessing.columns
+    }
 
 
 def _row_messages(rows, text):
@@ -45,9 +48,15 @@ def row_errors(features, columns):
         if column.kind == NUMERIC:
             bad = tf.where(tf.math.is_inf(values))[:, 0]
             rows.append(bad)
-            messages.append(tf.strings.join([
-                _row_messages(bad, f", column {column.input_name}: "), tf.strings.as_string(tf.gather(values, bad)),
-                " is not a finite number (send NaN for a missing value)"]))
+            messages.append(
+                tf.strings.join(
+                    [
+                        _row_messages(bad, f", column {column.input_name}: "),
+                        tf.strings.as_string(tf.gather(values, bad)),
+                        " is not a finite number (send NaN for a missing value)",
+                    ]
+                )
+            )
             missing.append(tf.math.is_nan(values))
         else:
             missing.append(tf.equal(tf.strings.strip(values), ""))

@@ -67,7 +67,10 @@ class ChurnTable:
     def subset(self, indices):
         return ChurnTable(
             {name: values[indices] for name, values in self.features.items()},
-            self.labels[indices], self.columns, self.source, self.negative_label,
+            self.labels[indices],
+            self.columns,
+            self.source,
+            self.negative_label,
         )
 
 
@@ -81,8 +84,10 @@ def read_csv_text(path):
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8")
     except UnicodeDecodeError as error:
-        raise ChurnDataError(f"{path}: not a UTF-8 CSV file ({error.reason}, byte "
-                             f"0x{error.object[error.start]:02x}); save the table as UTF-8 CSV.") from None
+        raise ChurnDataError(
+            f"{path}: not a UTF-8 CSV file ({error.reason}, byte "
+            f"0x{error.object[error.start]:02x}); save the table as UTF-8 CSV."
+        ) from None
     except pd.errors.EmptyDataError:
         raise ChurnDataError(f"{path}: the file is empty; a churn CSV starts with a header row.") from None
     except pd.errors.ParserError as error:
@@ -140,8 +145,9 @@ def infer_columns(frame, label_column, id_column="", column_types=""):
     overrides = parse_column_types(column_types)
     unknown = sorted(set(overrides) - set(frame.columns))
     if unknown:
-        raise ChurnDataError(f"column_types names column(s) {unknown} that the table lacks; "
-                             f"it has {list(frame.columns)}.")
+        raise ChurnDataError(
+            f"column_types names column(s) {unknown} that the table lacks; it has {list(frame.columns)}."
+        )
     columns, used_names = [], set()
     for name in frame.columns:
         if name in (label_column, id_column):
@@ -203,11 +209,15 @@ def parse_numeric_column(values, column, bad_numbers):
     bad_rows = [row for row, number in enumerate(parsed) if number is None]
     if bad_rows:
         first = bad_rows[0]
-        message = (f"Row {first} (CSV line {csv_line(first)}), column {column.name!r}: "
-                   f"{values[first]!r} is not a number ({len(bad_rows)} such row(s) in the column)")
+        message = (
+            f"Row {first} (CSV line {csv_line(first)}), column {column.name!r}: "
+            f"{values[first]!r} is not a number ({len(bad_rows)} such row(s) in the column)"
+        )
         if bad_numbers == "error":
-            raise ChurnDataError(message + ". Fix the file, declare the column categorical with "
-                                 "--column-types, or impute such values with --bad-numbers impute.")
+            raise ChurnDataError(
+                message + ". Fix the file, declare the column categorical with "
+                "--column-types, or impute such values with --bad-numbers impute."
+            )
         warnings.warn(message + "; imputed as missing.", stacklevel=2)
     return np.array([np.nan if number is None else number for number in parsed], dtype=np.float32)
 
@@ -220,13 +230,15 @@ def parse_table(frame, config, source):
     """A `ChurnTable` from a frame of strings, following the config's column choices."""
     check_required_columns(frame, config.label_column, config.id_column)
     columns = infer_columns(frame, config.label_column, config.id_column, config.column_types)
-    labels, negative_label = encode_labels(frame[config.label_column].tolist(),
-                                           config.label_column, config.positive_label)
+    labels, negative_label = encode_labels(
+        frame[config.label_column].tolist(), config.label_column, config.positive_label
+    )
     features = {}
     for column in columns:
         values = frame[column.name].tolist()
         features[column.input_name] = (
-            parse_numeric_column(values, column, config.bad_numbers) if column.kind == NUMERIC
+            parse_numeric_column(values, column, config.bad_numbers)
+            if column.kind == NUMERIC
             else parse_categorical_column(values)
         )
     return ChurnTable(features, labels, columns, source, negative_label)
@@ -236,8 +248,7 @@ def _test_split(labels, test_fraction, seed):
     """(non-test rows, test rows): the stratified test split every churn model is scored on."""
     from sklearn.model_selection import train_test_split
 
-    return train_test_split(np.arange(len(labels)), test_size=test_fraction, stratify=labels,
-                            random_state=seed)
+    return train_test_split(np.arange(len(labels)), test_size=test_fraction, stratify=labels, random_state=seed)
 
 
 def stratified_split_indices(labels, test_fraction, validation_fraction, seed):
@@ -245,8 +256,7 @@ def stratified_split_indices(labels, test_fraction, validation_fraction, seed):
     from sklearn.model_selection import train_test_split
 
     rest, test = _test_split(labels, test_fraction, seed)
-    train, validation = train_test_split(rest, test_size=validation_fraction,
-                                         stratify=labels[rest], random_state=seed)
+    train, validation = train_test_split(rest, test_size=validation_fraction, stratify=labels[rest], random_state=seed)
     return np.sort(train), np.sort(validation), np.sort(test)
 
 
@@ -258,6 +268,7 @@ def cross_fit_indices(labels, test_fraction, folds, seed):
 
     rest, test = _test_split(labels, test_fraction, seed)
     splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    pairs = [(np.sort(rest[train]), np.sort(rest[validation]))
-             for train, validation in splitter.split(rest, labels[rest])]
+    pairs = [
+        (np.sort(rest[train]), np.sort(rest[validation])) for train, validation in splitter.split(rest, labels[rest])
+    ]
     return pairs, np.sort(test)

@@ -11,6 +11,7 @@ from apps.churn.model import compile_model, ensemble_members, predict_probabilit
 from apps.churn.threshold import choose_threshold
 from apps.core.console import fit_verbosity
 
+
 def no_callbacks(run):
     return []
 
@@ -21,22 +22,33 @@ def fit_with_early_stopping(model, train, validation, config, callbacks=(), init
     from apps.core.field_metrics import MeasuredEarlyStopping
 
     early_stopping = MeasuredEarlyStopping(monitor=OBJECTIVE, mode="max", patience=config.patience)
-    return model.fit(train, validation_data=validation, epochs=config.epochs, initial_epoch=initial_epoch,
-                     shuffle=False, verbose=fit_verbosity(), callbacks=[*callbacks, early_stopping])
+    return model.fit(
+        train,
+        validation_data=validation,
+        epochs=config.epochs,
+        initial_epoch=initial_epoch,
+        shuffle=False,
+        verbose=fit_verbosity(),
+        callbacks=[*callbacks, early_stopping],
+    )
 
 
 def held_out_probabilities(model, table, preprocessing):
     return predict_probabilities(model, encoded_features(table, preprocessing))
 
 
-def fit_single_network(model, data, config, run=None, callbacks_for=no_callbacks, extra_callbacks=(),
-                       initial_epoch=0):
+def fit_single_network(model, data, config, run=None, callbacks_for=no_callbacks, extra_callbacks=(), initial_epoch=0):
     """Fits on the training split with `callbacks_for(run)` and `extra_callbacks`, stops early
     on the validation split; returns its `History` and the validation (labels, probabilities)."""
     train, validation = data.info.train_table, data.info.validation_table
-    history = fit_with_early_stopping(model, table_pipeline(train, model.preprocessing, config, training=True),
-                                      table_pipeline(validation, model.preprocessing, config, training=False),
-                                      config, [*callbacks_for(run), *extra_callbacks], initial_epoch)
+    history = fit_with_early_stopping(
+        model,
+        table_pipeline(train, model.preprocessing, config, training=True),
+        table_pipeline(validation, model.preprocessing, config, training=False),
+        config,
+        [*callbacks_for(run), *extra_callbacks],
+        initial_epoch,
+    )
     return history, validation.labels, held_out_probabilities(model, validation, model.preprocessing)
 
 
@@ -55,9 +67,13 @@ def fit_cross_fitted_members(model, data, config, run=None, callbacks_for=no_cal
             compile_model(member, config, data.info.positive_rate, len(train))
             print(f"Ensemble member {index + 1}/{config.ensemble}", flush=True)
             fit_with_early_stopping(
-                member, table_pipeline(train, preprocessing, config, training=True),
-                table_pipeline(validation, preprocessing, config, training=False), config,
-                callbacks_for(member_runs.member_run(index) if member_runs else None), initial_epoch)
+                member,
+                table_pipeline(train, preprocessing, config, training=True),
+                table_pipeline(validation, preprocessing, config, training=False),
+                config,
+                callbacks_for(member_runs.member_run(index) if member_runs else None),
+                initial_epoch,
+            )
             if member_runs is not None:
                 member_runs.save(member, index)
         labels.append(validation.labels)
@@ -82,8 +98,7 @@ def ensemble_history(model, callbacks, logs):
     return history
 
 
-def fit_and_calibrate(model, data, config, run=None, callbacks_for=no_callbacks, extra_callbacks=(),
-                      initial_epoch=0):
+def fit_and_calibrate(model, data, config, run=None, callbacks_for=no_callbacks, extra_callbacks=(), initial_epoch=0):
     """Fits, then stores the decision threshold chosen on held-out predictions.
 
     A single network (`ensemble` 1) trains with `callbacks_for(run)` then `extra_callbacks`
@@ -93,13 +108,15 @@ def fit_and_calibrate(model, data, config, run=None, callbacks_for=no_callbacks,
     epoch whose logs are the out-of-fold ROC-AUC (`val_auc`, the objective) and the threshold
     (`ensemble_history`). Returns the `History` those callbacks saw."""
     if config.ensemble == 1:
-        history, labels, probabilities = fit_single_network(model, data, config, run, callbacks_for,
-                                                            extra_callbacks, initial_epoch)
+        history, labels, probabilities = fit_single_network(
+            model, data, config, run, callbacks_for, extra_callbacks, initial_epoch
+        )
     else:
         labels, probabilities = fit_cross_fitted_members(model, data, config, run, callbacks_for, initial_epoch)
     threshold = choose_threshold(labels, probabilities, config.threshold_metric)
     set_threshold(model, threshold)
     if config.ensemble == 1:
         return history
-    return ensemble_history(model, extra_callbacks,
-                            {OBJECTIVE: float(roc_auc_score(labels, probabilities)), "threshold": threshold})
+    return ensemble_history(
+        model, extra_callbacks, {OBJECTIVE: float(roc_auc_score(labels, probabilities)), "threshold": threshold}
+    )

@@ -65,7 +65,7 @@ class App(abc.ABC):
     def gate_metric(self):
         """The test metric (a key of `evaluate`'s dict) the export gate compares, in the
         objective's direction: by default the objective without its `val_` prefix."""
-        return self.objective[len("val_"):] if self.objective.startswith("val_") else self.objective
+        return self.objective[len("val_") :] if self.objective.startswith("val_") else self.objective
 
     def default_config(self):
         return self.config_class()
@@ -85,8 +85,10 @@ class App(abc.ABC):
         if self.record_features:
             data = self.splits_from_raw(self.raw_splits(source, config), config)
         elif source.kind == "records":
-            raise ConfigError(f"--data {config.data}: the {self.name} app loads its data whole and reads no "
-                              "records; use tfds[:NAME], files:PATH or builtin.")
+            raise ConfigError(
+                f"--data {config.data}: the {self.name} app loads its data whole and reads no "
+                "records; use tfds[:NAME], files:PATH or builtin."
+            )
         else:
             data = self.load_source(source, config)
         return through_data_service(data, config)
@@ -224,8 +226,13 @@ class App(abc.ABC):
         as `assets.extra/kapps_app.json`: the page to use (the app's name), the signature it calls
         and the classes (`training`: the run's training record). Apps add their own fields (image
         limits, columns, threshold...); JSON-able values only."""
-        return {"app": self.name, "page": self.name, "title": self.title, "signature": "serving_default",
-                "class_names": [str(name) for name in training.get("class_names", [])]}
+        return {
+            "app": self.name,
+            "page": self.name,
+            "title": self.title,
+            "signature": "serving_default",
+            "class_names": [str(name) for name in training.get("class_names", [])],
+        }
 
     def answer_files(self, outputs, items):
         """Files `predict` writes beside the `*_bytes` outputs, built on the client from the
@@ -237,4 +244,3 @@ class App(abc.ABC):
     def format_response(self, outputs, items):
         """Readable text for the outputs of a request made by `request_from_cli(items)`.
         Binary outputs (names ending in `_bytes`) are written to files by the caller."""
-

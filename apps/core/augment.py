@@ -19,8 +19,7 @@ import tensorflow as tf
 BOXES, CLASSES, MASK = "boxes", "classes", "mask"
 
 
-def geometric_layers(bounding_box_format=None, *, flip="horizontal", zoom=0.0, translation=0.0,
-                     seed=None):
+def geometric_layers(bounding_box_format=None, *, flip="horizontal", zoom=0.0, translation=0.0, seed=None):
     """Keras augmentation layers that keep boxes and masks aligned with the image.
 
     Args:
@@ -38,8 +37,7 @@ def geometric_layers(bounding_box_format=None, *, flip="horizontal", zoom=0.0, t
     if zoom:
         layers.append(keras.layers.RandomZoom(zoom, zoom, fill_mode="constant", **options))
     if translation:
-        layers.append(keras.layers.RandomTranslation(translation, translation, fill_mode="constant",
-                                                     **options))
+        layers.append(keras.layers.RandomTranslation(translation, translation, fill_mode="constant", **options))
     return layers
 
 

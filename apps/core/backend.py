@@ -37,7 +37,8 @@ def select_backend(name=None):
 # is initialised ("oneDNN custom operations are on", "Could not find cuda drivers"...).
 # "failed call to cuInit" is TensorFlow's own CUDA build finding no GPU driver.
 _STARTUP_NOISE = re.compile(
-    r"^(WARNING: All log messages before absl::InitializeLog\(\)|[IW]\d{4} |E\d{4} .*failed call to cuInit)")
+    r"^(WARNING: All log messages before absl::InitializeLog\(\)|[IW]\d{4} |E\d{4} .*failed call to cuInit)"
+)
 # The level we set (not the user's), so that child processes hide the lines too.
 _QUIET_MARKER = "KAPPS_QUIET_TF_STARTUP"
 # `KAPPS_VERBOSE_TF=1` shows every line TensorFlow logs.
@@ -89,8 +90,11 @@ def _import_with_startup_lines_hidden():
             os.dup2(saved, 2)
             os.close(saved)
         captured.seek(0)
-        kept = [line for line in captured.read().decode("utf-8", "replace").splitlines()
-                if line.strip() and not _STARTUP_NOISE.match(line)]
+        kept = [
+            line
+            for line in captured.read().decode("utf-8", "replace").splitlines()
+            if line.strip() and not _STARTUP_NOISE.match(line)
+        ]
     if kept:
         print("\n".join(kept), file=sys.stderr)
 

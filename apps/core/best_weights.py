@@ -71,8 +71,11 @@ class BestWeights(keras.callbacks.Callback):
         if self.record is None:
             return
         if self.params.get("verbose"):
-            print(f"Restored the weights of epoch {self.record['epoch']}, the best {self.monitor} "
-                  f"({self.record['value']:.4f}).", flush=True)
+            print(
+                f"Restored the weights of epoch {self.record['epoch']}, the best {self.monitor} "
+                f"({self.record['value']:.4f}).",
+                flush=True,
+            )
         if self.record_path is not None and self.last_epoch is not None:
             self.record["last_epoch"] = self.last_epoch
             self._write_record()

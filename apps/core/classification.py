@@ -37,8 +37,9 @@ def multiclass_metrics(true_classes, predicted_classes, class_names):
     true, predicted = _flat(true_classes, int), _flat(predicted_classes, int)
     names = [str(name) for name in class_names]
     indices = list(range(len(names)))
-    report = classification_report(true, predicted, labels=indices, target_names=names,
-                                   output_dict=True, zero_division=0)
+    report = classification_report(
+        true, predicted, labels=indices, target_names=names, output_dict=True, zero_division=0
+    )
     return {
         "accuracy": float(np.mean(true == predicted)),
         "macro_f1": float(report["macro avg"]["f1-score"]),
@@ -64,7 +65,8 @@ def binary_metrics(labels, probabilities, decisions):
     probabilities = _flat(probabilities, float)
     both_classes = len(np.unique(labels)) == 2
     precision, recall, f1, _ = precision_recall_fscore_support(
-        labels, decisions, labels=[0, 1], average="binary", zero_division=0)
+        labels, decisions, labels=[0, 1], average="binary", zero_division=0
+    )
     return {
         "roc_auc": float(roc_auc_score(labels, probabilities)) if both_classes else float("nan"),
         "pr_auc": float(average_precision_score(labels, probabilities)) if both_classes else float("nan"),

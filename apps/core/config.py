@@ -133,8 +133,10 @@ class AppConfig:
             return
         parse_address(self.data_service)
         if self.distribute == "multi-worker":
-            raise ConfigError("--data-service feeds one trainer process (on one machine's devices); with "
-                              "--distribute multi-worker each worker reads its own input: drop one of them.")
+            raise ConfigError(
+                "--data-service feeds one trainer process (on one machine's devices); with "
+                "--distribute multi-worker each worker reads its own input: drop one of them."
+            )
 
     def _validate_distribution(self):
         if self.replicas < 0:
@@ -142,8 +144,10 @@ class AppConfig:
         if self.replicas and self.distribute == "none":
             raise ConfigError("--replicas needs --distribute mirrored or data-parallel.")
         if self.replicas > 1 and self.batch_size % self.replicas:
-            raise ConfigError(f"--batch-size {self.batch_size} is the global batch: it must split evenly "
-                              f"over --replicas {self.replicas}.")
+            raise ConfigError(
+                f"--batch-size {self.batch_size} is the global batch: it must split evenly "
+                f"over --replicas {self.replicas}."
+            )
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -155,8 +159,10 @@ class AppConfig:
         if unknown:
             raise ValueError(f"{cls.__name__} has no field(s) {sorted(unknown)}.")
         hints = _resolved_hints(cls)
-        values = {name: tuple(value) if _item_type(hints[name]) and isinstance(value, list) else value
-                  for name, value in values.items()}  # JSON stores tuples as lists
+        values = {
+            name: tuple(value) if _item_type(hints[name]) and isinstance(value, list) else value
+            for name, value in values.items()
+        }  # JSON stores tuples as lists
         return cls(**values)
 
     def save(self, path):
@@ -228,7 +234,8 @@ def _sequence_parser(item_type):
             return tuple(parse_item(item) for item in items)
         except ValueError as error:
             raise argparse.ArgumentTypeError(
-                f"expected a comma-separated list of {item_type.__name__}, got {text!r} ({error})") from None
+                f"expected a comma-separated list of {item_type.__name__}, got {text!r} ({error})"
+            ) from None
 
     return parse
 
@@ -261,7 +268,8 @@ def _check_type(config, name, kind):
         ok = isinstance(value, expected) and (kind is bool or not isinstance(value, bool))
     else:
         ok = isinstance(value, (tuple, list)) and all(
-            isinstance(item, (int, float) if item_type is float else item_type) for item in value)
+            isinstance(item, (int, float) if item_type is float else item_type) for item in value
+        )
     if not ok:
         raise ConfigError(f"{type(config).__name__}.{name} must be {_metavar(kind).lower()}, got {value!r}.")
 
@@ -309,7 +317,8 @@ def add_config_arguments(parser, config_class):
             choices=_choices(hints[field.name]),
             default=None,
             metavar=_metavar(hints[field.name]),
-            help=f"(not used by this app: {unsupported})".replace("%", "%%") if unsupported
+            help=f"(not used by this app: {unsupported})".replace("%", "%%")
+            if unsupported
             else f"{description} (default: {getattr(defaults, field.name)!r})".lstrip(),
         )
 
@@ -317,7 +326,7 @@ def add_config_arguments(parser, config_class):
 def overrides_from_args(args):
     """The config fields the user set on the command line."""
     return {
-        key[len("config__"):]: value
+        key[len("config__") :]: value
         for key, value in vars(args).items()
         if key.startswith("config__") and value is not None
     }

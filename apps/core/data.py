@@ -47,14 +47,13 @@ class DataSource:
     def parse(cls, text):
         kind, _, argument = text.partition(":")
         if kind not in SOURCE_KINDS:
-            raise DataSourceError(
-                f"Unknown data source {text!r}. Use tfds[:NAME], files:PATH, builtin or records:DIR."
-            )
+            raise DataSourceError(f"Unknown data source {text!r}. Use tfds[:NAME], files:PATH, builtin or records:DIR.")
         if kind == "files" and not argument:
             raise DataSourceError("files: needs a path, e.g. --data files:../shared/datasets/mnist")
         if kind == "records" and not argument:
-            raise DataSourceError("records: needs the folder that `kapps <app> prepare-data` wrote, "
-                                  "e.g. --data records:coco-records")
+            raise DataSourceError(
+                "records: needs the folder that `kapps <app> prepare-data` wrote, e.g. --data records:coco-records"
+            )
         if kind == "builtin" and argument:
             raise DataSourceError(f"builtin takes no argument, got {text!r}.")
         return cls(kind, argument)
@@ -93,13 +92,21 @@ class DataSplits:
     def assemble(cls, pipeline, counts, class_names, source, info=None):
         """The splits `pipeline(split, training)` makes of "train" (training), "validation" and
         "test", of `counts[split]` examples each: a split without examples has no pipeline (None)."""
+
         def made(split):
             return pipeline(split, split == "train") if counts.get(split) else None
 
-        return cls(train=made("train"), validation=made("validation"), test=made("test"),
-                   class_names=tuple(class_names), train_examples=counts.get("train", 0),
-                   validation_examples=counts.get("validation", 0), test_examples=counts.get("test", 0),
-                   source=source, info=info)
+        return cls(
+            train=made("train"),
+            validation=made("validation"),
+            test=made("test"),
+            class_names=tuple(class_names),
+            train_examples=counts.get("train", 0),
+            validation_examples=counts.get("validation", 0),
+            test_examples=counts.get("test", 0),
+            source=source,
+            info=info,
+        )
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -203,8 +210,10 @@ def hold_out_stream(dataset, count, fraction, seed):
     """`({"train": kept, "validation": held}, their counts)`: the stream `dataset` of `count` examples
     split by `held_out_rows`, each part in the stream's order (nothing is read until iterated)."""
     kept, held = held_out_rows(count, fraction, seed)
-    return ({"train": _rows_of(dataset, kept, count), "validation": _rows_of(dataset, held, count)},
-            {"train": len(kept), "validation": len(held)})
+    return (
+        {"train": _rows_of(dataset, kept, count), "validation": _rows_of(dataset, held, count)},
+        {"train": len(kept), "validation": len(held)},
+    )
 
 
 def _rows_of(dataset, rows, count):
@@ -274,6 +283,5 @@ def rebatch(dataset, batch_size, examples_count=None):
     else:
         batches = examples.padded_batch(batch_size)
     if examples_count is not None:
-        batches = batches.apply(tf.data.experimental.assert_cardinality(
-            math.ceil(examples_count / batch_size)))
+        batches = batches.apply(tf.data.experimental.assert_cardinality(math.ceil(examples_count / batch_size)))
     return prefetched(batches)

@@ -24,7 +24,7 @@ CONNECT_SECONDS = 10
 
 def parse_address(address):
     """`(host, port)` of a `grpc://HOST:PORT` service address; `ConfigError` otherwise."""
-    host, _, port = address[len(SCHEME):].rpartition(":") if address.startswith(SCHEME) else ("", "", "")
+    host, _, port = address[len(SCHEME) :].rpartition(":") if address.startswith(SCHEME) else ("", "", "")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"--data-service must be grpc://HOST:PORT (the dispatcher's address), got {address!r}.")
     return host, int(port)
@@ -37,8 +37,10 @@ def check_reachable(address, seconds=CONNECT_SECONDS):
     try:
         socket.create_connection((host, port), timeout=seconds).close()
     except OSError as error:
-        raise ConfigError(f"--data-service {address}: no tf.data dispatcher answers there ({error}); start one "
-                          f"with `kapps data-service dispatcher --port {port}`.") from None
+        raise ConfigError(
+            f"--data-service {address}: no tf.data dispatcher answers there ({error}); start one "
+            f"with `kapps data-service dispatcher --port {port}`."
+        ) from None
 
 
 def through_data_service(data, config):
@@ -58,8 +60,9 @@ def through_data_service(data, config):
     from apps.core.data import rebatch
 
     check_reachable(config.data_service)
-    served = data.train.apply(tf.data.experimental.service.distribute(
-        processing_mode="distributed_epoch", service=config.data_service))
+    served = data.train.apply(
+        tf.data.experimental.service.distribute(processing_mode="distributed_epoch", service=config.data_service)
+    )
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     train = rebatch(served, config.batch_size, data.train_examples).with_options(options)
@@ -84,8 +87,9 @@ def start_worker(dispatcher, port=0, worker_address=None):
 
     service = tf.data.experimental.service
     dispatcher = dispatcher.removeprefix(SCHEME)
-    config = service.WorkerConfig(dispatcher_address=dispatcher, port=port,
-                                  worker_address=worker_address or "localhost:%port%")
+    config = service.WorkerConfig(
+        dispatcher_address=dispatcher, port=port, worker_address=worker_address or "localhost:%port%"
+    )
     return service.WorkerServer(config)
 
 

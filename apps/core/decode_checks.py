@@ -19,6 +19,7 @@ MARK = "Bad data:"
 def check(condition, *parts):
     """An assertion op: unless `condition`, an error whose message is `parts` (strings, string
     or number tensors) joined, after `MARK`. Run it with `tf.control_dependencies`."""
+
     def text(part):
         if not tf.is_tensor(part):
             return str(part)
@@ -38,4 +39,4 @@ def data_errors_as_source_errors():
         message = clean_tf_message(error.message)
         if MARK not in message:
             raise
-        raise DataSourceError(message[message.index(MARK):]) from None
+        raise DataSourceError(message[message.index(MARK) :]) from None

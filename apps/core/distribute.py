@@ -24,7 +24,7 @@ import json
 import os
 import sys
 
-from apps.core.config import DISTRIBUTE_CHOICES, ConfigError
+from apps.core.config import ConfigError
 
 BACKEND_OF = {"mirrored": "tensorflow", "multi-worker": "tensorflow", "data-parallel": "jax"}
 HOST_DEVICES_FLAG = "--xla_force_host_platform_device_count"
@@ -60,8 +60,11 @@ class Distribution:
         (`apps.core.workflow.train`)."""
         if self.replicas < 2:
             return data
-        changes = {name: _batches_cut_to_multiple(getattr(data, name), self.replicas)
-                   for name in ("train", "validation") if getattr(data, name) is not None}
+        changes = {
+            name: _batches_cut_to_multiple(getattr(data, name), self.replicas)
+            for name in ("train", "validation")
+            if getattr(data, name) is not None
+        }
         return data.replace(**changes)
 
     def describe(self):
@@ -79,11 +82,15 @@ def check_distribute(config, backend):
     needed = BACKEND_OF[kind]
     if backend != needed:
         others = ", ".join(f"{name} on {engine}" for name, engine in BACKEND_OF.items())
-        raise ConfigError(f"--distribute {kind} runs on the {needed} backend, not {backend} "
-                          f"(add --backend {needed}); the engines are: {others}.")
+        raise ConfigError(
+            f"--distribute {kind} runs on the {needed} backend, not {backend} "
+            f"(add --backend {needed}); the engines are: {others}."
+        )
     if kind == "multi-worker" and config.replicas:
-        raise ConfigError("--replicas does not apply to --distribute multi-worker: each worker "
-                          "uses its own devices; TF_CONFIG names the workers.")
+        raise ConfigError(
+            "--replicas does not apply to --distribute multi-worker: each worker "
+            "uses its own devices; TF_CONFIG names the workers."
+        )
 
 
 def prepare_host_devices(backend, kind, replicas):
@@ -128,8 +135,10 @@ def _mirrored(replicas):
         replicas = replicas or 1
         # Reduced on one device, not with collective ops: collectives keyed per strategy clash
         # when a process trains twice (a notebook, the tests).
-        strategy = tf.distribute.MirroredStrategy([device.name for device in split_cpu(replicas)[:replicas]],
-                                                  cross_device_ops=tf.distribute.ReductionToOneDevice())
+        strategy = tf.distribute.MirroredStrategy(
+            [device.name for device in split_cpu(replicas)[:replicas]],
+            cross_device_ops=tf.distribute.ReductionToOneDevice(),
+        )
     return Distribution("mirrored", strategy.num_replicas_in_sync, strategy)
 
 
@@ -147,8 +156,10 @@ def split_cpu(count):
             pass  # TensorFlow has started: it has the devices it has
     devices = tf.config.list_logical_devices("CPU")
     if len(devices) < count:
-        raise ConfigError(f"--replicas {count}: TensorFlow already started with {len(devices)} CPU device(s) "
-                          "in this process; run the training in a new process.")
+        raise ConfigError(
+            f"--replicas {count}: TensorFlow already started with {len(devices)} CPU device(s) "
+            "in this process; run the training in a new process."
+        )
     return devices
 
 
@@ -156,17 +167,21 @@ def cluster_spec():
     """`TF_CONFIG` as a dict, checked to name a cluster and this process's task."""
     text = os.environ.get("TF_CONFIG", "")
     if not text:
-        raise ConfigError("--distribute multi-worker reads the cluster from the TF_CONFIG environment variable "
-                          '({"cluster": {"worker": ["host1:port", ...]}, "task": {"type": "worker", '
-                          '"index": 0}}); deploy/training/README.md shows how to set it on each machine.')
+        raise ConfigError(
+            "--distribute multi-worker reads the cluster from the TF_CONFIG environment variable "
+            '({"cluster": {"worker": ["host1:port", ...]}, "task": {"type": "worker", '
+            '"index": 0}}); deploy/training/README.md shows how to set it on each machine.'
+        )
     try:
         spec = json.loads(text)
         workers = spec["cluster"]["worker"]
         task = spec["task"]
-        kind, index = task["type"], int(task["index"])
+        kind, _ = task["type"], int(task["index"])  # the index must be a number
     except (ValueError, KeyError, TypeError) as error:
-        raise ConfigError(f"TF_CONFIG is not a cluster spec ({error!r}): it needs cluster.worker "
-                          "(a list of host:port) and task.type/task.index.") from None
+        raise ConfigError(
+            f"TF_CONFIG is not a cluster spec ({error!r}): it needs cluster.worker "
+            "(a list of host:port) and task.type/task.index."
+        ) from None
     if kind not in ("chief", "worker") or not isinstance(workers, list):
         raise ConfigError(f"TF_CONFIG task.type must be chief or worker, got {kind!r}.")
     return spec
@@ -179,8 +194,7 @@ def _multi_worker():
     kind, index = spec["task"]["type"], int(spec["task"]["index"])
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     is_chief = kind == "chief" or (kind == "worker" and index == 0 and "chief" not in spec["cluster"])
-    return Distribution("multi-worker", strategy.num_replicas_in_sync, strategy,
-                        worker_index=index, is_chief=is_chief)
+    return Distribution("multi-worker", strategy.num_replicas_in_sync, strategy, worker_index=index, is_chief=is_chief)
 
 
 def _data_parallel(replicas):
@@ -189,9 +203,11 @@ def _data_parallel(replicas):
     devices = keras.distribution.list_devices()
     replicas = replicas or len(devices)
     if replicas > len(devices):
-        raise ConfigError(f"--replicas {replicas}: JAX sees {len(devices)} device(s). On a CPU-only machine, "
-                          f"start the process with XLA_FLAGS={HOST_DEVICES_FLAG}={replicas} "
-                          "(kapps sets it when --replicas is on its command line).")
+        raise ConfigError(
+            f"--replicas {replicas}: JAX sees {len(devices)} device(s). On a CPU-only machine, "
+            f"start the process with XLA_FLAGS={HOST_DEVICES_FLAG}={replicas} "
+            "(kapps sets it when --replicas is on its command line)."
+        )
     distribution = keras.distribution.DataParallel(devices=devices[:replicas])
     return Distribution("data-parallel", replicas, distribution)
 
@@ -241,8 +257,13 @@ def _build_from_one_replica_batch():
         if iterator is not None:
             for _, _, batches in iterator:
                 data_batch = tf.nest.map_structure(
-                    lambda value: self.distribute_strategy.experimental_local_results(value)[0]
-                    if isinstance(value, tf.distribute.DistributedValues) else value, next(batches))
+                    lambda value: (
+                        self.distribute_strategy.experimental_local_results(value)[0]
+                        if isinstance(value, tf.distribute.DistributedValues)
+                        else value
+                    ),
+                    next(batches),
+                )
                 break
         with self.distribute_strategy.scope():
             self._symbolic_build(data_batch=data_batch)
@@ -266,8 +287,13 @@ def _average_scalar_logs_over_workers():
     def reduce(values, strategy, reduction):
         if reduction in ("auto", "mean") and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
             return tf.nest.map_structure(
-                lambda value: strategy.reduce("MEAN", value, axis=None) if value.shape.rank == 0
-                else keras_reduce(value, strategy, reduction), values)
+                lambda value: (
+                    strategy.reduce("MEAN", value, axis=None)
+                    if value.shape.rank == 0
+                    else keras_reduce(value, strategy, reduction)
+                ),
+                values,
+            )
         return keras_reduce(values, strategy, reduction)
 
     reduce.scalar_logs = True

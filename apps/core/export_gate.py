@@ -41,15 +41,21 @@ def check_candidate(app, metrics, model_dir, tolerance=DEFAULT_TOLERANCE, force=
         return None
     name = app.gate_metric
     if name not in metrics:
-        raise InputError(f"The run's metrics have no {name!r} (the {app.name} export gate's metric): "
-                         f"re-evaluate it with `kapps {app.name} evaluate`.")
+        raise InputError(
+            f"The run's metrics have no {name!r} (the {app.name} export gate's metric): "
+            f"re-evaluate it with `kapps {app.name} evaluate`."
+        )
     candidate, previous = float(metrics[name]), float(incumbent.get(name, math.nan))
-    comparison = (f"{name} {candidate:.4f} against version {versions[-1]}'s {previous:.4f} "
-                  f"({'higher' if app.objective_direction == 'max' else 'lower'} is better, "
-                  f"tolerance {tolerance})")
+    comparison = (
+        f"{name} {candidate:.4f} against version {versions[-1]}'s {previous:.4f} "
+        f"({'higher' if app.objective_direction == 'max' else 'lower'} is better, "
+        f"tolerance {tolerance})"
+    )
     if _worse(candidate, previous, app.objective_direction, tolerance) and not force:
-        raise ExportRefused(f"Export refused: {comparison}. Pass --force to export it anyway, or "
-                            "--gate-tolerance to allow a larger drop.")
+        raise ExportRefused(
+            f"Export refused: {comparison}. Pass --force to export it anyway, or "
+            "--gate-tolerance to allow a larger drop."
+        )
     return ("Export gate passed: " if not force else "Export gate skipped (--force): ") + comparison
 
 

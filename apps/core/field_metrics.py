@@ -100,6 +100,7 @@ class MeasuredTensorBoard(keras.callbacks.TensorBoard):
     has points only where it was computed."""
 
     def on_epoch_end(self, epoch, logs=None):
-        measured = {key: value for key, value in (logs or {}).items()
-                    if not (isinstance(value, float) and math.isnan(value))}
+        measured = {
+            key: value for key, value in (logs or {}).items() if not (isinstance(value, float) and math.isnan(value))
+        }
         super().on_epoch_end(epoch, measured)

@@ -52,18 +52,18 @@ _GIF_MAX_BLOCKS = 1 << 17
 
 
 def _starts_with(head, magic, offset=0):
-    return tf.reduce_all(tf.equal(head[offset:offset + len(magic)], tf.constant(magic, tf.int64)))
+    return tf.reduce_all(tf.equal(head[offset : offset + len(magic)], tf.constant(magic, tf.int64)))
 
 
 def _number(head, start, count, big_endian=False):
-    digits = head[start:start + count]
+    digits = head[start : start + count]
     if big_endian:
         digits = tf.reverse(digits, [0])
-    return tf.reduce_sum(digits * tf.constant([256 ** i for i in range(count)], tf.int64))
+    return tf.reduce_sum(digits * tf.constant([256**i for i in range(count)], tf.int64))
 
 
 def _signed32(value):
-    return tf.where(value >= 2 ** 31, value - 2 ** 32, value)
+    return tf.where(value >= 2**31, value - 2**32, value)
 
 
 def _header_size(encoded, head):
@@ -100,18 +100,24 @@ def _gif_first_frame(encoded):
     byte = _byte_reader(encoded)
 
     def after_sub_blocks(position):  # sub-blocks: a length byte, that many bytes; length 0 ends them
-        end, = tf.while_loop(lambda position: byte(position) > 0,
-                             lambda position: (position + byte(position) + 1,),
-                             (position,), maximum_iterations=_GIF_MAX_BLOCKS)
+        (end,) = tf.while_loop(
+            lambda position: byte(position) > 0,
+            lambda position: (position + byte(position) + 1,),
+            (position,),
+            maximum_iterations=_GIF_MAX_BLOCKS,
+        )
         return end + 1
 
     def table_size(packed):  # bytes of a colour table announced by a packed-fields byte
         return tf.where(packed >= 128, 3 * tf.bitwise.left_shift(tf.constant(1, tf.int64), packed % 8 + 1), 0)
 
     first_block = 13 + table_size(byte(10))
-    frame, = tf.while_loop(lambda position: tf.equal(byte(position), _GIF_EXTENSION),
-                           lambda position: (after_sub_blocks(position + 2),), (first_block,),
-                           maximum_iterations=_GIF_MAX_BLOCKS)
+    (frame,) = tf.while_loop(
+        lambda position: tf.equal(byte(position), _GIF_EXTENSION),
+        lambda position: (after_sub_blocks(position + 2),),
+        (first_block,),
+        maximum_iterations=_GIF_MAX_BLOCKS,
+    )
     is_frame = tf.equal(byte(frame), _GIF_IMAGE)
     width = tf.where(is_frame, byte(frame + 5) + 256 * byte(frame + 6), 0)
     height = tf.where(is_frame, byte(frame + 7) + 256 * byte(frame + 8), 0)
@@ -124,6 +130,7 @@ def _gif_first_frame(encoded):
 def _assert(condition, *parts):
     """An `InvalidArgumentError` with the message `parts` (strings, string or number tensors)
     joined, unless `condition`."""
+
     def text(part):
         if not tf.is_tensor(part):
             return str(part)
@@ -140,17 +147,36 @@ def _checked_bytes(encoded, label, max_pixels):
     known, is_gif, height, width = _header_size(encoded, head)
     with tf.control_dependencies([_assert(known, label, f": not a {FORMATS} image (", length, " bytes)")]):
         encoded, frame_height, frame_width = tf.cond(
-            is_gif, lambda: _gif_first_frame(encoded), lambda: (encoded, height, width))
+            is_gif, lambda: _gif_first_frame(encoded), lambda: (encoded, height, width)
+        )
     height, width = tf.maximum(height, frame_height), tf.maximum(width, frame_width)
     pixels = height * width
     is_jpeg = _starts_with(head, _JPEG_MAGIC)
     checks = [
         _assert((height > 0) & (width > 0), label, ": the image is empty (", width, "x", height, " pixels)"),
-        _assert(pixels <= max_pixels, label, ": a ", width, "x", height, " image (", pixels,
-                f" pixels) is over the limit of {max_pixels} pixels per image"),
-        _assert(~is_jpeg | (tf.cast(length, tf.int64) * _JPEG_MIN_PIXELS_PER_BYTE >= pixels), label, ": a ",
-                length, "-byte JPEG cannot hold the ", width, "x", height, " pixels its header declares (a JPEG "
-                f"takes at least 1 byte per {_JPEG_MIN_PIXELS_PER_BYTE} pixels): the file is cut short or forged"),
+        _assert(
+            pixels <= max_pixels,
+            label,
+            ": a ",
+            width,
+            "x",
+            height,
+            " image (",
+            pixels,
+            f" pixels) is over the limit of {max_pixels} pixels per image",
+        ),
+        _assert(
+            ~is_jpeg | (tf.cast(length, tf.int64) * _JPEG_MIN_PIXELS_PER_BYTE >= pixels),
+            label,
+            ": a ",
+            length,
+            "-byte JPEG cannot hold the ",
+            width,
+            "x",
+            height,
+            " pixels its header declares (a JPEG "
+            f"takes at least 1 byte per {_JPEG_MIN_PIXELS_PER_BYTE} pixels): the file is cut short or forged",
+        ),
         _checked_bmp(encoded, head, label),
     ]
     with tf.control_dependencies(checks):
@@ -161,8 +187,9 @@ def _checked_bmp(encoded, head, label):
     """An assertion that a BMP is one TensorFlow's decoder reads as it is shown: 24 or 32 bits
     per pixel, or 8 with a gray palette (it reads palette indices as gray levels), uncompressed."""
     bits, compression = _number(head, _BMP_BITS, 2), _number(head, _BMP_COMPRESSION, 4)
-    layout_ok = ((tf.equal(bits, 24) | tf.equal(bits, 32) | tf.equal(bits, 8))
-                 & (tf.equal(compression, 0) | tf.equal(compression, 3)))
+    layout_ok = (tf.equal(bits, 24) | tf.equal(bits, 32) | tf.equal(bits, 8)) & (
+        tf.equal(compression, 0) | tf.equal(compression, 3)
+    )
 
     def gray_palette():
         byte = _byte_reader(tf.strings.substr(encoded, 0, _BMP_HEADER_SIZE + 124 + 4 * 256))
@@ -171,18 +198,27 @@ def _checked_bmp(encoded, head, label):
         start = _BMP_HEADER_SIZE + byte(_BMP_HEADER_SIZE) + 256 * byte(_BMP_HEADER_SIZE + 1)
         levels = tf.range(256, dtype=tf.int64)
         entries = start + 4 * levels
-        gray = tf.equal(byte(entries), levels) & tf.equal(byte(entries + 1), levels) & tf.equal(
-            byte(entries + 2), levels)
+        gray = (
+            tf.equal(byte(entries), levels) & tf.equal(byte(entries + 1), levels) & tf.equal(byte(entries + 2), levels)
+        )
         return tf.reduce_all(gray | (levels >= colours))
 
     is_bmp = _starts_with(head, _BMP_MAGIC)
     readable = tf.cond(is_bmp & layout_ok & tf.equal(bits, 8), gray_palette, lambda: layout_ok)
-    return _assert(~is_bmp | readable, label, ": a BMP of ", bits, " bits per pixel (compression ", compression,
-                   "); BMPs are read with 24 or 32 bits per pixel, or 8 with a gray palette, uncompressed")
+    return _assert(
+        ~is_bmp | readable,
+        label,
+        ": a BMP of ",
+        bits,
+        " bits per pixel (compression ",
+        compression,
+        "); BMPs are read with 24 or 32 bits per pixel, or 8 with a gray palette, uncompressed",
+    )
 
 
 def _with_channels(image, channels):
     """uint8 `[h, w, 1|2|3|4]` → `[h, w, channels]`; alpha is composited over white."""
+
     def composite():
         color = tf.cast(image[..., :-1], tf.float32)
         alpha = tf.cast(image[..., -1:], tf.float32) / 255.0
@@ -220,23 +256,24 @@ def _jpeg_orientation(encoded):
 
     def is_exif(position):
         header = tf.stack([byte(position + 4 + i) for i in range(len(_EXIF_HEADER))])
-        return (tf.equal(byte(position + 1), 0xE1)
-                & tf.reduce_all(tf.equal(header, tf.constant(_EXIF_HEADER, tf.int64))))
+        return tf.equal(byte(position + 1), 0xE1) & tf.reduce_all(tf.equal(header, tf.constant(_EXIF_HEADER, tf.int64)))
 
     def walks_on(position):  # a marker other than start of scan / end of image, not yet the EXIF one
         marker = byte(position + 1)
-        return (tf.equal(byte(position), 0xFF) & ~tf.equal(marker, 0xDA) & ~tf.equal(marker, 0xD9)
-                & ~is_exif(position))
+        return tf.equal(byte(position), 0xFF) & ~tf.equal(marker, 0xDA) & ~tf.equal(marker, 0xD9) & ~is_exif(position)
 
-    segment, = tf.while_loop(walks_on, lambda position: (position + 2 + 256 * byte(position + 2)
-                                                        + byte(position + 3),),
-                             (tf.constant(2, tf.int64),), maximum_iterations=_JPEG_MAX_SEGMENTS)
+    (segment,) = tf.while_loop(
+        walks_on,
+        lambda position: (position + 2 + 256 * byte(position + 2) + byte(position + 3),),
+        (tf.constant(2, tf.int64),),
+        maximum_iterations=_JPEG_MAX_SEGMENTS,
+    )
     tiff = segment + 10
     little_endian = tf.equal(byte(tiff), 0x49)  # "II"; "MM" is big-endian
 
     def number(offset, count):
         digits = [byte(offset + i) for i in range(count)]
-        little = sum(digit * 256 ** i for i, digit in enumerate(digits))
+        little = sum(digit * 256**i for i, digit in enumerate(digits))
         big = sum(digit * 256 ** (count - 1 - i) for i, digit in enumerate(digits))
         return tf.where(little_endian, little, big)
 
@@ -251,19 +288,23 @@ def _jpeg_orientation(encoded):
 
 def _displayed(image, orientation):
     """`image` turned as EXIF `orientation` says (PIL's `ImageOps.exif_transpose`)."""
+
     def transposed():
         return tf.transpose(image, [1, 0, 2])
 
-    return tf.switch_case(tf.cast(orientation - 1, tf.int32), [
-        lambda: image,
-        lambda: tf.reverse(image, [1]),  # mirrored
-        lambda: tf.reverse(image, [0, 1]),  # upside down
-        lambda: tf.reverse(image, [0]),  # mirrored upside down
-        transposed,
-        lambda: tf.reverse(transposed(), [1]),  # turned a quarter clockwise
-        lambda: tf.reverse(transposed(), [0, 1]),  # transverse
-        lambda: tf.reverse(transposed(), [0]),  # turned a quarter anticlockwise
-    ])
+    return tf.switch_case(
+        tf.cast(orientation - 1, tf.int32),
+        [
+            lambda: image,
+            lambda: tf.reverse(image, [1]),  # mirrored
+            lambda: tf.reverse(image, [0, 1]),  # upside down
+            lambda: tf.reverse(image, [0]),  # mirrored upside down
+            transposed,
+            lambda: tf.reverse(transposed(), [1]),  # turned a quarter clockwise
+            lambda: tf.reverse(transposed(), [0, 1]),  # transverse
+            lambda: tf.reverse(transposed(), [0]),  # turned a quarter anticlockwise
+        ],
+    )
 
 
 def _shape_text(shape):
@@ -278,12 +319,14 @@ def check_shape(tensor, expected, name):
     # Not tf.rank/tf.size(shape): the optimizer folds those into the declared rank.
     rank = tf.size(tf.where(shape >= 0), out_type=tf.int64)
     rank_ok = tf.equal(rank, len(expected))
-    padded = tf.concat([shape, tf.zeros([len(expected)], tf.int64)], 0)[:len(expected)]
+    padded = tf.concat([shape, tf.zeros([len(expected)], tf.int64)], 0)[: len(expected)]
     sizes_ok = tf.reduce_all([tf.equal(padded[i], size) for i, size in enumerate(expected) if size is not None])
-    wanted = ", ".join("batch" if i == 0 and size is None else "any" if size is None else str(size)
-                       for i, size in enumerate(expected))
-    check = _assert(rank_ok & sizes_ok, name, f": expected shape [{wanted}] ({tensor.dtype.name}), got [",
-                    _shape_text(shape), "]")
+    wanted = ", ".join(
+        "batch" if i == 0 and size is None else "any" if size is None else str(size) for i, size in enumerate(expected)
+    )
+    check = _assert(
+        rank_ok & sizes_ok, name, f": expected shape [{wanted}] ({tensor.dtype.name}), got [", _shape_text(shape), "]"
+    )
     with tf.control_dependencies([check]):
         return tf.identity(tensor)
 
@@ -326,14 +369,18 @@ class ImageSignatures:
         if prepare not in self._decoders:
             image = tf.TensorSpec([None, None, self.channels], tf.uint8)
             traced = tf.function(prepare, autograph=False).get_concrete_function(image)
-            signature = tf.nest.map_structure(lambda tensor: tf.TensorSpec(tensor.shape, tensor.dtype),
-                                              traced.structured_outputs)
+            signature = tf.nest.map_structure(
+                lambda tensor: tf.TensorSpec(tensor.shape, tensor.dtype), traced.structured_outputs
+            )
 
             @tf.function(autograph=False, input_signature=[tf.TensorSpec([None], tf.string)] * 2)
             def decode(encoded, labels):
                 return tf.map_fn(
                     lambda item: prepare(decode_image(item[0], self.channels, self.max_pixels, item[1])),
-                    (encoded, labels), fn_output_signature=signature, parallel_iterations=1)
+                    (encoded, labels),
+                    fn_output_signature=signature,
+                    parallel_iterations=1,
+                )
 
             self._decoders[prepare] = decode
         return self._decoders[prepare]
@@ -372,13 +419,23 @@ class ImageSignatures:
         """A signature taking a batch of images of `shape` (per image, None: any size);
         `prepare` maps the whole checked batch. Images over `max_pixels` are refused, and
         float images holding NaN or Infinity."""
+
         @tf.function(autograph=False, input_signature=[tf.TensorSpec([None, *shape], dtype, name=input_name)])
         def serve(images):
             images = check_shape(images, [None, *shape], input_name)
             size = tf.shape(images, out_type=tf.int64)
             pixels = size[1] * size[2]
-            checks = [_assert(pixels <= self.max_pixels, input_name, ": images of ", size[2], "x", size[1],
-                              f" pixels are over the limit of {self.max_pixels} pixels per image")]
+            checks = [
+                _assert(
+                    pixels <= self.max_pixels,
+                    input_name,
+                    ": images of ",
+                    size[2],
+                    "x",
+                    size[1],
+                    f" pixels are over the limit of {self.max_pixels} pixels per image",
+                )
+            ]
             if images.dtype.is_floating:
                 checks.append(_finite_check(images, input_name))
             with tf.control_dependencies(checks):
@@ -391,8 +448,9 @@ def _finite_check(images, input_name):
     """An assertion that every value is finite, naming the first image that is not."""
     finite = tf.reduce_all(tf.math.is_finite(images), axis=list(range(1, images.shape.rank)))
     first = tf.argmin(tf.cast(finite, tf.int32), output_type=tf.int64)
-    return _assert(tf.reduce_all(finite), input_name, "[", first, "]: holds a value that is not finite "
-                   "(NaN or Infinity)")
+    return _assert(
+        tf.reduce_all(finite), input_name, "[", first, "]: holds a value that is not finite (NaN or Infinity)"
+    )
 
 
 def serialized_example(encoded):
@@ -424,8 +482,7 @@ def read_displayed_image(path, channels=3):
     are drawn on. No pixel limit: the file is the user's own, already answered."""
     from pathlib import Path
 
-    return decode_image(tf.constant(Path(path).read_bytes()), channels, max_pixels=2 ** 62,
-                        label=str(path)).numpy()
+    return decode_image(tf.constant(Path(path).read_bytes()), channels, max_pixels=2**62, label=str(path)).numpy()
 
 
 def write_sample_pngs(images, folder, count=4):

@@ -30,8 +30,13 @@ def model_card(app, run, metrics, signatures=None, version=None):
     given at export; `kapps evaluate` prints the card without them."""
     record, training = run.load_record(), run.load_training()
     title = f"# {app.title or app.name}" + (f" — version {version}" if version is not None else "")
-    lines = [title, "", f"App `{app.name}` of kapps, run `{run.path.name}`, trained on the "
-             f"{record.get('backend', '?')} backend (Keras {record.get('keras', '?')}).", ""]
+    lines = [
+        title,
+        "",
+        f"App `{app.name}` of kapps, run `{run.path.name}`, trained on the "
+        f"{record.get('backend', '?')} backend (Keras {record.get('keras', '?')}).",
+        "",
+    ]
     lines += _data_section(training) + _training_section(app, training, record) + _metrics_section(app, metrics)
     if signatures:
         lines += _signatures_section(signatures)
@@ -42,9 +47,13 @@ def model_card(app, run, metrics, signatures=None, version=None):
 def _data_section(training):
     if not training:
         return ["## Data", "", "Not recorded (the run was trained before kapps kept a training record).", ""]
-    lines = ["## Data", "", f"- Source: {training['data_source']}",
-             f"- Examples: {training['train_examples']} train, {training['validation_examples']} validation, "
-             f"{training['test_examples']} test"]
+    lines = [
+        "## Data",
+        "",
+        f"- Source: {training['data_source']}",
+        f"- Examples: {training['train_examples']} train, {training['validation_examples']} validation, "
+        f"{training['test_examples']} test",
+    ]
     if training.get("class_names"):
         lines.append(f"- Classes: {', '.join(map(str, training['class_names']))}")
     return lines + [""]
@@ -68,7 +77,8 @@ def _weights_line(app, best_epochs):
     if len(best_epochs) == 1 and "member" not in best_epochs[0]:
         return f"those of {_best_epoch(best_epochs[0])}"
     return "each ensemble member's best epoch: " + "; ".join(
-        f"{best['member']}, {_best_epoch(best)}" for best in best_epochs)
+        f"{best['member']}, {_best_epoch(best)}" for best in best_epochs
+    )
 
 
 def _best_epoch(best):
@@ -78,12 +88,15 @@ def _best_epoch(best):
 
 
 def _metrics_section(app, metrics):
-    scalars = {key: value for key, value in metrics.items()
-               if isinstance(value, (int, float)) and not isinstance(value, bool)}
+    scalars = {
+        key: value for key, value in metrics.items() if isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
     split = metrics.get("split", "test")
     lines = [f"## Metrics ({split} split)", "", "| metric | value |", "| --- | --- |"]
-    lines += [f"| {key}{' (export gate)' if key == app.gate_metric else ''} | {_number(value)} |"
-              for key, value in scalars.items()]
+    lines += [
+        f"| {key}{' (export gate)' if key == app.gate_metric else ''} | {_number(value)} |"
+        for key, value in scalars.items()
+    ]
     return lines + [""]
 
 
@@ -94,6 +107,5 @@ def _number(value):
 def _signatures_section(signatures):
     lines = ["## Serving signatures", ""]
     for name, described in signatures.items():
-        lines.append(f"- `{name}`: inputs {'; '.join(described['inputs'])} → outputs "
-                     f"{'; '.join(described['outputs'])}")
+        lines.append(f"- `{name}`: inputs {'; '.join(described['inputs'])} → outputs {'; '.join(described['outputs'])}")
     return lines + [""]

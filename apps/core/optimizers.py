@@ -34,7 +34,8 @@ class WarmupCosineRestarts(keras.optimizers.schedules.LearningRateSchedule):
         self.first_cycle_steps = max(1, int(first_cycle_steps))
         self.second_cycle_steps = max(1, int(second_cycle_steps))
         self._cycles = keras.optimizers.schedules.CosineDecayRestarts(
-            self.peak_learning_rate, self.first_cycle_steps,
+            self.peak_learning_rate,
+            self.first_cycle_steps,
             t_mul=self.second_cycle_steps / self.first_cycle_steps,
         )
 
@@ -109,6 +110,9 @@ def scheduled_optimizer(config, train_examples):
     steps = steps_per_epoch(train_examples, config.batch_size)
     schedule = learning_rate_schedule(config, steps)
     return make_optimizer(
-        config.optimizer, schedule, config.weight_decay,
-        ema_momentum=config.ema_momentum, ema_every_steps=steps,
+        config.optimizer,
+        schedule,
+        config.weight_decay,
+        ema_momentum=config.ema_momentum,
+        ema_every_steps=steps,
     )

@@ -23,11 +23,18 @@ def learning_curve_panels(history):
     each validation-only metric (the whole-split ones: `val_map50`, `val_mean_iou`, `val_fid`...),
     without bookkeeping numbers."""
     names = [key for key in history if key not in BOOKKEEPING_LOGS]
-    panels = {name: {"train": history[name], **({"validation": history[f"val_{name}"]}
-                                               if f"val_{name}" in history else {})}
-              for name in names if not name.startswith("val_")}
-    panels.update({name: {"validation": history[name]} for name in names
-                   if name.startswith("val_") and name[len("val_"):] not in panels})
+    panels = {
+        name: {"train": history[name], **({"validation": history[f"val_{name}"]} if f"val_{name}" in history else {})}
+        for name in names
+        if not name.startswith("val_")
+    }
+    panels.update(
+        {
+            name: {"validation": history[name]}
+            for name in names
+            if name.startswith("val_") and name[len("val_") :] not in panels
+        }
+    )
     return panels
 
 

@@ -39,8 +39,10 @@ class RecordsError(DataSourceError):
 
 def features_description(record_features):
     """`record_features` as JSON: `{key: {"dtype": "float32", "shape": [None, 4]}}`."""
-    return {key: {"dtype": tf.as_dtype(dtype).name, "shape": list(shape)}
-            for key, (dtype, shape) in sorted(record_features.items())}
+    return {
+        key: {"dtype": tf.as_dtype(dtype).name, "shape": list(shape)}
+        for key, (dtype, shape) in sorted(record_features.items())
+    }
 
 
 def _kind(dtype):
@@ -122,16 +124,21 @@ def write_records(app, raw, output, shard_mb=DEFAULT_SHARD_MB, log=print, config
         raise RecordsError(f"--shard-mb must be positive, got {shard_mb}.")
     for key, (_, shape) in app.record_features.items():
         if list(shape).count(None) > 1:  # a flattened value could not be reshaped on reading
-            raise RecordsError(f"the {app.name} app's record feature {key!r} has shape {shape}: records keep at "
-                               "most one per-example length (None) per feature.")
+            raise RecordsError(
+                f"the {app.name} app's record feature {key!r} has shape {shape}: records keep at "
+                "most one per-example length (None) per feature."
+            )
     output = Path(output)
     if output.exists():
         raise FileExistsError(f"{output} already exists: name a new folder (records are never overwritten).")
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.partial-"))
     try:
-        shards = {split: _write_split(app, dataset, partial, split, int(shard_mb * 2**20), log)
-                  for split, dataset in raw.splits.items() if dataset is not None}
+        shards = {
+            split: _write_split(app, dataset, partial, split, int(shard_mb * 2**20), log)
+            for split, dataset in raw.splits.items()
+            if dataset is not None
+        }
         manifest = _manifest(app, raw, shards, config)
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         os.rename(partial, output)
@@ -154,31 +161,44 @@ def _write_split(app, dataset, folder, split, shard_bytes, log):
 
 def _manifest(app, raw, shards, config):
     counts = {split: sum(shard["examples"] for shard in split_shards) for split, split_shards in shards.items()}
-    return {"format_version": FORMAT_VERSION, "app": app.name, "counts": counts,
-            "class_names": list(raw.class_names), "source": raw.source, "details": raw.details,
-            "record_features": features_description(app.record_features),
-            "config": config.to_dict() if config is not None else None, "shards": shards}
+    return {
+        "format_version": FORMAT_VERSION,
+        "app": app.name,
+        "counts": counts,
+        "class_names": list(raw.class_names),
+        "source": raw.source,
+        "details": raw.details,
+        "record_features": features_description(app.record_features),
+        "config": config.to_dict() if config is not None else None,
+        "shards": shards,
+    }
 
 
 def load_manifest(directory, app):
     """The manifest of the records folder `directory`, checked against `app`."""
     path = Path(directory) / MANIFEST
     if not path.is_file():
-        raise RecordsError(f"{directory} has no {MANIFEST}: not a records folder "
-                           f"(write one with `kapps {app.name} prepare-data --output DIR`).")
+        raise RecordsError(
+            f"{directory} has no {MANIFEST}: not a records folder "
+            f"(write one with `kapps {app.name} prepare-data --output DIR`)."
+        )
     try:
         manifest = json.loads(path.read_text())
     except ValueError as error:
         raise RecordsError(f"{path} is not valid JSON ({error}).") from None
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise RecordsError(f"{path}: records format version {manifest.get('format_version')!r}, this kapps "
-                           f"reads version {FORMAT_VERSION}; prepare the records again.")
+        raise RecordsError(
+            f"{path}: records format version {manifest.get('format_version')!r}, this kapps "
+            f"reads version {FORMAT_VERSION}; prepare the records again."
+        )
     if manifest.get("app") != app.name:
         raise RecordsError(f"{directory} holds records of the {manifest.get('app')!r} app, not {app.name!r}.")
     if manifest.get("record_features") != features_description(app.record_features):
-        raise RecordsError(f"{directory}: the records' features {manifest.get('record_features')} differ from the "
-                           f"{app.name} app's {features_description(app.record_features)}; prepare them again "
-                           f"with `kapps {app.name} prepare-data`.")
+        raise RecordsError(
+            f"{directory}: the records' features {manifest.get('record_features')} differ from the "
+            f"{app.name} app's {features_description(app.record_features)}; prepare them again "
+            f"with `kapps {app.name} prepare-data`."
+        )
     return manifest
 
 
@@ -189,8 +209,10 @@ def _shard_paths(directory, manifest, split):
         if not path.is_file():
             raise RecordsError(f"records shard {path} is missing (the manifest lists it).")
         if path.stat().st_size != shard["bytes"]:
-            raise RecordsError(f"records shard {path} has {path.stat().st_size} bytes, the manifest says "
-                               f"{shard['bytes']}: the file is damaged or was replaced; prepare the records again.")
+            raise RecordsError(
+                f"records shard {path} has {path.stat().st_size} bytes, the manifest says "
+                f"{shard['bytes']}: the file is damaged or was replaced; prepare the records again."
+            )
         paths.append(str(path))
     return paths
 
@@ -235,8 +257,12 @@ def records_dataset(paths, record_features, training=False):
     dicts of the declared dtypes and shapes. The training split is sharded by file under
     multi-worker training (`AutoShardPolicy.FILE`: each worker reads its own shard files)."""
     files = tf.data.Dataset.from_tensor_slices(paths)
-    dataset = files.interleave(tf.data.TFRecordDataset, cycle_length=min(len(paths), READ_CYCLE),
-                               num_parallel_calls=AUTOTUNE, deterministic=True)
+    dataset = files.interleave(
+        tf.data.TFRecordDataset,
+        cycle_length=min(len(paths), READ_CYCLE),
+        num_parallel_calls=AUTOTUNE,
+        deterministic=True,
+    )
     dataset = dataset.map(_parser(record_features), num_parallel_calls=AUTOTUNE)
     options = tf.data.Options()
     policy = tf.data.experimental.AutoShardPolicy
@@ -254,11 +280,17 @@ def read_records(directory, app, config=None, log=print):
             splits[split] = records_dataset(paths, app.record_features, training=split == "train")
     if config is not None and config.distribute == "multi-worker":
         _check_files_per_worker(manifest)
-        log(f"Records: multi-worker training shards the training split by file "
-            f"({len(manifest['shards']['train'])} shard files; each worker reads its own).")
-    return RawSplits(splits=splits, counts={split: manifest["counts"][split] for split in splits},
-                     class_names=tuple(manifest["class_names"]), source=f"records:{directory} ({manifest['source']})",
-                     details=manifest["details"])
+        log(
+            f"Records: multi-worker training shards the training split by file "
+            f"({len(manifest['shards']['train'])} shard files; each worker reads its own)."
+        )
+    return RawSplits(
+        splits=splits,
+        counts={split: manifest["counts"][split] for split in splits},
+        class_names=tuple(manifest["class_names"]),
+        source=f"records:{directory} ({manifest['source']})",
+        details=manifest["details"],
+    )
 
 
 def _check_files_per_worker(manifest):
@@ -268,8 +300,10 @@ def _check_files_per_worker(manifest):
     workers = len(cluster["worker"]) + len(cluster.get("chief", []))
     files = len(manifest["shards"].get("train", []))
     if files < workers:
-        raise RecordsError(f"the training split has {files} shard file(s) for {workers} workers: sharding by file "
-                           f"needs one file per worker at least; prepare the records with a smaller --shard-mb.")
+        raise RecordsError(
+            f"the training split has {files} shard file(s) for {workers} workers: sharding by file "
+            f"needs one file per worker at least; prepare the records with a smaller --shard-mb."
+        )
 
 
 def prepare_data(app, config, output, shard_mb=DEFAULT_SHARD_MB, log=print):
@@ -277,8 +311,9 @@ def prepare_data(app, config, output, shard_mb=DEFAULT_SHARD_MB, log=print):
     from apps.core.data import DataSource
 
     if not app.record_features:
-        raise RecordsError(f"the {app.name} app loads its data whole; prepare-data is for the image apps "
-                           "that stream their examples.")
+        raise RecordsError(
+            f"the {app.name} app loads its data whole; prepare-data is for the image apps that stream their examples."
+        )
     source = DataSource.parse(config.data)
     if source.kind == "records":
         raise RecordsError(f"--data {config.data} already is a records folder.")

@@ -31,16 +31,23 @@ def declared_attributes(class_path):
     module, _, class_name = class_path.partition(":")
     source = Path(importlib.util.find_spec(module).origin).read_text(encoding="utf-8")
     tree = ast.parse(source)
-    imported = {alias.asname or alias.name: f"{node.module}:{alias.name}"
-                for node in tree.body if isinstance(node, ast.ImportFrom) and not node.level
-                for alias in node.names}
+    imported = {
+        alias.asname or alias.name: f"{node.module}:{alias.name}"
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom) and not node.level
+        for alias in node.names
+    }
     body = next((node.body for node in tree.body if isinstance(node, ast.ClassDef) and node.name == class_name), None)
     if body is None:
         raise ValueError(f"{class_path}: no class {class_name!r} in {module}.")
     values = {}
     for statement in body:
-        if isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
-                and isinstance(statement.targets[0], ast.Name) and statement.targets[0].id in DECLARED:
+        if (
+            isinstance(statement, ast.Assign)
+            and len(statement.targets) == 1
+            and isinstance(statement.targets[0], ast.Name)
+            and statement.targets[0].id in DECLARED
+        ):
             value = statement.value
             if isinstance(value, ast.Constant):
                 values[statement.targets[0].id] = value.value
@@ -48,8 +55,10 @@ def declared_attributes(class_path):
                 values[statement.targets[0].id] = import_path(imported[value.id])
     missing = [name for name in DECLARED if name not in values]
     if missing:
-        raise ValueError(f"{class_path} must assign {', '.join(missing)} in its class body: a literal, or a name "
-                         "imported with `from module import Name`.")
+        raise ValueError(
+            f"{class_path} must assign {', '.join(missing)} in its class body: a literal, or a name "
+            "imported with `from module import Name`."
+        )
     return values
 
 

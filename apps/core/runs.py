@@ -127,7 +127,8 @@ class Run:
         if not self.metrics_path.exists():
             raise FileNotFoundError(
                 f"{self.metrics_path} not found: evaluate the run first (`kapps {self.app_name} evaluate "
-                f"--run-dir {self.path}`).")
+                f"--run-dir {self.path}`)."
+            )
         return json.loads(self.metrics_path.read_text())
 
     def save_training(self, record):
@@ -152,8 +153,9 @@ class Run:
         own = self.load_best()
         if own is not None:
             return [own]
-        paths = sorted(self.path.glob("members/*/checkpoints/best.json"),
-                       key=lambda path: _natural_key(path.parents[1].name))
+        paths = sorted(
+            self.path.glob("members/*/checkpoints/best.json"), key=lambda path: _natural_key(path.parents[1].name)
+        )
         return [{"member": path.parents[1].name, **json.loads(path.read_text())} for path in paths]
 
     def load_history(self):
@@ -178,7 +180,7 @@ class Run:
 def _natural_key(name):
     """`member_10` after `member_9`."""
     head = name.rstrip("0123456789")
-    return head, int(name[len(head):] or 0)
+    return head, int(name[len(head) :] or 0)
 
 
 def find_latest_run(app_name, runs_root=DEFAULT_RUNS_ROOT):

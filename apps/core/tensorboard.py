@@ -80,8 +80,10 @@ def write_evaluation(run, config, metrics):
                 write_image_file(path, Path(path).stem, step)
     hparams = {name: _hparam_value(value) for name, value in config.to_dict().items()}
     with closing(writer(run)) as top, top.as_default(step=step):
-        hp.hparams_config(hparams=[hp.HParam(name) for name in hparams],
-                          metrics=[hp.Metric(tag, group=EVALUATION_FOLDER) for tag in scalars])
+        hp.hparams_config(
+            hparams=[hp.HParam(name) for name in hparams],
+            metrics=[hp.Metric(tag, group=EVALUATION_FOLDER) for tag in scalars],
+        )
         hp.hparams(hparams, trial_id=Path(run.path).name)
 
 
@@ -90,9 +92,12 @@ def write_pr_curve(run, labels, probabilities, name="pr_curve"):
     `logs/evaluation` (TensorBoard's PR Curves dashboard)."""
     from tensorboard.plugins.pr_curve import summary as pr_curve
 
-    summary = pr_curve.pb(name, labels=np.asarray(labels).astype(bool).reshape(-1),
-                          predictions=np.asarray(probabilities, np.float32).reshape(-1),
-                          num_thresholds=PR_CURVE_THRESHOLDS)
+    summary = pr_curve.pb(
+        name,
+        labels=np.asarray(labels).astype(bool).reshape(-1),
+        predictions=np.asarray(probabilities, np.float32).reshape(-1),
+        num_thresholds=PR_CURVE_THRESHOLDS,
+    )
     with closing(writer(run, EVALUATION_FOLDER)) as evaluation, evaluation.as_default():
         _tf().summary.experimental.write_raw_pb(summary.SerializeToString(), step=epochs_trained(run))
 
@@ -102,4 +107,3 @@ def write_image(file_writer, tag, image, step):
     with file_writer.as_default():
         _tf().summary.image(tag, np.asarray(image, np.uint8)[np.newaxis], step=step)
     file_writer.flush()
-

@@ -35,8 +35,10 @@ def train(app, config, run_dir=None, verbose=True):
     keras = _keras()
     distribution = start_distribution(config)  # before the backend runs anything
     if distribution.kind == "multi-worker" and run_dir is None:
-        raise ConfigError("--distribute multi-worker needs --run-dir: every worker names the same run folder "
-                          "(the chief writes it; worker N writes <run-dir>/worker-N).")
+        raise ConfigError(
+            "--distribute multi-worker needs --run-dir: every worker names the same run folder "
+            "(the chief writes it; worker N writes <run-dir>/worker-N)."
+        )
     keras.utils.set_random_seed(config.seed)
     if verbose:
         print(f"{config.describe()}\nTraining on {distribution.describe()}", flush=True)
@@ -49,8 +51,9 @@ def train(app, config, run_dir=None, verbose=True):
         model = app.make_model(config, data)
         started = time.perf_counter()
         app.train(model, distribution.split_evenly(data), config, run=run)
-        run.save_training(training_record(data, time.perf_counter() - started, distribution.describe(),
-                                          run.best_records()))
+        run.save_training(
+            training_record(data, time.perf_counter() - started, distribution.describe(), run.best_records())
+        )
         model.save(run.model_path)
     if distribution.kind != "none":  # the test split in full, on one device
         model = keras.saving.load_model(run.model_path)
@@ -96,8 +99,15 @@ def card(app, run_dir=None):
     return model_card(app, run, run.load_metrics())
 
 
-def export(app, run_dir=None, model_base_path=DEFAULT_MODEL_BASE_PATH, version=None,
-           gate_tolerance=DEFAULT_TOLERANCE, force=False, log=print):
+def export(
+    app,
+    run_dir=None,
+    model_base_path=DEFAULT_MODEL_BASE_PATH,
+    version=None,
+    gate_tolerance=DEFAULT_TOLERANCE,
+    force=False,
+    log=print,
+):
     """Exports the run's model with its metrics and model card in `assets.extra/`, unless the
     export gate (`apps.core.export_gate`) finds it worse than the newest exported version. On
     JAX/PyTorch, re-runs itself on TensorFlow in a subprocess."""
@@ -115,9 +125,11 @@ def export(app, run_dir=None, model_base_path=DEFAULT_MODEL_BASE_PATH, version=N
     descriptor = app.app_descriptor(model, config, run.load_training())
 
     def documents(signatures, version_number):
-        return {METRICS_ASSET: json.dumps(metrics, indent=2, default=float) + "\n",
-                "model_card.md": model_card(app, run, metrics, signatures, version_number),
-                APP_DESCRIPTOR_ASSET: json.dumps(descriptor, indent=2) + "\n"}
+        return {
+            METRICS_ASSET: json.dumps(metrics, indent=2, default=float) + "\n",
+            "model_card.md": model_card(app, run, metrics, signatures, version_number),
+            APP_DESCRIPTOR_ASSET: json.dumps(descriptor, indent=2) + "\n",
+        }
 
     return export_app_model(app, model, config, model_base_path, version, documents)
 
@@ -134,15 +146,34 @@ def export_app_model(app, model, config, model_base_path=DEFAULT_MODEL_BASE_PATH
     signatures = app.serving_signatures(model, config)
     version = check_version(model_dir, version)
     extra_assets = documents(describe_signatures(signatures), version) if documents else None
-    return export_model(model, signatures, model_dir, version, warmup_requests=app.sample_requests(config),
-                        request_rules=app.serving_rules(config), extra_assets=extra_assets)
+    return export_model(
+        model,
+        signatures,
+        model_dir,
+        version,
+        warmup_requests=app.sample_requests(config),
+        request_rules=app.serving_rules(config),
+        extra_assets=extra_assets,
+    )
 
 
 def _export_in_tensorflow_process(app, run_dir, model_base_path, version, gate_tolerance, force, log):
     run = resolve_run(app, run_dir)
-    command = [sys.executable, "-m", "apps.cli", "--backend", "tensorflow", app.name, "export",
-               "--run-dir", str(run.path), "--model-base-path", str(model_base_path),
-               "--gate-tolerance", str(gate_tolerance)]
+    command = [
+        sys.executable,
+        "-m",
+        "apps.cli",
+        "--backend",
+        "tensorflow",
+        app.name,
+        "export",
+        "--run-dir",
+        str(run.path),
+        "--model-base-path",
+        str(model_base_path),
+        "--gate-tolerance",
+        str(gate_tolerance),
+    ]
     if version:
         command += ["--version", str(version)]
     if force:
@@ -153,7 +184,7 @@ def _export_in_tensorflow_process(app, run_dir, model_base_path, version, gate_t
         if "Export refused:" in result.stderr:
             from apps.core.export_gate import ExportRefused
 
-            raise ExportRefused(result.stderr[result.stderr.index("Export refused:"):].strip())
+            raise ExportRefused(result.stderr[result.stderr.index("Export refused:") :].strip())
         raise RuntimeError(f"Export on the TensorFlow backend failed:\n{result.stderr[-3000:]}")
     for line in result.stdout.splitlines():
         if line.startswith("Export gate"):
@@ -168,9 +199,7 @@ def latest_export(app, model_base_path=DEFAULT_MODEL_BASE_PATH):
     model_dir = Path(model_base_path) / app.name
     versions = existing_versions(model_dir)
     if not versions:
-        raise FileNotFoundError(
-            f"No exported {app.name} model under {model_dir}. Run `kapps {app.name} export` first."
-        )
+        raise FileNotFoundError(f"No exported {app.name} model under {model_dir}. Run `kapps {app.name} export` first.")
     return model_dir / str(versions[-1])
 
 
@@ -189,8 +218,7 @@ def local_outputs(app, request, model_base_path=DEFAULT_MODEL_BASE_PATH):
     return {name: tensor.numpy() for name, tensor in outputs.items()}
 
 
-def predict(app, items, model_base_path=DEFAULT_MODEL_BASE_PATH, server=None,
-            output_dir="predictions"):
+def predict(app, items, model_base_path=DEFAULT_MODEL_BASE_PATH, server=None, output_dir="predictions"):
     """Answers app-native inputs (files, texts, rows) from the newest export in process, or
     from the server at `server`. In process, an answer without `class_names` gets those of the
     export's `assets.extra/kapps_app.json`. Binary outputs (names ending in `_bytes`: PNG masks,
@@ -242,7 +270,7 @@ def write_binary_outputs(outputs, items, output_dir):
 
 
 def _output_label(name):
-    label = name[:-len("_bytes")]
+    label = name[: -len("_bytes")]
     for word in ("_png", "_jpeg", "_jpg", "_gif", "_bmp"):
         label = label.removesuffix(word)
     return label

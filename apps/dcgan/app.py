@@ -32,10 +32,13 @@ def search_space(hp, config):
         generator_width=hp.Choice("generator_width", _around(config.generator_width)),
         discriminator_width=hp.Choice("discriminator_width", _around(config.discriminator_width)),
         latent_dim=hp.Choice("latent_dim", _around(config.latent_dim)),
-        learning_rate=hp.Float("learning_rate", config.learning_rate / 4, config.learning_rate * 4,
-                               sampling="log"),
-        discriminator_learning_rate=hp.Float("discriminator_learning_rate", config.discriminator_learning_rate / 4,
-                                             config.discriminator_learning_rate * 4, sampling="log"),
+        learning_rate=hp.Float("learning_rate", config.learning_rate / 4, config.learning_rate * 4, sampling="log"),
+        discriminator_learning_rate=hp.Float(
+            "discriminator_learning_rate",
+            config.discriminator_learning_rate / 4,
+            config.discriminator_learning_rate * 4,
+            sampling="log",
+        ),
     )
 
 
@@ -46,8 +49,10 @@ def parse_predict_items(items):
     for item in items:
         name, separator, text = item.partition("=")
         if not separator or name not in PREDICT_DEFAULTS:
-            raise InputError(f"{item!r}: the dcgan app takes seed=N, count=N and label=N "
-                             "(or --seed, --count, --label), e.g. `kapps dcgan predict --count 16 --seed 1`.")
+            raise InputError(
+                f"{item!r}: the dcgan app takes seed=N, count=N and label=N "
+                "(or --seed, --count, --label), e.g. `kapps dcgan predict --count 16 --seed 1`."
+            )
         try:
             values[name] = int(text)
         except ValueError:
@@ -75,10 +80,23 @@ class DcganApp(App):
 
     def tiny_config(self):
         """256 builtin digits, narrow networks, one epoch, a classifier trained one epoch."""
-        return DcganConfig(data="builtin", epochs=1, batch_size=64, max_examples=256, validation_fraction=0.25,
-                           latent_dim=16, generator_width=8, discriminator_width=8, sample_images=16,
-                           fid_classifier_width=8, fid_classifier_epochs=1, fid_examples=128,
-                           field_metrics_examples=64, max_images=64, seed=7)
+        return DcganConfig(
+            data="builtin",
+            epochs=1,
+            batch_size=64,
+            max_examples=256,
+            validation_fraction=0.25,
+            latent_dim=16,
+            generator_width=8,
+            discriminator_width=8,
+            sample_images=16,
+            fid_classifier_width=8,
+            fid_classifier_epochs=1,
+            fid_examples=128,
+            field_metrics_examples=64,
+            max_images=64,
+            seed=7,
+        )
 
     # ----- data ---------------------------------------------------------------------
     def load_tfds(self, name, config):
@@ -122,9 +140,14 @@ class DcganApp(App):
         # The grid before the run's backup, so a resumed run has every epoch's grid.
         grid = [] if run is None else [SampleGridCallback(run, self.decode_predictions)]
         with data_errors_as_source_errors():
-            return model.fit(data.train, epochs=config.epochs, initial_epoch=initial_epoch, shuffle=False,
-                             callbacks=[*grid, *self.training_callbacks(data, config, run, callbacks)],
-                             verbose=fit_verbosity())
+            return model.fit(
+                data.train,
+                epochs=config.epochs,
+                initial_epoch=initial_epoch,
+                shuffle=False,
+                callbacks=[*grid, *self.training_callbacks(data, config, run, callbacks)],
+                verbose=fit_verbosity(),
+            )
 
     def field_metrics(self, model, dataset, config):
         return {"fid": split_fid(model, dataset, sys.maxsize)}
@@ -141,12 +164,16 @@ class DcganApp(App):
     def report(self, metrics):
         lines = [super().report(metrics)]
         if "generated_class_counts" in metrics:
-            lines.append("generated classes: " + ", ".join(
-                f"{name}: {count}" for name, count in metrics["generated_class_counts"].items()))
+            lines.append(
+                "generated classes: "
+                + ", ".join(f"{name}: {count}" for name, count in metrics["generated_class_counts"].items())
+            )
         if "fid" in metrics and "fid_classifier_accuracy" in metrics:
-            lines.append(f"FID {metrics['fid']:.2f} on {metrics['fid_samples']} images; the classifier it uses scores "
-                         f"{metrics['fid_classifier_accuracy']:.2%} on them, real training images against the same "
-                         f"real images: {metrics['fid_real_floor']:.2f} (the floor)")
+            lines.append(
+                f"FID {metrics['fid']:.2f} on {metrics['fid_samples']} images; the classifier it uses scores "
+                f"{metrics['fid_classifier_accuracy']:.2%} on them, real training images against the same "
+                f"real images: {metrics['fid_real_floor']:.2f} (the floor)"
+            )
         if metrics.get("fid_warning"):
             lines.append(metrics["fid_warning"])
         return "\n".join(lines)
@@ -158,8 +185,13 @@ class DcganApp(App):
     def app_descriptor(self, model, config, training):
         """The page asks `serve_seed` for a grid: seed, count (up to `max_images`) and, for a
         conditional generator, a class (`any_label`: the classes in turn)."""
-        return {**super().app_descriptor(model, config, training), "signature": "serve_seed",
-                "conditional": bool(model.conditional), "any_label": ANY_LABEL, "max_images": config.max_images}
+        return {
+            **super().app_descriptor(model, config, training),
+            "signature": "serve_seed",
+            "conditional": bool(model.conditional),
+            "any_label": ANY_LABEL,
+            "max_images": config.max_images,
+        }
 
     def serving_rules(self, config):
         return serving_rules(config.max_images)
@@ -169,19 +201,29 @@ class DcganApp(App):
         default_inputs = {"latent": latent}
         if config.conditional:
             default_inputs["labels"] = np.array([0, 1, 0], dtype=np.int64)
-        seed_inputs = {"seed": np.array([1, 2], dtype=np.int64), "count": np.array([4, 4], dtype=np.int32),
-                       "label": np.array([ANY_LABEL, 1 if config.conditional else ANY_LABEL], dtype=np.int64)}
+        seed_inputs = {
+            "seed": np.array([1, 2], dtype=np.int64),
+            "count": np.array([4, 4], dtype=np.int32),
+            "label": np.array([ANY_LABEL, 1 if config.conditional else ANY_LABEL], dtype=np.int64),
+        }
         return [SampleRequest("serving_default", default_inputs), SampleRequest("serve_seed", seed_inputs)]
 
     def request_from_cli(self, items):
         values = parse_predict_items(items)
-        return SampleRequest("serve_seed", {"seed": np.array([values["seed"]], dtype=np.int64),
-                                            "count": np.array([values["count"]], dtype=np.int32),
-                                            "label": np.array([values["label"]], dtype=np.int64)})
+        return SampleRequest(
+            "serve_seed",
+            {
+                "seed": np.array([values["seed"]], dtype=np.int64),
+                "count": np.array([values["count"]], dtype=np.int32),
+                "label": np.array([values["label"]], dtype=np.int64),
+            },
+        )
 
     def format_response(self, outputs, items):
         values = parse_predict_items(items)
         images = np.asarray(outputs["images"])
         label = "any class" if values["label"] == ANY_LABEL else f"class {values['label']}"
-        return (f"Generated {images.shape[1]} images of {images.shape[2]}x{images.shape[3]} pixels "
-                f"(seed {values['seed']}, {label}).")
+        return (
+            f"Generated {images.shape[1]} images of {images.shape[2]}x{images.shape[3]} pixels "
+            f"(seed {values['seed']}, {label})."
+        )

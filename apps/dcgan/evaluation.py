@@ -17,7 +17,8 @@ INTERPOLATION_STEPS = 10
 GIF_FRAME_MILLISECONDS = 400
 INTERPOLATION_CAPTION = {
     False: "Each row walks from one fixed noise vector to another (spherical interpolation)",
-    True: "The same walk between two noise vectors in every class's row (spherical interpolation)"}
+    True: "The same walk between two noise vectors in every class's row (spherical interpolation)",
+}
 # A class "appears" in the samples when at least this share of them is classified as it.
 COVERAGE_SHARE = 0.01
 FID_LAYER = f"classifier/{fid_lib.FEATURES_LAYER}"
@@ -48,11 +49,17 @@ def plot_grid(grid, path, caption):
     height, width = grid.shape[0] * GRID_SCALE, max(grid.shape[1] * GRID_SCALE, CAPTION_MIN_WIDTH)
     figure = plt.figure(figsize=(width / GRID_DPI, (height + CAPTION_HEIGHT) / GRID_DPI), dpi=GRID_DPI)
     axis = figure.add_axes((0, 0, 1, height / (height + CAPTION_HEIGHT)))
-    axis.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=255,
-                interpolation="nearest")
+    axis.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
     axis.axis("off")
-    figure.text(0.5, 1 - CAPTION_HEIGHT / 2 / (height + CAPTION_HEIGHT), caption, ha="center", va="center",
-                fontsize=9, wrap=True)
+    figure.text(
+        0.5,
+        1 - CAPTION_HEIGHT / 2 / (height + CAPTION_HEIGHT),
+        caption,
+        ha="center",
+        va="center",
+        fontsize=9,
+        wrap=True,
+    )
     figure.savefig(path, dpi=GRID_DPI, facecolor="white")
     plt.close(figure)
     return Path(path)
@@ -76,8 +83,9 @@ class SampleGridCallback(keras.callbacks.Callback):
         image = grid_image(self.model, self.model.fixed_samples(), self.decode)
         self.folder.mkdir(parents=True, exist_ok=True)
         plot_grid(image, self.folder / f"epoch_{epoch + 1:03d}.png", grid_caption(self.model, epoch + 1))
-        tensorboard.write_image(self.writer, "generated", np.repeat(np.repeat(image, GRID_SCALE, 0), GRID_SCALE, 1),
-                                epoch + 1)
+        tensorboard.write_image(
+            self.writer, "generated", np.repeat(np.repeat(image, GRID_SCALE, 0), GRID_SCALE, 1), epoch + 1
+        )
 
     def on_train_end(self, logs=None):
         self.writer.close()
@@ -168,22 +176,33 @@ def evaluate_gan(model, data, config, run, decode):
         "generated_class_counts": {name: int(count) for name, count in zip(data.class_names, counts)},
     }
     if metrics["fid_classifier_accuracy"] < WEAK_ACCURACY:
-        metrics["fid_warning"] = (f"Warning: the FID classifier scores {metrics['fid_classifier_accuracy']:.1%} on the "
-                                  f"{split_name} images, under {WEAK_ACCURACY:.0%}: this FID says little.")
+        metrics["fid_warning"] = (
+            f"Warning: the FID classifier scores {metrics['fid_classifier_accuracy']:.1%} on the "
+            f"{split_name} images, under {WEAK_ACCURACY:.0%}: this FID says little."
+        )
     if model.conditional:
         metrics["generated_label_accuracy"] = scores.generated_right / scores.count
         metrics["generated_label_accuracy_per_class"] = {
-            name: float(accuracy) for name, accuracy in zip(data.class_names, scores.accuracy_per_requested_class())}
+            name: float(accuracy) for name, accuracy in zip(data.class_names, scores.accuracy_per_requested_class())
+        }
     return {**metrics, "plots": [str(path) for path in write_figures(model, run, decode)]}
 
 
 def write_figures(model, run, decode):
     """`sample_grid.png`, `interpolation.png`, `loss_curves.png` and `samples.gif`."""
     history = run.load_history()
-    paths = [plot_grid(grid_image(model, model.fixed_samples(), decode), run.plot_path("sample_grid"),
-                       grid_caption(model, len(history.get("d_loss", [])))),
-             plot_grid(interpolation_image(model, decode), run.plot_path("interpolation"),
-                       INTERPOLATION_CAPTION[bool(model.conditional)])]
+    paths = [
+        plot_grid(
+            grid_image(model, model.fixed_samples(), decode),
+            run.plot_path("sample_grid"),
+            grid_caption(model, len(history.get("d_loss", []))),
+        ),
+        plot_grid(
+            interpolation_image(model, decode),
+            run.plot_path("interpolation"),
+            INTERPOLATION_CAPTION[bool(model.conditional)],
+        ),
+    ]
     if "d_loss" in history:
         paths.append(plot_losses(history, run.plot_path("loss_curves")))
     gif = write_gif(sorted((run.path / SAMPLES_FOLDER).glob("epoch_*.png")), run.path / "samples.gif")
@@ -196,8 +215,7 @@ def slerp(start, end, fractions):
     angle = np.arccos(np.clip(cosine, -1.0, 1.0))
     if angle < 1e-6:
         return np.stack([(1 - t) * start + t * end for t in fractions])
-    return np.stack([(np.sin((1 - t) * angle) * start + np.sin(t * angle) * end) / np.sin(angle)
-                     for t in fractions])
+    return np.stack([(np.sin((1 - t) * angle) * start + np.sin(t * angle) * end) / np.sin(angle) for t in fractions])
 
 
 def interpolation_image(model, decode):

@@ -37,8 +37,9 @@ def build_classifier(image_size, channels, num_classes, width):
     x = keras.layers.GlobalAveragePooling2D(name="classifier_pool")(x)
     features = keras.layers.Dense(4 * width, activation="relu", name=FEATURES_LAYER)(x)
     x = keras.layers.Dropout(DROPOUT, name="classifier_dropout")(features)
-    probabilities = keras.layers.Dense(max(num_classes, 1), activation="softmax", dtype="float32",
-                                       name="probabilities")(x)
+    probabilities = keras.layers.Dense(
+        max(num_classes, 1), activation="softmax", dtype="float32", name="probabilities"
+    )(x)
     return keras.Model(images, [features, probabilities], name="fid_classifier")
 
 
@@ -46,7 +47,7 @@ def classify(classifier, images, batch_size=256):
     """`(features, probabilities)` as NumPy arrays for images in [-1, 1]."""
     features, probabilities = [], []
     for start in range(0, len(images), batch_size):
-        batch_features, batch_probabilities = classifier(images[start:start + batch_size], training=False)
+        batch_features, batch_probabilities = classifier(images[start : start + batch_size], training=False)
         features.append(keras.ops.convert_to_numpy(batch_features))
         probabilities.append(keras.ops.convert_to_numpy(batch_probabilities))
     return np.concatenate(features).astype(np.float64), np.concatenate(probabilities)

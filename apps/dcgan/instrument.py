@@ -63,8 +63,11 @@ class Instrument:
 
     def describe(self):
         accuracy = "no test split" if self.accuracy is None else f"test accuracy {self.accuracy:.2%}"
-        floor = "" if self.real_floor is None else (
-            f", real-vs-real floor {self.real_floor:.2f} ({self.floor_examples} train vs test images)")
+        floor = (
+            ""
+            if self.real_floor is None
+            else (f", real-vs-real floor {self.real_floor:.2f} ({self.floor_examples} train vs test images)")
+        )
         return f"FID instrument: {accuracy}{floor} ({self.path})"
 
     def warning(self):
@@ -72,8 +75,10 @@ class Instrument:
         if not self.weak:
             return ""
         accuracy = "cannot be measured (no test split)" if self.accuracy is None else f"is {self.accuracy:.1%}"
-        return (f"Warning: the FID classifier's test accuracy {accuracy}, under {WEAK_ACCURACY:.0%}: "
-                "its FIDs say little; train it longer (--fid-classifier-epochs) or on labelled data.")
+        return (
+            f"Warning: the FID classifier's test accuracy {accuracy}, under {WEAK_ACCURACY:.0%}: "
+            "its FIDs say little; train it longer (--fid-classifier-epochs) or on labelled data."
+        )
 
 
 def cache_root():
@@ -110,18 +115,27 @@ def dataset_identity(source):
 
 def instrument_key(source, config):
     """The cache key: the dataset's identity and every setting that shapes the classifier."""
-    settings = {"data": dataset_identity(source), "recipe": RECIPE, "seed": SEED, "image_size": config.image_size,
-                "channels": config.channels, "width": config.fid_classifier_width,
-                "epochs": config.fid_classifier_epochs}
+    settings = {
+        "data": dataset_identity(source),
+        "recipe": RECIPE,
+        "seed": SEED,
+        "image_size": config.image_size,
+        "channels": config.channels,
+        "width": config.fid_classifier_width,
+        "epochs": config.fid_classifier_epochs,
+    }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
 
 
 def _augmenter():
     layers = keras.layers
-    return keras.Sequential([
-        layers.RandomTranslation(TRANSLATION, TRANSLATION, fill_mode="constant", fill_value=-1.0, seed=SEED),
-        layers.RandomRotation(ROTATION, fill_mode="constant", fill_value=-1.0, seed=SEED + 1),
-    ], name="augment")
+    return keras.Sequential(
+        [
+            layers.RandomTranslation(TRANSLATION, TRANSLATION, fill_mode="constant", fill_value=-1.0, seed=SEED),
+            layers.RandomRotation(ROTATION, fill_mode="constant", fill_value=-1.0, seed=SEED + 1),
+        ],
+        name="augment",
+    )
 
 
 def train_classifier(examples, count, num_classes, config):
@@ -135,13 +149,18 @@ def train_classifier(examples, count, num_classes, config):
     classifier = fid_lib.build_classifier(config.image_size, config.channels, num_classes, config.fid_classifier_width)
     trainer = keras.Model(classifier.input, classifier.output[1])
     steps = config.fid_classifier_epochs * -(-count // BATCH_SIZE)
-    trainer.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(LEARNING_RATE, steps)),
-                    loss="sparse_categorical_crossentropy")
+    trainer.compile(
+        optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(LEARNING_RATE, steps)),
+        loss="sparse_categorical_crossentropy",
+    )
     augment = _augmenter()
-    batches = (examples.shuffle(min(count, SHUFFLE_BUFFER), seed=SEED, reshuffle_each_iteration=True)
-               .batch(BATCH_SIZE)
-               .map(lambda images, labels: (augment(to_unit_range(images), training=True), labels),
-                    num_parallel_calls=AUTOTUNE))
+    batches = (
+        examples.shuffle(min(count, SHUFFLE_BUFFER), seed=SEED, reshuffle_each_iteration=True)
+        .batch(BATCH_SIZE)
+        .map(
+            lambda images, labels: (augment(to_unit_range(images), training=True), labels), num_parallel_calls=AUTOTUNE
+        )
+    )
     trainer.fit(prefetched(batches), epochs=config.fid_classifier_epochs, shuffle=False, verbose=0)
     return classifier
 
@@ -157,7 +176,7 @@ def measure(classifier, train_examples, test_examples, count):
         features, probabilities = fid_lib.classify(classifier, keras.ops.convert_to_numpy(to_unit_range(images)))
         right += int(np.sum(np.argmax(probabilities, -1) == keras.ops.convert_to_numpy(labels)))
         if test.count < count:
-            test.update(features[:count - test.count])
+            test.update(features[: count - test.count])
         seen += len(features)
     train = real_moments(classifier, train_examples, test.count)
     return right / seen, fid_lib.frechet_distance(*train.gaussian(), *test.gaussian()), test.count
@@ -198,12 +217,27 @@ def instrument_for(app, config, log=print):
     if not (folder / FACTS_FILE).exists():
         log(f"Training the FID classifier on {config.data} (once per dataset; cached in {folder}) ...")
         classifier, accuracy, floor, examples = _build(app, source, config)
-        _save(folder, classifier, {"data": config.data, "accuracy": accuracy, "real_floor": floor,
-                                   "floor_examples": examples, "recipe": RECIPE,
-                                   "width": config.fid_classifier_width, "epochs": config.fid_classifier_epochs})
+        _save(
+            folder,
+            classifier,
+            {
+                "data": config.data,
+                "accuracy": accuracy,
+                "real_floor": floor,
+                "floor_examples": examples,
+                "recipe": RECIPE,
+                "width": config.fid_classifier_width,
+                "epochs": config.fid_classifier_epochs,
+            },
+        )
     facts = json.loads((folder / FACTS_FILE).read_text())
-    instrument = Instrument(keras.saving.load_model(folder / CLASSIFIER_FILE), facts["accuracy"], facts["real_floor"],
-                            facts["floor_examples"], folder)
+    instrument = Instrument(
+        keras.saving.load_model(folder / CLASSIFIER_FILE),
+        facts["accuracy"],
+        facts["real_floor"],
+        facts["floor_examples"],
+        folder,
+    )
     _LOADED[key] = instrument
     log(instrument.describe())
     if instrument.warning():

@@ -49,7 +49,7 @@ def _batch_norm(name):
 def build_generator(config, num_classes):
     """latent `[N, latent_dim]` (and labels `[N]` when conditional) → images in [-1, 1]."""
     stages = upsampling_stages(config.image_size)
-    start = config.image_size // 2 ** stages
+    start = config.image_size // 2**stages
     width = config.generator_width * 2 ** (stages - 1)
     latent = keras.Input((config.latent_dim,), name="latent")
     inputs, x = [latent], latent
@@ -58,20 +58,35 @@ def build_generator(config, num_classes):
         inputs.append(labels)
         embedded = keras.layers.Embedding(num_classes, config.latent_dim, name="generator_label_embedding")(labels)
         x = keras.layers.Concatenate(name="generator_latent_and_label")([latent, embedded])
-    x = keras.layers.Dense(start * start * width, use_bias=False, kernel_initializer=_init(),
-                           name="generator_project")(x)
+    x = keras.layers.Dense(start * start * width, use_bias=False, kernel_initializer=_init(), name="generator_project")(
+        x
+    )
     x = _batch_norm("generator_project_bn")(x)
     x = keras.layers.ReLU(name="generator_project_relu")(x)
     x = keras.layers.Reshape((start, start, width), name="generator_reshape")(x)
     for stage in range(1, stages):
         width //= 2
-        x = keras.layers.Conv2DTranspose(width, KERNEL_SIZE, strides=2, padding="same", use_bias=False,
-                                         kernel_initializer=_init(), name=f"generator_up{stage}")(x)
+        x = keras.layers.Conv2DTranspose(
+            width,
+            KERNEL_SIZE,
+            strides=2,
+            padding="same",
+            use_bias=False,
+            kernel_initializer=_init(),
+            name=f"generator_up{stage}",
+        )(x)
         x = _batch_norm(f"generator_up{stage}_bn")(x)
         x = keras.layers.ReLU(name=f"generator_up{stage}_relu")(x)
-    images = keras.layers.Conv2DTranspose(config.channels, KERNEL_SIZE, strides=2, padding="same",
-                                          activation="tanh", kernel_initializer=_init(), dtype="float32",
-                                          name="generator_images")(x)
+    images = keras.layers.Conv2DTranspose(
+        config.channels,
+        KERNEL_SIZE,
+        strides=2,
+        padding="same",
+        activation="tanh",
+        kernel_initializer=_init(),
+        dtype="float32",
+        name="generator_images",
+    )(x)
     return keras.Model(inputs if config.conditional else latent, images, name=GENERATOR)
 
 
@@ -83,8 +98,15 @@ def build_discriminator(config, num_classes):
     images = keras.Input((config.image_size, config.image_size, config.channels), name="images")
     x = images
     for stage in range(stages):
-        x = keras.layers.Conv2D(config.discriminator_width * 2 ** stage, KERNEL_SIZE, strides=2, padding="same",
-                                use_bias=stage == 0, kernel_initializer=_init(), name=f"discriminator_down{stage}")(x)
+        x = keras.layers.Conv2D(
+            config.discriminator_width * 2**stage,
+            KERNEL_SIZE,
+            strides=2,
+            padding="same",
+            use_bias=stage == 0,
+            kernel_initializer=_init(),
+            name=f"discriminator_down{stage}",
+        )(x)
         if stage:
             x = _batch_norm(f"discriminator_down{stage}_bn")(x)
         x = keras.layers.LeakyReLU(LEAKY_SLOPE, name=f"discriminator_down{stage}_lrelu")(x)
@@ -93,8 +115,9 @@ def build_discriminator(config, num_classes):
     if not config.conditional:
         return keras.Model(images, logits, name=DISCRIMINATOR)
     labels = keras.Input((), dtype="int32", name="labels")
-    embedded = keras.layers.Embedding(num_classes, features.shape[-1], embeddings_initializer=_init(),
-                                      name="discriminator_label_embedding")(labels)
+    embedded = keras.layers.Embedding(
+        num_classes, features.shape[-1], embeddings_initializer=_init(), name="discriminator_label_embedding"
+    )(labels)
     projection = keras.layers.Dot(axes=1, name="discriminator_projection")([embedded, features])
     logits = keras.layers.Add(name="discriminator_conditional_logit")([logits, projection])
     return keras.Model([images, labels], logits, name=DISCRIMINATOR)
@@ -104,10 +127,12 @@ def gan_optimizer(config):
     """One `MultiOptimizer` holding the generator's and the discriminator's Adam (so every
     backend's trainer saves, restores and carries both states)."""
     generator = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1, name="generator_adam")
-    discriminator = keras.optimizers.Adam(config.discriminator_learning_rate, beta_1=config.beta_1,
-                                          name="discriminator_adam")
+    discriminator = keras.optimizers.Adam(
+        config.discriminator_learning_rate, beta_1=config.beta_1, name="discriminator_adam"
+    )
     return keras.optimizers.MultiOptimizer(
-        keras.optimizers.OptimizerMap(discriminator, {GENERATOR_VARIABLES: generator}), name="gan_optimizers")
+        keras.optimizers.OptimizerMap(discriminator, {GENERATOR_VARIABLES: generator}), name="gan_optimizers"
+    )
 
 
 def logistic_loss(logits, target):
@@ -156,8 +181,21 @@ class GAN(keras.Model):
             with `generator_ema`, it is the one that generates (grids, FID, serving).
     """
 
-    def __init__(self, generator, discriminator, classifier, latent_dim, num_classes, conditional=False,
-                 sample_images=64, label_smoothing=0.0, seed=0, generator_ema=0.0, ema_generator=None, **kwargs):
+    def __init__(
+        self,
+        generator,
+        discriminator,
+        classifier,
+        latent_dim,
+        num_classes,
+        conditional=False,
+        sample_images=64,
+        label_smoothing=0.0,
+        seed=0,
+        generator_ema=0.0,
+        ema_generator=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.generator = generator
         self.generator_ema = float(generator_ema)
@@ -176,8 +214,11 @@ class GAN(keras.Model):
         self.label_smoothing = float(label_smoothing)
         self.seed = int(seed)
         self.fixed_latent = self.add_weight(
-            shape=(self.sample_images, self.latent_dim), trainable=False, name="fixed_latent",
-            initializer=keras.initializers.RandomNormal(stddev=1.0, seed=self.seed))
+            shape=(self.sample_images, self.latent_dim),
+            trainable=False,
+            name="fixed_latent",
+            initializer=keras.initializers.RandomNormal(stddev=1.0, seed=self.seed),
+        )
         self.noise_seeds = keras.random.SeedGenerator(self.seed, name="noise_seeds")
         self.discriminator_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.generator_loss_tracker = keras.metrics.Mean(name="g_loss")
@@ -206,8 +247,9 @@ class GAN(keras.Model):
     def fixed_labels(self):
         """The labels of the sample grid: with `conditional`, one row per class."""
         columns = -(-self.sample_images // self.num_classes)
-        return ops.convert_to_tensor([index // columns % self.num_classes for index in range(self.sample_images)],
-                                     dtype="int32")
+        return ops.convert_to_tensor(
+            [index // columns % self.num_classes for index in range(self.sample_images)], dtype="int32"
+        )
 
     def fixed_samples(self):
         """The sample grid's images (in [-1, 1]), from the fixed noise."""
@@ -244,16 +286,21 @@ class GAN(keras.Model):
     def _averaged(self, averages, values, steps):
         """The moving averages `averages` moved towards `values` by one step."""
         decay = self._ema_decay(steps)
-        return [average - (1.0 - decay) * (average - ops.cast(value, average.dtype))
-                for average, value in zip(averages, values)]
+        return [
+            average - (1.0 - decay) * (average - ops.cast(value, average.dtype))
+            for average, value in zip(averages, values)
+        ]
 
     def _update_average(self):
         """One step of the generator's moving average (TensorFlow and PyTorch)."""
         if self.ema_generator is None:
             return
         averages = self.ema_generator.weights
-        new = self._averaged([average.value for average in averages], [v.value for v in self.generator.weights],
-                             self.generator_optimizer.iterations)
+        new = self._averaged(
+            [average.value for average in averages],
+            [v.value for v in self.generator.weights],
+            self.generator_optimizer.iterations,
+        )
         for average, value in zip(averages, new):
             average.assign(value)
 
@@ -285,14 +332,16 @@ class GAN(keras.Model):
             fake = self.generator(self._generator_inputs(inputs), training=True)
             with generator_tape.stop_recording(), tf.GradientTape() as discriminator_tape:
                 real_logits = self.discriminator(self._discriminator_inputs(real, inputs), training=True)
-                fake_logits = self.discriminator(self._discriminator_inputs(tf.stop_gradient(fake), inputs),
-                                                 training=True)
+                fake_logits = self.discriminator(
+                    self._discriminator_inputs(tf.stop_gradient(fake), inputs), training=True
+                )
                 discriminator_loss = self._discriminator_loss(real_logits, fake_logits)
             with generator_tape.stop_recording():
                 gradients = discriminator_tape.gradient(discriminator_loss, discriminator_variables)
                 self.discriminator_optimizer.apply(gradients, discriminator_variables)
             generator_loss = logistic_loss(
-                self.discriminator(self._discriminator_inputs(fake, inputs), training=True), 1.0)
+                self.discriminator(self._discriminator_inputs(fake, inputs), training=True), 1.0
+            )
         gradients = generator_tape.gradient(generator_loss, generator_variables)
         self.generator_optimizer.apply(gradients, generator_variables)
         self._update_average()
@@ -312,8 +361,7 @@ class GAN(keras.Model):
         gradients = torch.autograd.grad(discriminator_loss, [v.value for v in discriminator_variables])
         with torch.no_grad():
             self.discriminator_optimizer.apply(list(gradients), discriminator_variables)
-        generator_loss = logistic_loss(
-            self.discriminator(self._discriminator_inputs(fake, inputs), training=True), 1.0)
+        generator_loss = logistic_loss(self.discriminator(self._discriminator_inputs(fake, inputs), training=True), 1.0)
         gradients = torch.autograd.grad(generator_loss, [v.value for v in generator_variables])
         with torch.no_grad():
             self.generator_optimizer.apply(list(gradients), generator_variables)
@@ -338,46 +386,54 @@ class GAN(keras.Model):
         discriminator_state = _select(non_trainable, model_non_trainable, discriminator.non_trainable_variables)
 
         def generate(values):
-            fake, new_state = generator.stateless_call(values, generator_state, self._generator_inputs(inputs),
-                                                       training=True)
+            fake, new_state = generator.stateless_call(
+                values, generator_state, self._generator_inputs(inputs), training=True
+            )
             return fake, new_state
 
         fake, generator_vjp, generator_state = jax.vjp(generate, generator_values, has_aux=True)
 
         def discriminator_loss_fn(values, state_values):
             real_logits, state_values = discriminator.stateless_call(
-                values, state_values, self._discriminator_inputs(real, inputs), training=True)
+                values, state_values, self._discriminator_inputs(real, inputs), training=True
+            )
             fake_logits, state_values = discriminator.stateless_call(
-                values, state_values, self._discriminator_inputs(jax.lax.stop_gradient(fake), inputs), training=True)
+                values, state_values, self._discriminator_inputs(jax.lax.stop_gradient(fake), inputs), training=True
+            )
             return self._discriminator_loss(real_logits, fake_logits), state_values
 
-        (discriminator_loss, discriminator_state), gradients = jax.value_and_grad(
-            discriminator_loss_fn, has_aux=True)(discriminator_values, discriminator_state)
+        (discriminator_loss, discriminator_state), gradients = jax.value_and_grad(discriminator_loss_fn, has_aux=True)(
+            discriminator_values, discriminator_state
+        )
         optimizer_variables = self.optimizer.variables
         d_optimizer = self.discriminator_optimizer
         d_optimizer_values = _select(optimizer_values, optimizer_variables, d_optimizer.variables)
         discriminator_values, d_optimizer_values = d_optimizer.stateless_apply(
-            d_optimizer_values, gradients, discriminator_values)
+            d_optimizer_values, gradients, discriminator_values
+        )
 
         def generator_loss_fn(images, state_values):
             logits, state_values = discriminator.stateless_call(
-                discriminator_values, state_values, self._discriminator_inputs(images, inputs), training=True)
+                discriminator_values, state_values, self._discriminator_inputs(images, inputs), training=True
+            )
             return logistic_loss(logits, 1.0), state_values
 
-        (generator_loss, discriminator_state), image_gradients = jax.value_and_grad(
-            generator_loss_fn, has_aux=True)(fake, discriminator_state)
+        (generator_loss, discriminator_state), image_gradients = jax.value_and_grad(generator_loss_fn, has_aux=True)(
+            fake, discriminator_state
+        )
         (gradients,) = generator_vjp(image_gradients)
         g_optimizer = self.generator_optimizer
         g_optimizer_values = _select(optimizer_values, optimizer_variables, g_optimizer.variables)
-        generator_values, g_optimizer_values = g_optimizer.stateless_apply(g_optimizer_values, gradients,
-                                                                           generator_values)
+        generator_values, g_optimizer_values = g_optimizer.stateless_apply(
+            g_optimizer_values, gradients, generator_values
+        )
 
         trainable = _replace(trainable, model_trainable, generator.trainable_variables, generator_values)
         trainable = _replace(trainable, model_trainable, discriminator.trainable_variables, discriminator_values)
-        non_trainable = _replace(non_trainable, model_non_trainable, generator.non_trainable_variables,
-                                 generator_state)
-        non_trainable = _replace(non_trainable, model_non_trainable, discriminator.non_trainable_variables,
-                                 discriminator_state)
+        non_trainable = _replace(non_trainable, model_non_trainable, generator.non_trainable_variables, generator_state)
+        non_trainable = _replace(
+            non_trainable, model_non_trainable, discriminator.non_trainable_variables, discriminator_state
+        )
         optimizer_values = _replace(optimizer_values, optimizer_variables, d_optimizer.variables, d_optimizer_values)
         optimizer_values = _replace(optimizer_values, optimizer_variables, g_optimizer.variables, g_optimizer_values)
         if self.ema_generator is not None:
@@ -385,16 +441,21 @@ class GAN(keras.Model):
             current = {id(v): value for v, value in zip(generator.trainable_variables, generator_values)}
             current.update(zip(map(id, generator.non_trainable_variables), generator_state))
             averages = self.ema_generator.weights
-            new = self._averaged(_select(non_trainable, model_non_trainable, averages),
-                                 [current[id(v)] for v in generator.weights], steps)
+            new = self._averaged(
+                _select(non_trainable, model_non_trainable, averages),
+                [current[id(v)] for v in generator.weights],
+                steps,
+            )
             non_trainable = _replace(non_trainable, model_non_trainable, averages, new)
         logs, metric_values = self._jax_losses_logged(metric_values, discriminator_loss, generator_loss)
         return logs, (trainable, non_trainable, optimizer_values, metric_values)
 
     def _jax_losses_logged(self, metric_values, discriminator_loss, generator_loss):
         logs = {}
-        for metric, value in ((self.discriminator_loss_tracker, discriminator_loss),
-                              (self.generator_loss_tracker, generator_loss)):
+        for metric, value in (
+            (self.discriminator_loss_tracker, discriminator_loss),
+            (self.generator_loss_tracker, generator_loss),
+        ):
             values = _select(metric_values, self.metrics_variables, metric.variables)
             values = metric.stateless_update_state(values, value)
             logs[metric.name] = metric.stateless_result(values)
@@ -415,8 +476,9 @@ class GAN(keras.Model):
             "label_smoothing": self.label_smoothing,
             "seed": self.seed,
             "generator_ema": self.generator_ema,
-            "ema_generator": None if self.ema_generator is None else keras.saving.serialize_keras_object(
-                self.ema_generator),
+            "ema_generator": None
+            if self.ema_generator is None
+            else keras.saving.serialize_keras_object(self.ema_generator),
         }
 
     @classmethod
@@ -440,10 +502,19 @@ def build_gan(config, num_classes, classifier):
     """The compiled GAN of `config`, measuring FID with the trained `classifier`."""
     if config.conditional and num_classes < 2:
         raise ConfigError(f"--conditional needs labelled data with at least 2 classes; this data has {num_classes}.")
-    model = GAN(build_generator(config, num_classes), build_discriminator(config, num_classes), classifier,
-                latent_dim=config.latent_dim, num_classes=num_classes, conditional=config.conditional,
-                sample_images=_grid_images(config, num_classes), label_smoothing=config.label_smoothing,
-                seed=config.seed, generator_ema=config.generator_ema, name="dcgan")
+    model = GAN(
+        build_generator(config, num_classes),
+        build_discriminator(config, num_classes),
+        classifier,
+        latent_dim=config.latent_dim,
+        num_classes=num_classes,
+        conditional=config.conditional,
+        sample_images=_grid_images(config, num_classes),
+        label_smoothing=config.label_smoothing,
+        seed=config.seed,
+        generator_ema=config.generator_ema,
+        name="dcgan",
+    )
     return compile_gan(model, config)
 
 

@@ -31,8 +31,16 @@ def _checked_labels(labels, num_classes, name, allow_any=False):
     low = ANY_LABEL if allow_any else 0
     inside = tf.reduce_all((labels >= low) & (labels < num_classes))
     allowed = f"{low} (any class) to {num_classes - 1}" if allow_any else f"0 to {num_classes - 1}"
-    with tf.control_dependencies([_assert(inside, name, f": unknown label; the classes are {allowed}, got ",
-                                          tf.strings.reduce_join(tf.strings.as_string(labels), separator=", "))]):
+    with tf.control_dependencies(
+        [
+            _assert(
+                inside,
+                name,
+                f": unknown label; the classes are {allowed}, got ",
+                tf.strings.reduce_join(tf.strings.as_string(labels), separator=", "),
+            )
+        ]
+    ):
         return tf.identity(labels)
 
 
@@ -40,8 +48,10 @@ def serving_rules(max_images):
     """The request limits the server checks on the whole request (`serving.request_rules`):
     `max_images` latent rows, or images over all rows of `serve_seed`, which the server never
     splits (its rows must agree on `count`)."""
-    return {"serving_default": {"max_rows": {"latent": max_images}},
-            "serve_seed": {"max_sum": {"count": max_images}, "whole_requests": True}}
+    return {
+        "serving_default": {"max_rows": {"latent": max_images}},
+        "serve_seed": {"max_sum": {"count": max_images}, "whole_requests": True},
+    }
 
 
 def make_signatures(model, decode_predictions, max_images):
@@ -55,22 +65,38 @@ def make_signatures(model, decode_predictions, max_images):
     def checked_latent(latent):
         latent = check_shape(latent, [None, latent_dim], "latent")
         rows = tf.shape(latent)[0]
-        with tf.control_dependencies([_assert(rows <= max_images, "latent: ", rows,
-                                              f" rows is over the limit of {max_images} images per request")]):
+        with tf.control_dependencies(
+            [
+                _assert(
+                    rows <= max_images, "latent: ", rows, f" rows is over the limit of {max_images} images per request"
+                )
+            ]
+        ):
             return tf.identity(latent)
 
     latent_spec = tf.TensorSpec([None, latent_dim], tf.float32, name="latent")
     if conditional:
+
         @tf.function(input_signature=[latent_spec, tf.TensorSpec([None], tf.int64, name="labels")])
         def serving_default(latent, labels):
             latent = checked_latent(latent)
             labels = check_shape(labels, [None], "labels")
             same_rows = tf.equal(tf.shape(labels)[0], tf.shape(latent)[0])
-            with tf.control_dependencies([_assert(same_rows, "labels: expected one label per latent row (",
-                                                  tf.shape(latent)[0], "), got ", tf.shape(labels)[0])]):
+            with tf.control_dependencies(
+                [
+                    _assert(
+                        same_rows,
+                        "labels: expected one label per latent row (",
+                        tf.shape(latent)[0],
+                        "), got ",
+                        tf.shape(labels)[0],
+                    )
+                ]
+            ):
                 labels = _checked_labels(labels, num_classes, "labels")
             return {"images": generate(latent, labels)}
     else:
+
         @tf.function(input_signature=[latent_spec])
         def serving_default(latent):
             latent = checked_latent(latent)
@@ -85,35 +111,64 @@ def make_signatures(model, decode_predictions, max_images):
         columns = tf.cast(tf.math.ceil(tf.sqrt(tf.cast(count, tf.float32))), tf.int32)
         return images, png_grid(images, columns)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="seed"),
-                                  tf.TensorSpec([None], tf.int32, name="count"),
-                                  tf.TensorSpec([None], tf.int64, name="label")])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.int64, name="seed"),
+            tf.TensorSpec([None], tf.int32, name="count"),
+            tf.TensorSpec([None], tf.int64, name="label"),
+        ]
+    )
     def serve_seed(seed, count, label):
-        seed, count, label = (check_shape(value, [None], name)
-                              for value, name in ((seed, "seed"), (count, "count"), (label, "label")))
+        seed, count, label = (
+            check_shape(value, [None], name) for value, name in ((seed, "seed"), (count, "count"), (label, "label"))
+        )
         rows = tf.shape(seed)[0]
         checks = [
-            _assert(tf.equal(tf.shape(count)[0], rows) & tf.equal(tf.shape(label)[0], rows),
-                    "seed, count, label: expected one value of each per row, got ", rows, ", ",
-                    tf.shape(count)[0], ", ", tf.shape(label)[0]),
-            _assert(tf.reduce_all((count >= 1) & (count <= max_images)),
-                    f"count: must be from 1 to {max_images} images, got ",
-                    tf.strings.reduce_join(tf.strings.as_string(count), separator=", ")),
-            _assert(tf.reduce_sum(tf.cast(count, tf.int64)) <= max_images, "count: ",
-                    tf.reduce_sum(tf.cast(count, tf.int64)),
-                    f" images in all is over the limit of {max_images} images per request"),
-            _assert(tf.reduce_all(tf.equal(count, count[:1])), "count: every row of one request must ask for "
-                    "the same number of images, got ", tf.strings.reduce_join(tf.strings.as_string(count),
-                                                                              separator=", ")),
+            _assert(
+                tf.equal(tf.shape(count)[0], rows) & tf.equal(tf.shape(label)[0], rows),
+                "seed, count, label: expected one value of each per row, got ",
+                rows,
+                ", ",
+                tf.shape(count)[0],
+                ", ",
+                tf.shape(label)[0],
+            ),
+            _assert(
+                tf.reduce_all((count >= 1) & (count <= max_images)),
+                f"count: must be from 1 to {max_images} images, got ",
+                tf.strings.reduce_join(tf.strings.as_string(count), separator=", "),
+            ),
+            _assert(
+                tf.reduce_sum(tf.cast(count, tf.int64)) <= max_images,
+                "count: ",
+                tf.reduce_sum(tf.cast(count, tf.int64)),
+                f" images in all is over the limit of {max_images} images per request",
+            ),
+            _assert(
+                tf.reduce_all(tf.equal(count, count[:1])),
+                "count: every row of one request must ask for the same number of images, got ",
+                tf.strings.reduce_join(tf.strings.as_string(count), separator=", "),
+            ),
         ]
         if not conditional:
-            checks.append(_assert(tf.reduce_all(tf.equal(label, ANY_LABEL)),
-                                  "label: this generator is not class-conditional; send label -1 (any class)"))
+            checks.append(
+                _assert(
+                    tf.reduce_all(tf.equal(label, ANY_LABEL)),
+                    "label: this generator is not class-conditional; send label -1 (any class)",
+                )
+            )
         with tf.control_dependencies(checks):
             label = _checked_labels(label, num_classes, "label", allow_any=True)
             seed, count = tf.identity(seed), tf.identity(count)
-        images, pngs = tf.map_fn(grid, (seed, count, label), parallel_iterations=1, fn_output_signature=(
-            tf.TensorSpec([None, *model.generator.output.shape[1:]], tf.uint8), tf.TensorSpec([], tf.string)))
+        images, pngs = tf.map_fn(
+            grid,
+            (seed, count, label),
+            parallel_iterations=1,
+            fn_output_signature=(
+                tf.TensorSpec([None, *model.generator.output.shape[1:]], tf.uint8),
+                tf.TensorSpec([], tf.string),
+            ),
+        )
         return {"images": images, "images_png_bytes": pngs}
 
     return {"serving_default": serving_default, "serve_seed": serve_seed}

@@ -64,32 +64,54 @@ class AnchorOutputs(DetectionOutputs):
 
     scored_by_centreness = False
 
-    def __init__(self, image_size, strides, anchor_size=4.0, anchor_scales=3, anchor_ratios=(0.5, 1.0, 2.0),
-                 score_threshold=0.3, iou_threshold=0.5, max_detections=100, pre_nms_candidates=300, class_names=(),
-                 **kwargs):
-        super().__init__(image_size, strides, score_threshold, iou_threshold, max_detections, pre_nms_candidates,
-                         class_names, **kwargs)
+    def __init__(
+        self,
+        image_size,
+        strides,
+        anchor_size=4.0,
+        anchor_scales=3,
+        anchor_ratios=(0.5, 1.0, 2.0),
+        score_threshold=0.3,
+        iou_threshold=0.5,
+        max_detections=100,
+        pre_nms_candidates=300,
+        class_names=(),
+        **kwargs,
+    ):
+        super().__init__(
+            image_size,
+            strides,
+            score_threshold,
+            iou_threshold,
+            max_detections,
+            pre_nms_candidates,
+            class_names,
+            **kwargs,
+        )
         self.anchor_size = float(anchor_size)
         self.anchor_scales = int(anchor_scales)
         self.anchor_ratios = tuple(float(ratio) for ratio in anchor_ratios)
         self.anchors_per_position = self.anchor_scales * len(self.anchor_ratios)
-        self._anchors = anchor_boxes(self.image_size, self.strides, self.anchor_size, self.anchor_scales,
-                                     self.anchor_ratios)
+        self._anchors = anchor_boxes(
+            self.image_size, self.strides, self.anchor_size, self.anchor_scales, self.anchor_ratios
+        )
 
     def call(self, inputs):
         outputs = []
         start = 0
         for level in range(len(self.strides)):
-            logits, deltas = inputs[2 * level:2 * level + 2]
+            logits, deltas = inputs[2 * level : 2 * level + 2]
             count = ops.shape(logits)[1] * ops.shape(logits)[2] * self.anchors_per_position
-            logits = ops.reshape(ops.cast(logits, "float32"), (-1, count, ops.shape(logits)[-1]
-                                                               // self.anchors_per_position))
+            logits = ops.reshape(
+                ops.cast(logits, "float32"), (-1, count, ops.shape(logits)[-1] // self.anchors_per_position)
+            )
             deltas = ops.reshape(ops.cast(deltas, "float32"), (-1, count, 4))
             deltas = ops.concatenate([deltas[..., :2], ops.minimum(deltas[..., 2:], MAX_SIZE_DELTA)], axis=-1)
-            anchors = ops.convert_to_tensor(self._anchors[start:start + count])
+            anchors = ops.convert_to_tensor(self._anchors[start : start + count])
             start += count
-            boxes = keras.utils.bounding_boxes.decode_deltas_to_boxes(anchors, deltas, "yxyx", "yxyx",
-                                                                      variance=BOX_VARIANCE)
+            boxes = keras.utils.bounding_boxes.decode_deltas_to_boxes(
+                anchors, deltas, "yxyx", "yxyx", variance=BOX_VARIANCE
+            )
             outputs.append(ops.concatenate([boxes, ops.zeros_like(deltas[..., :1]), logits], axis=-1))
         return ops.concatenate(outputs, axis=1)
 
@@ -99,6 +121,11 @@ class AnchorOutputs(DetectionOutputs):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"anchor_size": self.anchor_size, "anchor_scales": self.anchor_scales,
-                       "anchor_ratios": list(self.anchor_ratios)})
+        config.update(
+            {
+                "anchor_size": self.anchor_size,
+                "anchor_scales": self.anchor_scales,
+                "anchor_ratios": list(self.anchor_ratios),
+            }
+        )
         return config

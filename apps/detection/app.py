@@ -20,19 +20,27 @@ def search_space(hp, config):
     per level; RetinaNet: anchor size and the positive IoU), as values of `DetectionConfig`
     (the shared choices add the learning rate, optimizer, batch size and epochs). Pyramid
     levels the image size cannot hold are left out."""
-    levels = [count for count in (config.pyramid_levels - 1, config.pyramid_levels, config.pyramid_levels + 1)
-              if 1 <= count <= 5 and config.image_size % (8 * 2 ** (count - 1)) == 0]
+    levels = [
+        count
+        for count in (config.pyramid_levels - 1, config.pyramid_levels, config.pyramid_levels + 1)
+        if 1 <= count <= 5 and config.image_size % (8 * 2 ** (count - 1)) == 0
+    ]
     if config.model == "retinanet":
-        assignment = dict(anchor_size=hp.Choice("anchor_size", [3.0, 4.0, 6.0]),
-                          positive_iou=hp.Choice("positive_iou", [0.4, 0.5, 0.6]))
+        assignment = dict(
+            anchor_size=hp.Choice("anchor_size", [3.0, 4.0, 6.0]),
+            positive_iou=hp.Choice("positive_iou", [0.4, 0.5, 0.6]),
+        )
         assignment["negative_iou"] = min(config.negative_iou, assignment["positive_iou"])
     else:
-        assignment = dict(center_radius=hp.Choice("center_radius", [1.0, 1.5, 2.5]),
-                          size_per_stride=hp.Choice("size_per_stride", [4.0, 8.0, 16.0]))
+        assignment = dict(
+            center_radius=hp.Choice("center_radius", [1.0, 1.5, 2.5]),
+            size_per_stride=hp.Choice("size_per_stride", [4.0, 8.0, 16.0]),
+        )
     return config.replace(
         width=hp.Choice("width", sorted({max(4, config.width // 2), config.width, config.width * 2})),
-        stage_blocks=hp.Choice("stage_blocks", sorted({max(1, config.stage_blocks - 1), config.stage_blocks,
-                                                       config.stage_blocks + 1})),
+        stage_blocks=hp.Choice(
+            "stage_blocks", sorted({max(1, config.stage_blocks - 1), config.stage_blocks, config.stage_blocks + 1})
+        ),
         pyramid_levels=hp.Choice("pyramid_levels", levels or [config.pyramid_levels]),
         **assignment,
     )
@@ -59,10 +67,25 @@ class DetectionApp(App):
         validation (12) and test (96) scenes: one batch shape, one compilation on JAX. Its export
         answers every position (score threshold 0), so a barely trained model's answers hold
         boxes to check."""
-        return DetectionConfig(data="builtin", epochs=1, batch_size=12, image_size=64, width=4, stage_blocks=1,
-                               pyramid_levels=3, head_depth=1, max_examples=48, validation_fraction=0.25,
-                               warmup_epochs=0.0, max_boxes=8, max_detections=20, pre_nms_candidates=64,
-                               score_threshold=0.0, field_metrics_every=1, seed=7)
+        return DetectionConfig(
+            data="builtin",
+            epochs=1,
+            batch_size=12,
+            image_size=64,
+            width=4,
+            stage_blocks=1,
+            pyramid_levels=3,
+            head_depth=1,
+            max_examples=48,
+            validation_fraction=0.25,
+            warmup_epochs=0.0,
+            max_boxes=8,
+            max_detections=20,
+            pre_nms_candidates=64,
+            score_threshold=0.0,
+            field_metrics_every=1,
+            seed=7,
+        )
 
     # ----- data ---------------------------------------------------------------
     # Raw examples: the encoded image, its name, boxes in its own pixels, class ids, (height, width).
@@ -89,8 +112,9 @@ class DetectionApp(App):
 
     def field_metrics(self, model, dataset, config):
         """COCO AP50 and AP@[.5:.95] over the whole (validation) `dataset`."""
-        metrics, _ = split_metrics(model, dataset, self._evaluation_decode(model, config),
-                                   output_layer(model).class_names, config.image_size)
+        metrics, _ = split_metrics(
+            model, dataset, self._evaluation_decode(model, config), output_layer(model).class_names, config.image_size
+        )
         return {name: metrics[name] for name in self.field_metric_names}
 
     def decode_predictions(self, predictions, model, score_threshold=None):
@@ -103,7 +127,8 @@ class DetectionApp(App):
 
     def _evaluation_decode(self, model, config):
         return lambda predictions, threshold=config.eval_score_threshold: self.decode_predictions(
-            predictions, model, threshold)
+            predictions, model, threshold
+        )
 
     def evaluate(self, model, data, config, run):
         return evaluate_detector(model, data, config, run, self._evaluation_decode(model, config))
@@ -119,20 +144,27 @@ class DetectionApp(App):
 
     def app_descriptor(self, model, config, training):
         """The page uploads a photo to `serving_default`; boxes under `score_threshold` are not answered."""
-        return {**super().app_descriptor(model, config, training), "image_input": "image_bytes",
-                "class_names": list(output_layer(model).class_names), "score_threshold": config.score_threshold,
-                "max_detections": config.max_detections, "max_image_pixels": config.max_image_pixels}
+        return {
+            **super().app_descriptor(model, config, training),
+            "image_input": "image_bytes",
+            "class_names": list(output_layer(model).class_names),
+            "score_threshold": config.score_threshold,
+            "max_detections": config.max_detections,
+            "max_image_pixels": config.max_image_pixels,
+        }
 
     def sample_requests(self, config):
         images, _, _ = builtin_split("test", config.image_size)
-        sized = [tf.cast(tf.image.resize(images[index], size), tf.uint8).numpy()
-                 for index, size in enumerate(SAMPLE_SIZES)]
+        sized = [
+            tf.cast(tf.image.resize(images[index], size), tf.uint8).numpy() for index, size in enumerate(SAMPLE_SIZES)
+        ]
         encoded = np.array([tf.io.encode_png(sized[0]).numpy(), tf.io.encode_jpeg(sized[1]).numpy()], dtype=object)
         return [
             SampleRequest("serving_default", {"image_bytes": encoded}),
             SampleRequest("serve_uint8", {"input_tensor": images[:2]}),
-            SampleRequest("serve_tf_example", {"examples": np.array([serialized_example(item) for item in encoded],
-                                                                    dtype=object)}),
+            SampleRequest(
+                "serve_tf_example", {"examples": np.array([serialized_example(item) for item in encoded], dtype=object)}
+            ),
         ]
 
     def request_from_cli(self, items):
@@ -143,8 +175,10 @@ class DetectionApp(App):
         """`(pixel boxes [k, 4], labels, scores)` of image `index` of an answer."""
         count = int(np.asarray(outputs["num_detections"]).ravel()[index])
         boxes = np.asarray(outputs["detection_boxes"])[index][:count] * [height, width, height, width]
-        names = [bytes(name).decode() if isinstance(name, (bytes, np.bytes_)) else str(name)
-                 for name in np.asarray(outputs["detection_class_names"], dtype=object)[index][:count]]
+        names = [
+            bytes(name).decode() if isinstance(name, (bytes, np.bytes_)) else str(name)
+            for name in np.asarray(outputs["detection_class_names"], dtype=object)[index][:count]
+        ]
         return boxes, names, np.asarray(outputs["detection_scores"])[index][:count]
 
     def answer_files(self, outputs, items):
@@ -155,8 +189,9 @@ class DetectionApp(App):
         for index, item in enumerate(items):
             image = read_displayed_image(item)
             boxes, names, scores = self._found(outputs, index, *image.shape[:2])
-            drawn = draw_boxes(image, boxes, names, PREDICTED_COLOR, scores=scores,
-                               width=max(2, min(image.shape[:2]) // 200))
+            drawn = draw_boxes(
+                image, boxes, names, PREDICTED_COLOR, scores=scores, width=max(2, min(image.shape[:2]) // 200)
+            )
             files[f"{output_stem(item, index)}.detections.png"] = tf.io.encode_png(drawn).numpy()
         return files
 

@@ -33,7 +33,7 @@ def _shape_pixels(kind, rows, columns, center, radius):
     """A boolean image of one shape (0 disc, 1 square, 2 triangle)."""
     dy, dx = rows - center[0], columns - center[1]
     if kind == 0:
-        return dy ** 2 + dx ** 2 <= radius ** 2
+        return dy**2 + dx**2 <= radius**2
     if kind == 1:
         return (np.abs(dy) <= radius * 0.85) & (np.abs(dx) <= radius * 0.85)
     return (dy <= radius * 0.8) & (dy >= -radius) & (np.abs(dx) <= (dy + radius) * 0.6)
@@ -84,5 +84,8 @@ def builtin_split(split, size):
     count = TRAIN_EXAMPLES if split == "train" else TEST_EXAMPLES
     rng = np.random.default_rng(_SEEDS[split])
     scenes = [_scene(rng, size) for _ in range(count)]
-    return (np.stack([image for image, _, _ in scenes]), tuple(boxes for _, boxes, _ in scenes),
-            tuple(classes for _, _, classes in scenes))
+    return (
+        np.stack([image for image, _, _ in scenes]),
+        tuple(boxes for _, boxes, _ in scenes),
+        tuple(classes for _, _, classes in scenes),
+    )

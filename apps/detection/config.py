@@ -7,8 +7,10 @@ from apps.core.config import OPTIMIZER_CHOICES, AppConfig, ConfigError
 
 MODELS = ("fcos", "retinanet")
 # Fields only one model reads: the other model does not support them (`unsupported_fields`).
-MODEL_FIELDS = {"fcos": ("center_radius", "size_per_stride"),
-                "retinanet": ("anchor_size", "anchor_scales", "anchor_ratios", "positive_iou", "negative_iou")}
+MODEL_FIELDS = {
+    "fcos": ("center_radius", "size_per_stride"),
+    "retinanet": ("anchor_size", "anchor_scales", "anchor_ratios", "positive_iou", "negative_iou"),
+}
 RESIDUAL_BACKBONE = "residual"
 MAX_PYRAMID_LEVELS = 5
 
@@ -115,47 +117,78 @@ class DetectionConfig(AppConfig):
 
     def validate(self):
         super().validate()
-        for name in ("image_size", "width", "stage_blocks", "epochs", "batch_size", "max_boxes", "max_detections",
-                     "pre_nms_candidates", "max_image_pixels", "head_depth"):
+        for name in (
+            "image_size",
+            "width",
+            "stage_blocks",
+            "epochs",
+            "batch_size",
+            "max_boxes",
+            "max_detections",
+            "pre_nms_candidates",
+            "max_image_pixels",
+            "head_depth",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}.")
         if not 1 <= self.pyramid_levels <= MAX_PYRAMID_LEVELS:
             raise ConfigError(f"--pyramid-levels must be 1..{MAX_PYRAMID_LEVELS}, got {self.pyramid_levels}.")
         stride = 8 * 2 ** (self.pyramid_levels - 1)
         if self.image_size % stride:
-            raise ConfigError(f"--image-size {self.image_size} must be divisible by {stride}, the stride of the "
-                              f"coarsest of {self.pyramid_levels} pyramid levels.")
+            raise ConfigError(
+                f"--image-size {self.image_size} must be divisible by {stride}, the stride of the "
+                f"coarsest of {self.pyramid_levels} pyramid levels."
+            )
         if self.pyramid_filters < 0:
             raise ConfigError(f"--pyramid-filters must be 0 (4 x width) or positive, got {self.pyramid_filters}.")
         self._validate_anchors()
-        for name in ("score_threshold", "iou_threshold", "eval_score_threshold", "focal_alpha", "positive_iou",
-                     "negative_iou"):
+        for name in (
+            "score_threshold",
+            "iou_threshold",
+            "eval_score_threshold",
+            "focal_alpha",
+            "positive_iou",
+            "negative_iou",
+        ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be in [0, 1], got {getattr(self, name)}.")
         if self.center_radius <= 0 or self.size_per_stride <= 0 or self.focal_gamma < 0 or self.box_loss_weight < 0:
-            raise ConfigError("--center-radius and --size-per-stride must be positive, --focal-gamma and "
-                              "--box-loss-weight at least 0.")
+            raise ConfigError(
+                "--center-radius and --size-per-stride must be positive, --focal-gamma and "
+                "--box-loss-weight at least 0."
+            )
         if self.max_detections > self.pre_nms_candidates:
-            raise ConfigError(f"--max-detections {self.max_detections} exceeds --pre-nms-candidates "
-                              f"{self.pre_nms_candidates}.")
+            raise ConfigError(
+                f"--max-detections {self.max_detections} exceeds --pre-nms-candidates {self.pre_nms_candidates}."
+            )
         if self.backbone_weights not in ("none", "imagenet"):
             raise ConfigError(f"--backbone-weights must be none or imagenet, got {self.backbone_weights!r}.")
         if self.backbone_weights == "imagenet" and self.backbone == RESIDUAL_BACKBONE:
-            raise ConfigError("--backbone-weights imagenet needs a keras.applications --backbone "
-                              "(e.g. ResNet50); the residual backbone trains from scratch.")
+            raise ConfigError(
+                "--backbone-weights imagenet needs a keras.applications --backbone "
+                "(e.g. ResNet50); the residual backbone trains from scratch."
+            )
         if self.backbone != RESIDUAL_BACKBONE:
             import keras
 
             if not callable(getattr(keras.applications, self.backbone, None)):
-                raise ConfigError(f"--backbone {self.backbone!r} is neither `residual` nor a keras.applications "
-                                  "network (e.g. ResNet50, MobileNetV2, EfficientNetB0).")
+                raise ConfigError(
+                    f"--backbone {self.backbone!r} is neither `residual` nor a keras.applications "
+                    "network (e.g. ResNet50, MobileNetV2, EfficientNetB0)."
+                )
         parse_test_split(self.test_split)
         return self
 
     def unsupported_fields(self):
-        return {**super().unsupported_fields(),
-                **{name: f"only --model {model} uses it; --model {self.model} does not."
-                   for model, names in MODEL_FIELDS.items() if model != self.model for name in names}}
+        return {
+            **super().unsupported_fields(),
+            **{
+                name: f"only --model {model} uses it; --model {self.model} does not."
+                for model, names in MODEL_FIELDS.items()
+                if model != self.model
+                for name in names
+            },
+        }
 
     def _validate_anchors(self):
         if self.anchor_size <= 0 or self.anchor_scales < 1 or not self.anchor_ratios or min(self.anchor_ratios) <= 0:
@@ -169,14 +202,14 @@ def parse_test_split(text):
     `--test-split`; `ConfigError` for anything else."""
     text = text.strip()
     if text.startswith("last:"):
-        count = text[len("last:"):]
+        count = text[len("last:") :]
         if not count.isdigit() or int(count) < 1:
             raise ConfigError(f"--test-split last:N needs a positive N, got {text!r}.")
         return "last", int(count)
     if text.startswith("file:"):
-        if not text[len("file:"):]:
+        if not text[len("file:") :]:
             raise ConfigError("--test-split file: needs a path to a file naming one test image per line.")
-        return "file", text[len("file:"):]
+        return "file", text[len("file:") :]
     try:
         fraction = float(text)
     except ValueError:

@@ -36,8 +36,17 @@ import tensorflow as tf
 
 from apps.core.augment import GeometricAugmentation, geometric_layers
 from apps.core.config import ConfigError
-from apps.core.data import (AUTOTUNE, DECODED_CACHE_BYTES, DataSourceError, DataSplits, RawSplits, cached_if_small,
-                            held_out_rows, load_tfds, prefetched)
+from apps.core.data import (
+    AUTOTUNE,
+    DECODED_CACHE_BYTES,
+    DataSourceError,
+    DataSplits,
+    RawSplits,
+    cached_if_small,
+    held_out_rows,
+    load_tfds,
+    prefetched,
+)
 from apps.core.images import decode_image
 from apps.detection.builtin import CLASS_NAMES as BUILTIN_CLASS_NAMES
 from apps.detection.builtin import builtin_split
@@ -49,8 +58,13 @@ LOG = logging.getLogger("kapps.detection")
 graph_function = tf.autograph.experimental.do_not_convert
 IMAGE_FOLDERS = ("images", "JPEGImages", "train2017", "val2017", ".")
 BOX_FORMAT = "yxyx"  # pixel edges at the network's size, in the pipelines
-RECORD_FEATURES = {"image": (tf.string, ()), "name": (tf.string, ()), "boxes": (tf.float32, (None, 4)),
-                   "classes": (tf.int64, (None,)), "size": (tf.int64, (2,))}
+RECORD_FEATURES = {
+    "image": (tf.string, ()),
+    "name": (tf.string, ()),
+    "boxes": (tf.float32, (None, 4)),
+    "classes": (tf.int64, (None,)),
+    "size": (tf.int64, (2,)),
+}
 # The training split is shuffled among this many bytes of decoded images. Its index is shuffled
 # each epoch before any file is read (the first epoch's order is the cache's, when cached), so
 # this only mixes neighbours; a buffer of the whole split would decode it all before the first step.
@@ -98,8 +112,12 @@ class Clipping:
     def report(self):
         if self.where:
             shown = ", ".join(self.where[:5]) + (" ..." if len(self.where) > 5 else "")
-            LOG.warning("%s: %d box(es) stuck out of their image and were clipped to it: %s",
-                        self.source, len(self.where), shown)
+            LOG.warning(
+                "%s: %d box(es) stuck out of their image and were clipped to it: %s",
+                self.source,
+                len(self.where),
+                shown,
+            )
 
 
 def checked_box(box, height, width, image_name, annotation, clipping):
@@ -107,13 +125,21 @@ def checked_box(box, height, width, image_name, annotation, clipping):
     image; `AnnotationError` when its size is zero or negative or it lies wholly outside."""
     ymin, xmin, ymax, xmax = (float(value) for value in box)
     if not all(np.isfinite([ymin, xmin, ymax, xmax])) or ymax <= ymin or xmax <= xmin:
-        raise AnnotationError(f"{image_name}: {annotation} has a box of zero or negative size "
-                              f"(ymin {ymin:g}, xmin {xmin:g}, ymax {ymax:g}, xmax {xmax:g}).")
-    clipped = [min(max(ymin, 0.0), height), min(max(xmin, 0.0), width),
-               min(max(ymax, 0.0), height), min(max(xmax, 0.0), width)]
+        raise AnnotationError(
+            f"{image_name}: {annotation} has a box of zero or negative size "
+            f"(ymin {ymin:g}, xmin {xmin:g}, ymax {ymax:g}, xmax {xmax:g})."
+        )
+    clipped = [
+        min(max(ymin, 0.0), height),
+        min(max(xmin, 0.0), width),
+        min(max(ymax, 0.0), height),
+        min(max(xmax, 0.0), width),
+    ]
     if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
-        raise AnnotationError(f"{image_name}: {annotation} lies outside the {width}x{height} image "
-                              f"(ymin {ymin:g}, xmin {xmin:g}, ymax {ymax:g}, xmax {xmax:g}).")
+        raise AnnotationError(
+            f"{image_name}: {annotation} lies outside the {width}x{height} image "
+            f"(ymin {ymin:g}, xmin {xmin:g}, ymax {ymax:g}, xmax {xmax:g})."
+        )
     if clipped != [ymin, xmin, ymax, xmax]:
         clipping.note(image_name, annotation)
     return clipped
@@ -141,7 +167,7 @@ def split_test(names, config, source):
     kind, value = parse_test_split(config.test_split)
     if kind == "fraction":
         order = np.random.default_rng(config.seed).permutation(len(names))
-        chosen = set(order[:max(1, int(round(len(names) * value)))].tolist())
+        chosen = set(order[: max(1, int(round(len(names) * value)))].tolist())
     elif kind == "last":
         if value >= len(names):
             raise ConfigError(f"--test-split last:{value} leaves no training images out of {len(names)} in {source}.")
@@ -172,8 +198,10 @@ def require_annotations(per_image, source):
     """`AnnotationError` when no image of `source` has an annotation (`per_image`: each image's
     boxes or annotations): an unlabelled split can neither train nor be scored."""
     if not any(len(annotations) for annotations in per_image):
-        raise AnnotationError(f"{source}: holds no annotations (an unlabelled split, like COCO's test2017, can "
-                              "neither train a detector nor score one); give annotated images.")
+        raise AnnotationError(
+            f"{source}: holds no annotations (an unlabelled split, like COCO's test2017, can "
+            "neither train a detector nor score one); give annotated images."
+        )
 
 
 # ----- COCO instances JSON -----------------------------------------------------------------
@@ -187,8 +215,11 @@ class ImageLocator:
         self.tar = None
         for path in sorted(self.root.glob("*.tar")):
             with tarfile.open(path) as archive:
-                members = {Path(member.name).name: (member.offset_data, member.size)
-                           for member in archive.getmembers() if member.isfile()}
+                members = {
+                    Path(member.name).name: (member.offset_data, member.size)
+                    for member in archive.getmembers()
+                    if member.isfile()
+                }
             if any(Path(name).name in members for name in wanted):
                 self.tar, self.members = path, members
                 break
@@ -205,7 +236,8 @@ class ImageLocator:
                 if candidate.is_file():
                     return str(candidate), (0, -1)
         where = f"{self.root} (its folders {', '.join(str(f) for f in self.folders)}" + (
-            f" and {self.tar})" if self.tar is not None else ")")
+            f" and {self.tar})" if self.tar is not None else ")"
+        )
         raise AnnotationError(f"{file_name}: the image file of {reference} is missing from {where}.")
 
     @staticmethod
@@ -233,19 +265,24 @@ def parse_coco(document, source):
         reference = f"annotation id {annotation.get('id')}"
         image = images.get(annotation.get("image_id"))
         if image is None:
-            raise AnnotationError(f"{source}: {reference} refers to image id {annotation.get('image_id')}, "
-                                  "which is not in `images`.")
+            raise AnnotationError(
+                f"{source}: {reference} refers to image id {annotation.get('image_id')}, which is not in `images`."
+            )
         if annotation.get("category_id") not in index_of:
-            raise AnnotationError(f"{image['file_name']}: {reference} has category id {annotation.get('category_id')}"
-                                  f", not one of the categories {sorted(index_of)}.")
+            raise AnnotationError(
+                f"{image['file_name']}: {reference} has category id {annotation.get('category_id')}"
+                f", not one of the categories {sorted(index_of)}."
+            )
         if annotation.get("iscrowd", 0):
             crowd += 1
             continue
         per_image[image["id"]].append(annotation)
     if crowd:
         LOG.warning("%s: %d crowd annotation(s) (iscrowd=1) left out of training and evaluation.", source, crowd)
-    records = [(image["file_name"], image, per_image[image_id])
-               for image_id, image in sorted(images.items(), key=lambda item: item[1]["file_name"])]
+    records = [
+        (image["file_name"], image, per_image[image_id])
+        for image_id, image in sorted(images.items(), key=lambda item: item[1]["file_name"])
+    ]
     return tuple(category["name"] for category in categories), index_of, records
 
 
@@ -268,10 +305,25 @@ def coco_index(json_path):
         boxes = []
         for annotation in annotations:
             x, y, box_width, box_height = annotation["bbox"]
-            boxes.append(checked_box((y, x, y + box_height, x + box_width), height, width, file_name,
-                                     f"annotation id {annotation.get('id')}", clipping))
-        _append(index, file_name, location, span, boxes, [index_of[item["category_id"]] for item in annotations],
-                (height, width))
+            boxes.append(
+                checked_box(
+                    (y, x, y + box_height, x + box_width),
+                    height,
+                    width,
+                    file_name,
+                    f"annotation id {annotation.get('id')}",
+                    clipping,
+                )
+            )
+        _append(
+            index,
+            file_name,
+            location,
+            span,
+            boxes,
+            [index_of[item["category_id"]] for item in annotations],
+            (height, width),
+        )
     clipping.report()
     return index, class_names
 
@@ -306,10 +358,12 @@ def parse_voc_xml(path):
         try:
             xmin, ymin, xmax, ymax = (float(box.findtext(key)) for key in ("xmin", "ymin", "xmax", "ymax"))
         except (TypeError, ValueError):
-            raise AnnotationError(f"{path}: object {index} has a <bndbox> without numeric xmin/ymin/xmax/ymax.") \
-                from None
-        objects.append(((item.findtext("name") or "").strip(), item.findtext("difficult") == "1",
-                        [ymin - 1, xmin - 1, ymax, xmax]))
+            raise AnnotationError(
+                f"{path}: object {index} has a <bndbox> without numeric xmin/ymin/xmax/ymax."
+            ) from None
+        objects.append(
+            ((item.findtext("name") or "").strip(), item.findtext("difficult") == "1", [ymin - 1, xmin - 1, ymax, xmax])
+        )
     return file_name, size if size and min(size) > 0 else None, objects
 
 
@@ -334,8 +388,10 @@ def voc_index(root, config):
         boxes, classes = [], []
         for number, (name, _, box) in enumerate(objects):
             if name not in index_of:
-                raise AnnotationError(f"{file_name}: object {number} of {xml_path} is a {name!r}, not one of the "
-                                      f"classes {', '.join(class_names)}.")
+                raise AnnotationError(
+                    f"{file_name}: object {number} of {xml_path} is a {name!r}, not one of the "
+                    f"classes {', '.join(class_names)}."
+                )
             boxes.append(checked_box(box, height, width, file_name, f"object {number} of {xml_path.name}", clipping))
             classes.append(index_of[name])
         _append(index, file_name, str(image_path), (0, -1), boxes, classes, (height, width))
@@ -354,8 +410,10 @@ def _voc_lists(root, stems):
         return None
     read = lambda path: {line.split()[0] for line in path.read_text().splitlines() if line.strip()}  # noqa: E731
     train_names, test_names = read(train_list), read(lists / "test.txt")
-    return ([position for position, stem in enumerate(stems) if stem in train_names],
-            [position for position, stem in enumerate(stems) if stem in test_names])
+    return (
+        [position for position, stem in enumerate(stems) if stem in train_names],
+        [position for position, stem in enumerate(stems) if stem in test_names],
+    )
 
 
 # ----- raw splits ------------------------------------------------------------------------
@@ -368,6 +426,7 @@ def _read_span(location, offset, length):
 def read_image_bytes(example):
     """The encoded image of an index entry: a whole file, or (a `.tar` member) a span of one.
     `tf.io.read_file` cannot seek, so a member is read by Python, in place."""
+
     def member():
         read = tf.py_function(_read_span, [example["location"], example["offset"], example["length"]], tf.string)
         return tf.ensure_shape(read, [])
@@ -378,23 +437,34 @@ def read_image_bytes(example):
 def raw_dataset(index, read, shuffle_seed=None):
     """Examples of `RECORD_FEATURES` from `index`: the index itself is sliced (and, with
     `shuffle_seed`, reshuffled each epoch), the image bytes are read by `read` in parallel."""
+
     def ragged(arrays, width, dtype):
         values = np.concatenate([np.asarray(item, dtype).reshape((-1, *width)) for item in arrays])
         return tf.RaggedTensor.from_row_lengths(values, np.array([len(item) for item in arrays], np.int64))
 
     spans = np.array(index.spans, np.int64).reshape(-1, 2)
-    slices = {"location": tf.constant(index.locations, tf.string), "offset": spans[:, 0], "length": spans[:, 1],
-              "name": tf.constant(index.names, tf.string),
-              "boxes": ragged(index.boxes, (4,), np.float32), "classes": ragged(index.classes, (), np.int64),
-              "size": np.array(index.sizes, np.int64).reshape(-1, 2)}
+    slices = {
+        "location": tf.constant(index.locations, tf.string),
+        "offset": spans[:, 0],
+        "length": spans[:, 1],
+        "name": tf.constant(index.names, tf.string),
+        "boxes": ragged(index.boxes, (4,), np.float32),
+        "classes": ragged(index.classes, (), np.int64),
+        "size": np.array(index.sizes, np.int64).reshape(-1, 2),
+    }
     dataset = tf.data.Dataset.from_tensor_slices(slices)
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(index), seed=shuffle_seed, reshuffle_each_iteration=True)
 
     @graph_function
     def example(entry):
-        return {"image": read(entry), "name": entry["name"], "boxes": tf.reshape(entry["boxes"], [-1, 4]),
-                "classes": tf.reshape(entry["classes"], [-1]), "size": entry["size"]}
+        return {
+            "image": read(entry),
+            "name": entry["name"],
+            "boxes": tf.reshape(entry["boxes"], [-1, 4]),
+            "classes": tf.reshape(entry["classes"], [-1]),
+            "size": entry["size"],
+        }
 
     return dataset.map(example, num_parallel_calls=AUTOTUNE)
 
@@ -409,8 +479,13 @@ def report_crowded(indexes, max_boxes, source):
     """Logs the images with more than `max_boxes` boxes (the pipelines keep their largest)."""
     crowded = [name for index in indexes for name, boxes in zip(index.names, index.boxes) if len(boxes) > max_boxes]
     if crowded:
-        LOG.warning("%s: %d image(s) hold more than --max-boxes %d boxes; their largest are kept: %s", source,
-                    len(crowded), max_boxes, ", ".join(crowded[:5]))
+        LOG.warning(
+            "%s: %d image(s) hold more than --max-boxes %d boxes; their largest are kept: %s",
+            source,
+            len(crowded),
+            max_boxes,
+            ", ".join(crowded[:5]),
+        )
 
 
 def read_whole_file(entry):
@@ -431,10 +506,18 @@ def indexed_raw_splits(train, test, class_names, config, source, read=None):
     splits = {"train": raw_dataset(train, read, shuffle_seed=config.seed), "test": raw_dataset(test, read)}
     if len(validation):
         splits["validation"] = raw_dataset(validation, read)
-    return RawSplits(splits, {"train": len(train), "validation": len(validation), "test": len(test)},
-                     tuple(class_names), source,
-                     {"validation_fraction": config.validation_fraction, "seed": config.seed,
-                      "test_split": config.test_split, "max_examples": config.max_examples})
+    return RawSplits(
+        splits,
+        {"train": len(train), "validation": len(validation), "test": len(test)},
+        tuple(class_names),
+        source,
+        {
+            "validation_fraction": config.validation_fraction,
+            "seed": config.seed,
+            "test_split": config.test_split,
+            "max_examples": config.max_examples,
+        },
+    )
 
 
 def load_files(path, config):
@@ -442,8 +525,10 @@ def load_files(path, config):
     lists (VOC `ImageSets/Main`) or `--test-split`."""
     path = Path(path)
     if not path.exists():
-        raise DataSourceError(f"{path} does not exist. Give a COCO instances .json (images beside it, in a folder "
-                              "or a .tar) or a Pascal VOC folder (Annotations/ and JPEGImages/).")
+        raise DataSourceError(
+            f"{path} does not exist. Give a COCO instances .json (images beside it, in a folder "
+            "or a .tar) or a Pascal VOC folder (Annotations/ and JPEGImages/)."
+        )
     if (path / "Annotations").is_dir():
         index, class_names, (train, test) = voc_index(path, config)
         return indexed_raw_splits(index.take(train), index.take(test), class_names, config, f"files:{path}")
@@ -455,8 +540,10 @@ def load_files(path, config):
         documents = sorted(path.glob("*.json")) or sorted((path / "annotations").glob("instances_*.json"))
         if len(documents) != 1:
             found = ", ".join(document.name for document in documents) or "none"
-            raise DataSourceError(f"{path}: expected one COCO instances .json (found {found}) or a Pascal VOC folder "
-                                  "(Annotations/ and JPEGImages/); name the .json in --data files:PATH.")
+            raise DataSourceError(
+                f"{path}: expected one COCO instances .json (found {found}) or a Pascal VOC folder "
+                "(Annotations/ and JPEGImages/); name the .json in --data files:PATH."
+            )
         index, class_names = coco_index(documents[0])
     train, test = split_test(index.names, config, str(path))
     return indexed_raw_splits(index.take(train), index.take(test), class_names, config, f"files:{path}")
@@ -476,21 +563,33 @@ def load_builtin(config):
     for split in ("train", "test"):
         _, boxes, classes = builtin_split(split, size)
         encoded = builtin_png(split, size)
-        indexes.append(ImageIndex([f"builtin/{split}[{i}]" for i in range(len(encoded))], list(encoded),
-                                  [(0, -1)] * len(encoded), [as_boxes(item) for item in boxes],
-                                  [as_classes(item) for item in classes], [(size, size)] * len(encoded)))
-    return indexed_raw_splits(*indexes, BUILTIN_CLASS_NAMES, config,
-                              "builtin (generated discs, squares and triangles)", read=lambda entry: entry["location"])
+        indexes.append(
+            ImageIndex(
+                [f"builtin/{split}[{i}]" for i in range(len(encoded))],
+                list(encoded),
+                [(0, -1)] * len(encoded),
+                [as_boxes(item) for item in boxes],
+                [as_classes(item) for item in classes],
+                [(size, size)] * len(encoded),
+            )
+        )
+    return indexed_raw_splits(
+        *indexes,
+        BUILTIN_CLASS_NAMES,
+        config,
+        "builtin (generated discs, squares and triangles)",
+        read=lambda entry: entry["location"],
+    )
 
 
 # ----- TFDS --------------------------------------------------------------------------------
 def encoded_size(encoded):
     """int64 `[height, width]` of an encoded image: from a JPEG's header, else by decoding."""
+
     def decoded():
         return tf.shape(tf.io.decode_image(encoded, channels=3, expand_animations=False))[:2]
 
-    return tf.cast(tf.cond(tf.io.is_jpeg(encoded), lambda: tf.image.extract_jpeg_shape(encoded)[:2], decoded),
-                   tf.int64)
+    return tf.cast(tf.cond(tf.io.is_jpeg(encoded), lambda: tf.image.extract_jpeg_shape(encoded)[:2], decoded), tf.int64)
 
 
 @graph_function
@@ -501,15 +600,25 @@ def tfds_example(example):
     size = encoded_size(example["image"])
     keep = tf.logical_not(objects["is_crowd"]) if "is_crowd" in objects else tf.ones_like(objects["label"], tf.bool)
     scale = tf.cast(tf.concat([size, size], axis=0), tf.float32)
-    return {"image": example["image"], "name": example.get("image/filename", tf.constant("")),
-            "boxes": tf.reshape(tf.boolean_mask(objects["bbox"], keep), [-1, 4]) * scale,
-            "classes": tf.cast(tf.boolean_mask(objects["label"], keep), tf.int64), "size": size}
+    return {
+        "image": example["image"],
+        "name": example.get("image/filename", tf.constant("")),
+        "boxes": tf.reshape(tf.boolean_mask(objects["bbox"], keep), [-1, 4]) * scale,
+        "classes": tf.cast(tf.boolean_mask(objects["label"], keep), tf.int64),
+        "size": size,
+    }
 
 
 def tfds_labelled(dataset):
     """True when the first examples of a TFDS split hold any object."""
-    return int(dataset.take(TFDS_LABEL_PROBE).reduce(
-        tf.constant(0, tf.int64), lambda count, example: count + tf.size(example["objects"]["label"], tf.int64))) > 0
+    return (
+        int(
+            dataset.take(TFDS_LABEL_PROBE).reduce(
+                tf.constant(0, tf.int64), lambda count, example: count + tf.size(example["objects"]["label"], tf.int64)
+            )
+        )
+        > 0
+    )
 
 
 def tfds_plan(name, counts, test_labelled, config):
@@ -554,19 +663,30 @@ def load_tfds_detection(name, config):
     if "test" in counts and not labelled:
         LOG.warning("tfds:%s: its test split holds no labels; scoring on its validation split.", name)
     train, validation, test, sizes = tfds_plan(name, counts, labelled, config)
-    splits = {"train": load(train).map(tfds_example, num_parallel_calls=AUTOTUNE),
-              "test": load(test).map(tfds_example, num_parallel_calls=AUTOTUNE)}
+    splits = {
+        "train": load(train).map(tfds_example, num_parallel_calls=AUTOTUNE),
+        "test": load(test).map(tfds_example, num_parallel_calls=AUTOTUNE),
+    }
     if validation:
         splits["validation"] = load(validation).map(tfds_example, num_parallel_calls=AUTOTUNE)
     class_names = tuple(builder.info.features["objects"]["label"].names)
-    return RawSplits(splits, sizes, class_names, f"tfds:{name}",
-                     {"train": train, "validation": validation, "test": test})
+    return RawSplits(
+        splits, sizes, class_names, f"tfds:{name}", {"train": train, "validation": validation, "test": test}
+    )
 
 
 # ----- pipelines ---------------------------------------------------------------------------
 def _assert(condition, *parts):
-    message = tf.strings.join([part if tf.is_tensor(part) and part.dtype == tf.string
-                               else tf.strings.as_string(part) if tf.is_tensor(part) else str(part) for part in parts])
+    message = tf.strings.join(
+        [
+            part
+            if tf.is_tensor(part) and part.dtype == tf.string
+            else tf.strings.as_string(part)
+            if tf.is_tensor(part)
+            else str(part)
+            for part in parts
+        ]
+    )
     return tf.debugging.Assert(condition, [message])
 
 
@@ -577,18 +697,28 @@ def largest_boxes(boxes, classes, max_boxes):
     keep = tf.sort(tf.argsort(-areas, stable=True)[:max_boxes])
     boxes, classes = tf.gather(boxes, keep), tf.cast(tf.gather(classes, keep), tf.int32)
     missing = max_boxes - tf.shape(keep)[0]
-    return (tf.ensure_shape(tf.pad(boxes, [[0, missing], [0, 0]]), [max_boxes, 4]),
-            tf.ensure_shape(tf.pad(classes, [[0, missing]], constant_values=-1), [max_boxes]))
+    return (
+        tf.ensure_shape(tf.pad(boxes, [[0, missing], [0, 0]]), [max_boxes, 4]),
+        tf.ensure_shape(tf.pad(classes, [[0, missing]], constant_values=-1), [max_boxes]),
+    )
 
 
 def decoded_image(encoded, name, max_pixels):
     """uint8 `[height, width, 3]` of an encoded image. JPEGs are decoded with the accurate integer
     IDCT (what PIL and most tools use; TensorFlow's default fast one is off by up to ~8 levels);
     other formats as the serving signatures decode them. Errors name the image."""
+
     def jpeg():
         shape = tf.cast(tf.image.extract_jpeg_shape(encoded), tf.int64)
-        check = _assert(shape[0] * shape[1] <= max_pixels, name, ": a ", shape[1], "x", shape[0],
-                        f" image is over the limit of {max_pixels} pixels (--max-image-pixels)")
+        check = _assert(
+            shape[0] * shape[1] <= max_pixels,
+            name,
+            ": a ",
+            shape[1],
+            "x",
+            shape[0],
+            f" image is over the limit of {max_pixels} pixels (--max-image-pixels)",
+        )
         with tf.control_dependencies([check]):
             return tf.io.decode_jpeg(encoded, channels=3, dct_method="INTEGER_ACCURATE")
 
@@ -608,8 +738,19 @@ def make_decoder(config):
         name = example["name"]
         image = decoded_image(example["image"], name, config.max_image_pixels)
         actual, declared = tf.cast(tf.shape(image)[:2], tf.int64), example["size"]
-        check = _assert(tf.reduce_all(tf.equal(actual, declared)), name, ": the annotations say ", declared[1], "x",
-                        declared[0], " pixels, the file holds ", actual[1], "x", actual[0], ".")
+        check = _assert(
+            tf.reduce_all(tf.equal(actual, declared)),
+            name,
+            ": the annotations say ",
+            declared[1],
+            "x",
+            declared[0],
+            " pixels, the file holds ",
+            actual[1],
+            "x",
+            actual[0],
+            ".",
+        )
         with tf.control_dependencies([check]):
             resized = tf.image.resize(image, (side, side), antialias=True)
         resized = tf.cast(tf.round(tf.clip_by_value(resized, 0, 255)), tf.uint8)
@@ -645,13 +786,16 @@ def unpack(targets):
 def make_augmenter(config):
     """Random horizontal flips, zooms (scale jitter; zooming in crops) and shifts, applied to
     images and boxes alike by Keras' box-aware layers (`apps.core.augment`)."""
-    return GeometricAugmentation(geometric_layers(BOX_FORMAT, flip="horizontal", zoom=config.zoom,
-                                                  translation=config.translation, seed=config.seed))
+    return GeometricAugmentation(
+        geometric_layers(
+            BOX_FORMAT, flip="horizontal", zoom=config.zoom, translation=config.translation, seed=config.seed
+        )
+    )
 
 
 def decoded_bytes(config):
     """Bytes of one decoded example in the pipelines (the uint8 image dominates)."""
-    return config.image_size ** 2 * 3 + config.max_boxes * 20 + 256
+    return config.image_size**2 * 3 + config.max_boxes * 20 + 256
 
 
 def cache_room(counts, config):
@@ -669,8 +813,7 @@ def chosen_class_names(class_names, config, source):
     if not config.class_names:
         return tuple(class_names)
     if len(config.class_names) < len(class_names):
-        raise ConfigError(f"--class-names names {len(config.class_names)} classes but {source} has "
-                          f"{len(class_names)}.")
+        raise ConfigError(f"--class-names names {len(config.class_names)} classes but {source} has {len(class_names)}.")
     return tuple(config.class_names)
 
 
@@ -716,10 +859,15 @@ def splits_from_raw(raw, config):
             examples = examples.map(lambda image, targets, _: (image, targets))
         batched = examples.batch(config.batch_size)
         if training and augment is not None:
-            batched = batched.map(lambda images, targets: augment(tf.cast(images, tf.float32), targets),
-                                  num_parallel_calls=AUTOTUNE)
+            batched = batched.map(
+                lambda images, targets: augment(tf.cast(images, tf.float32), targets), num_parallel_calls=AUTOTUNE
+            )
         return prefetched(batched.map(pack, num_parallel_calls=AUTOTUNE))
 
-    return DataSplits.assemble(batches, {split: counts.get(split, 0) for split in splits},
-                               chosen_class_names(raw.class_names, config, raw.source), raw.source,
-                               info=DetectionInfo(test_described=batches("test", described=True)))
+    return DataSplits.assemble(
+        batches,
+        {split: counts.get(split, 0) for split in splits},
+        chosen_class_names(raw.class_names, config, raw.source),
+        raw.source,
+        info=DetectionInfo(test_described=batches("test", described=True)),
+    )

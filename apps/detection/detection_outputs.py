@@ -40,8 +40,17 @@ class DetectionOutputs(keras.layers.Layer):
 
     scored_by_centreness = True  # `decode` scores √(class probability × centre-ness)
 
-    def __init__(self, image_size, strides, score_threshold=0.3, iou_threshold=0.5, max_detections=100,
-                 pre_nms_candidates=300, class_names=(), **kwargs):
+    def __init__(
+        self,
+        image_size,
+        strides,
+        score_threshold=0.3,
+        iou_threshold=0.5,
+        max_detections=100,
+        pre_nms_candidates=300,
+        class_names=(),
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.class_names = tuple(str(name) for name in class_names)
         self.image_size = int(image_size)
@@ -57,12 +66,12 @@ class DetectionOutputs(keras.layers.Layer):
         outputs = []
         start = 0
         for level, stride in enumerate(self.strides):
-            logits, raw, centreness = inputs[3 * level:3 * level + 3]
+            logits, raw, centreness = inputs[3 * level : 3 * level + 3]
             count = ops.shape(logits)[1] * ops.shape(logits)[2]
             logits = ops.reshape(ops.cast(logits, "float32"), (-1, count, ops.shape(logits)[-1]))
             distances = ops.softplus(ops.reshape(ops.cast(raw, "float32"), (-1, count, 4))) * float(stride)
             centreness = ops.reshape(ops.cast(centreness, "float32"), (-1, count, 1))
-            centres = ops.convert_to_tensor(self._centres[start:start + count])[None]
+            centres = ops.convert_to_tensor(self._centres[start : start + count])[None]
             start += count
             top_left = centres - distances[..., :2]  # (y - top, x - left)
             bottom_right = centres + distances[..., 2:]
@@ -75,8 +84,15 @@ class DetectionOutputs(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"image_size": self.image_size, "strides": list(self.strides),
-                       "score_threshold": self.score_threshold, "iou_threshold": self.iou_threshold,
-                       "max_detections": self.max_detections, "pre_nms_candidates": self.pre_nms_candidates,
-                       "class_names": list(self.class_names)})
+        config.update(
+            {
+                "image_size": self.image_size,
+                "strides": list(self.strides),
+                "score_threshold": self.score_threshold,
+                "iou_threshold": self.iou_threshold,
+                "max_detections": self.max_detections,
+                "pre_nms_candidates": self.pre_nms_candidates,
+                "class_names": list(self.class_names),
+            }
+        )
         return config

@@ -24,8 +24,20 @@ from apps.detection.data import unpack
 
 SHOWN = 6
 SAMPLES_WRITTEN = 4
-STATS = ("map", "map50", "map75", "map_small", "map_medium", "map_large", "ar1", "ar10", "ar100", "ar_small",
-         "ar_medium", "ar_large")
+STATS = (
+    "map",
+    "map50",
+    "map75",
+    "map_small",
+    "map_medium",
+    "map_large",
+    "ar1",
+    "ar10",
+    "ar100",
+    "ar_small",
+    "ar_medium",
+    "ar_large",
+)
 TRUE_COLOR, PREDICTED_COLOR = (40, 200, 60), (230, 40, 40)
 
 
@@ -53,20 +65,26 @@ class CocoAccumulator:
         decoded detections (normalised boxes) and, when known, its original `(height, width)`."""
         from pycocotools.cocoeval import COCOeval
 
-        truth, results = coco_documents(truths, detections, self.image_size, sizes, len(self.class_names),
-                                        first_id=self.images + 1)
+        truth, results = coco_documents(
+            truths, detections, self.image_size, sizes, len(self.class_names), first_id=self.images + 1
+        )
         self.images += len(truths)
         self.annotations += len(truth["annotations"])
         self.detections += len(results)
         with contextlib.redirect_stdout(io.StringIO()):
             ground = _coco(truth)
-            evaluator = COCOeval(ground, ground.loadRes(results) if results else _coco({**truth, "annotations": []}),
-                                 "bbox")
+            evaluator = COCOeval(
+                ground, ground.loadRes(results) if results else _coco({**truth, "annotations": []}), "bbox"
+            )
             evaluator.evaluate()
         areas, count = len(evaluator.params.areaRng), len(truths)
         compact = [_compact(entry) for entry in evaluator.evalImgs]  # ordered class, area, image
-        self.batches.append([[compact[(k * areas + a) * count:(k * areas + a + 1) * count] for a in range(areas)]
-                             for k in range(len(self.class_names))])
+        self.batches.append(
+            [
+                [compact[(k * areas + a) * count : (k * areas + a + 1) * count] for a in range(areas)]
+                for k in range(len(self.class_names))
+            ]
+        )
 
     def result(self):
         """`{map, map50, ..., ar100, ..., per_class_ap}` and the precision array `[iou thresholds,
@@ -82,8 +100,13 @@ class CocoAccumulator:
         evaluator.params.imgIds = list(range(1, self.images + 1))
         evaluator.params.catIds = list(range(1, len(self.class_names) + 1))
         areas = len(evaluator.params.areaRng)
-        evaluator.evalImgs = [entry for k in range(len(self.class_names)) for a in range(areas)
-                              for batch in self.batches for entry in batch[k][a]]
+        evaluator.evalImgs = [
+            entry
+            for k in range(len(self.class_names))
+            for a in range(areas)
+            for batch in self.batches
+            for entry in batch[k][a]
+        ]
         evaluator._paramsEval = copy.deepcopy(evaluator.params)
         with contextlib.redirect_stdout(io.StringIO()):
             evaluator.accumulate()
@@ -113,8 +136,12 @@ def _compact(entry):
     (a match is the matched box's id, never 0: a flag is enough)."""
     if entry is None:
         return None
-    return {"dtScores": np.asarray(entry["dtScores"], np.float32), "dtMatches": entry["dtMatches"] > 0,
-            "dtIgnore": np.asarray(entry["dtIgnore"], bool), "gtIgnore": np.asarray(entry["gtIgnore"], bool)}
+    return {
+        "dtScores": np.asarray(entry["dtScores"], np.float32),
+        "dtMatches": entry["dtMatches"] > 0,
+        "dtIgnore": np.asarray(entry["dtIgnore"], bool),
+        "gtIgnore": np.asarray(entry["gtIgnore"], bool),
+    }
 
 
 def coco_documents(truths, detections, image_size, sizes, num_classes, first_id=1):
@@ -128,15 +155,34 @@ def coco_documents(truths, detections, image_size, sizes, num_classes, first_id=
         scale = np.array([height, width, height, width], np.float64)
         for box, label in zip(np.asarray(boxes, np.float64) / image_size * scale, classes):
             box_width, box_height = box[3] - box[1], box[2] - box[0]
-            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": int(label) + 1,
-                                "bbox": [box[1], box[0], box_width, box_height], "area": box_width * box_height,
-                                "iscrowd": 0})
-        for box, score, label in zip(np.asarray(found["detection_boxes"], np.float64) * scale,
-                                     found["detection_scores"], found["detection_classes"]):
-            results.append({"image_id": image_id, "category_id": int(round(float(label))),
-                            "bbox": [box[1], box[0], box[3] - box[1], box[2] - box[0]], "score": float(score)})
-    truth = {"images": images, "annotations": annotations,
-             "categories": [{"id": index + 1, "name": str(index)} for index in range(num_classes)]}
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": int(label) + 1,
+                    "bbox": [box[1], box[0], box_width, box_height],
+                    "area": box_width * box_height,
+                    "iscrowd": 0,
+                }
+            )
+        for box, score, label in zip(
+            np.asarray(found["detection_boxes"], np.float64) * scale,
+            found["detection_scores"],
+            found["detection_classes"],
+        ):
+            results.append(
+                {
+                    "image_id": image_id,
+                    "category_id": int(round(float(label))),
+                    "bbox": [box[1], box[0], box[3] - box[1], box[2] - box[0]],
+                    "score": float(score),
+                }
+            )
+    truth = {
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": index + 1, "name": str(index)} for index in range(num_classes)],
+    }
     return truth, results
 
 
@@ -145,8 +191,11 @@ def _first_images(first, images, truths, names):
     batch = {"images": images.astype(np.uint8), "names": names, "truths": truths}
     if first is None:
         return batch
-    return {"images": np.concatenate([first["images"], batch["images"]]), "names": first["names"] + names,
-            "truths": first["truths"] + truths}
+    return {
+        "images": np.concatenate([first["images"], batch["images"]]),
+        "names": first["names"] + names,
+        "truths": first["truths"] + truths,
+    }
 
 
 def score_split(model, dataset, decode, class_names, image_size):
@@ -162,9 +211,13 @@ def score_split(model, dataset, decode, class_names, image_size):
         truths = unpack(targets)
         if first is None or len(first["images"]) < SHOWN:
             first = _first_images(first, images, truths, batch[2]["name"] if len(batch) > 2 else None)
-        detections = [{name: decoded[name][row][:int(decoded["num_detections"][row])]
-                       for name in ("detection_boxes", "detection_scores", "detection_classes")}
-                      for row in range(len(images))]
+        detections = [
+            {
+                name: decoded[name][row][: int(decoded["num_detections"][row])]
+                for name in ("detection_boxes", "detection_scores", "detection_classes")
+            }
+            for row in range(len(images))
+        ]
         accumulator.add(truths, detections, batch[2]["size"] if len(batch) > 2 else None)
     return (*accumulator.result(), first)
 
@@ -181,9 +234,12 @@ def evaluate_detector(model, data, config, run, decode):
     if split_name == "test":
         split = data.info.test_described if data.info.test_described is not None else split
     metrics, precision, first = score_split(model, split, decode, data.class_names, config.image_size)
-    metrics = {"split": split_name, "examples": int(data.test_examples if split_name == "test"
-                                                    else data.validation_examples),
-               "eval_score_threshold": config.eval_score_threshold, **metrics}
+    metrics = {
+        "split": split_name,
+        "examples": int(data.test_examples if split_name == "test" else data.validation_examples),
+        "eval_score_threshold": config.eval_score_threshold,
+        **metrics,
+    }
     return {**metrics, "plots": write_plots(model, data, config, run, metrics, precision, decode, first)}
 
 
@@ -198,8 +254,15 @@ def draw_boxes(image, boxes, names, color, scores=None, width=2):
     if scores is not None:
         annotations["confidences"] = np.asarray(scores, np.float32).reshape(1, -1)
     return keras.visualization.draw_bounding_boxes(
-        image[None], annotations, "yxyx", class_mapping=dict(enumerate(names)), color=color,
-        line_thickness=width, text_thickness=1, font_scale=max(0.3, min(image.shape[:2]) / 800))[0]
+        image[None],
+        annotations,
+        "yxyx",
+        class_mapping=dict(enumerate(names)),
+        color=color,
+        line_thickness=width,
+        text_thickness=1,
+        font_scale=max(0.3, min(image.shape[:2]) / 800),
+    )[0]
 
 
 def plot_detections(model, first, class_names, config, path, decode):
@@ -224,20 +287,33 @@ def plot_detections(model, first, class_names, config, path, decode):
         axis.imshow(image)
         true_boxes, true_classes = first["truths"][index]
         for box, label in zip(np.asarray(true_boxes, np.float32).reshape(-1, 4), true_classes):
-            _draw_box(axis, box, TRUE_COLOR, linestyle="--",
-                      label=class_names[int(label)] if len(class_names) > 1 else None, at_bottom=True)
+            _draw_box(
+                axis,
+                box,
+                TRUE_COLOR,
+                linestyle="--",
+                label=class_names[int(label)] if len(class_names) > 1 else None,
+                at_bottom=True,
+            )
         count = int(decoded["num_detections"][index])
-        for box, label, score in zip(decoded["detection_boxes"][index][:count] * config.image_size,
-                                     decoded["detection_classes"][index][:count],
-                                     decoded["detection_scores"][index][:count]):
+        for box, label, score in zip(
+            decoded["detection_boxes"][index][:count] * config.image_size,
+            decoded["detection_classes"][index][:count],
+            decoded["detection_scores"][index][:count],
+        ):
             _draw_box(axis, box, PREDICTED_COLOR, label=f"{class_names[int(label) - 1]} {score:.2f}")
-        axis.set_title(f"{Path(first['names'][index]).name[:28]}\n"
-                       f"{len(true_boxes)} true, {count} found", fontsize=8)
+        axis.set_title(f"{Path(first['names'][index]).name[:28]}\n{len(true_boxes)} true, {count} found", fontsize=8)
     for axis in axes.ravel():
         axis.axis("off")
-    handles = [Line2D([], [], color=np.array(TRUE_COLOR) / 255, linestyle="--", label="true box"),
-               Line2D([], [], color=np.array(PREDICTED_COLOR) / 255,
-                      label=f"detection, score ≥ {config.score_threshold:g} (class, score)")]
+    handles = [
+        Line2D([], [], color=np.array(TRUE_COLOR) / 255, linestyle="--", label="true box"),
+        Line2D(
+            [],
+            [],
+            color=np.array(PREDICTED_COLOR) / 255,
+            label=f"detection, score ≥ {config.score_threshold:g} (class, score)",
+        ),
+    ]
     figure.legend(handles=handles, loc="lower center", ncol=2, fontsize=8)
     figure.tight_layout(rect=(0, 0.45 / figure.get_figheight(), 1, 1), h_pad=1.5)
     figure.savefig(path, dpi=100)
@@ -252,12 +328,22 @@ def _draw_box(axis, box, color, linestyle="-", label=None, at_bottom=False):
 
     ymin, xmin, ymax, xmax = (float(value) for value in box)
     color = np.array(color) / 255
-    axis.add_patch(patches.Rectangle((xmin, ymin), xmax - xmin, ymax - ymin, fill=False, edgecolor=color,
-                                     linewidth=1.5, linestyle=linestyle))
+    axis.add_patch(
+        patches.Rectangle(
+            (xmin, ymin), xmax - xmin, ymax - ymin, fill=False, edgecolor=color, linewidth=1.5, linestyle=linestyle
+        )
+    )
     if label:
-        axis.text(xmin, ymax if at_bottom else ymin, label, fontsize=7, color="white",
-                  va="top" if at_bottom else "bottom", clip_on=True,
-                  bbox={"facecolor": color, "edgecolor": "none", "pad": 1, "alpha": 0.85})
+        axis.text(
+            xmin,
+            ymax if at_bottom else ymin,
+            label,
+            fontsize=7,
+            color="white",
+            va="top" if at_bottom else "bottom",
+            clip_on=True,
+            bbox={"facecolor": color, "edgecolor": "none", "pad": 1, "alpha": 0.85},
+        )
 
 
 def plot_precision_recall(precision, class_names, path, title):
@@ -288,8 +374,14 @@ def write_plots(model, data, config, run, metrics, precision, decode, first):
     history = run.load_history()
     if history:
         paths.append(plot_learning_curves(history, run.plot_path("learning_curves"), "detection"))
-    paths.append(plot_precision_recall(precision, data.class_names, run.plot_path("precision_recall"),
-                                       f"Precision-recall at IoU 0.5 ({metrics['split']})"))
+    paths.append(
+        plot_precision_recall(
+            precision,
+            data.class_names,
+            run.plot_path("precision_recall"),
+            f"Precision-recall at IoU 0.5 ({metrics['split']})",
+        )
+    )
     drawn = plot_detections(model, first, data.class_names, config, run.plot_path("detections"), decode)
     if drawn:
         paths.append(drawn)

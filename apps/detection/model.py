@@ -54,7 +54,7 @@ CLASS_OFFSET = 4.0  # per-class NMS: each class's boxes shifted apart (boxes are
 
 
 def level_strides(pyramid_levels):
-    return tuple(8 * 2 ** level for level in range(pyramid_levels))
+    return tuple(8 * 2**level for level in range(pyramid_levels))
 
 
 @keras.saving.register_keras_serializable(package="kapps")
@@ -78,10 +78,22 @@ class FcosLoss(OneStageLoss):
         y_pred: the model's `(batch, positions, 5 + classes)`.
     """
 
-    def __init__(self, image_size, strides, num_classes, center_radius=1.5, size_per_stride=8.0, focal_alpha=0.25,
-                 focal_gamma=2.0, box_loss_weight=1.0, name="fcos_loss", **kwargs):
-        super().__init__(image_size, strides, num_classes, focal_alpha, focal_gamma, box_loss_weight, name=name,
-                         **kwargs)
+    def __init__(
+        self,
+        image_size,
+        strides,
+        num_classes,
+        center_radius=1.5,
+        size_per_stride=8.0,
+        focal_alpha=0.25,
+        focal_gamma=2.0,
+        box_loss_weight=1.0,
+        name="fcos_loss",
+        **kwargs,
+    ):
+        super().__init__(
+            image_size, strides, num_classes, focal_alpha, focal_gamma, box_loss_weight, name=name, **kwargs
+        )
         self.center_radius = float(center_radius)
         self.size_per_stride = float(size_per_stride)
         self._centres, self._strides = positions(self.image_size, self.strides)
@@ -122,14 +134,16 @@ class FcosLoss(OneStageLoss):
         top, left = centres[..., 0] - boxes[..., 0], centres[..., 1] - boxes[..., 1]
         bottom, right = boxes[..., 2] - centres[..., 0], boxes[..., 3] - centres[..., 1]
         top, left, bottom, right = (ops.maximum(value, 1e-3) for value in (top, left, bottom, right))
-        return ops.sqrt(ops.minimum(left, right) / ops.maximum(left, right)
-                        * ops.minimum(top, bottom) / ops.maximum(top, bottom))
+        return ops.sqrt(
+            ops.minimum(left, right) / ops.maximum(left, right) * ops.minimum(top, bottom) / ops.maximum(top, bottom)
+        )
 
     def call(self, y_true, y_pred):
         y_true, y_pred = ops.cast(y_true, "float32"), ops.cast(y_pred, "float32")
         positive, target_boxes, target_classes = self.assign(y_true)
-        centreness = keras.losses.binary_crossentropy(self.centreness(target_boxes)[..., None],
-                                                      y_pred[..., 4:5], from_logits=True)
+        centreness = keras.losses.binary_crossentropy(
+            self.centreness(target_boxes)[..., None], y_pred[..., 4:5], from_logits=True
+        )
         centreness_loss = ops.sum(centreness * ops.cast(positive, "float32"), axis=1)
         losses = self.class_and_box_losses(y_pred, positive, target_boxes, target_classes)
         return self.per_positive(losses + centreness_loss, y_pred, positive)
@@ -189,8 +203,7 @@ def decode(predictions, model, score_threshold=None):
     if count < settings.max_detections:  # fewer positions than detections: pad to a fixed size
         padding = [[0, 0], [0, settings.max_detections - count]]
         final_boxes = ops.pad(final_boxes, padding + [[0, 0]])
-        final_scores, final_classes, valid = (ops.pad(value, padding) for value in (final_scores, final_classes,
-                                                                                    valid))
+        final_scores, final_classes, valid = (ops.pad(value, padding) for value in (final_scores, final_classes, valid))
     return {
         "detection_boxes": final_boxes,
         "detection_scores": final_scores * valid,
@@ -201,8 +214,9 @@ def decode(predictions, model, score_threshold=None):
 
 # ----- backbones -------------------------------------------------------------------------
 def _conv_bn_relu(x, filters, kernel_size, strides, name):
-    x = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding="same", use_bias=False,
-                            name=f"{name}_conv")(x)
+    x = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(
+        x
+    )
     x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
@@ -214,7 +228,7 @@ def residual_backbone(inputs, config):
     x = _conv_bn_relu(x, config.width, 3, 2, "stem")
     features = []
     for stage, stride in enumerate((4, 8, 16, 32)):
-        filters = config.width * min(8, 2 ** stage)
+        filters = config.width * min(8, 2**stage)
         x = ConvResidualBlock(filters, strides=2, momentum=BN_MOMENTUM, name=f"stage{stage + 1}_down")(x)
         for block in range(1, config.stage_blocks):
             x = ConvResidualBlock(filters, momentum=BN_MOMENTUM, name=f"stage{stage + 1}_block{block}")(x)
@@ -224,9 +238,18 @@ def residual_backbone(inputs, config):
 
 
 APPLICATION_PREPROCESSING = {  # keras.applications module → how it expects its pixels (0-255 in)
-    "resnet": "caffe", "resnet50": "caffe", "vgg16": "caffe", "vgg19": "caffe",
-    "mobilenet": "tf", "mobilenet_v2": "tf", "inception_v3": "tf", "xception": "tf", "resnet_v2": "tf",
-    "nasnet": "tf", "inception_resnet_v2": "tf", "densenet": "torch",
+    "resnet": "caffe",
+    "resnet50": "caffe",
+    "vgg16": "caffe",
+    "vgg19": "caffe",
+    "mobilenet": "tf",
+    "mobilenet_v2": "tf",
+    "inception_v3": "tf",
+    "xception": "tf",
+    "resnet_v2": "tf",
+    "nasnet": "tf",
+    "inception_resnet_v2": "tf",
+    "densenet": "torch",
 }
 
 
@@ -240,17 +263,28 @@ def application_backbone(inputs, config):
     if mode == "tf":
         x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="backbone_rescale")(x)
     elif mode == "torch":
-        x = keras.layers.Normalization(mean=[123.675, 116.28, 103.53], variance=[58.395 ** 2, 57.12 ** 2,
-                                                                              57.375 ** 2], name="backbone_norm")(x)
+        x = keras.layers.Normalization(
+            mean=[123.675, 116.28, 103.53], variance=[58.395**2, 57.12**2, 57.375**2], name="backbone_norm"
+        )(x)
     elif mode == "caffe":
         # RGB → BGR by a fixed 1×1 convolution, then ImageNet's BGR means subtracted.
         flip = np.eye(3, dtype="float32")[::-1].reshape(1, 1, 3, 3)
-        x = keras.layers.Conv2D(3, 1, use_bias=False, trainable=False, name="backbone_bgr",
-                                kernel_initializer=keras.initializers.Constant(flip))(x)
-        x = keras.layers.Normalization(mean=[103.939, 116.779, 123.68], variance=[1.0, 1.0, 1.0],
-                                       name="backbone_norm")(x)
-    network = builder(include_top=False, weights=None if config.backbone_weights == "none" else "imagenet",
-                      input_shape=(config.image_size, config.image_size, 3))
+        x = keras.layers.Conv2D(
+            3,
+            1,
+            use_bias=False,
+            trainable=False,
+            name="backbone_bgr",
+            kernel_initializer=keras.initializers.Constant(flip),
+        )(x)
+        x = keras.layers.Normalization(mean=[103.939, 116.779, 123.68], variance=[1.0, 1.0, 1.0], name="backbone_norm")(
+            x
+        )
+    network = builder(
+        include_top=False,
+        weights=None if config.backbone_weights == "none" else "imagenet",
+        input_shape=(config.image_size, config.image_size, 3),
+    )
     wanted = {config.image_size // stride: stride for stride in BACKBONE_STRIDES}
     last_of = {}
     for layer in network.layers:
@@ -259,11 +293,14 @@ def application_backbone(inputs, config):
             last_of[shape[1]] = layer.name
     missing = [stride for size, stride in wanted.items() if size not in last_of]
     if missing:
-        raise ValueError(f"{config.backbone} has no features at stride(s) {missing} for --image-size "
-                         f"{config.image_size}.")
-    extractor = keras.Model(network.inputs, [network.get_layer(last_of[size]).output for size in sorted(wanted,
-                                                                                                      reverse=True)],
-                            name=f"backbone_{config.backbone.lower()}")
+        raise ValueError(
+            f"{config.backbone} has no features at stride(s) {missing} for --image-size {config.image_size}."
+        )
+    extractor = keras.Model(
+        network.inputs,
+        [network.get_layer(last_of[size]).output for size in sorted(wanted, reverse=True)],
+        name=f"backbone_{config.backbone.lower()}",
+    )
     return extractor(x)
 
 
@@ -281,7 +318,7 @@ def build_detector(config, class_names):
     else:
         features = application_backbone(inputs, config)
     strides = level_strides(config.pyramid_levels)
-    used = features[:min(3, config.pyramid_levels)]
+    used = features[: min(3, config.pyramid_levels)]
     filters = config.pyramid_filters or 4 * config.width
     levels = FeaturePyramid(filters, extra_levels=max(0, config.pyramid_levels - 3), name="pyramid")(used)
     num_classes = len(class_names)
@@ -290,14 +327,24 @@ def build_detector(config, class_names):
     groups = max(1, min(8, filters // 8))
     heads = {}
     for kind in ("class", "box"):
-        heads[kind] = [(keras.layers.Conv2D(filters, 3, padding="same", name=f"{kind}_head{index}"),
-                        keras.layers.GroupNormalization(groups, name=f"{kind}_head{index}_norm"))
-                       for index in range(config.head_depth)]
+        heads[kind] = [
+            (
+                keras.layers.Conv2D(filters, 3, padding="same", name=f"{kind}_head{index}"),
+                keras.layers.GroupNormalization(groups, name=f"{kind}_head{index}_norm"),
+            )
+            for index in range(config.head_depth)
+        ]
     bias = -math.log((1 - PRIOR_PROBABILITY) / PRIOR_PROBABILITY)
-    class_out = keras.layers.Conv2D(num_classes * per_position, 3, padding="same", name="class_logits",
-                                    bias_initializer=keras.initializers.Constant(bias))
-    box_out = keras.layers.Conv2D(4 * per_position, 3, padding="same",
-                                  name="box_deltas" if anchor_based else "box_distances")
+    class_out = keras.layers.Conv2D(
+        num_classes * per_position,
+        3,
+        padding="same",
+        name="class_logits",
+        bias_initializer=keras.initializers.Constant(bias),
+    )
+    box_out = keras.layers.Conv2D(
+        4 * per_position, 3, padding="same", name="box_deltas" if anchor_based else "box_distances"
+    )
     centreness_out = None if anchor_based else keras.layers.Conv2D(1, 3, padding="same", name="centreness")
     outputs = []
     for level in levels:
@@ -310,12 +357,19 @@ def build_detector(config, class_names):
         outputs += [class_out(towers["class"]), box_out(towers["box"])]
         if centreness_out is not None:
             outputs.append(centreness_out(towers["box"]))
-    settings = dict(score_threshold=config.score_threshold, iou_threshold=config.iou_threshold,
-                    max_detections=config.max_detections, pre_nms_candidates=config.pre_nms_candidates,
-                    class_names=class_names, dtype="float32", name="detections")
+    settings = dict(
+        score_threshold=config.score_threshold,
+        iou_threshold=config.iou_threshold,
+        max_detections=config.max_detections,
+        pre_nms_candidates=config.pre_nms_candidates,
+        class_names=class_names,
+        dtype="float32",
+        name="detections",
+    )
     if anchor_based:
-        detections = AnchorOutputs(config.image_size, strides, config.anchor_size, config.anchor_scales,
-                                   config.anchor_ratios, **settings)(outputs)
+        detections = AnchorOutputs(
+            config.image_size, strides, config.anchor_size, config.anchor_scales, config.anchor_ratios, **settings
+        )(outputs)
     else:
         detections = DetectionOutputs(config.image_size, strides, **settings)(outputs)
     return keras.Model(inputs, detections, name=f"detector_{config.model}")
@@ -323,11 +377,21 @@ def build_detector(config, class_names):
 
 def make_loss(config, num_classes):
     strides = level_strides(config.pyramid_levels)
-    shared = dict(focal_alpha=config.focal_alpha, focal_gamma=config.focal_gamma,
-                  box_loss_weight=config.box_loss_weight)
+    shared = dict(
+        focal_alpha=config.focal_alpha, focal_gamma=config.focal_gamma, box_loss_weight=config.box_loss_weight
+    )
     if config.model == "retinanet":
-        return RetinaNetLoss(config.image_size, strides, num_classes, config.anchor_size, config.anchor_scales,
-                             config.anchor_ratios, config.positive_iou, config.negative_iou, **shared)
+        return RetinaNetLoss(
+            config.image_size,
+            strides,
+            num_classes,
+            config.anchor_size,
+            config.anchor_scales,
+            config.anchor_ratios,
+            config.positive_iou,
+            config.negative_iou,
+            **shared,
+        )
     return FcosLoss(config.image_size, strides, num_classes, config.center_radius, config.size_per_stride, **shared)
 
 

@@ -18,8 +18,9 @@ class OneStageLoss(keras.losses.Loss):
         box_loss_weight: weight of the box loss.
     """
 
-    def __init__(self, image_size, strides, num_classes, focal_alpha=0.25, focal_gamma=2.0, box_loss_weight=1.0,
-                 **kwargs):
+    def __init__(
+        self, image_size, strides, num_classes, focal_alpha=0.25, focal_gamma=2.0, box_loss_weight=1.0, **kwargs
+    ):
         super().__init__(**kwargs)
         self.image_size = int(image_size)
         self.strides = tuple(int(stride) for stride in strides)
@@ -34,8 +35,13 @@ class OneStageLoss(keras.losses.Loss):
         weights = ops.cast(positive, "float32")
         targets = ops.one_hot(ops.maximum(target_classes, 0), self.num_classes, dtype="float32") * weights[..., None]
         focal = keras.losses.binary_focal_crossentropy(
-            targets[..., None], y_pred[..., 5:, None], apply_class_balancing=True, alpha=self.focal_alpha,
-            gamma=self.focal_gamma, from_logits=True)
+            targets[..., None],
+            y_pred[..., 5:, None],
+            apply_class_balancing=True,
+            alpha=self.focal_alpha,
+            gamma=self.focal_gamma,
+            from_logits=True,
+        )
         if class_weights is not None:
             focal = focal * class_weights[..., None]
         ciou = keras.utils.bounding_boxes.compute_ciou(y_pred[..., :4], target_boxes, "yxyx")
@@ -50,7 +56,14 @@ class OneStageLoss(keras.losses.Loss):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"image_size": self.image_size, "strides": list(self.strides), "num_classes": self.num_classes,
-                       "focal_alpha": self.focal_alpha, "focal_gamma": self.focal_gamma,
-                       "box_loss_weight": self.box_loss_weight})
+        config.update(
+            {
+                "image_size": self.image_size,
+                "strides": list(self.strides),
+                "num_classes": self.num_classes,
+                "focal_alpha": self.focal_alpha,
+                "focal_gamma": self.focal_gamma,
+                "box_loss_weight": self.box_loss_weight,
+            }
+        )
         return config

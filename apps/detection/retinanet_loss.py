@@ -35,18 +35,33 @@ class RetinaNetLoss(OneStageLoss):
         y_pred: the model's `(batch, anchors, 5 + classes)`.
     """
 
-    def __init__(self, image_size, strides, num_classes, anchor_size=4.0, anchor_scales=3,
-                 anchor_ratios=(0.5, 1.0, 2.0), positive_iou=0.5, negative_iou=0.4, focal_alpha=0.25,
-                 focal_gamma=2.0, box_loss_weight=1.0, name="retinanet_loss", **kwargs):
-        super().__init__(image_size, strides, num_classes, focal_alpha, focal_gamma, box_loss_weight, name=name,
-                         **kwargs)
+    def __init__(
+        self,
+        image_size,
+        strides,
+        num_classes,
+        anchor_size=4.0,
+        anchor_scales=3,
+        anchor_ratios=(0.5, 1.0, 2.0),
+        positive_iou=0.5,
+        negative_iou=0.4,
+        focal_alpha=0.25,
+        focal_gamma=2.0,
+        box_loss_weight=1.0,
+        name="retinanet_loss",
+        **kwargs,
+    ):
+        super().__init__(
+            image_size, strides, num_classes, focal_alpha, focal_gamma, box_loss_weight, name=name, **kwargs
+        )
         self.anchor_size = float(anchor_size)
         self.anchor_scales = int(anchor_scales)
         self.anchor_ratios = tuple(float(ratio) for ratio in anchor_ratios)
         self.positive_iou = float(positive_iou)
         self.negative_iou = float(negative_iou)
-        self._anchors = anchor_boxes(self.image_size, self.strides, self.anchor_size, self.anchor_scales,
-                                     self.anchor_ratios)
+        self._anchors = anchor_boxes(
+            self.image_size, self.strides, self.anchor_size, self.anchor_scales, self.anchor_ratios
+        )
 
     def assign(self, y_true):
         """`(positive [batch, n] bool, ignored [batch, n] bool, boxes [batch, n, 4],
@@ -77,7 +92,13 @@ class RetinaNetLoss(OneStageLoss):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"anchor_size": self.anchor_size, "anchor_scales": self.anchor_scales,
-                       "anchor_ratios": list(self.anchor_ratios), "positive_iou": self.positive_iou,
-                       "negative_iou": self.negative_iou})
+        config.update(
+            {
+                "anchor_size": self.anchor_size,
+                "anchor_scales": self.anchor_scales,
+                "anchor_ratios": list(self.anchor_ratios),
+                "positive_iou": self.positive_iou,
+                "negative_iou": self.negative_iou,
+            }
+        )
         return config

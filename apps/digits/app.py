@@ -39,8 +39,9 @@ class DigitsApp(App):
 
     def tiny_config(self):
         """256 builtin digits, a width-4 network, one epoch: seconds."""
-        return DigitsConfig(data="builtin", epochs=1, batch_size=64, width=4, max_examples=256,
-                            validation_fraction=0.25, seed=11)
+        return DigitsConfig(
+            data="builtin", epochs=1, batch_size=64, width=4, max_examples=256, validation_fraction=0.25, seed=11
+        )
 
     def load_tfds(self, name, config):
         train, test = digits_data.tfds_arrays(name)
@@ -63,8 +64,10 @@ class DigitsApp(App):
     def decode_predictions(self, predictions, model):
         """Class probabilities `(batch, 10)` → `probabilities` (as they are) and `classes`,
         the most probable digit (int64)."""
-        return {"probabilities": predictions,
-                "classes": keras.ops.cast(keras.ops.argmax(predictions, axis=-1), "int64")}
+        return {
+            "probabilities": predictions,
+            "classes": keras.ops.cast(keras.ops.argmax(predictions, axis=-1), "int64"),
+        }
 
     def evaluate(self, model, data, config, run):
         def decode(probabilities):
@@ -77,10 +80,14 @@ class DigitsApp(App):
 
     def app_descriptor(self, model, config, training):
         """The page draws or uploads one picture and sends it to `serve_image_bytes`."""
-        return {**super().app_descriptor(model, config, training), "signature": "serve_image_bytes",
-                "image_input": "image_bytes", "image_size": digits_data.IMAGE_SIZE,
-                "max_image_pixels": config.max_image_pixels,
-                "class_names": [str(digit) for digit in range(10)]}
+        return {
+            **super().app_descriptor(model, config, training),
+            "signature": "serve_image_bytes",
+            "image_input": "image_bytes",
+            "image_size": digits_data.IMAGE_SIZE,
+            "max_image_pixels": config.max_image_pixels,
+            "class_names": [str(digit) for digit in range(10)],
+        }
 
     def sample_requests(self, config):
         (_, _), (images, labels) = digits_data.builtin_arrays()
@@ -90,8 +97,9 @@ class DigitsApp(App):
             SampleRequest("serving_default", {"images": images.astype(np.float32)}),
             SampleRequest("serve_uint8", {"images": images}),
             SampleRequest("serve_image_bytes", {"image_bytes": encoded}),
-            SampleRequest("serve_tf_example", {"examples": np.array([serialized_example(item) for item in encoded],
-                                                                    dtype=object)}),
+            SampleRequest(
+                "serve_tf_example", {"examples": np.array([serialized_example(item) for item in encoded], dtype=object)}
+            ),
         ]
 
     def request_from_cli(self, items):
@@ -104,4 +112,3 @@ class DigitsApp(App):
             f"{item}: {int(digit)} (probability {probabilities[index, int(digit)]:.3f})"
             for index, (item, digit) in enumerate(zip(items, classes))
         )
-

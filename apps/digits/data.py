@@ -7,7 +7,6 @@ import numpy as np
 import tensorflow as tf
 
 from apps.core.data import DataSplits, batched_pipeline, hold_out, load_tfds
-from apps.digits.idx import load_mnist_idx
 
 CLASS_NAMES = tuple(str(digit) for digit in range(10))
 IMAGE_SIZE = 28
@@ -96,17 +95,26 @@ def make_splits(train, test, config, source):
     """Pipelines for the train/validation/test arrays, following `config`."""
     images, labels = train
     if config.max_examples:
-        images, labels = images[:config.max_examples], labels[:config.max_examples]
-    (images, labels), validation = hold_out(
-        images, labels, config.validation_fraction, config.seed
-    )
+        images, labels = images[: config.max_examples], labels[: config.max_examples]
+    (images, labels), validation = hold_out(images, labels, config.validation_fraction, config.seed)
     augment = make_augmenter(config) if config.augment else None
 
     arrays = {"train": (images, labels), "validation": validation, "test": test}
 
     def pipeline(split, training):
-        return batched_pipeline(_dataset(*arrays[split]), config.batch_size, training=training,
-                                seed=config.seed, preprocess=to_model_input, augment=augment)
+        return batched_pipeline(
+            _dataset(*arrays[split]),
+            config.batch_size,
+            training=training,
+            seed=config.seed,
+            preprocess=to_model_input,
+            augment=augment,
+        )
 
-    return DataSplits.assemble(pipeline, {split: len(inputs) for split, (inputs, _) in arrays.items()}, CLASS_NAMES,
-                               source, info=DigitsInfo(test_images=test[0], test_labels=test[1]))
+    return DataSplits.assemble(
+        pipeline,
+        {split: len(inputs) for split, (inputs, _) in arrays.items()},
+        CLASS_NAMES,
+        source,
+        info=DigitsInfo(test_images=test[0], test_labels=test[1]),
+    )

@@ -24,8 +24,7 @@ def evaluate_classifier(model, data, run, decode):
     true = _labels_of(split)
     predicted = keras.ops.convert_to_numpy(decode(probabilities)["classes"])
     metrics = multiclass_metrics(true, predicted, data.class_names)
-    plots = _write_plots(run, data, split_name, np.asarray(metrics["confusion_matrix"]), true, predicted,
-                         probabilities)
+    plots = _write_plots(run, data, split_name, np.asarray(metrics["confusion_matrix"]), true, predicted, probabilities)
     return {"split": split_name, "examples": int(len(true)), **metrics, "plots": plots}
 
 
@@ -34,16 +33,26 @@ def _write_plots(run, data, split_name, matrix, true, predicted, probabilities):
     history = run.load_history()
     if history:
         plots.append(plot_learning_curves(history, run.plot_path("learning_curves"), "digits"))
-    plots.append(plot_confusion_matrix(matrix, data.class_names, run.plot_path("confusion_matrix"),
-                                       f"Confusion matrix ({split_name})"))
+    plots.append(
+        plot_confusion_matrix(
+            matrix, data.class_names, run.plot_path("confusion_matrix"), f"Confusion matrix ({split_name})"
+        )
+    )
     if split_name == "test":
         images = data.info.test_images
         wrong = np.flatnonzero(true != predicted)[:MISCLASSIFIED_SHOWN]
-        captions = [f"true {true[i]}, predicted {predicted[i]}\n(p={probabilities[i, predicted[i]]:.2f})"
-                    for i in wrong]
-        plots.append(plot_image_grid(images[wrong], captions, run.plot_path("misclassified"),
-                                     f"Misclassified test digits ({len(np.flatnonzero(true != predicted))} in all; "
-                                     "p: the model's probability of the digit it predicted)"))
+        captions = [
+            f"true {true[i]}, predicted {predicted[i]}\n(p={probabilities[i, predicted[i]]:.2f})" for i in wrong
+        ]
+        plots.append(
+            plot_image_grid(
+                images[wrong],
+                captions,
+                run.plot_path("misclassified"),
+                f"Misclassified test digits ({len(np.flatnonzero(true != predicted))} in all; "
+                "p: the model's probability of the digit it predicted)",
+            )
+        )
         write_sample_images(images, data.info.test_labels, run.path / "samples")
     return [str(path) for path in plots]
 

@@ -27,7 +27,7 @@ def read_idx(path):
     if type_code not in IDX_DTYPES:
         raise ValueError(f"{path}: unknown IDX element type 0x{type_code:02x}.")
     header_end = 4 + 4 * rank
-    shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(rank))
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(rank))
     dtype = np.dtype(IDX_DTYPES[type_code])
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(data) - header_end != expected:

@@ -53,8 +53,9 @@ def _as_batch(image):
 
 def _dilated(image, window):
     """A maximum filter whose window is known only at run time."""
-    pooled = tf.raw_ops.MaxPoolV2(input=_as_batch(image), ksize=[1, window, window, 1], strides=[1, 1, 1, 1],
-                                  padding="SAME")
+    pooled = tf.raw_ops.MaxPoolV2(
+        input=_as_batch(image), ksize=[1, window, window, 1], strides=[1, 1, 1, 1], padding="SAME"
+    )
     return tf.ensure_shape(pooled, [1, None, None, 1])[0, :, :, 0]
 
 
@@ -92,8 +93,7 @@ def without_background(ink):
 def _stroke_width(mask):
     """Mean stroke width in pixels: twice the area over the perimeter."""
     mask = tf.pad(tf.cast(mask, tf.float32), [[1, 1], [1, 1]])
-    perimeter = (tf.reduce_sum(tf.abs(mask[1:] - mask[:-1]))
-                 + tf.reduce_sum(tf.abs(mask[:, 1:] - mask[:, :-1])))
+    perimeter = tf.reduce_sum(tf.abs(mask[1:] - mask[:-1])) + tf.reduce_sum(tf.abs(mask[:, 1:] - mask[:, :-1]))
     return 2.0 * tf.reduce_sum(mask) / tf.maximum(perimeter, 1.0)
 
 
@@ -133,8 +133,10 @@ def _thickened(crop, side, stroke):
 def _centre_of_mass(image):
     size = tf.shape(image)
     mass = tf.reduce_sum(image)
-    return (tf.reduce_sum(tf.reduce_sum(image, 1) * tf.range(size[0], dtype=tf.float32)) / mass,
-            tf.reduce_sum(tf.reduce_sum(image, 0) * tf.range(size[1], dtype=tf.float32)) / mass)
+    return (
+        tf.reduce_sum(tf.reduce_sum(image, 1) * tf.range(size[0], dtype=tf.float32)) / mass,
+        tf.reduce_sum(tf.reduce_sum(image, 0) * tf.range(size[1], dtype=tf.float32)) / mass,
+    )
 
 
 def _centred(box):
@@ -150,6 +152,7 @@ def _centred(box):
 def _in_mnist_layout(ink):
     """True for a 28×28 digit whose ink fits the 20×20 box and whose centre of mass is within
     half a pixel of (14, 14): MNIST's own images, left as they are."""
+
     def laid_out():
         rows = tf.where(tf.reduce_any(ink > 0, 1))[:, 0]
         columns = tf.where(tf.reduce_any(ink > 0, 0))[:, 0]
@@ -172,19 +175,23 @@ def _laid_out(ink):
     side = tf.maximum(rows[-1] + 1 - rows[0], columns[-1] + 1 - columns[0])
     margin = side // DIGIT_BOX
     size = tf.shape(ink, out_type=tf.int64)
-    crop = ink[tf.maximum(rows[0] - margin, 0):tf.minimum(rows[-1] + 1 + margin, size[0]),
-               tf.maximum(columns[0] - margin, 0):tf.minimum(columns[-1] + 1 + margin, size[1])]
+    crop = ink[
+        tf.maximum(rows[0] - margin, 0) : tf.minimum(rows[-1] + 1 + margin, size[0]),
+        tf.maximum(columns[0] - margin, 0) : tf.minimum(columns[-1] + 1 + margin, size[1]),
+    ]
     side = tf.cast(side, tf.float32)
     stroke = _stroke_width(crop > STROKE_THRESHOLD * peak) * DIGIT_BOX / side
-    box = tf.cond(stroke < THIN_STROKE, lambda: _thickened(crop, side, stroke),
-                  lambda: _resized(crop, DIGIT_BOX / side))
+    box = tf.cond(
+        stroke < THIN_STROKE, lambda: _thickened(crop, side, stroke), lambda: _resized(crop, DIGIT_BOX / side)
+    )
     return _centred(box / tf.reduce_max(box))
 
 
 def _normalized(ink):
     ink = without_background(ink)
-    return tf.cond(tf.reduce_max(ink) > 0, lambda: _laid_out(ink),
-                   lambda: tf.zeros([IMAGE_SIZE, IMAGE_SIZE], tf.float32))
+    return tf.cond(
+        tf.reduce_max(ink) > 0, lambda: _laid_out(ink), lambda: tf.zeros([IMAGE_SIZE, IMAGE_SIZE], tf.float32)
+    )
 
 
 def normalize_digit(image):

@@ -25,6 +25,7 @@ def from_uint8(images):
 
 def make_signatures(model, decode_predictions, max_pixels):
     """`{name: tf.function}` of the four digits signatures; `max_pixels` bounds each image file."""
+
     def answer(images):
         return decode_predictions(model(images[..., tf.newaxis], training=False), model)
 

@@ -53,9 +53,20 @@ class SegmentationApp(App):
     def tiny_config(self):
         """64 builtin 32×32 images, a width-4 two-stage U-Net, one epoch: seconds. Its export
         refuses image files over 10,000 pixels, so tests reach the limit with small files."""
-        return SegmentationConfig(data="builtin", epochs=1, batch_size=16, image_size=32, width=4, depth=2,
-                                  stage_blocks=1, max_examples=64, validation_fraction=0.25, warmup_epochs=0.0,
-                                  max_image_pixels=10_000, seed=7)
+        return SegmentationConfig(
+            data="builtin",
+            epochs=1,
+            batch_size=16,
+            image_size=32,
+            width=4,
+            depth=2,
+            stage_blocks=1,
+            max_examples=64,
+            validation_fraction=0.25,
+            warmup_epochs=0.0,
+            max_image_pixels=10_000,
+            seed=7,
+        )
 
     # ----- data ---------------------------------------------------------------
     def load_tfds(self, name, config):
@@ -85,8 +96,13 @@ class SegmentationApp(App):
     def field_metrics(self, model, dataset, config):
         """Mean IoU and pixel accuracy over the whole (validation) `dataset`."""
         num_classes = model.output_shape[-1]
-        matrix = confusion_matrix(model, dataset, num_classes, config.ignore_class,
-                                  lambda probabilities: self.decode_predictions(probabilities, model))
+        matrix = confusion_matrix(
+            model,
+            dataset,
+            num_classes,
+            config.ignore_class,
+            lambda probabilities: self.decode_predictions(probabilities, model),
+        )
         values = scores(matrix, [str(index) for index in range(num_classes)])
         return {name: values[name] for name in self.field_metric_names}
 
@@ -97,8 +113,9 @@ class SegmentationApp(App):
 
     def evaluate(self, model, data, config, run):
         with data_errors_as_source_errors():
-            return evaluate_segmenter(model, data, config, run,
-                                      lambda probabilities: self.decode_predictions(probabilities, model))
+            return evaluate_segmenter(
+                model, data, config, run, lambda probabilities: self.decode_predictions(probabilities, model)
+            )
 
     def report(self, metrics):
         lines = [super().report(metrics)]
@@ -111,22 +128,27 @@ class SegmentationApp(App):
 
     def app_descriptor(self, model, config, training):
         """The page uploads a photo to `serving_default` and colours the answered mask by class id."""
-        return {**super().app_descriptor(model, config, training), "image_input": "image_bytes",
-                "max_image_pixels": config.max_image_pixels}
+        return {
+            **super().app_descriptor(model, config, training),
+            "image_input": "image_bytes",
+            "max_image_pixels": config.max_image_pixels,
+        }
 
     def serving_rules(self, config):
         return SERVING_RULES
 
     def sample_requests(self, config):
         images, _ = builtin_split("test", 64)
-        sized = [tf.cast(tf.image.resize(images[index], size), tf.uint8).numpy()
-                 for index, size in enumerate(SAMPLE_SIZES)]
+        sized = [
+            tf.cast(tf.image.resize(images[index], size), tf.uint8).numpy() for index, size in enumerate(SAMPLE_SIZES)
+        ]
         encoded = np.array([tf.io.encode_png(image).numpy() for image in sized], dtype=object)
         return [
             SampleRequest("serving_default", {"image_bytes": encoded}),
             SampleRequest("serve_uint8", {"images": images[:2]}),
-            SampleRequest("serve_tf_example", {"examples": np.array([serialized_example(item) for item in encoded],
-                                                                    dtype=object)}),
+            SampleRequest(
+                "serve_tf_example", {"examples": np.array([serialized_example(item) for item in encoded], dtype=object)}
+            ),
         ]
 
     def request_from_cli(self, items):
@@ -145,7 +167,8 @@ class SegmentationApp(App):
             drawn = overlay(image[None], mask[None], int(mask.max()) + 1, ignore_class=-1)[0]
             files[f"{output_stem(item, index)}.mask.png"] = mask_png(mask)
             files[f"{output_stem(item, index)}.overlay.png"] = tf.io.encode_png(
-                keras.ops.convert_to_numpy(drawn).astype(np.uint8)).numpy()
+                keras.ops.convert_to_numpy(drawn).astype(np.uint8)
+            ).numpy()
         return files
 
     def format_response(self, outputs, items):

@@ -28,7 +28,7 @@ def _shape_pixels(kind, rows, columns, center, radius):
     """A boolean image of one shape (1 circle, 2 square, 3 triangle)."""
     dy, dx = rows - center[0], columns - center[1]
     if kind == 1:
-        return dy ** 2 + dx ** 2 <= radius ** 2
+        return dy**2 + dx**2 <= radius**2
     if kind == 2:
         return (np.abs(dy) <= radius * 0.85) & (np.abs(dx) <= radius * 0.85)
     # An upward triangle: below its apex, inside two slanted sides.

@@ -72,9 +72,11 @@ class SegmentationConfig(AppConfig):
         for name in ("image_size", "width", "depth", "stage_blocks", "epochs", "batch_size", "max_image_pixels"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}.")
-        if self.image_size % 2 ** self.depth:
-            raise ConfigError(f"--image-size {self.image_size} must be divisible by 2**depth = "
-                              f"{2 ** self.depth}; change --image-size or --depth.")
+        if self.image_size % 2**self.depth:
+            raise ConfigError(
+                f"--image-size {self.image_size} must be divisible by 2**depth = "
+                f"{2**self.depth}; change --image-size or --depth."
+            )
         if self.model == "deeplab" and self.depth < 2:
             raise ConfigError("--model deeplab needs --depth 2 or more (its decoder reads stride-4 features).")
         if not 0.0 <= self.dice_weight <= 1.0:
@@ -82,8 +84,10 @@ class SegmentationConfig(AppConfig):
         if not 0 <= self.ignore_class <= 255:
             raise ConfigError(f"--ignore-class must be a mask value in 0..255, got {self.ignore_class}.")
         if self.ignore_class < len(self.class_names):
-            raise ConfigError(f"--ignore-class {self.ignore_class} is one of the {len(self.class_names)} "
-                              "--class-names; choose a value past the classes (255 by default).")
+            raise ConfigError(
+                f"--ignore-class {self.ignore_class} is one of the {len(self.class_names)} "
+                "--class-names; choose a value past the classes (255 by default)."
+            )
         if not all(rate >= 1 for rate in self.dilation_rates) or not self.dilation_rates:
             raise ConfigError(f"--dilation-rates must be positive integers, got {self.dilation_rates}.")
         if self.test_size < 0:

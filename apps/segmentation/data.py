@@ -21,8 +21,16 @@ import tensorflow as tf
 from apps.core import data as core_data
 from apps.core.augment import GeometricAugmentation, geometric_layers
 from apps.core.config import ConfigError
-from apps.core.data import (AUTOTUNE, DataSourceError, DataSplits, RawSplits, cached_if_small, held_out_rows,
-                            hold_out_stream, prefetched)
+from apps.core.data import (
+    AUTOTUNE,
+    DataSourceError,
+    DataSplits,
+    RawSplits,
+    cached_if_small,
+    held_out_rows,
+    hold_out_stream,
+    prefetched,
+)
 from apps.core.decode_checks import check
 from apps.segmentation.builtin import CLASS_NAMES as BUILTIN_CLASS_NAMES
 from apps.segmentation.builtin import builtin_split
@@ -31,8 +39,28 @@ RECORD_FEATURES = {"image": (tf.string, ()), "mask": (tf.string, ()), "name": (t
 PET_CLASS_NAMES = ("pet", "background", "border")  # Oxford trimaps 1, 2, 3 less one, as keras-io does
 PERSON_CLASS_NAMES = ("background", "person")
 VOC_CLASS_NAMES = (
-    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor")
+    "background",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+)
 # Mask arrays an .npz may hold, in the order they are looked for, with their class names
 # (`semantic` first: Penn-Fudan's `masks` are instance ids, its `semantic` person/background).
 NPZ_MASK_KEYS = {"semantic": PERSON_CLASS_NAMES, "trimaps": PET_CLASS_NAMES, "masks": None}
@@ -74,16 +102,24 @@ def raw_from_tables(train, test, to_raw, class_names, config, source):
         train = _rows(train, slice(0, min(config.max_examples, _count(train))))
     kept, held = held_out_rows(_count(train), config.validation_fraction, config.seed)
     tables = {"train": _rows(train, np.sort(kept)), "validation": _rows(train, np.sort(held)), "test": test}
-    splits = {name: tf.data.Dataset.from_tensor_slices(table).map(to_raw, num_parallel_calls=AUTOTUNE)
-              for name, table in tables.items() if _count(table)}
+    splits = {
+        name: tf.data.Dataset.from_tensor_slices(table).map(to_raw, num_parallel_calls=AUTOTUNE)
+        for name, table in tables.items()
+        if _count(table)
+    }
     counts = {name: _count(tables[name]) for name in splits}
     return _with_class_names(splits, counts, class_names, config, source)
 
 
 def _with_class_names(splits, counts, found, config, source):
     class_names = class_names_for(found, splits, config)
-    return RawSplits(splits=splits, counts=counts, class_names=class_names, source=source,
-                     details={"validation_fraction": config.validation_fraction, "seed": config.seed})
+    return RawSplits(
+        splits=splits,
+        counts=counts,
+        class_names=class_names,
+        source=source,
+        details={"validation_fraction": config.validation_fraction, "seed": config.seed},
+    )
 
 
 def class_names_for(found, splits, config):
@@ -103,8 +139,11 @@ def class_names_for(found, splits, config):
 
 def encoded_arrays(row):
     """A row of uint8 arrays `{"image", "mask", "name"}` → a raw example (PNG bytes)."""
-    return {"image": tf.io.encode_png(row["image"]), "mask": tf.io.encode_png(row["mask"][..., tf.newaxis]),
-            "name": row["name"]}
+    return {
+        "image": tf.io.encode_png(row["image"]),
+        "mask": tf.io.encode_png(row["mask"][..., tf.newaxis]),
+        "name": row["name"],
+    }
 
 
 def read_files(row):
@@ -124,14 +163,17 @@ def as_rgb(image):
 def _npz_mask_key(arrays, config, path):
     if config.mask_key:
         if config.mask_key not in arrays:
-            raise DataSourceError(f"{path} has no array {config.mask_key!r} (--mask-key); it holds "
-                                  f"{', '.join(sorted(arrays))}.")
+            raise DataSourceError(
+                f"{path} has no array {config.mask_key!r} (--mask-key); it holds {', '.join(sorted(arrays))}."
+            )
         return config.mask_key
     for key in NPZ_MASK_KEYS:
         if key in arrays:
             return key
-    raise DataSourceError(f"{path} holds no mask array ({', '.join(NPZ_MASK_KEYS)}); it holds "
-                          f"{', '.join(sorted(arrays))}. Name the mask array with --mask-key.")
+    raise DataSourceError(
+        f"{path} holds no mask array ({', '.join(NPZ_MASK_KEYS)}); it holds "
+        f"{', '.join(sorted(arrays))}. Name the mask array with --mask-key."
+    )
 
 
 def load_npz(path, config):
@@ -146,17 +188,24 @@ def load_npz(path, config):
     if masks.ndim == 4 and masks.shape[-1] == 1:
         masks = masks[..., 0]
     if len(images) != len(masks) or masks.ndim != 3 or images.shape[1:3] != masks.shape[1:]:
-        raise DataSourceError(f"{path}: `images` {images.shape} and `{key}` {masks.shape} must be "
-                              "[n, height, width(, channels)] and [n, height, width] with the same n, height "
-                              "and width.")
+        raise DataSourceError(
+            f"{path}: `images` {images.shape} and `{key}` {masks.shape} must be "
+            "[n, height, width(, channels)] and [n, height, width] with the same n, height "
+            "and width."
+        )
     if key == "trimaps":
         masks = np.where(masks == config.ignore_class, masks, masks - 1)  # Oxford's 1..3 → 0..2
     if masks.min() < 0 or masks.max() > 255:
         raise DataSourceError(f"{path}: `{key}` holds ids outside 0..255 ({masks.min()}..{masks.max()}).")
-    names = [f"{Path(path).name}[{index}]" + (f" ({arrays['names'][index]})" if "names" in arrays else "")
-             for index in range(len(images))]
-    table = {"image": np.stack([as_rgb(image) for image in images]), "mask": masks.astype(np.uint8),
-             "name": np.array(names)}
+    names = [
+        f"{Path(path).name}[{index}]" + (f" ({arrays['names'][index]})" if "names" in arrays else "")
+        for index in range(len(images))
+    ]
+    table = {
+        "image": np.stack([as_rgb(image) for image in images]),
+        "mask": masks.astype(np.uint8),
+        "name": np.array(names),
+    }
     found = tuple(str(name) for name in arrays["class_names"]) if "class_names" in arrays else NPZ_MASK_KEYS[key]
     if "split" not in arrays:
         train, test = split_last(table, config)
@@ -164,8 +213,10 @@ def load_npz(path, config):
         split = arrays["split"].astype(str)
         train, test = _rows(table, np.isin(split, ("trainval", "train"))), _rows(table, split == "test")
         if not _count(train) or not _count(test):
-            raise DataSourceError(f"{path}: its `split` array must mark rows `trainval` (or `train`) and "
-                                  f"`test`; it holds {sorted(set(split.tolist()))}.")
+            raise DataSourceError(
+                f"{path}: its `split` array must mark rows `trainval` (or `train`) and "
+                f"`test`; it holds {sorted(set(split.tolist()))}."
+            )
     return raw_from_tables(train, test, encoded_arrays, found, config, f"files:{path}")
 
 
@@ -174,8 +225,10 @@ def _subfolder(root, candidates, what):
     for name in candidates:
         if (root / name).is_dir():
             return root / name
-    raise DataSourceError(f"{root} has no {what} folder ({', '.join(candidates)}). Give an .npz, a folder "
-                          "with images/ and masks/, or Pascal VOC's JPEGImages/ and SegmentationClass/.")
+    raise DataSourceError(
+        f"{root} has no {what} folder ({', '.join(candidates)}). Give an .npz, a folder "
+        "with images/ and masks/, or Pascal VOC's JPEGImages/ and SegmentationClass/."
+    )
 
 
 def _split_lists(root):
@@ -196,8 +249,10 @@ def _pair_table(image_dir, mask_dir, stems):
     mask_files = {path.stem for path in mask_dir.glob("*.png")}
     for stem in stems:
         if stem not in files or stem not in mask_files:
-            raise DataSourceError(f"{stem}: no image in {image_dir} or no {stem}.png in {mask_dir}; every "
-                                  "image needs a PNG mask of the same name.")
+            raise DataSourceError(
+                f"{stem}: no image in {image_dir} or no {stem}.png in {mask_dir}; every "
+                "image needs a PNG mask of the same name."
+            )
     if not stems:
         raise DataSourceError(f"{image_dir}: no images found.")
     masks = [str(mask_dir / f"{stem}.png") for stem in stems]
@@ -214,8 +269,9 @@ def load_folders(root, config):
     if splits:
         train, test = (_pair_table(image_dir, mask_dir, splits[name]) for name in ("train", "test"))
     else:
-        train, test = split_last(_pair_table(image_dir, mask_dir, sorted(p.stem for p in mask_dir.glob("*.png"))),
-                                 config)
+        train, test = split_last(
+            _pair_table(image_dir, mask_dir, sorted(p.stem for p in mask_dir.glob("*.png"))), config
+        )
     return raw_from_tables(train, test, read_files, found, config, f"files:{root}")
 
 
@@ -223,8 +279,9 @@ def load_files(path, config):
     """`RawSplits` of an `.npz` or a folder."""
     path = Path(path)
     if not path.exists():
-        raise DataSourceError(f"{path} does not exist. Give an .npz, a folder with images/ and masks/, or a "
-                              "Pascal VOC folder.")
+        raise DataSourceError(
+            f"{path} does not exist. Give an .npz, a folder with images/ and masks/, or a Pascal VOC folder."
+        )
     if path.is_file():
         return load_npz(path, config)
     return load_folders(path, config)
@@ -235,8 +292,11 @@ def _pet_example(name, split, ignore_class):
     def raw(example):
         trimap = tf.io.decode_png(example["segmentation_mask"], channels=1)
         mask = tf.where(trimap == ignore_class, trimap, trimap - 1)  # Oxford's 1..3 → 0..2
-        return {"image": example["image"], "mask": tf.io.encode_png(mask),
-                "name": tf.strings.join([f"tfds:{name}/{split}/", example["file_name"]])}
+        return {
+            "image": example["image"],
+            "mask": tf.io.encode_png(mask),
+            "name": tf.strings.join([f"tfds:{name}/{split}/", example["file_name"]]),
+        }
 
     return raw
 
@@ -261,12 +321,12 @@ def load_tfds_pets(name, config):
     if config.max_examples:
         counts["train"] = min(config.max_examples, counts["train"])
         datasets["train"] = datasets["train"].take(counts["train"])
-    splits, held_counts = hold_out_stream(datasets["train"], counts["train"], config.validation_fraction,
-                                          config.seed)
+    splits, held_counts = hold_out_stream(datasets["train"], counts["train"], config.validation_fraction, config.seed)
     splits["test"], counts = datasets["test"], {**held_counts, "test": counts["test"]}
     splits = {split: dataset for split, dataset in splits.items() if counts[split]}
-    return _with_class_names(splits, {split: counts[split] for split in splits}, PET_CLASS_NAMES, config,
-                             f"tfds:{name}")
+    return _with_class_names(
+        splits, {split: counts[split] for split in splits}, PET_CLASS_NAMES, config, f"tfds:{name}"
+    )
 
 
 # ----- builtin (generated at the network's size: arrays by nature, 400 of them) --------------------
@@ -274,17 +334,22 @@ def load_builtin(config):
     tables = {}
     for split in ("train", "test"):
         images, masks = builtin_split(split, config.image_size)
-        tables[split] = {"image": images, "mask": masks,
-                         "name": np.array([f"builtin/{split}[{i}]" for i in range(len(images))])}
-    return raw_from_tables(tables["train"], tables["test"], encoded_arrays, BUILTIN_CLASS_NAMES, config,
-                           "builtin (generated shapes)")
+        tables[split] = {
+            "image": images,
+            "mask": masks,
+            "name": np.array([f"builtin/{split}[{i}]" for i in range(len(images))]),
+        }
+    return raw_from_tables(
+        tables["train"], tables["test"], encoded_arrays, BUILTIN_CLASS_NAMES, config, "builtin (generated shapes)"
+    )
 
 
 # ----- decoding, checks and resizing (in tf.data) ---------------------------------------------------
 def _is_image(encoded):
     start = lambda count: tf.strings.substr(encoded, 0, count)
-    return (tf.io.is_jpeg(encoded) | tf.equal(start(4), b"\x89PNG") | tf.equal(start(3), b"GIF")
-            | tf.equal(start(2), b"BM"))
+    return (
+        tf.io.is_jpeg(encoded) | tf.equal(start(4), b"\x89PNG") | tf.equal(start(3), b"GIF") | tf.equal(start(2), b"BM")
+    )
 
 
 def decode_rgb(encoded, name):
@@ -302,10 +367,13 @@ def _png_palette_indices(png):
     palette's colours, which are mapped back to the first index of each colour in PLTE."""
     rgb = tf.cast(tf.io.decode_png(png, channels=3), tf.int32)
     start = tf.strings.length(tf.strings.split(png, sep="PLTE", maxsplit=1)[0])
-    length = tf.reduce_sum(tf.cast(tf.io.decode_raw(tf.strings.substr(png, start - 4, 4), tf.uint8), tf.int32)
-                           * tf.constant([2**24, 2**16, 2**8, 1]))
-    palette = tf.reshape(tf.cast(tf.io.decode_raw(tf.strings.substr(png, start + 4, length), tf.uint8), tf.int32),
-                         [-1, 3])
+    length = tf.reduce_sum(
+        tf.cast(tf.io.decode_raw(tf.strings.substr(png, start - 4, 4), tf.uint8), tf.int32)
+        * tf.constant([2**24, 2**16, 2**8, 1])
+    )
+    palette = tf.reshape(
+        tf.cast(tf.io.decode_raw(tf.strings.substr(png, start + 4, length), tf.uint8), tf.int32), [-1, 3]
+    )
     codes = palette[:, 0] * 65536 + palette[:, 1] * 256 + palette[:, 2]
     order = tf.argsort(codes, stable=True)
     pixels = tf.reshape(rgb[..., 0] * 65536 + rgb[..., 1] * 256 + rgb[..., 2], [-1])
@@ -317,8 +385,11 @@ def decode_mask(png):
     """Class ids `[h, w]` (uint8) of a PNG mask: palette indices (VOC), or the first channel of a
     gray or RGB one."""
     color_type = tf.io.decode_raw(tf.strings.substr(png, _PNG_COLOR_TYPE_BYTE, 1), tf.uint8)[0]
-    return tf.cond(tf.equal(color_type, _PNG_PALETTE), lambda: _png_palette_indices(png),
-                   lambda: tf.io.decode_png(png, channels=0)[..., 0])
+    return tf.cond(
+        tf.equal(color_type, _PNG_PALETTE),
+        lambda: _png_palette_indices(png),
+        lambda: tf.io.decode_png(png, channels=0)[..., 0],
+    )
 
 
 def _checked(image, mask, name, class_count, ignore_class, source):
@@ -328,15 +399,32 @@ def _checked(image, mask, name, class_count, ignore_class, source):
     valid[:class_count] = True
     valid[ignore_class] = True
     bad = tf.boolean_mask(mask, ~tf.gather(tf.constant(valid), tf.cast(mask, tf.int32)))
-    bad_ids = tf.strings.reduce_join(tf.strings.as_string(tf.sort(tf.unique(tf.cast(bad, tf.int32))[0])),
-                                     separator=", ")
+    bad_ids = tf.strings.reduce_join(
+        tf.strings.as_string(tf.sort(tf.unique(tf.cast(bad, tf.int32))[0])), separator=", "
+    )
     checks = [
-        check(tf.reduce_all(image_size == mask_size), name, ": the mask is ", mask_size[1], "x", mask_size[0],
-              " pixels but the image is ", image_size[1], "x", image_size[0],
-              "; every mask must have its image's size."),
-        check(tf.equal(tf.size(bad), 0), f"{source}: the mask of ", name, " holds class id(s) [", bad_ids,
-              f"], but there are {class_count} classes (0..{class_count - 1}) and the ignored id is "
-              f"{ignore_class}. Declare the classes with --class-names, or the ignored id with --ignore-class."),
+        check(
+            tf.reduce_all(image_size == mask_size),
+            name,
+            ": the mask is ",
+            mask_size[1],
+            "x",
+            mask_size[0],
+            " pixels but the image is ",
+            image_size[1],
+            "x",
+            image_size[0],
+            "; every mask must have its image's size.",
+        ),
+        check(
+            tf.equal(tf.size(bad), 0),
+            f"{source}: the mask of ",
+            name,
+            " holds class id(s) [",
+            bad_ids,
+            f"], but there are {class_count} classes (0..{class_count - 1}) and the ignored id is "
+            f"{ignore_class}. Declare the classes with --class-names, or the ignored id with --ignore-class.",
+        ),
     ]
     with tf.control_dependencies(checks):
         return tf.identity(image), tf.identity(mask)
@@ -353,6 +441,7 @@ def resized_pair(image, mask, size):
 
 def decoder(config, class_count, source):
     """A raw example → `(image uint8 [size, size, 3], mask uint8 [size, size])`, checked."""
+
     @tf.autograph.experimental.do_not_convert  # no Python control flow: tracing stays fast
     def decode(example):
         image = decode_rgb(example["image"], example["name"])
@@ -375,8 +464,9 @@ def make_augmenter(config):
     Pixels brought in from outside the image get the ignored id in the mask: ids are
     shifted up by one around the transforms, so Keras' zero fill stands out.
     """
-    geometric = GeometricAugmentation(geometric_layers(flip="horizontal", zoom=config.zoom,
-                                                       translation=config.translation, seed=config.seed))
+    geometric = GeometricAugmentation(
+        geometric_layers(flip="horizontal", zoom=config.zoom, translation=config.translation, seed=config.seed)
+    )
 
     def augment(images, masks):
         images, targets = geometric(images, {"mask": masks + 1})
@@ -389,7 +479,7 @@ def make_augmenter(config):
 def decoded_pipeline(raw, count, decode, config, training, augment=None):
     """Batches `(float32 images [b, s, s, 3], int32 masks [b, s, s, 1])` of a raw split: decoded
     in parallel, cached while small (`cached_if_small`), shuffled (training), augmented."""
-    example_bytes = 4 * config.image_size ** 2
+    example_bytes = 4 * config.image_size**2
     if training:
         raw = raw.shuffle(RAW_SHUFFLE_EXAMPLES, seed=config.seed, reshuffle_each_iteration=True)
     dataset = cached_if_small(raw.map(decode, num_parallel_calls=AUTOTUNE), count, example_bytes)
@@ -406,14 +496,16 @@ def splits_from_raw(raw, config):
     """`DataSplits` of batched pipelines from the raw train, validation and test splits."""
     class_names = tuple(config.class_names) or tuple(raw.class_names)
     if config.ignore_class < len(class_names):
-        raise ConfigError(f"--ignore-class {config.ignore_class} is one of the {len(class_names)} classes of "
-                          f"{raw.source}; choose a value past them (255 by default).")
+        raise ConfigError(
+            f"--ignore-class {config.ignore_class} is one of the {len(class_names)} classes of "
+            f"{raw.source}; choose a value past them (255 by default)."
+        )
     decode = decoder(config, len(class_names), raw.source)
     augment = make_augmenter(config) if config.augment else None
 
     def pipeline(split, training):
-        return decoded_pipeline(raw.splits[split], raw.counts[split], decode, config, training,
-                                augment if training else None)
+        return decoded_pipeline(
+            raw.splits[split], raw.counts[split], decode, config, training, augment if training else None
+        )
 
-    return DataSplits.assemble(pipeline, {split: raw.counts[split] for split in raw.splits}, class_names,
-                               raw.source)
+    return DataSplits.assemble(pipeline, {split: raw.counts[split] for split in raw.splits}, class_names, raw.source)

@@ -51,9 +51,12 @@ def evaluate_segmenter(model, data, config, run, decode):
     """The metrics of the test split (validation if there is none) and the plots."""
     split_name, split = data.evaluation_split()
     matrix = confusion_matrix(model, split, len(data.class_names), config.ignore_class, decode)
-    metrics = {"split": split_name, "examples": int(data.test_examples if split_name == "test"
-                                                    else data.validation_examples),
-               **scores(matrix, data.class_names), "confusion_matrix": matrix.tolist()}
+    metrics = {
+        "split": split_name,
+        "examples": int(data.test_examples if split_name == "test" else data.validation_examples),
+        **scores(matrix, data.class_names),
+        "confusion_matrix": matrix.tolist(),
+    }
     return {**metrics, "plots": write_plots(model, data, config, run, metrics, decode)}
 
 
@@ -61,8 +64,13 @@ def overlay(images, masks, num_classes, ignore_class):
     """Masks `[n, h, w]` blended over uint8 images `[n, h, w, 3]` by `keras.visualization`, in the
     classes' colours (`apps.segmentation.masks`)."""
     return keras.visualization.draw_segmentation_masks(
-        np.asarray(images), np.asarray(masks, np.int32)[..., None], num_classes=num_classes,
-        color_mapping=class_colors(num_classes), alpha=OVERLAY_ALPHA, ignore_index=ignore_class)
+        np.asarray(images),
+        np.asarray(masks, np.int32)[..., None],
+        num_classes=num_classes,
+        color_mapping=class_colors(num_classes),
+        alpha=OVERLAY_ALPHA,
+        ignore_index=ignore_class,
+    )
 
 
 def first_examples(dataset, count):
@@ -105,8 +113,9 @@ def plot_class_iou(metrics, path, title):
     figure, axis = plt.subplots(figsize=(max(4.0, 0.6 * len(names) + 2), 3.4))
     axis.bar(range(len(names)), values, color="tab:blue")
     axis.axhline(metrics["mean_iou"], color="tab:red", linestyle="--", label=f"mean {metrics['mean_iou']:.3f}")
-    axis.set_xticks(range(len(names)), names, rotation=45 if len(names) > 6 else 0, ha="right" if len(names) > 6
-                    else "center")
+    axis.set_xticks(
+        range(len(names)), names, rotation=45 if len(names) > 6 else 0, ha="right" if len(names) > 6 else "center"
+    )
     axis.set_ylim(0, 1)
     axis.set_ylabel("IoU")
     axis.set_title(title)
@@ -124,7 +133,10 @@ def write_plots(model, data, config, run, metrics, decode):
         paths.append(plot_learning_curves(history, run.plot_path("learning_curves"), "segmentation"))
     paths.append(plot_class_iou(metrics, run.plot_path("class_iou"), f"Per-class IoU ({metrics['split']})"))
     images, masks = first_examples(data.evaluation_split()[1], max(OVERLAYS_SHOWN, SAMPLES_WRITTEN))
-    paths.append(plot_overlays(model, images[:OVERLAYS_SHOWN], masks[:OVERLAYS_SHOWN], data, config,
-                               run.plot_path("overlays"), decode))
+    paths.append(
+        plot_overlays(
+            model, images[:OVERLAYS_SHOWN], masks[:OVERLAYS_SHOWN], data, config, run.plot_path("overlays"), decode
+        )
+    )
     write_sample_pngs(images, run.path / "samples", SAMPLES_WRITTEN)
     return [str(path) for path in paths]

@@ -62,8 +62,9 @@ class SegmentationLoss(keras.losses.Loss):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"num_classes": self.num_classes, "dice_weight": self.dice_weight,
-                       "ignore_class": self.ignore_class})
+        config.update(
+            {"num_classes": self.num_classes, "dice_weight": self.dice_weight, "ignore_class": self.ignore_class}
+        )
         return config
 
 
@@ -80,7 +81,7 @@ def encoder(inputs, config):
     x = _conv_bn_relu(x, config.width, 3, "stem")
     features = [x]
     for stage in range(1, config.depth + 1):
-        filters = config.width * 2 ** stage
+        filters = config.width * 2**stage
         x = ConvResidualBlock(filters, strides=2, momentum=BN_MOMENTUM, name=f"encoder{stage}_down")(x)
         for block in range(1, config.stage_blocks):
             x = ConvResidualBlock(filters, momentum=BN_MOMENTUM, name=f"encoder{stage}_block{block}")(x)
@@ -102,7 +103,7 @@ def build_unet(config, num_classes):
     for stage in range(config.depth - 1, -1, -1):
         x = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"decoder{stage}_up")(x)
         x = keras.layers.Concatenate(name=f"decoder{stage}_skip")([x, features[stage]])
-        x = ConvResidualBlock(config.width * 2 ** stage, momentum=BN_MOMENTUM, name=f"decoder{stage}_block")(x)
+        x = ConvResidualBlock(config.width * 2**stage, momentum=BN_MOMENTUM, name=f"decoder{stage}_block")(x)
     return keras.Model(inputs, _classifier(x, config, num_classes), name="segmentation_unet")
 
 
@@ -111,10 +112,10 @@ def build_deeplab(config, num_classes):
     fused with the stride-4 features, then upsampled to the input's resolution."""
     inputs = keras.Input((config.image_size, config.image_size, 3), name="images")
     features = encoder(inputs, config)
-    context = AtrousSpatialPyramidPooling(config.width * 4, dilation_rates=config.dilation_rates,
-                                          momentum=BN_MOMENTUM, name="aspp")(features[-1])
-    context = keras.layers.UpSampling2D(2 ** (config.depth - 2), interpolation="bilinear",
-                                        name="context_up")(context)
+    context = AtrousSpatialPyramidPooling(
+        config.width * 4, dilation_rates=config.dilation_rates, momentum=BN_MOMENTUM, name="aspp"
+    )(features[-1])
+    context = keras.layers.UpSampling2D(2 ** (config.depth - 2), interpolation="bilinear", name="context_up")(context)
     low_level = _conv_bn_relu(features[2], max(8, LOW_LEVEL_FILTERS * config.width // 64), 1, "low_level")
     x = keras.layers.Concatenate(name="fuse")([context, low_level])
     x = _conv_bn_relu(x, config.width * 4, 3, "fuse1")
@@ -133,8 +134,9 @@ def build_model(config, num_classes, train_examples):
     model.compile(
         optimizer=scheduled_optimizer(config, train_examples),
         loss=SegmentationLoss(num_classes, config.dice_weight, config.ignore_class),
-        metrics=[keras.metrics.MeanIoU(num_classes, name="mean_iou", ignore_class=config.ignore_class,
-                                       sparse_y_pred=False)],
+        metrics=[
+            keras.metrics.MeanIoU(num_classes, name="mean_iou", ignore_class=config.ignore_class, sparse_y_pred=False)
+        ],
     )
     # Built now, not inside the first traced training step (which TensorFlow would then trace twice).
     model.optimizer.build(model.trainable_variables)

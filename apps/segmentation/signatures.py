@@ -22,8 +22,7 @@ from apps.core.images import ImageSignatures
 PADDING_CLASS = 255
 # The server joins a request's chunks padded as one call pads, and never batches these
 # signatures with other clients' images (`serving.request_rules`).
-SERVING_RULES = {name: {"padded_outputs": {"mask": PADDING_CLASS}}
-                 for name in ("serving_default", "serve_tf_example")}
+SERVING_RULES = {name: {"padded_outputs": {"mask": PADDING_CLASS}} for name in ("serving_default", "serve_tf_example")}
 
 
 def make_signatures(model, decode_predictions, config):
@@ -31,13 +30,14 @@ def make_signatures(model, decode_predictions, config):
     size = (config.image_size, config.image_size)
 
     def prepare_image(image):
-        return {"image": tf.image.resize(tf.cast(image, tf.float32), size),
-                "size": tf.shape(image)[:2]}
+        return {"image": tf.image.resize(tf.cast(image, tf.float32), size), "size": tf.shape(image)[:2]}
 
     def prepare_batch(images):
         count = tf.shape(images)[0]
-        return {"image": tf.image.resize(tf.cast(images, tf.float32), size),
-                "size": tf.tile(tf.shape(images)[1:3][tf.newaxis], [count, 1])}
+        return {
+            "image": tf.image.resize(tf.cast(images, tf.float32), size),
+            "size": tf.tile(tf.shape(images)[1:3][tf.newaxis], [count, 1]),
+        }
 
     def answer(prepared):
         probabilities = model(prepared["image"], training=False)
@@ -63,7 +63,10 @@ def masks_at_sizes(probabilities, sizes, decode_predictions, model):
         padding = [[0, largest[0] - image_size[0]], [0, largest[1] - image_size[1]]]
         return tf.pad(mask, padding, constant_values=PADDING_CLASS), tf.io.encode_png(mask[..., tf.newaxis])
 
-    masks, pngs = tf.map_fn(one_mask, (probabilities, sizes), parallel_iterations=1,
-                            fn_output_signature=(tf.TensorSpec([None, None], tf.uint8),
-                                                 tf.TensorSpec([], tf.string)))
+    masks, pngs = tf.map_fn(
+        one_mask,
+        (probabilities, sizes),
+        parallel_iterations=1,
+        fn_output_signature=(tf.TensorSpec([None, None], tf.uint8), tf.TensorSpec([], tf.string)),
+    )
     return {"mask": masks, "mask_png_bytes": pngs}

@@ -49,9 +49,11 @@ def read_cli_text(item):
     if is_file(item):
         return _read_review_file(Path(item))
     if not any(character.isspace() for character in item) and item.lower().endswith(
-            SentimentConfig.REVIEW_FILE_SUFFIXES):
-        raise InputError(f"No such review file: {shown(item)} (a single word ending in {Path(item).suffix} is "
-                         "read as a file name).")
+        SentimentConfig.REVIEW_FILE_SUFFIXES
+    ):
+        raise InputError(
+            f"No such review file: {shown(item)} (a single word ending in {Path(item).suffix} is read as a file name)."
+        )
     return item
 
 
@@ -65,8 +67,9 @@ def _read_review_file(path):
         # A character cut at the end of a full `head` lies past what the model reads.
         return codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < limit)
     except UnicodeDecodeError as error:
-        raise InputError(f"{path}: not UTF-8 text ({error.reason}, byte 0x{head[error.start]:02x} at offset "
-                         f"{error.start}).") from None
+        raise InputError(
+            f"{path}: not UTF-8 text ({error.reason}, byte 0x{head[error.start]:02x} at offset {error.start})."
+        ) from None
 
 
 class SentimentApp(App):
@@ -98,14 +101,26 @@ class SentimentApp(App):
     def tiny_config(self):
         """160 generated reviews, 24 tokens, width 16, one epoch: a few seconds. Batches of
         40 divide every split (120/40/1000), so JAX compiles one step shape per split."""
-        return SentimentConfig(data="builtin", epochs=1, batch_size=40, max_examples=160, vocabulary_size=120,
-                               bigram_vocabulary_size=300, bag_vocabulary_size=400, sequence_length=24,
-                               embedding_dim=16, num_heads=2, intermediate_dim=16, pool_size=2, rnn_units=8,
-                               validation_fraction=0.25, seed=5)
+        return SentimentConfig(
+            data="builtin",
+            epochs=1,
+            batch_size=40,
+            max_examples=160,
+            vocabulary_size=120,
+            bigram_vocabulary_size=300,
+            bag_vocabulary_size=400,
+            sequence_length=24,
+            embedding_dim=16,
+            num_heads=2,
+            intermediate_dim=16,
+            pool_size=2,
+            rnn_units=8,
+            validation_fraction=0.25,
+            seed=5,
+        )
 
     def build_model(self, config, data):
-        return build_model(config, data.info.vectorizers, data.train_examples,
-                           bag_term_scale=data.info.bag_term_scale)
+        return build_model(config, data.info.vectorizers, data.train_examples, bag_term_scale=data.info.bag_term_scale)
 
     def search_space(self, hp, config):
         return search_space(hp, config)
@@ -118,8 +133,10 @@ class SentimentApp(App):
         if data.validation is not None:
             combination = fit_member_combination(model, data.validation)
             if combination is not None:
-                print(f"Member logit weights fitted on validation: network {combination['weights'][0]:.3f}, "
-                      f"bag {combination['weights'][1]:.3f}, bias {combination['bias']:.3f}")
+                print(
+                    f"Member logit weights fitted on validation: network {combination['weights'][0]:.3f}, "
+                    f"bag {combination['weights'][1]:.3f}, bias {combination['bias']:.3f}"
+                )
         return history
 
     def decode_predictions(self, predictions, model):
@@ -140,8 +157,10 @@ class SentimentApp(App):
         return [SampleRequest("serving_default", {TEXT_INPUT: texts})]
 
     def request_from_cli(self, items):
-        texts = np.array([utf8_text(read_cli_text(item), number).encode("utf-8")
-                          for number, item in enumerate(items, start=1)], dtype=object)
+        texts = np.array(
+            [utf8_text(read_cli_text(item), number).encode("utf-8") for number, item in enumerate(items, start=1)],
+            dtype=object,
+        )
         return SampleRequest("serving_default", {TEXT_INPUT: texts})
 
     def format_response(self, outputs, items):

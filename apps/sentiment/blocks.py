@@ -35,8 +35,11 @@ class LimitTokenIds(keras.layers.Layer):
         return (input_shape[0], None if length is None else min(length, self.sequence_length))
 
     def get_config(self):
-        return {**super().get_config(), "vocabulary_size": self.vocabulary_size,
-                "sequence_length": self.sequence_length}
+        return {
+            **super().get_config(),
+            "vocabulary_size": self.vocabulary_size,
+            "sequence_length": self.sequence_length,
+        }
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -79,10 +82,12 @@ class TfIdfBagLogit(keras.layers.Layer):
         self.binary = bool(binary)
 
     def build(self, bag_ids_shape, bag_counts_shape=None):
-        self.scaled_term_weights = self.add_weight(shape=(self.vocabulary_size,), initializer="zeros",
-                                                   name="scaled_term_weights")
-        self.term_scale = self.add_weight(shape=(self.vocabulary_size,), initializer="ones", trainable=False,
-                                          name="term_scale")
+        self.scaled_term_weights = self.add_weight(
+            shape=(self.vocabulary_size,), initializer="zeros", name="scaled_term_weights"
+        )
+        self.term_scale = self.add_weight(
+            shape=(self.vocabulary_size,), initializer="ones", trainable=False, name="term_scale"
+        )
         self.built = True
 
     def set_term_scale(self, scale):
@@ -112,8 +117,12 @@ class TfIdfBagLogit(keras.layers.Layer):
         return (bag_ids_shape[0], 1)
 
     def get_config(self):
-        return {**super().get_config(), "vocabulary_size": self.vocabulary_size,
-                "learning_rate_multiplier": self.learning_rate_multiplier, "binary": self.binary}
+        return {
+            **super().get_config(),
+            "vocabulary_size": self.vocabulary_size,
+            "learning_rate_multiplier": self.learning_rate_multiplier,
+            "binary": self.binary,
+        }
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -140,8 +149,11 @@ class MemberLogitCombination(keras.layers.Layer):
 
     def build(self, input_shape):
         self.member_weights = self.add_weight(
-            shape=(self.members,), initializer=keras.initializers.Constant(1.0 / self.members),
-            trainable=False, name="member_weights")
+            shape=(self.members,),
+            initializer=keras.initializers.Constant(1.0 / self.members),
+            trainable=False,
+            name="member_weights",
+        )
         self.bias = self.add_weight(shape=(), initializer="zeros", trainable=False, name="bias")
         self.built = True
 
@@ -150,8 +162,7 @@ class MemberLogitCombination(keras.layers.Layer):
         self.bias.assign(ops.convert_to_tensor(bias, dtype=self.bias.dtype))
 
     def call(self, inputs):
-        probabilities = ops.clip(ops.concatenate([ops.cast(p, "float32") for p in inputs], axis=-1),
-                                 1e-7, 1.0 - 1e-7)
+        probabilities = ops.clip(ops.concatenate([ops.cast(p, "float32") for p in inputs], axis=-1), 1e-7, 1.0 - 1e-7)
         logits = ops.log(probabilities) - ops.log1p(-probabilities)
         combined = ops.sum(logits * ops.cast(self.member_weights, "float32"), axis=-1, keepdims=True)
         return ops.sigmoid(combined + ops.cast(self.bias, "float32"))

@@ -90,18 +90,28 @@ class SentimentConfig(AppConfig):
         "field_metrics_examples": "the sentiment app computes no whole-split metrics; remove it.",
     }
     # `kapps sentiment predict` (apps.cli): what an INPUT is; `SentimentApp.request_from_cli` follows it.
-    REVIEW_FILE_SUFFIXES: ClassVar[tuple] = (".txt", ".text", ".md", ".csv", ".tsv", ".json", ".jsonl", ".html",
-                                             ".htm")
+    REVIEW_FILE_SUFFIXES: ClassVar[tuple] = (".txt", ".text", ".md", ".csv", ".tsv", ".json", ".jsonl", ".html", ".htm")
     PREDICT_INPUTS: ClassVar[PredictInputs] = PredictInputs(
         "a review: the path of an existing file (UTF-8 text, the whole file is one review) or the review's "
         "text itself. A single word ending in " + ", ".join(REVIEW_FILE_SUFFIXES) + " is taken as a file "
-        "name: when no such file exists, that is an error, not a one-word review.")
+        "name: when no such file exists, that is an error, not a one-word review."
+    )
 
     def validate(self):
         super().validate()  # `Literal` fields (model, rnn_cell) are checked there
-        positive = ("epochs", "batch_size", "vocabulary_size", "sequence_length", "embedding_dim",
-                    "bigram_embedding_dim", "num_blocks", "num_heads", "intermediate_dim", "pool_size",
-                    "rnn_units")
+        positive = (
+            "epochs",
+            "batch_size",
+            "vocabulary_size",
+            "sequence_length",
+            "embedding_dim",
+            "bigram_embedding_dim",
+            "num_blocks",
+            "num_heads",
+            "intermediate_dim",
+            "pool_size",
+            "rnn_units",
+        )
         bad = [name for name in positive if getattr(self, name) < 1]
         if bad:
             raise ConfigError(f"{', '.join(bad)} must be positive.")

@@ -14,8 +14,20 @@ import random
 
 import numpy as np
 
-ASPECTS = ("plot", "acting", "story", "soundtrack", "cast", "script", "ending",
-           "direction", "dialogue", "photography", "pacing", "humour")
+ASPECTS = (
+    "plot",
+    "acting",
+    "story",
+    "soundtrack",
+    "cast",
+    "script",
+    "ending",
+    "direction",
+    "dialogue",
+    "photography",
+    "pacing",
+    "humour",
+)
 POSITIVE_WORDS = ("great", "good", "wonderful", "brilliant", "superb", "moving", "clever", "gripping")
 NEGATIVE_WORDS = ("bad", "awful", "terrible", "boring", "dull", "weak", "clumsy", "tedious")
 NEGATIONS = ("not", "never")

@@ -18,8 +18,8 @@ from apps.sentiment.text import (
     NGRAM_BAG,
     adapt_vectorizers,
     inverse_document_frequency,
-    naive_bayes_log_count_ratio,
     make_vectorizers,
+    naive_bayes_log_count_ratio,
     vectorize_texts,
 )
 
@@ -41,10 +41,22 @@ class SentimentInfo:
     bag_term_scale: "np.ndarray | None"
     test_texts: np.ndarray
     test_labels: np.ndarray
+
+
 TEXT_COLUMNS = ("text", "review", "sentence", "content", "body")
 LABEL_COLUMNS = ("label", "sentiment", "polarity", "target", "class")
-LABEL_WORDS = {"0": 0, "1": 1, "neg": 0, "pos": 1, "negative": 0, "positive": 1,
-               "false": 0, "true": 1, "bad": 0, "good": 1}
+LABEL_WORDS = {
+    "0": 0,
+    "1": 1,
+    "neg": 0,
+    "pos": 1,
+    "negative": 0,
+    "positive": 1,
+    "false": 0,
+    "true": 1,
+    "bad": 0,
+    "good": 1,
+}
 TABLE_SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".tsv")
 
 
@@ -173,8 +185,9 @@ def _capped(arrays, max_examples, seed):
 def id_pipeline(ids, labels, config, training=False):
     """The batched `({input_name: ids}, label)` pipeline of vectorized texts."""
     targets = np.asarray(labels, dtype=np.float32)[:, None]
-    return batched_pipeline(tf.data.Dataset.from_tensor_slices((ids, targets)), config.batch_size,
-                            training=training, seed=config.seed)
+    return batched_pipeline(
+        tf.data.Dataset.from_tensor_slices((ids, targets)), config.batch_size, training=training, seed=config.seed
+    )
 
 
 def bag_term_scale_for(config, bag_ids, labels, vocabulary_size):
@@ -203,8 +216,9 @@ def make_splits(train, test, config, source, vectorizers=None):
     train_ids = vectorized(texts)
     bag_term_scale = None
     if NGRAM_BAG in vectorizers:
-        bag_term_scale = bag_term_scale_for(config, train_ids[BAG_IDS], labels,
-                                            vectorizers[NGRAM_BAG].vocabulary_size())
+        bag_term_scale = bag_term_scale_for(
+            config, train_ids[BAG_IDS], labels, vectorizers[NGRAM_BAG].vocabulary_size()
+        )
     test_texts, test_labels = test
     splits = {"train": (texts, labels), "validation": (val_texts, val_labels), "test": test}
 
@@ -212,8 +226,13 @@ def make_splits(train, test, config, source, vectorizers=None):
         split_texts, split_labels = splits[split]
         return id_pipeline(train_ids if split == "train" else vectorized(split_texts), split_labels, config, training)
 
-    return DataSplits.assemble(pipeline, {split: len(split_texts) for split, (split_texts, _) in splits.items()},
-                               CLASS_NAMES, source, info=SentimentInfo(vectorizers, bag_term_scale, test_texts, test_labels))
+    return DataSplits.assemble(
+        pipeline,
+        {split: len(split_texts) for split, (split_texts, _) in splits.items()},
+        CLASS_NAMES,
+        source,
+        info=SentimentInfo(vectorizers, bag_term_scale, test_texts, test_labels),
+    )
 
 
 def builtin_arrays():

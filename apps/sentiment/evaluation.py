@@ -3,10 +3,9 @@ confident mistakes and an attention heat map of one review."""
 
 import re
 
+import keras
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
-
-import keras
 
 from apps.core.classification import binary_metrics
 from apps.core.plots import plot_learning_curves
@@ -38,8 +37,7 @@ def most_confident_mistakes(texts, labels, probabilities, decisions, count=MISTA
     confidence = np.where(decisions == 1, probabilities, 1.0 - probabilities)[wrong]
     chosen = wrong[np.argsort(-confidence, kind="stable")][:count]
     return [
-        {"index": int(i), "label": int(labels[i]), "probability": float(probabilities[i]),
-         "text": excerpt(texts[i])}
+        {"index": int(i), "label": int(labels[i]), "probability": float(probabilities[i]), "text": excerpt(texts[i])}
         for i in chosen
     ]
 
@@ -99,8 +97,7 @@ def attention_weights(model, text):
     words = [vocabulary[index] for index in ids[TOKEN_IDS][0][:limit] if index != 0]
     pooling = _layer_named(classifier, "chunk_pooling")
     pool_size = pooling.pool_size if pooling is not None else 1
-    per_word = np.array([weights[min(position // pool_size, len(weights) - 1)]
-                         for position in range(len(words))])
+    per_word = np.array([weights[min(position // pool_size, len(weights) - 1)] for position in range(len(words))])
     return words, per_word
 
 
@@ -123,7 +120,7 @@ def plot_attention_heat_map(words, weights, path, title, width_chars=95):
     relative = weights * len(weights) if len(weights) else weights
     spread = float(np.max(np.abs(np.log2(np.maximum(relative, 1e-12))))) if len(relative) else 1.0
     spread = int(np.clip(np.ceil(spread), 1, MAX_RELATIVE_OCTAVES))
-    norm = colors.LogNorm(vmin=2.0 ** -spread, vmax=2.0 ** spread)
+    norm = colors.LogNorm(vmin=2.0**-spread, vmax=2.0**spread)
     colour_map = plt.colormaps["RdBu_r"]
     columns = max((column + len(word) for entries in lines for word, _, column in entries), default=1)
     columns = max(columns, MIN_HEAT_MAP_COLUMNS)  # room for the title; text starts at the left
@@ -134,17 +131,30 @@ def plot_attention_heat_map(words, weights, path, title, width_chars=95):
     for row, entries in enumerate(lines):
         for word, weight, column in entries:
             shade = float(norm(weight * len(weights)))
-            axis.text(column, row, word, family="monospace", fontsize=9, va="center",
-                      color="white" if abs(shade - 0.5) > 0.3 else "black",
-                      bbox={"facecolor": colour_map(shade), "edgecolor": "none", "pad": 1.2})
+            axis.text(
+                column,
+                row,
+                word,
+                family="monospace",
+                fontsize=9,
+                va="center",
+                color="white" if abs(shade - 0.5) > 0.3 else "black",
+                bbox={"facecolor": colour_map(shade), "edgecolor": "none", "pad": 1.2},
+            )
     low, high = (float(weights.min()), float(weights.max())) if len(weights) else (0.0, 0.0)
-    bar = figure.colorbar(cm.ScalarMappable(norm=norm, cmap=colour_map), ax=axis, fraction=0.04, pad=0.01,
-                          label=f"× uniform (1/{len(weights)})")
+    bar = figure.colorbar(
+        cm.ScalarMappable(norm=norm, cmap=colour_map),
+        ax=axis,
+        fraction=0.04,
+        pad=0.01,
+        label=f"× uniform (1/{len(weights)})",
+    )
     ticks = 2.0 ** np.arange(-spread, spread + 1, max(1, spread // 3))
     bar.set_ticks(ticks, labels=[f"{tick:g}" if tick >= 1 else f"1/{1 / tick:g}" for tick in ticks])
     bar.minorticks_off()
-    axis.set_title(f"{title}\nweights {low:.4g} to {high:.4g}; uniform would be {1 / max(1, len(weights)):.4g}",
-                   fontsize=9)
+    axis.set_title(
+        f"{title}\nweights {low:.4g} to {high:.4g}; uniform would be {1 / max(1, len(weights)):.4g}", fontsize=9
+    )
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -204,8 +214,10 @@ def evaluate_sentiment(model, data, config, run):
     (run.path / "confident_mistakes.md").write_text(mistakes_markdown(mistakes, data.class_names))
     index = _heat_map_review(texts, labels)
     words, weights = attention_weights(model, str(texts[index]))
-    title = (f"Attention over test review {index} (true {data.class_names[labels[index]]}, "
-             f"P(positive) {probabilities[index]:.2f}, {config.model})")
+    title = (
+        f"Attention over test review {index} (true {data.class_names[labels[index]]}, "
+        f"P(positive) {probabilities[index]:.2f}, {config.model})"
+    )
     plots.append(plot_attention_heat_map(words, weights, run.plot_path("attention"), title))
     metrics["plots"] = [str(path) for path in plots]
     return metrics

@@ -36,20 +36,27 @@ def id_inputs(config):
 
 def limited_ids(inputs, config):
     """The inputs cut to `config.sequence_length` and its vocabulary sizes."""
-    limited = {TOKEN_IDS: LimitTokenIds(config.vocabulary_size, config.sequence_length,
-                                        name="limit_token_ids")(inputs[TOKEN_IDS])}
+    limited = {
+        TOKEN_IDS: LimitTokenIds(config.vocabulary_size, config.sequence_length, name="limit_token_ids")(
+            inputs[TOKEN_IDS]
+        )
+    }
     if config.uses_bigrams:
-        limited[BIGRAM_IDS] = LimitTokenIds(config.bigram_vocabulary_size, config.sequence_length,
-                                            name="limit_bigram_ids")(inputs[BIGRAM_IDS])
+        limited[BIGRAM_IDS] = LimitTokenIds(
+            config.bigram_vocabulary_size, config.sequence_length, name="limit_bigram_ids"
+        )(inputs[BIGRAM_IDS])
     return limited
 
 
 def add_bigrams(x, ids, config):
     if not config.uses_bigrams:
         return x
-    return BigramEmbedding(config.bigram_vocabulary_size, config.embedding_dim,
-                           table_dim=min(config.bigram_embedding_dim, config.embedding_dim),
-                           name="bigram_embedding")(x, ids[BIGRAM_IDS])
+    return BigramEmbedding(
+        config.bigram_vocabulary_size,
+        config.embedding_dim,
+        table_dim=min(config.bigram_embedding_dim, config.embedding_dim),
+        name="bigram_embedding",
+    )(x, ids[BIGRAM_IDS])
 
 
 def pooled_for_sequence_model(x, config):
@@ -71,8 +78,12 @@ def classifier_head(features, inputs, config):
     if not config.uses_bag:
         return keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="probability")(x)
     network = keras.layers.Dense(1, activation="sigmoid", dtype="float32", name=MEMBER_OUTPUTS[0])(x)
-    bag_logit = TfIdfBagLogit(config.bag_vocabulary_size, config.bag_learning_rate_multiplier,
-                              binary=config.bag_weighting == "nb", name=BAG_LAYER)(inputs[BAG_IDS], inputs[BAG_COUNTS])
+    bag_logit = TfIdfBagLogit(
+        config.bag_vocabulary_size,
+        config.bag_learning_rate_multiplier,
+        binary=config.bag_weighting == "nb",
+        name=BAG_LAYER,
+    )(inputs[BAG_IDS], inputs[BAG_COUNTS])
     bag = keras.layers.Activation("sigmoid", dtype="float32", name=MEMBER_OUTPUTS[1])(bag_logit)
     return MemberLogitCombination(len(MEMBER_OUTPUTS), dtype="float32", name="probability")([network, bag])
 
@@ -86,15 +97,21 @@ def build_transformer(config):
     """
     inputs = id_inputs(config)
     ids = limited_ids(inputs, config)
-    x = TokenAndPositionEmbedding(config.vocabulary_size, config.sequence_length, config.embedding_dim,
-                                  mask_zero=True, name="token_embedding")(ids[TOKEN_IDS])
+    x = TokenAndPositionEmbedding(
+        config.vocabulary_size, config.sequence_length, config.embedding_dim, mask_zero=True, name="token_embedding"
+    )(ids[TOKEN_IDS])
     x = add_bigrams(x, ids, config)
     embedding_summary = MaskedMeanMaxPooling(name="embedding_pooling")(x)
     x = pooled_for_sequence_model(x, config)
     for index in range(1, config.num_blocks + 1):
-        x = TransformerEncoderBlock(config.num_heads, config.intermediate_dim, dropout=config.dropout,
-                                    activation="gelu", seed=config.seed,
-                                    name=f"{ENCODER_BLOCK_PREFIX}{index}")(x)
+        x = TransformerEncoderBlock(
+            config.num_heads,
+            config.intermediate_dim,
+            dropout=config.dropout,
+            activation="gelu",
+            seed=config.seed,
+            name=f"{ENCODER_BLOCK_PREFIX}{index}",
+        )(x)
     encoder_summary = MaskedMeanMaxPooling(name="encoder_pooling")(x)
     outputs = classifier_head([embedding_summary, encoder_summary], inputs, config)
     return keras.Model(inputs, outputs, name="sentiment_transformer")
@@ -110,8 +127,9 @@ def build_recurrent(config):
     attention pooling (`layers.BahdanauAttention`, queried by the mean/max summary)."""
     inputs = id_inputs(config)
     ids = limited_ids(inputs, config)
-    x = keras.layers.Embedding(config.vocabulary_size, config.embedding_dim, mask_zero=True,
-                               name="token_embedding")(ids[TOKEN_IDS])
+    x = keras.layers.Embedding(config.vocabulary_size, config.embedding_dim, mask_zero=True, name="token_embedding")(
+        ids[TOKEN_IDS]
+    )
     x = add_bigrams(x, ids, config)
     x = pooled_for_sequence_model(x, config)
     x = keras.layers.Bidirectional(_rnn(config), name="bidirectional_rnn")(x)
@@ -155,8 +173,16 @@ class SentimentClassifier(keras.Model):
         network_label_smoothing: label smoothing of the network member's targets.
     """
 
-    def __init__(self, classifier, token_vectorizer, bigram_vectorizer=None, bag_vectorizer=None,
-                 bag_max_terms=1024, network_label_smoothing=0.0, **kwargs):
+    def __init__(
+        self,
+        classifier,
+        token_vectorizer,
+        bigram_vectorizer=None,
+        bag_vectorizer=None,
+        bag_max_terms=1024,
+        network_label_smoothing=0.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.classifier = classifier
         self.token_vectorizer = token_vectorizer
@@ -260,8 +286,9 @@ def _members_model(classifier):
     names = {layer.name for layer in classifier.layers}
     if not all(name in names for name in MEMBER_OUTPUTS):
         return None
-    return keras.Model(classifier.inputs, [classifier.get_layer(name).output for name in MEMBER_OUTPUTS],
-                       name="members")
+    return keras.Model(
+        classifier.inputs, [classifier.get_layer(name).output for name in MEMBER_OUTPUTS], name="members"
+    )
 
 
 def fit_member_combination(model, dataset):

@@ -9,10 +9,9 @@ are adapted on the training split only and travel inside the saved model (`Senti
 nothing else. Every one of them reads a text's first `MAX_TEXT_CHARACTERS` only.
 """
 
+import keras
 import numpy as np
 import tensorflow as tf
-
-import keras
 
 TOKEN_IDS = "token_ids"
 BIGRAM_IDS = "bigram_ids"
@@ -88,8 +87,10 @@ def bag_of_ngrams(ngram_ids, max_terms):
 
     ids, frequencies = per_text(present.indices[:, 1]), per_text(present.values)
     shape = tf.stack([rows, tf.constant(max_terms, tf.int64)])
-    return {BAG_IDS: tf.cast(ids.to_tensor(shape=shape), tf.int32),
-            BAG_COUNTS: tf.cast(frequencies.to_tensor(shape=shape), tf.float32)}
+    return {
+        BAG_IDS: tf.cast(ids.to_tensor(shape=shape), tf.int32),
+        BAG_COUNTS: tf.cast(frequencies.to_tensor(shape=shape), tf.float32),
+    }
 
 
 def bag_of_ngrams_for_backend(ngram_ids, max_terms):
@@ -144,7 +145,7 @@ def vectorize_texts(vectorizers, texts, bag_max_terms=None):
             ids.update(_bag_arrays(vectorizer, texts, bag_max_terms))
             continue
         chunks = [
-            np.asarray(keras.ops.convert_to_numpy(vectorizer(texts[start:start + VECTORIZE_BATCH])))
+            np.asarray(keras.ops.convert_to_numpy(vectorizer(texts[start : start + VECTORIZE_BATCH])))
             for start in range(0, len(texts), VECTORIZE_BATCH)
         ]
         length = vectorizer.get_config()["output_sequence_length"]
@@ -153,7 +154,8 @@ def vectorize_texts(vectorizers, texts, bag_max_terms=None):
 
 
 def _bag_arrays(vectorizer, texts, max_terms):
-    chunks = [bag_of_ngrams(vectorizer(texts[start:start + VECTORIZE_BATCH]), max_terms)
-              for start in range(0, len(texts), VECTORIZE_BATCH)] or [bag_of_ngrams(tf.zeros((0, 1)), max_terms)]
+    chunks = [
+        bag_of_ngrams(vectorizer(texts[start : start + VECTORIZE_BATCH]), max_terms)
+        for start in range(0, len(texts), VECTORIZE_BATCH)
+    ] or [bag_of_ngrams(tf.zeros((0, 1)), max_terms)]
     return {name: np.concatenate([chunk[name].numpy() for chunk in chunks]) for name in (BAG_IDS, BAG_COUNTS)}
-

@@ -28,8 +28,9 @@ class TrainSpy:
 
             result = hook(app_self, model, data, config, run, callbacks, initial_epoch)
             assert isinstance(result, keras.callbacks.History), f"App.train returned {type(result).__name__}"
-            self.calls.append({"config": config, "run": run, "logged": set(result.history), "model": model,
-                               "data": data})
+            self.calls.append(
+                {"config": config, "run": run, "logged": set(result.history), "model": model, "data": data}
+            )
             return result
 
         monkeypatch.setattr(type(app), "train", spy)
@@ -89,8 +90,11 @@ class Events:
 
     def plugin_tags(self, plugin):
         """The tags whose summaries belong to `plugin` ("images", "scalars", "pr_curves"...)."""
-        return {tag for tag in self.accumulator.Tags()["tensors"]
-                if self.accumulator.SummaryMetadata(tag).plugin_data.plugin_name == plugin}
+        return {
+            tag
+            for tag in self.accumulator.Tags()["tensors"]
+            if self.accumulator.SummaryMetadata(tag).plugin_data.plugin_name == plugin
+        }
 
 
 def read_events(folder):
@@ -120,8 +124,9 @@ def check_tensorboard(app, run, metrics):
 
 
 def scalar_metrics(metrics):
-    return {key: value for key, value in metrics.items() if isinstance(value, (int, float))
-            and not isinstance(value, bool)}
+    return {
+        key: value for key, value in metrics.items() if isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
 
 
 def check_reload_and_evaluate(app, run, trained_metrics):
@@ -149,8 +154,10 @@ def check_reload_and_evaluate(app, run, trained_metrics):
     decoded = app.decode_predictions(model(batch[0], training=False), model)
     assert isinstance(decoded, dict) and decoded
     for value in decoded.values():
-        assert keras.ops.shape(value)[0] == keras.ops.shape(keras.ops.convert_to_tensor(
-            next(iter(keras.tree.flatten(batch[1])))))[0]
+        assert (
+            keras.ops.shape(value)[0]
+            == keras.ops.shape(keras.ops.convert_to_tensor(next(iter(keras.tree.flatten(batch[1])))))[0]
+        )
     return metrics
 
 
@@ -202,8 +209,9 @@ def assert_same_outputs(expected, actual, where):
         if value.dtype.kind in "SOU":
             assert got.reshape(-1).tolist() == value.reshape(-1).tolist(), f"{where}:{name}"
         else:
-            np.testing.assert_allclose(got.astype(np.float64), value.astype(np.float64), rtol=1e-4, atol=1e-5,
-                                       err_msg=f"{where}:{name}")
+            np.testing.assert_allclose(
+                got.astype(np.float64), value.astype(np.float64), rtol=1e-4, atol=1e-5, err_msg=f"{where}:{name}"
+            )
 
 
 def check_served(app, model_base_path, answers):
@@ -264,6 +272,9 @@ def check_answers_in_float32(app, model, data):
     batch = next(iter(data.train))
     inputs = batch[0] if isinstance(batch, tuple) else batch
     outputs = app.decode_predictions(model(inputs, training=False), model)
-    low = {name: keras.backend.standardize_dtype(value.dtype) for name, value in outputs.items()
-           if keras.backend.standardize_dtype(value.dtype) in ("bfloat16", "float16")}
+    low = {
+        name: keras.backend.standardize_dtype(value.dtype)
+        for name, value in outputs.items()
+        if keras.backend.standardize_dtype(value.dtype) in ("bfloat16", "float16")
+    }
     assert not low, f"16-bit outputs reach the decode step: {low}"

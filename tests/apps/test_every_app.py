@@ -19,7 +19,11 @@ def test_every_catalog_entry_reads_what_its_app_class_holds():
     for name in APP_NAMES:
         entry, app_class = registry.entry(name), registry.entry(name).app_class()
         assert (app_class.name, app_class.title, app_class.objective, app_class.config_class) == (
-            name, entry.title, entry.objective, entry.config_class)
+            name,
+            entry.title,
+            entry.objective,
+            entry.config_class,
+        )
 
 
 # Off TensorFlow, `kapps export` reruns itself on TensorFlow in a subprocess that loads the
@@ -31,8 +35,9 @@ EXPORTED_OFF_TENSORFLOW_IN_FAST_TESTS = ("churn",)
 @pytest.mark.multibackend
 def test_train_reload_evaluate_export_serve(app, tmp_path, tmp_path_factory):
     """On every backend: train through `App.train` (on two replicas: `mirrored` on
-    TensorFlow, `data-parallel` on JAX) with the evaluation in TensorBoard, reload the `.keras` file, evaluate. On TensorFlow,
-    export a SavedModel that takes the same raw inputs and answers every sample request,
+    TensorFlow, `data-parallel` on JAX) with the evaluation in TensorBoard, reload the `.keras`
+    file, evaluate. On TensorFlow, export a SavedModel that takes the same raw inputs and answers
+    every sample request,
     in process and over REST and gRPC; off it, export churn's run (the others: slow test below).
     The run and the export are the session's (`tiny_runs`), which the app's own tests read too."""
     import keras

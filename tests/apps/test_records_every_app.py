@@ -18,8 +18,9 @@ def _examples(dataset):
     """The examples of a raw split, each as a sorted tuple of its features' bytes (order-free)."""
     rows = []
     for example in dataset.as_numpy_iterator():
-        rows.append(tuple((key, np.asarray(value).tobytes(), np.asarray(value).shape)
-                          for key, value in sorted(example.items())))
+        rows.append(
+            tuple((key, np.asarray(value).tobytes(), np.asarray(value).shape) for key, value in sorted(example.items()))
+        )
     return sorted(rows)
 
 
@@ -42,6 +43,7 @@ def test_records_hold_the_source_examples_and_train_the_same_pipelines(name, tmp
     from_records = app.load_data(config.replace(data=f"records:{tmp_path / 'records'}"))
     assert from_records.train_examples == direct.train_examples
     assert from_records.test_examples == direct.test_examples
-    assert tf.nest.map_structure(lambda spec: spec.dtype, from_records.train.element_spec) == \
-        tf.nest.map_structure(lambda spec: spec.dtype, direct.train.element_spec)
+    assert tf.nest.map_structure(lambda spec: spec.dtype, from_records.train.element_spec) == tf.nest.map_structure(
+        lambda spec: spec.dtype, direct.train.element_spec
+    )
     assert sum(1 for _ in from_records.train) == sum(1 for _ in direct.train)

@@ -2,7 +2,6 @@
 memory of a whole process tree."""
 
 import importlib.util
-import subprocess
 import sys
 from pathlib import Path
 
@@ -24,7 +23,10 @@ def test_synthetic_folder_is_coco_with_boxes_inside_480x360_jpegs(tmp_path):
     document = benchmark.write_coco_folder(tmp_path / "coco", 6)
     coco = COCO(str(document))
     assert len(coco.getImgIds()) == 6 and [category["name"] for category in coco.loadCats(coco.getCatIds())] == [
-        "disc", "square", "bar"]
+        "disc",
+        "square",
+        "bar",
+    ]
     for image in coco.loadImgs(coco.getImgIds()):
         with Image.open(document.parent / "images" / image["file_name"]) as picture:
             assert picture.format == "JPEG" and picture.size == (480, 360) == (image["width"], image["height"])
@@ -35,7 +37,9 @@ def test_synthetic_folder_is_coco_with_boxes_inside_480x360_jpegs(tmp_path):
 
 def test_peak_memory_counts_the_children_of_the_command(tmp_path):
     benchmark = _benchmark()
-    grow_in_child = ("import subprocess, sys; subprocess.run([sys.executable, '-c', "
-                     "'import time; block = bytes(range(256)) * (300 * 2**12); time.sleep(1.5)'])")
+    grow_in_child = (
+        "import subprocess, sys; subprocess.run([sys.executable, '-c', "
+        "'import time; block = bytes(range(256)) * (300 * 2**12); time.sleep(1.5)'])"
+    )
     status, peak_mb, _ = benchmark.run_measured([sys.executable, "-c", grow_in_child], None, tmp_path / "log")
     assert status == 0 and peak_mb > 300

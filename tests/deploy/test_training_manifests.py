@@ -55,15 +55,19 @@ def test_indexed_job_builds_a_tf_config_naming_every_pod():
     spec_for_pod = json.loads(tf_config.replace('\\"', '"').replace("${JOB_COMPLETION_INDEX}", "1"))
     name, port = job["metadata"]["name"], service["spec"]["ports"][0]["port"]
     assert spec_for_pod["cluster"]["worker"] == [
-        f"{name}-{index}.{service['metadata']['name']}:{port}" for index in range(spec["completions"])]
+        f"{name}-{index}.{service['metadata']['name']}:{port}" for index in range(spec["completions"])
+    ]
     assert spec_for_pod["task"] == {"type": "worker", "index": 1}
     _check_train_command(shlex.split(script.split("exec kapps", 1)[1]))
 
 
 def test_the_image_holds_every_package_it_installs():
     copied = re.findall(r"^COPY (\S+) \1$", (DEPLOY / "Dockerfile").read_text(), re.M)
-    packages = [line.strip() for line in (DEPLOY.parents[1] / "setup.cfg").read_text().split("include =")[1]
-                .split("\n\n")[0].splitlines() if line.strip() and "*" not in line]
+    packages = [
+        line.strip()
+        for line in (DEPLOY.parents[1] / "setup.cfg").read_text().split("include =")[1].split("\n\n")[0].splitlines()
+        if line.strip() and "*" not in line
+    ]
     assert set(packages) <= set(copied), (packages, copied)
 
 

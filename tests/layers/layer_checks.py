@@ -15,7 +15,8 @@ every layer on whichever backend `KERAS_BACKEND` selects:
 
 import dataclasses
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -94,9 +95,7 @@ def call_layer(spec, layer, xs, **kwargs):
 
 
 def symbolic_inputs(spec):
-    return [
-        keras.Input(shape=inp.shape[1:], dtype=inp.dtype) for inp in spec.inputs
-    ]
+    return [keras.Input(shape=inp.shape[1:], dtype=inp.dtype) for inp in spec.inputs]
 
 
 def build_model(spec, layer, with_masking=False):
@@ -161,12 +160,7 @@ def assert_close(a, b, atol=1e-5, rtol=1e-5):
 
 def constructor_arg_names(cls):
     params = inspect.signature(cls.__init__).parameters.values()
-    return [
-        p.name
-        for p in params
-        if p.name != "self"
-        and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-    ]
+    return [p.name for p in params if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
 
 
 class StandardLayerChecks:
@@ -238,10 +232,12 @@ class StandardLayerChecks:
         layer = self.make_layer()
         model = build_model(self.spec, layer, with_masking=True)
         xs = unwrap(make_inputs(self.spec))
-        targets = [np.random.default_rng(1).normal(size=shape).astype("float32")
-                   for shape in expected_shapes(self.spec)]
+        targets = [
+            np.random.default_rng(1).normal(size=shape).astype("float32") for shape in expected_shapes(self.spec)
+        ]
         model.compile(
-            optimizer=keras.optimizers.Adam(1e-2), loss="mse",
+            optimizer=keras.optimizers.Adam(1e-2),
+            loss="mse",
             jit_compile=BACKEND == "jax",
         )
         before = {w.path: to_numpy(w).copy() for w in layer.trainable_weights}
@@ -254,9 +250,7 @@ class StandardLayerChecks:
         for w in layer.trainable_weights:
             if any(name in w.path for name in self.spec.may_not_train):
                 continue
-            assert not np.allclose(before[w.path], to_numpy(w)), (
-                f"weight {w.path} did not change after a training step"
-            )
+            assert not np.allclose(before[w.path], to_numpy(w)), f"weight {w.path} did not change after a training step"
 
     # -- mixed precision ----------------------------------------------------
     @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])

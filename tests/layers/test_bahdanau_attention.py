@@ -36,9 +36,7 @@ def numpy_bahdanau(layer, query, value, value_mask):
     w_q = lc.to_numpy(layer.query_dense.kernel)
     w_k, b = [lc.to_numpy(w) for w in layer.key_dense.weights]
     v = lc.to_numpy(layer.score_dense.kernel)[:, 0]
-    hidden = np.tanh(
-        (query @ w_q)[:, :, None, :] + (value @ w_k + b)[:, None, :, :]
-    )
+    hidden = np.tanh((query @ w_q)[:, :, None, :] + (value @ w_k + b)[:, None, :, :])
     scores = hidden @ v  # (batch, Tq, Tv)
     scores = np.where(value_mask[:, None, :], scores, -np.inf)
     weights = np.exp(scores - scores.max(-1, keepdims=True))
@@ -52,13 +50,9 @@ def test_matches_numpy_formula(rank2_query):
     query = rng.normal(size=(2, 3, 8)).astype("float32")
     value = rng.normal(size=(2, 5, 6)).astype("float32")
     mask = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], bool)
-    layer = BahdanauAttention(
-        units=4, bias_initializer=keras.initializers.RandomNormal(seed=1)
-    )
+    layer = BahdanauAttention(units=4, bias_initializer=keras.initializers.RandomNormal(seed=1))
     q = query[:, 0] if rank2_query else query
-    context, weights = layer(
-        [q, value], mask=[None, mask], return_attention_scores=True
-    )
+    context, weights = layer([q, value], mask=[None, mask], return_attention_scores=True)
     ref_context, ref_weights = numpy_bahdanau(layer, query, value, mask)
     if rank2_query:
         ref_context, ref_weights = ref_context[:, 0], ref_weights[:, 0]
@@ -68,8 +62,7 @@ def test_matches_numpy_formula(rank2_query):
 
 def test_symbolic_scores_shape():
     q, v = keras.Input((3, 8)), keras.Input((5, 6))
-    context, weights = BahdanauAttention(4)([q, v],
-                                            return_attention_scores=True)
+    context, weights = BahdanauAttention(4)([q, v], return_attention_scores=True)
     assert tuple(context.shape) == (None, 3, 6)
     assert tuple(weights.shape) == (None, 3, 5)
 

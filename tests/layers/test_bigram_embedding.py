@@ -10,8 +10,7 @@ pytestmark = pytest.mark.multibackend
 class TestStandard(lc.StandardLayerChecks):
     spec = lc.LayerSpec(
         cls=BigramEmbedding,
-        init_kwargs={"vocabulary_size": 20, "embedding_dim": 8,
-                     "table_dim": 4},
+        init_kwargs={"vocabulary_size": 20, "embedding_dim": 8, "table_dim": 4},
         inputs=[
             lc.InputSpec((2, 6, 8), padded_steps=2),
             lc.InputSpec((2, 6), dtype="int32", int_high=20),
@@ -41,5 +40,4 @@ def test_rejects_bad_arguments():
     with pytest.raises(ValueError, match="table_dim=0"):
         BigramEmbedding(10, 6, table_dim=0)
     with pytest.raises(ValueError, match="embedding_dim=6"):
-        BigramEmbedding(10, 6)(np.zeros((1, 3, 5), "float32"),
-                               np.ones((1, 3), "int32"))
+        BigramEmbedding(10, 6)(np.zeros((1, 3, 5), "float32"), np.ones((1, 3), "int32"))

@@ -38,15 +38,12 @@ def test_zeroed_branch_is_projection():
     block(x)
     zero_last_norm(block.expand_norm)
     # The reference is a plain strided 1x1 convolution with the same kernel.
-    strided = keras.layers.Conv2D(block.projection_conv.filters, 1, strides=2,
-                                  padding="same", use_bias=False)
+    strided = keras.layers.Conv2D(block.projection_conv.filters, 1, strides=2, padding="same", use_bias=False)
     strided.build(x.shape)
     strided.set_weights(block.projection_conv.get_weights())
     projection = block.projection_norm(strided(x), training=False)
-    lc.assert_close(block(x, training=False),
-                    np.maximum(lc.to_numpy(projection), 0.0))
+    lc.assert_close(block(x, training=False), np.maximum(lc.to_numpy(projection), 0.0))
 
 
 def test_rejects_bad_arguments():
-    lc.check_invalid_argument(BottleneckBlock, {"filters": 4, "expansion": 0},
-                              "expansion=0")
+    lc.check_invalid_argument(BottleneckBlock, {"filters": 4, "expansion": 0}, "expansion=0")

@@ -53,6 +53,4 @@ def test_zeroed_branch_is_identity():
 
 
 def test_rejects_bad_arguments():
-    lc.check_invalid_argument(ConvResidualBlock1D, {"filters": 4,
-                                                    "kernel_size": 0},
-                              "kernel_size=0")
+    lc.check_invalid_argument(ConvResidualBlock1D, {"filters": 4, "kernel_size": 0}, "kernel_size=0")

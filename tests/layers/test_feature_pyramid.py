@@ -5,6 +5,7 @@ import pytest
 from layers import FeaturePyramid
 from tests.layers import layer_checks as lc
 
+
 @pytest.mark.multibackend
 class TestStandard(lc.StandardLayerChecks):
     spec = lc.LayerSpec(
@@ -38,13 +39,20 @@ def test_odd_sizes_and_extra_levels():
     inputs = [keras.Input((13, 13, 4)), keras.Input((7, 7, 8)), keras.Input((4, 4, 8))]
     layer = FeaturePyramid(6, extra_levels=2)
     levels = layer(inputs)
-    assert [tuple(level.shape) for level in levels] == [(None, 13, 13, 6), (None, 7, 7, 6), (None, 4, 4, 6),
-                                                       (None, 2, 2, 6), (None, 1, 1, 6)]
-    assert [tuple(shape) for shape in layer.compute_output_shape([tuple(x.shape) for x in inputs])] == \
-        [tuple(level.shape) for level in levels]
+    assert [tuple(level.shape) for level in levels] == [
+        (None, 13, 13, 6),
+        (None, 7, 7, 6),
+        (None, 4, 4, 6),
+        (None, 2, 2, 6),
+        (None, 1, 1, 6),
+    ]
+    assert [tuple(shape) for shape in layer.compute_output_shape([tuple(x.shape) for x in inputs])] == [
+        tuple(level.shape) for level in levels
+    ]
     model = keras.Model(inputs, levels)
-    outputs = model([np.ones((2, 13, 13, 4), "float32"), np.ones((2, 7, 7, 8), "float32"),
-                     np.ones((2, 4, 4, 8), "float32")])
+    outputs = model(
+        [np.ones((2, 13, 13, 4), "float32"), np.ones((2, 7, 7, 8), "float32"), np.ones((2, 4, 4, 8), "float32")]
+    )
     assert tuple(outputs[-1].shape) == (2, 1, 1, 6)
 
 

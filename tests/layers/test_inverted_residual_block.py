@@ -44,5 +44,4 @@ def test_no_residual_when_shape_changes():
 
 
 def test_rejects_bad_arguments():
-    lc.check_invalid_argument(InvertedResidualBlock,
-                              {"filters": 4, "strides": -1}, "strides=-1")
+    lc.check_invalid_argument(InvertedResidualBlock, {"filters": 4, "strides": -1}, "strides=-1")

@@ -1,4 +1,3 @@
-import keras
 import numpy as np
 import pytest
 
@@ -57,12 +56,9 @@ def test_matches_numpy_formula(score):
     value = rng.normal(size=(2, 5, 4)).astype("float32")
     mask = np.array([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0]], bool)
     layer = LuongAttention(score=score)
-    context, weights = layer(
-        [query, value, key], mask=[None, mask], return_attention_scores=True
-    )
+    context, weights = layer([query, value, key], mask=[None, mask], return_attention_scores=True)
     kernel = lc.to_numpy(layer.query_dense.kernel) if score == "general" else None
-    ref_context, ref_weights = numpy_luong(score, query, key, value, mask,
-                                           kernel)
+    ref_context, ref_weights = numpy_luong(score, query, key, value, mask, kernel)
     lc.assert_close(context, ref_context)
     lc.assert_close(weights, ref_weights)
 
@@ -70,8 +66,7 @@ def test_matches_numpy_formula(score):
 def test_rank2_query():
     query = np.ones((2, 6), "float32")
     value = np.random.default_rng(0).normal(size=(2, 5, 6)).astype("float32")
-    context, weights = LuongAttention()([query, value],
-                                        return_attention_scores=True)
+    context, weights = LuongAttention()([query, value], return_attention_scores=True)
     assert tuple(context.shape) == (2, 6)
     assert tuple(weights.shape) == (2, 5)
 
@@ -80,6 +75,4 @@ def test_rejects_bad_arguments():
     with pytest.raises(ValueError, match="score='cosine'"):
         LuongAttention(score="cosine")
     with pytest.raises(ValueError, match="same feature size"):
-        LuongAttention(score="dot")(
-            [np.ones((2, 3, 4), "float32"), np.ones((2, 5, 6), "float32")]
-        )
+        LuongAttention(score="dot")([np.ones((2, 3, 4), "float32"), np.ones((2, 5, 6), "float32")])

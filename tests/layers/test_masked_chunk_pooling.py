@@ -9,10 +9,7 @@ pytestmark = pytest.mark.multibackend
 
 def pooled_mask(mask, pool_size):
     steps = mask.shape[1]
-    return np.stack(
-        [mask[:, start : start + pool_size].any(1)
-         for start in range(0, steps, pool_size)], axis=1
-    )
+    return np.stack([mask[:, start : start + pool_size].any(1) for start in range(0, steps, pool_size)], axis=1)
 
 
 class TestStandard(lc.StandardLayerChecks):
@@ -44,9 +41,7 @@ def test_averages_valid_steps_only():
     pooled = lc.to_numpy(MaskedChunkPooling(3)(x, mask=mask))
     # Chunks from step 0, the last one the remainder (step 6 alone); padding
     # never enters a mean, and a chunk of padding only pools to zeros.
-    np.testing.assert_allclose(
-        pooled, numpy_chunk_means(x, mask, 3), rtol=1e-5, atol=1e-6
-    )
+    np.testing.assert_allclose(pooled, numpy_chunk_means(x, mask, 3), rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(pooled[1, 1:], 0.0)
 
 

@@ -28,14 +28,14 @@ def test_matches_numpy_masked_mean_and_max():
     for row in range(2):
         valid = x[row][mask[row]]
         np.testing.assert_allclose(
-            pooled[row], np.concatenate([valid.mean(0), valid.max(0)]),
-            rtol=1e-5, atol=1e-6,
+            pooled[row],
+            np.concatenate([valid.mean(0), valid.max(0)]),
+            rtol=1e-5,
+            atol=1e-6,
         )
     np.testing.assert_array_equal(pooled[2], np.zeros(8))  # an empty text
     unmasked = lc.to_numpy(MaskedMeanMaxPooling()(x))
-    np.testing.assert_allclose(
-        unmasked[:, 4:], x.max(1), rtol=1e-6
-    )
+    np.testing.assert_allclose(unmasked[:, 4:], x.max(1), rtol=1e-6)
 
 
 def test_rejects_inputs_without_steps():

@@ -45,9 +45,7 @@ def copy_weights_from_keras_mha(layer, mha):
     k_k, k_b = [lc.to_numpy(w) for w in mha.key_dense.weights]
     v_k, v_b = [lc.to_numpy(w) for w in mha.value_dense.weights]
     o_k, o_b = [lc.to_numpy(w) for w in mha.output_dense.weights]
-    kernel = np.concatenate(
-        [w.reshape(features, -1) for w in (q_k, k_k, v_k)], axis=-1
-    )
+    kernel = np.concatenate([w.reshape(features, -1) for w in (q_k, k_k, v_k)], axis=-1)
     bias = np.concatenate([b.reshape(-1) for b in (q_b, k_b, v_b)])
     layer.qkv_dense.set_weights([kernel, bias])
     layer.output_dense.set_weights([o_k.reshape(-1, o_k.shape[-1]), o_b])
@@ -61,9 +59,7 @@ def paired_layers(causal=False, **kwargs):
     bias_init = keras.initializers.RandomNormal(seed=2)
     mha.query_dense.bias.assign(bias_init(mha.query_dense.bias.shape))
     mha.output_dense.bias.assign(bias_init(mha.output_dense.bias.shape))
-    layer = MultiHeadSelfAttention(
-        num_heads=3, key_dim=4, use_causal_mask=causal, **kwargs
-    )
+    layer = MultiHeadSelfAttention(num_heads=3, key_dim=4, use_causal_mask=causal, **kwargs)
     layer(x)
     copy_weights_from_keras_mha(layer, mha)
     return layer, mha, x
@@ -96,18 +92,14 @@ def test_matches_keras_multi_head_attention(fused, causal, masked):
     ours, ref = lc.to_numpy(ours), lc.to_numpy(ref)
     np.testing.assert_allclose(ours[mask], ref[mask], atol=1e-5, rtol=1e-5)
     if not fused:
-        _, scores = layer(x, mask=mask if masked else None,
-                          return_attention_scores=True)
+        _, scores = layer(x, mask=mask if masked else None, return_attention_scores=True)
         scores, ref_scores = lc.to_numpy(scores), lc.to_numpy(ref_scores)
         valid = np.broadcast_to(mask[:, None, :, None], scores.shape)
-        np.testing.assert_allclose(
-            scores[valid], ref_scores[valid], atol=1e-5, rtol=1e-5
-        )
+        np.testing.assert_allclose(scores[valid], ref_scores[valid], atol=1e-5, rtol=1e-5)
 
 
 def test_scores_are_masked_probabilities():
-    layer = MultiHeadSelfAttention(num_heads=2, key_dim=4,
-                                   use_causal_mask=True)
+    layer = MultiHeadSelfAttention(num_heads=2, key_dim=4, use_causal_mask=True)
     x = np.random.default_rng(0).normal(size=(2, 5, 8)).astype("float32")
     mask = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], bool)
     _, scores = layer(x, mask=mask, return_attention_scores=True)
@@ -131,8 +123,7 @@ def test_fused_and_explicit_paths_agree():
     x = np.random.default_rng(0).normal(size=(2, 6, 8)).astype("float32")
     mask = np.array([[1] * 6, [1] * 4 + [0] * 2], bool)
     fused = MultiHeadSelfAttention(2, 4, use_causal_mask=True)
-    explicit = MultiHeadSelfAttention(2, 4, use_causal_mask=True,
-                                      fused_attention=False)
+    explicit = MultiHeadSelfAttention(2, 4, use_causal_mask=True, fused_attention=False)
     fused(x)
     explicit(x)
     explicit.set_weights(fused.get_weights())
@@ -144,9 +135,7 @@ def test_dropout_only_in_training():
     layer = MultiHeadSelfAttention(2, 4, dropout=0.5, seed=0)
     x = np.random.default_rng(0).normal(size=(2, 6, 8)).astype("float32")
     lc.assert_close(layer(x), layer(x, training=False))
-    assert not np.allclose(
-        lc.to_numpy(layer(x, training=True)), lc.to_numpy(layer(x))
-    )
+    assert not np.allclose(lc.to_numpy(layer(x, training=True)), lc.to_numpy(layer(x)))
 
 
 @pytest.mark.parametrize(

@@ -24,8 +24,7 @@ def test_returns_table_rows_for_shorter_inputs():
     table = lc.to_numpy(layer.embeddings)
     np.testing.assert_allclose(out[0], table[:3])
     np.testing.assert_allclose(out[1], table[:3])
-    shifted = lc.to_numpy(layer(np.zeros((1, 3, 4), "float32"),
-                                start_index=2))
+    shifted = lc.to_numpy(layer(np.zeros((1, 3, 4), "float32"), start_index=2))
     np.testing.assert_allclose(shifted[0], table[2:5])
 
 

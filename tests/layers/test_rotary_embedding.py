@@ -32,8 +32,7 @@ def numpy_rope(x, base=10000.0, scale=1.0, start=0):
 def test_matches_numpy(shape):
     x = np.random.default_rng(0).normal(size=shape).astype("float32")
     layer = RotaryEmbedding(scaling_factor=2.0)
-    lc.assert_close(layer(x, start_index=3),
-                    numpy_rope(x, scale=2.0, start=3), atol=1e-5)
+    lc.assert_close(layer(x, start_index=3), numpy_rope(x, scale=2.0, start=3), atol=1e-5)
 
 
 def test_scores_depend_only_on_relative_position():
@@ -43,8 +42,7 @@ def test_scores_depend_only_on_relative_position():
     layer = RotaryEmbedding()
     rq, rk = lc.to_numpy(layer(q))[0], lc.to_numpy(layer(k))[0]
     np.testing.assert_allclose(rq[3] @ rk[1], rq[4] @ rk[2], rtol=1e-4)
-    np.testing.assert_allclose(np.linalg.norm(rq, axis=-1),
-                               np.linalg.norm(q[0], axis=-1), rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(rq, axis=-1), np.linalg.norm(q[0], axis=-1), rtol=1e-5)
 
 
 def test_rejects_bad_arguments():

@@ -42,9 +42,7 @@ def test_start_index_and_custom_wavelength():
     x = np.zeros((1, 3, 6), "float32")
     layer = SinusoidalPositionEncoding(max_wavelength=100.0)
     encoding = lc.to_numpy(layer(x, start_index=5))
-    np.testing.assert_allclose(
-        encoding[0], numpy_table(8, 6, base=100.0)[5:], atol=1e-5
-    )
+    np.testing.assert_allclose(encoding[0], numpy_table(8, 6, base=100.0)[5:], atol=1e-5)
 
 
 def test_rejects_bad_arguments():

@@ -16,8 +16,7 @@ class TestStandard(lc.StandardLayerChecks):
             "sequence_length": 6,
             "embedding_dim": 8,
         },
-        inputs=[lc.InputSpec((2, 6), dtype="int32", int_high=20,
-                             padded_steps=2)],
+        inputs=[lc.InputSpec((2, 6), dtype="int32", int_high=20, padded_steps=2)],
         expected_output_shape=(2, 6, 8),
         mask_source="own",
     )
@@ -29,8 +28,7 @@ def test_is_token_plus_position():
     out = lc.to_numpy(layer(ids))
     tokens = lc.to_numpy(layer.token_embedding.embeddings)
     positions = lc.to_numpy(layer.position_embedding.embeddings)
-    np.testing.assert_allclose(out, tokens[ids] + positions[None, :4],
-                               atol=1e-6)
+    np.testing.assert_allclose(out, tokens[ids] + positions[None, :4], atol=1e-6)
 
 
 def test_mask_zero_false_produces_no_mask():

@@ -40,8 +40,7 @@ class TestStandardDecoderOnly(lc.StandardLayerChecks):
 
 def inputs():
     rng = np.random.default_rng(0)
-    return (rng.normal(size=(2, 5, 8)).astype("float32"),
-            rng.normal(size=(2, 6, 8)).astype("float32"))
+    return (rng.normal(size=(2, 5, 8)).astype("float32"), rng.normal(size=(2, 6, 8)).astype("float32"))
 
 
 def test_self_attention_is_causal():
@@ -70,16 +69,13 @@ def test_encoder_padding_is_ignored():
 def test_returns_both_attention_scores():
     decoder, encoder = inputs()
     block = TransformerDecoderBlock(2, 16)
-    out, self_scores, cross_scores = block(decoder, encoder,
-                                           return_attention_scores=True)
+    out, self_scores, cross_scores = block(decoder, encoder, return_attention_scores=True)
     assert tuple(self_scores.shape) == (2, 2, 5, 5)
     assert tuple(cross_scores.shape) == (2, 2, 5, 6)
     assert np.all(lc.to_numpy(self_scores)[:, :, 0, 1:] == 0.0)
     lc.assert_close(out, block(decoder, encoder))
-    sym = block(keras.Input((5, 8)), keras.Input((6, 8)),
-                return_attention_scores=True)
-    assert [tuple(t.shape) for t in sym] == [
-        (None, 5, 8), (None, 2, 5, 5), (None, 2, 5, 6)]
+    sym = block(keras.Input((5, 8)), keras.Input((6, 8)), return_attention_scores=True)
+    assert [tuple(t.shape) for t in sym] == [(None, 5, 8), (None, 2, 5, 5), (None, 2, 5, 6)]
 
 
 def test_must_be_called_consistently():

@@ -2,8 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from layers import TokenAndPositionEmbedding
-from layers import TransformerEncoderBlock
+from layers import TokenAndPositionEmbedding, TransformerEncoderBlock
 from tests.layers import layer_checks as lc
 
 pytestmark = pytest.mark.multibackend
@@ -77,8 +76,7 @@ def test_scores_and_symbolic_scores():
     out, scores = block(x, return_attention_scores=True)
     assert tuple(scores.shape) == (2, 2, 6, 6)
     lc.assert_close(out, block(x))
-    sym_out, sym_scores = block(keras.Input((6, 8)),
-                                return_attention_scores=True)
+    sym_out, sym_scores = block(keras.Input((6, 8)), return_attention_scores=True)
     assert tuple(sym_scores.shape) == (None, 2, 6, 6)
 
 
@@ -99,8 +97,7 @@ def test_sentiment_pipeline_masked_mean_pooling():
     [
         ({"num_heads": 0, "intermediate_dim": 4}, "num_heads=0"),
         ({"num_heads": 2, "intermediate_dim": -4}, "intermediate_dim=-4"),
-        ({"num_heads": 2, "intermediate_dim": 4, "dropout": 2.0},
-         "dropout=2.0"),
+        ({"num_heads": 2, "intermediate_dim": 4, "dropout": 2.0}, "dropout=2.0"),
     ],
 )
 def test_rejects_bad_arguments(kwargs, fragment):

@@ -4,8 +4,15 @@ import os
 
 import pytest
 
-from tests.serving.serving_helpers import (HALF_PLUS_THREE, HALF_PLUS_TWO, TESTDATA, Http, copy_model,  # noqa: F401
-                             export_tiny_keras, start_server)
+from tests.serving.serving_helpers import (  # noqa: F401
+    HALF_PLUS_THREE,
+    HALF_PLUS_TWO,
+    TESTDATA,
+    Http,
+    copy_model,
+    export_tiny_keras,
+    start_server,
+)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -30,9 +37,13 @@ def server(model_base):
     from serving.model_config import ModelEntry
 
     srv = start_server(
-        [ModelEntry("half_plus_two", str(model_base / "half_plus_two"), "latest:1", {"stable": 123}),
-         ModelEntry("half_plus_three", str(model_base / "half_plus_three"))],
-        prometheus_path="/monitoring/prometheus/metrics", max_body_bytes=1 << 20)
+        [
+            ModelEntry("half_plus_two", str(model_base / "half_plus_two"), "latest:1", {"stable": 123}),
+            ModelEntry("half_plus_three", str(model_base / "half_plus_three")),
+        ],
+        prometheus_path="/monitoring/prometheus/metrics",
+        max_body_bytes=1 << 20,
+    )
     yield srv
     srv.stop()
 

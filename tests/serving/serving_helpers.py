@@ -111,8 +111,10 @@ def raw_input_module():
 
     def image_feature(encoded):
         check = tf.debugging.assert_less_equal(
-            png_pixels(encoded), tf.constant(RAW_MAX_PIXELS, tf.int64),
-            message=f"image_bytes: the image's header claims more than {RAW_MAX_PIXELS} pixels")
+            png_pixels(encoded),
+            tf.constant(RAW_MAX_PIXELS, tf.int64),
+            message=f"image_bytes: the image's header claims more than {RAW_MAX_PIXELS} pixels",
+        )
         with tf.control_dependencies([check]):  # otherwise decoding may run (and fail) first
             image = tf.io.decode_image(encoded, channels=1, expand_animations=False)
         image = tf.image.resize(tf.image.convert_image_dtype(image, tf.float32), [8, 8])
@@ -121,23 +123,25 @@ def raw_input_module():
     class RawInputs(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
         def serve_image_bytes(self, image_bytes):
-            return {"brightness": tf.map_fn(image_feature, image_bytes,
-                                            fn_output_signature=tf.float32)}
+            return {"brightness": tf.map_fn(image_feature, image_bytes, fn_output_signature=tf.float32)}
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
         def serve_text(self, text):
             words = tf.strings.split(tf.strings.lower(tf.strings.substr(text, 0, RAW_MAX_TEXT_BYTES)))
             ids = tf.strings.to_hash_bucket_fast(words, 97)
-            score = tf.math.divide_no_nan(tf.cast(tf.reduce_sum(ids, axis=1), tf.float32),
-                                          tf.cast(ids.row_lengths(), tf.float32))
+            score = tf.math.divide_no_nan(
+                tf.cast(tf.reduce_sum(ids, axis=1), tf.float32), tf.cast(ids.row_lengths(), tf.float32)
+            )
             return {"probability": tf.sigmoid(score / 48.0 - 1.0), "words": ids.row_lengths()}
 
-        @tf.function(input_signature=[{name: tf.TensorSpec([None], dtype, name=name)
-                                       for name, dtype in RAW_COLUMNS.items()}])
+        @tf.function(
+            input_signature=[{name: tf.TensorSpec([None], dtype, name=name) for name, dtype in RAW_COLUMNS.items()}]
+        )
         def serve_rows(self, rows):
             for name in ("tenure", "MonthlyCharges"):
-                tf.debugging.Assert(tf.reduce_all(tf.math.is_finite(rows[name])),
-                                    [f"column '{name}' must hold finite numbers"])
+                tf.debugging.Assert(
+                    tf.reduce_all(tf.math.is_finite(rows[name])), [f"column '{name}' must hold finite numbers"]
+                )
             contract = tf.cast(tf.strings.to_hash_bucket_fast(rows["Contract"], 3), tf.float32)
             logit = 0.05 * rows["tenure"] - 0.01 * rows["MonthlyCharges"] + contract
             return {"churn_probability": tf.sigmoid(logit)}
@@ -155,9 +159,16 @@ def export_raw_input_model(path):
     import tensorflow as tf
 
     module = raw_input_module()
-    tf.saved_model.save(module, str(path), signatures={
-        "serve_image_bytes": module.serve_image_bytes, "serve_text": module.serve_text,
-        "serve_rows": module.serve_rows, "serve_examples": module.serve_examples})
+    tf.saved_model.save(
+        module,
+        str(path),
+        signatures={
+            "serve_image_bytes": module.serve_image_bytes,
+            "serve_text": module.serve_text,
+            "serve_rows": module.serve_rows,
+            "serve_examples": module.serve_examples,
+        },
+    )
     return module
 
 
@@ -193,14 +204,20 @@ def rules_module():
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.int32, name="count")])
         def serve_count(self, count):
-            return {"total": tf.map_fn(lambda c: tf.reduce_sum(tf.ones([tf.maximum(c, 0)])), count,
-                                       fn_output_signature=tf.float32)}
+            return {
+                "total": tf.map_fn(
+                    lambda c: tf.reduce_sum(tf.ones([tf.maximum(c, 0)])), count, fn_output_signature=tf.float32
+                )
+            }
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="n")])
         def serve_spin(self, n):
             def spin(count):
-                return tf.while_loop(lambda i, v: i < count, lambda i, v: (i + 1, tf.sin(v) + 1.0),
-                                     (tf.constant(0, tf.int64), tf.constant(0.5)))[1]
+                return tf.while_loop(
+                    lambda i, v: i < count,
+                    lambda i, v: (i + 1, tf.sin(v) + 1.0),
+                    (tf.constant(0, tf.int64), tf.constant(0.5)),
+                )[1]
 
             return {"value": tf.map_fn(spin, n, fn_output_signature=tf.float32)}
 
@@ -214,7 +231,6 @@ def export_rules_model(path):
     from serving.request_rules import write_rules
 
     module = rules_module()
-    tf.saved_model.save(module, str(path), signatures={
-        name: getattr(module, name) for name in RULES})
+    tf.saved_model.save(module, str(path), signatures={name: getattr(module, name) for name in RULES})
     write_rules(path, RULES)
     return module

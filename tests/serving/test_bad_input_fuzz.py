@@ -15,11 +15,11 @@ import zlib
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from serving.memory import resident_bytes
-from tests.serving.serving_helpers import (RAW_COLUMNS, RAW_MAX_PIXELS, Http, export_raw_input_model,
-                                           start_server)
+from tests.serving.serving_helpers import RAW_COLUMNS, RAW_MAX_PIXELS, Http, export_raw_input_model, start_server
 
 RSS_GROWTH_LIMIT = 256 << 20
 GRAPH_INTERNALS = re.compile(r"\{\{(function_)?node|\[Op:|\(\w+(/\w+)*:\d+\)")
@@ -28,35 +28,49 @@ GRAPH_INTERNALS = re.compile(r"\{\{(function_)?node|\[Op:|\(\w+(/\w+)*:\d+\)")
 def fuzz(default):
     """Hypothesis settings running `default` examples, or $KAPPS_FUZZ_EXAMPLES."""
     examples = int(os.environ.get("KAPPS_FUZZ_EXAMPLES", 0)) or default
-    return settings(max_examples=examples, deadline=None, derandomize=True,
-                    suppress_health_check=list(HealthCheck))
+    return settings(max_examples=examples, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-2**70, max_value=2**70)
-    | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=8)
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=8)
     | st.fixed_dictionaries({"b64": st.text(max_size=12)}),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(
-        st.sampled_from(["x", "features", "text", "inputs", "instances", "b64", "y"]), children,
-        max_size=3),
-    max_leaves=12)
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["x", "features", "text", "inputs", "instances", "b64", "y"]), children, max_size=3
+        )
+    ),
+    max_leaves=12,
+)
 
 bodies = st.one_of(
     st.fixed_dictionaries({"instances": json_values}),
     st.fixed_dictionaries({"inputs": json_values}),
     st.fixed_dictionaries({"signature_name": json_values, "instances": json_values}),
-    st.fixed_dictionaries({"examples": json_values}, optional={"context": json_values,
-                                                              "signature_name": st.sampled_from(
-                                                                  ["regress_x_to_y", "classify_x_to_y",
-                                                                   "serving_default", ""])}),
+    st.fixed_dictionaries(
+        {"examples": json_values},
+        optional={
+            "context": json_values,
+            "signature_name": st.sampled_from(["regress_x_to_y", "classify_x_to_y", "serving_default", ""]),
+        },
+    ),
     st.dictionaries(st.text(max_size=6), json_values, max_size=3),
     json_values,
 )
-paths = st.sampled_from([
-    "/v1/models/half_plus_two:predict", "/v1/models/half_plus_two:regress",
-    "/v1/models/half_plus_two:classify", "/v1/models/half_plus_two/versions/123:predict",
-    "/v1/models/half_plus_two/labels/stable:predict", "/v1/models/half_plus_three:regress",
-])
+paths = st.sampled_from(
+    [
+        "/v1/models/half_plus_two:predict",
+        "/v1/models/half_plus_two:regress",
+        "/v1/models/half_plus_two:classify",
+        "/v1/models/half_plus_two/versions/123:predict",
+        "/v1/models/half_plus_two/labels/stable:predict",
+        "/v1/models/half_plus_three:regress",
+    ]
+)
 
 
 def check(status, body):
@@ -80,28 +94,33 @@ def test_random_bytes(server, raw):
 
 
 @fuzz(300)
-@given(name=st.text(alphabet="abc./%2F_-:", min_size=1, max_size=12),
-       suffix=st.sampled_from([":predict", "/metadata", "", "/versions/1", "/labels/x:predict",
-                               "/versions/99999999999999999999999:predict"]),
-       method=st.sampled_from(["GET", "POST", "DELETE"]))
+@given(
+    name=st.text(alphabet="abc./%2F_-:", min_size=1, max_size=12),
+    suffix=st.sampled_from(
+        [":predict", "/metadata", "", "/versions/1", "/labels/x:predict", "/versions/99999999999999999999999:predict"]
+    ),
+    method=st.sampled_from(["GET", "POST", "DELETE"]),
+)
 def test_random_paths(server, name, suffix, method):
     status, body = _client(server)(method, f"/v1/models/{name}{suffix}", raw=b'{"instances": [1]}')
     check(status, body)
 
 
 @fuzz(200)
-@given(body=st.fixed_dictionaries({"instances": json_values})
-       | st.fixed_dictionaries({"inputs": json_values},
-                               optional={"signature_name": st.sampled_from(["serve_text", "x"])}))
+@given(
+    body=st.fixed_dictionaries({"instances": json_values})
+    | st.fixed_dictionaries({"inputs": json_values}, optional={"signature_name": st.sampled_from(["serve_text", "x"])})
+)
 def test_keras_model_inputs(tiny_keras_running, body):
     server = tiny_keras_running[0]
-    check(*_client(server)("POST", "/v1/models/tiny:predict",
-                           raw=json.dumps(body, allow_nan=True).encode()))
+    check(*_client(server)("POST", "/v1/models/tiny:predict", raw=json.dumps(body, allow_nan=True).encode()))
 
 
 def test_still_serving_afterwards(server, rest):
     assert rest("POST", "/v1/models/half_plus_two:predict", {"instances": [1.0, 2.0, 5.0]}) == (
-        200, {"predictions": [2.5, 3.0, 4.5]})
+        200,
+        {"predictions": [2.5, 3.0, 4.5]},
+    )
 
 
 # ----- raw inputs as the apps take them: image bytes, texts, CSV-row-like columns -------------
@@ -131,19 +150,21 @@ def test_junk_examples_get_a_short_readable_400(raw_served):
     server, _, _ = raw_served
     client = Http(server.rest_api_port)
     junk = base64.b64encode(b"\xff\xfe" * 5000).decode()
-    status, answer = client("POST", PATH, {"signature_name": "serve_examples",
-                                           "instances": [{"b64": junk}]})
+    status, answer = client("POST", PATH, {"signature_name": "serve_examples", "instances": [{"b64": junk}]})
     assert status == 400 and len(answer["error"]) <= 1000 and "{{node" not in answer["error"]
-    example = tf.train.Example(features=tf.train.Features(
-        feature={"x": tf.train.Feature(float_list=tf.train.FloatList(value=[1.5]))})).SerializeToString()
-    status, answer = client("POST", PATH, {"signature_name": "serve_examples",
-                                           "instances": [{"b64": base64.b64encode(example).decode()}]})
+    example = tf.train.Example(
+        features=tf.train.Features(feature={"x": tf.train.Feature(float_list=tf.train.FloatList(value=[1.5]))})
+    ).SerializeToString()
+    status, answer = client(
+        "POST", PATH, {"signature_name": "serve_examples", "instances": [{"b64": base64.b64encode(example).decode()}]}
+    )
     assert (status, answer) == (200, {"predictions": [3.0]})
     client.close()
 
 
 def png(width, height, color_type=0, bit_depth=8, rows=None, claimed=None):
     """A PNG (zlib by hand); `claimed` overrides the (width, height) its header states."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -152,8 +173,13 @@ def png(width, height, color_type=0, bit_depth=8, rows=None, claimed=None):
     rows = rows if rows is not None else bytes(height * (row_bytes + 1))
     header = struct.pack(">IIBBBBB", *(claimed or (width, height)), bit_depth, color_type, 0, 0, 0)
     palette = chunk(b"PLTE", bytes(range(48))) if color_type == 3 else b""
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + palette
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + palette
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 def b64(data):
@@ -166,8 +192,9 @@ VALID = {
     "serve_rows": [{"tenure": 5, "MonthlyCharges": 70.5, "Contract": "Month-to-month"}],
 }
 
-odd_modes = st.sampled_from([(0, 1), (0, 2), (0, 4), (0, 8), (0, 16), (2, 8), (2, 16), (3, 1),
-                             (3, 8), (4, 8), (4, 16), (6, 8), (6, 16)])
+odd_modes = st.sampled_from(
+    [(0, 1), (0, 2), (0, 4), (0, 8), (0, 16), (2, 8), (2, 16), (3, 1), (3, 8), (4, 8), (4, 16), (6, 8), (6, 16)]
+)
 
 
 @st.composite
@@ -178,71 +205,102 @@ def image_bytes(draw):
     if kind == "random":
         return draw(st.binary(max_size=256))
     if kind == "magic":
-        return draw(st.sampled_from([b"GIF89a", b"BM", b"\xff\xd8\xff", b"RIFF", b"\x89PNG\r\n\x1a\n"])) \
-            + draw(st.binary(max_size=128))
+        return draw(st.sampled_from([b"GIF89a", b"BM", b"\xff\xd8\xff", b"RIFF", b"\x89PNG\r\n\x1a\n"])) + draw(
+            st.binary(max_size=128)
+        )
     if kind == "bomb":
         side = draw(st.sampled_from([2049, 5000, 20000, 65535, 2**31 - 1]))
         return png(1, 1, claimed=(side, draw(st.sampled_from([1, side]))))
     color_type, bit_depth = draw(odd_modes)
     data = png(draw(st.integers(1, 40)), draw(st.integers(1, 40)), color_type, bit_depth)
     if kind == "truncated":
-        return data[:draw(st.integers(0, len(data) - 1))]
+        return data[: draw(st.integers(0, len(data) - 1))]
     if kind == "corrupt":
         index = draw(st.integers(0, len(data) - 1))
-        return data[:index] + bytes([data[index] ^ draw(st.integers(1, 255))]) + data[index + 1:]
+        return data[:index] + bytes([data[index] ^ draw(st.integers(1, 255))]) + data[index + 1 :]
     return data
 
 
 @fuzz(60)
 @given(images=st.lists(image_bytes(), min_size=1, max_size=3))
 def test_image_bytes(raw_served, images):
-    check(*_client(raw_served[0])("POST", PATH, {
-        "signature_name": "serve_image_bytes", "instances": [b64(image) for image in images]}))
+    check(
+        *_client(raw_served[0])(
+            "POST", PATH, {"signature_name": "serve_image_bytes", "instances": [b64(image) for image in images]}
+        )
+    )
 
 
 def test_image_over_the_pixel_limit_names_the_limit(raw_served):
-    status, body = _client(raw_served[0])("POST", PATH, {
-        "signature_name": "serve_image_bytes", "instances": [b64(png(1, 1, claimed=(20000, 20000)))]})
+    status, body = _client(raw_served[0])(
+        "POST", PATH, {"signature_name": "serve_image_bytes", "instances": [b64(png(1, 1, claimed=(20000, 20000)))]}
+    )
     assert status == 400, body
     assert f"more than {RAW_MAX_PIXELS} pixels" in body["error"] and "image_bytes" in body["error"]
     check(status, body)
 
 
-cells = (st.none() | st.booleans() | st.integers(-2**65, 2**65) | st.floats() | st.text(max_size=6)
-         | st.lists(st.floats(), max_size=2) | st.fixed_dictionaries({"b64": st.text(max_size=4)}))
+cells = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**65), 2**65)
+    | st.floats()
+    | st.text(max_size=6)
+    | st.lists(st.floats(), max_size=2)
+    | st.fixed_dictionaries({"b64": st.text(max_size=4)})
+)
 
 
 @fuzz(80)
-@given(rows=st.lists(st.dictionaries(st.sampled_from([*RAW_COLUMNS, "customerID", "foo"]), cells,
-                                     min_size=0, max_size=5), min_size=1, max_size=3),
-       columnar=st.booleans())
+@given(
+    rows=st.lists(
+        st.dictionaries(st.sampled_from([*RAW_COLUMNS, "customerID", "foo"]), cells, min_size=0, max_size=5),
+        min_size=1,
+        max_size=3,
+    ),
+    columnar=st.booleans(),
+)
 def test_csv_like_rows(raw_served, rows, columnar):
     if columnar:
-        body = {"signature_name": "serve_rows",
-                "inputs": {name: [row.get(name) for row in rows] for name in rows[0]}}
+        body = {"signature_name": "serve_rows", "inputs": {name: [row.get(name) for row in rows] for name in rows[0]}}
     else:
         body = {"signature_name": "serve_rows", "instances": rows}
     check(*_client(raw_served[0])("POST", PATH, raw=json.dumps(body, allow_nan=True).encode()))
 
 
-@pytest.mark.parametrize("value, fragment", [("Infinity", "'MonthlyCharges' must hold finite"),
-                                             ("NaN", "'MonthlyCharges' must hold finite"),
-                                             ('"cheap"', "MonthlyCharges")])
+@pytest.mark.parametrize(
+    "value, fragment",
+    [
+        ("Infinity", "'MonthlyCharges' must hold finite"),
+        ("NaN", "'MonthlyCharges' must hold finite"),
+        ('"cheap"', "MonthlyCharges"),
+    ],
+)
 def test_bad_cells_name_the_column(raw_served, value, fragment):
-    raw = ('{"signature_name": "serve_rows", "instances": [{"tenure": 1, "Contract": "x", '
-           f'"MonthlyCharges": {value}}}]}}').encode()
+    raw = (
+        '{"signature_name": "serve_rows", "instances": [{"tenure": 1, "Contract": "x", '
+        f'"MonthlyCharges": {value}}}]}}'
+    ).encode()
     status, body = _client(raw_served[0])("POST", PATH, raw=raw)
     assert status == 400 and fragment in body["error"], body
     check(status, body)
 
 
 @fuzz(40)
-@given(texts=st.lists(st.text(max_size=64) | st.builds(
-    lambda word, count: word * count, st.sampled_from(["good ", "bad ", "é ", "\0", " "]),
-    st.integers(1, 1 << 18)), min_size=1, max_size=4))
+@given(
+    texts=st.lists(
+        st.text(max_size=64)
+        | st.builds(
+            lambda word, count: word * count,
+            st.sampled_from(["good ", "bad ", "é ", "\0", " "]),
+            st.integers(1, 1 << 18),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
 def test_long_texts(raw_served, texts):
-    status, body = _client(raw_served[0])("POST", PATH, {"signature_name": "serve_text",
-                                                         "instances": texts})
+    status, body = _client(raw_served[0])("POST", PATH, {"signature_name": "serve_text", "instances": texts})
     check(status, body)
     assert status == 200, body  # any string is a text
 
@@ -255,16 +313,17 @@ def test_raw_inputs_still_answered_correctly_and_memory_bounded(raw_served):
     expected = {
         "serve_image_bytes": module.serve_image_bytes(tf.constant(images))["brightness"],
         "serve_text": module.serve_text(tf.constant(VALID["serve_text"]))["probability"],
-        "serve_rows": module.serve_rows({name: tf.constant([row[name] for row in VALID["serve_rows"]],
-                                                           dtype)
-                                         for name, dtype in RAW_COLUMNS.items()})["churn_probability"],
+        "serve_rows": module.serve_rows(
+            {
+                name: tf.constant([row[name] for row in VALID["serve_rows"]], dtype)
+                for name, dtype in RAW_COLUMNS.items()
+            }
+        )["churn_probability"],
     }
     for signature, instances in VALID.items():
-        status, body = _client(server)("POST", PATH, {"signature_name": signature,
-                                                      "instances": instances})
+        status, body = _client(server)("POST", PATH, {"signature_name": signature, "instances": instances})
         assert status == 200, body
-        answers = [row["probability"] if signature == "serve_text" else row
-                   for row in body["predictions"]]
+        answers = [row["probability"] if signature == "serve_text" else row for row in body["predictions"]]
         np.testing.assert_allclose(answers, expected[signature].numpy(), rtol=1e-6)
     assert resident_bytes() - resident_before < RSS_GROWTH_LIMIT
 
@@ -283,9 +342,10 @@ def chunked_servers(tmp_path_factory):
     base = tmp_path_factory.mktemp("raw-chunked")
     export_raw_input_model(base / "raw" / "1")
     batching = BatchingOptions(max_batch_size=CHUNK_ROWS, batch_timeout_micros=2000, num_batch_threads=2)
-    servers = {name: start_server([ModelEntry("raw", str(base / "raw"))], request_chunk_rows=CHUNK_ROWS,
-                                  batching=options)
-               for name, options in (("unbatched", None), ("batched", batching))}
+    servers = {
+        name: start_server([ModelEntry("raw", str(base / "raw"))], request_chunk_rows=CHUNK_ROWS, batching=options)
+        for name, options in (("unbatched", None), ("batched", batching))
+    }
     tried = collections.Counter()
     yield servers, tried
     print(f"\nchunked fuzz: {sum(tried.values())} cases tried, by signature and status: {dict(tried)}")
@@ -315,8 +375,9 @@ def chunked_requests(draw):
 def _post(server, signature, rows):
     client = Http(server.rest_api_port)
     try:
-        return client("POST", PATH, raw=json.dumps({"signature_name": signature, "instances": rows},
-                                                   allow_nan=True).encode())
+        return client(
+            "POST", PATH, raw=json.dumps({"signature_name": signature, "instances": rows}, allow_nan=True).encode()
+        )
     finally:
         client.close()
 
@@ -372,13 +433,27 @@ def _grpc_stub(server):
     key = ("grpc", server.grpc_port)
     if key not in _clients:
         _clients[key] = prediction_service_pb2_grpc.PredictionServiceStub(
-            grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}"))
+            grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
+        )
     return _clients[key]
 
 
 dims = st.sampled_from([-1, 0, 1, 2, 3, 4, 200000, 2**31, 2**62])
-value_fields = st.sampled_from(["float_val", "double_val", "int_val", "int64_val", "bool_val", "string_val",
-                                "half_val", "scomplex_val", "dcomplex_val", "uint32_val", "uint64_val"])
+value_fields = st.sampled_from(
+    [
+        "float_val",
+        "double_val",
+        "int_val",
+        "int64_val",
+        "bool_val",
+        "string_val",
+        "half_val",
+        "scomplex_val",
+        "dcomplex_val",
+        "uint32_val",
+        "uint64_val",
+    ]
+)
 
 
 def _proto_values(draw, field, count):
@@ -420,12 +495,14 @@ def tensor_protos(draw):
     return proto
 
 
-grpc_requests = st.fixed_dictionaries({
-    "inputs": st.dictionaries(st.sampled_from(["x", "features", "text"]), tensor_protos(), min_size=1, max_size=1)
-    | st.dictionaries(st.sampled_from(["x", "features", "text", "y", "", "é"]), tensor_protos(), max_size=2),
-    "signature_name": st.sampled_from(["", "serving_default", "serve_text"]),
-    "output_filter": st.lists(st.sampled_from(["y", "scores", "length", "nope"]), max_size=2),
-})
+grpc_requests = st.fixed_dictionaries(
+    {
+        "inputs": st.dictionaries(st.sampled_from(["x", "features", "text"]), tensor_protos(), min_size=1, max_size=1)
+        | st.dictionaries(st.sampled_from(["x", "features", "text", "y", "", "é"]), tensor_protos(), max_size=2),
+        "signature_name": st.sampled_from(["", "serving_default", "serve_text"]),
+        "output_filter": st.lists(st.sampled_from(["y", "scores", "length", "nope"]), max_size=2),
+    }
+)
 
 
 def check_grpc(server, model_name, fields):
@@ -444,7 +521,10 @@ def check_grpc(server, model_name, fields):
     except grpc.RpcError as error:
         code = error.code().name
         assert code in GRPC_ALLOWED or (code == "FAILED_PRECONDITION" and "not found" in error.details()), (
-            code, error.details(), request)
+            code,
+            error.details(),
+            request,
+        )
         assert not GRAPH_INTERNALS.search(error.details()), error.details()
     _grpc_cases[code] = _grpc_cases.get(code, 0) + 1
 

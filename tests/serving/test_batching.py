@@ -30,12 +30,12 @@ class Recorder:
 
 def test_concurrent_tasks_are_batched_and_split_back():
     run = Recorder()
-    scheduler = BatchScheduler(run, BatchingOptions(max_batch_size=8, batch_timeout_micros=5000,
-                                                    num_batch_threads=1, max_enqueued_batches=100))
+    scheduler = BatchScheduler(
+        run, BatchingOptions(max_batch_size=8, batch_timeout_micros=5000, num_batch_threads=1, max_enqueued_batches=100)
+    )
     try:
         with concurrent.futures.ThreadPoolExecutor(32) as pool:
-            futures = [pool.submit(scheduler, "s", {"x": np.array([i, -i], np.float32)})
-                       for i in range(32)]
+            futures = [pool.submit(scheduler, "s", {"x": np.array([i, -i], np.float32)}) for i in range(32)]
             results = [future.result(timeout=30) for future in futures]
         for i, result in enumerate(results):
             np.testing.assert_array_equal(result["y"], [2 * i, -2 * i])
@@ -46,8 +46,7 @@ def test_concurrent_tasks_are_batched_and_split_back():
 
 def test_padding_to_allowed_sizes_and_limits():
     run = Recorder(delay=0)
-    options = BatchingOptions(max_batch_size=4, batch_timeout_micros=0, num_batch_threads=1,
-                              allowed_batch_sizes=(2, 4))
+    options = BatchingOptions(max_batch_size=4, batch_timeout_micros=0, num_batch_threads=1, allowed_batch_sizes=(2, 4))
     scheduler = BatchScheduler(run, options)
     try:
         result = scheduler("s", {"x": np.array([1.0, 2.0, 3.0])})
@@ -68,8 +67,7 @@ def test_full_queue_is_unavailable():
         gate.wait(10)
         return {"y": inputs["x"]}
 
-    scheduler = BatchScheduler(blocked, BatchingOptions(max_batch_size=1, num_batch_threads=1,
-                                                        max_enqueued_batches=2))
+    scheduler = BatchScheduler(blocked, BatchingOptions(max_batch_size=1, num_batch_threads=1, max_enqueued_batches=2))
     try:
         first = scheduler.submit("s", {"x": np.zeros(1)})
         time.sleep(0.1)  # the thread is now busy with it
@@ -86,20 +84,27 @@ def test_full_queue_is_unavailable():
 
 
 def test_batching_parameters_proto():
-    params = text_format.Parse("max_batch_size { value: 32 } batch_timeout_micros { value: 2000 } "
-                               "num_batch_threads { value: 2 } max_enqueued_batches { value: 50 }",
-                               BatchingParameters())
+    params = text_format.Parse(
+        "max_batch_size { value: 32 } batch_timeout_micros { value: 2000 } "
+        "num_batch_threads { value: 2 } max_enqueued_batches { value: 50 }",
+        BatchingParameters(),
+    )
     options = BatchingOptions.from_proto(params)
-    assert (options.max_batch_size, options.batch_timeout_micros, options.num_batch_threads,
-            options.max_enqueued_batches) == (32, 2000, 2, 50)
+    assert (
+        options.max_batch_size,
+        options.batch_timeout_micros,
+        options.num_batch_threads,
+        options.max_enqueued_batches,
+    ) == (32, 2000, 2, 50)
 
 
 def test_server_with_batching_answers_each_client(tiny_keras_base):
     base, model = tiny_keras_base
-    srv = start_server([ModelEntry("tiny", str(base / "tiny"))],
-                       batching=BatchingOptions(max_batch_size=16, batch_timeout_micros=2000,
-                                                num_batch_threads=1),
-                       prometheus_path="/monitoring/prometheus/metrics")  # metrics are kept with monitoring on
+    srv = start_server(
+        [ModelEntry("tiny", str(base / "tiny"))],
+        batching=BatchingOptions(max_batch_size=16, batch_timeout_micros=2000, num_batch_threads=1),
+        prometheus_path="/monitoring/prometheus/metrics",
+    )  # metrics are kept with monitoring on
     rng = np.random.default_rng(0)
     rows = rng.normal(size=(48, 4)).astype(np.float32)
 

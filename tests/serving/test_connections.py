@@ -16,8 +16,12 @@ def short_timeouts(testdata, tmp_path_factory):
     from serving.model_config import ModelEntry
 
     base = copy_model(HALF_PLUS_TWO, tmp_path_factory.mktemp("conn") / "m")
-    srv = start_server([ModelEntry("m", str(base))], enable_warmup=False,
-                       idle_connection_timeout_seconds=TIMEOUT, request_header_timeout_seconds=TIMEOUT)
+    srv = start_server(
+        [ModelEntry("m", str(base))],
+        enable_warmup=False,
+        idle_connection_timeout_seconds=TIMEOUT,
+        request_header_timeout_seconds=TIMEOUT,
+    )
     yield srv
     srv.stop()
 
@@ -43,7 +47,7 @@ def test_rest_connection_that_sends_nothing_is_closed(short_timeouts):
 
 def test_rest_half_header_sent_slowly_is_closed(short_timeouts):
     header = b"POST /v1/models/m:predict HTTP/1.1\r\nHost: x\r\nContent-"
-    pieces = [header[index:index + 4] for index in range(0, len(header), 4)]  # 14 pieces over 1.4 s
+    pieces = [header[index : index + 4] for index in range(0, len(header), 4)]  # 14 pieces over 1.4 s
     assert closed_after(short_timeouts.rest_api_port, pieces) < TIMEOUT + 0.5
 
 
@@ -89,7 +93,9 @@ def test_grpc_idle_channel_is_closed(short_timeouts):
 
 def test_channel_arguments_override_the_defaults():
     assert parse_channel_arguments(" grpc.max_connection_idle_ms=5000, grpc.primary_user_agent=x ") == [
-        ("grpc.max_connection_idle_ms", 5000), ("grpc.primary_user_agent", "x")]
+        ("grpc.max_connection_idle_ms", 5000),
+        ("grpc.primary_user_agent", "x"),
+    ]
     options = dict(server_options(1 << 20, 300, 30, parse_channel_arguments("grpc.max_connection_idle_ms=5")))
     assert options["grpc.max_connection_idle_ms"] == 5 and options["grpc.max_receive_message_length"] == 1 << 20
     with pytest.raises(ValueError, match="key=value"):
@@ -107,8 +113,9 @@ def test_a_busy_port_stops_the_server_with_one_line_naming_the_flag(testdata, mo
         port = taken.getsockname()[1]
         ports = ["--port", "0", "--rest_api_port", str(port)] if flag == "--rest_api_port" else ["--port", str(port)]
         with pytest.raises(SystemExit) as stopped:
-            server.main(["--model_name", "m", "--model_base_path", str(HALF_PLUS_TWO), "--release_memory", "false",
-                         *ports])
+            server.main(
+                ["--model_name", "m", "--model_base_path", str(HALF_PLUS_TWO), "--release_memory", "false", *ports]
+            )
     message = str(stopped.value)
     assert message.startswith(f"kapps serve: cannot listen on 127.0.0.1:{port} (") and "\n" not in message
     assert message.endswith(f"choose another port with {flag}")

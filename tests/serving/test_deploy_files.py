@@ -7,9 +7,17 @@ import yaml
 from google.protobuf import text_format
 
 from serving.batching import read_batching_parameters
-from serving.deployment import DEPLOY_DIR, main as deployment_main
-from serving.model_config import (ModelEntry, build_config, config_for_apps, parse_model_config,
-                                  read_model_config, read_monitoring_config, write_model_config)
+from serving.deployment import DEPLOY_DIR
+from serving.deployment import main as deployment_main
+from serving.model_config import (
+    ModelEntry,
+    build_config,
+    config_for_apps,
+    parse_model_config,
+    read_model_config,
+    read_monitoring_config,
+    write_model_config,
+)
 from serving.server import build_parser
 
 
@@ -43,19 +51,23 @@ def test_compose_and_kubernetes_use_tf_serving_flags():
     assert container["image"].startswith("tensorflow/serving")
     assert set(flags_of(container["args"])) <= known
     assert {p["port"] for p in documents["Service"]["spec"]["ports"]} == {8500, 8501}
-    assert documents["HorizontalPodAutoscaler"]["spec"]["scaleTargetRef"]["name"] == \
-        documents["Deployment"]["metadata"]["name"]
+    assert (
+        documents["HorizontalPodAutoscaler"]["spec"]["scaleTargetRef"]["name"]
+        == documents["Deployment"]["metadata"]["name"]
+    )
     kustomization = yaml.safe_load((DEPLOY_DIR / "kustomization.yaml").read_text())
     for name in kustomization["configMapGenerator"][0]["files"]:
         assert (DEPLOY_DIR / name).exists()
 
 
 def test_model_config_writer_round_trip(tmp_path):
-    config = build_config([
-        ModelEntry("digits", "/models/digits", "latest:2", {"stable": 1, "canary": 2}),
-        ModelEntry("churn", "/models/churn", "all"),
-        ModelEntry("text", "/models/text", "specific:3,4"),
-    ])
+    config = build_config(
+        [
+            ModelEntry("digits", "/models/digits", "latest:2", {"stable": 1, "canary": 2}),
+            ModelEntry("churn", "/models/churn", "all"),
+            ModelEntry("text", "/models/text", "specific:3,4"),
+        ]
+    )
     path = write_model_config(tmp_path / "models.config", config)
     back = read_model_config(path)
     assert back == config
@@ -76,10 +88,10 @@ def test_model_names_cannot_leave_the_base_path(name):
 def test_deployment_cli(tmp_path, capsys):
     for app in ("digits", "churn"):
         (tmp_path / app / "1").mkdir(parents=True)
-    assert deployment_main(["--model-base-path", str(tmp_path), "--policy", "latest:2",
-                            "--label", "digits:stable=1"]) == 0
+    assert (
+        deployment_main(["--model-base-path", str(tmp_path), "--policy", "latest:2", "--label", "digits:stable=1"]) == 0
+    )
     container = read_model_config(tmp_path / "models.config")
-    assert [m.base_path for m in container.model_config_list.config] == ["/models/churn",
-                                                                         "/models/digits"]
+    assert [m.base_path for m in container.model_config_list.config] == ["/models/churn", "/models/digits"]
     local = read_model_config(tmp_path / "models.local.config")
     assert Path(local.model_config_list.config[1].base_path) == (tmp_path / "digits").resolve()

@@ -62,21 +62,31 @@ class TinyApp(App):
         return {"serving_default": serving_default, "serve_csv": serve_csv}
 
     def sample_requests(self, config):
-        return [SampleRequest("serving_default", {"features": np.ones((2, 4), np.float32)}),
-                SampleRequest("serve_csv", {"rows": np.array([b"1,2,3,4"], dtype=object)})]
+        return [
+            SampleRequest("serving_default", {"features": np.ones((2, 4), np.float32)}),
+            SampleRequest("serve_csv", {"rows": np.array([b"1,2,3,4"], dtype=object)}),
+        ]
 
     def request_from_cli(self, items):
         return SampleRequest("serve_csv", {"rows": np.array([i.encode() for i in items], dtype=object)})
 
     def format_response(self, outputs, items):
-        return "\n".join(f"{item}: class {int(c)} ({float(np.max(s)):.3f})"
-                         for item, c, s in zip(items, outputs["classes"], outputs["scores"]))
+        return "\n".join(
+            f"{item}: class {int(c)} ({float(np.max(s)):.3f})"
+            for item, c, s in zip(items, outputs["classes"], outputs["scores"])
+        )
 
 
 def export_tiny(app, model, base, version=None):
     """The exporter takes parts, not an app: the model, its signatures, the warm-up requests, the rules."""
-    return export_model(model, app.serving_signatures(model, None), base / app.name, version,
-                        warmup_requests=app.sample_requests(None), request_rules=app.serving_rules(None))
+    return export_model(
+        model,
+        app.serving_signatures(model, None),
+        base / app.name,
+        version,
+        warmup_requests=app.sample_requests(None),
+        request_rules=app.serving_rules(None),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +107,7 @@ def test_versioned_layout_and_warmup(exported):
     assert json.loads((base / VERSIONS_FILE).read_text()) == {"tiny": 2}
     assert (second / "saved_model.pb").exists() and warmup_path(second).exists()
     logs = read_warmup_logs(second)
-    assert [log.predict_log.request.model_spec.signature_name for log in logs] == [
-        "serving_default", "serve_csv"]
+    assert [log.predict_log.request.model_spec.signature_name for log in logs] == ["serving_default", "serve_csv"]
     assert logs[0].predict_log.request.model_spec.name == "tiny"
     with pytest.raises(FileExistsError):
         export_tiny(app, app.build_model(), base, version=2)
@@ -118,12 +127,15 @@ def test_served_export_matches_the_model(exported, tiny_server):
     features = [[0.5, -1.0, 2.0, 0.0]]
     status, answer = rest("POST", "/v1/models/tiny:predict", {"instances": features})
     assert status == 200
-    np.testing.assert_allclose(answer["predictions"][0]["scores"],
-                               np.asarray(model(np.array(features, np.float32)))[0], rtol=1e-5)
-    status, answer = rest("POST", "/v1/models/tiny:predict",
-                          {"signature_name": "serve_csv", "inputs": {"rows": ["0.5,-1,2,0"]}})
-    assert status == 200 and answer["outputs"]["classes"] == [int(np.argmax(
-        np.asarray(model(np.array(features, np.float32)))[0]))]
+    np.testing.assert_allclose(
+        answer["predictions"][0]["scores"], np.asarray(model(np.array(features, np.float32)))[0], rtol=1e-5
+    )
+    status, answer = rest(
+        "POST", "/v1/models/tiny:predict", {"signature_name": "serve_csv", "inputs": {"rows": ["0.5,-1,2,0"]}}
+    )
+    assert status == 200 and answer["outputs"]["classes"] == [
+        int(np.argmax(np.asarray(model(np.array(features, np.float32)))[0]))
+    ]
     rest.close()
 
 
@@ -133,8 +145,9 @@ def test_predict_with_server(exported, tiny_server, scheme, tmp_path):
 
     app = exported[0]
     port = tiny_server.rest_api_port if scheme == "http" else tiny_server.grpc_port
-    text = workflow.predict(app, ["1,2,3,4", "0,0,0,1"], tmp_path / "no-local-models",
-                            server=f"{scheme}://127.0.0.1:{port}")
+    text = workflow.predict(
+        app, ["1,2,3,4", "0,0,0,1"], tmp_path / "no-local-models", server=f"{scheme}://127.0.0.1:{port}"
+    )
     assert text.startswith("1,2,3,4: class ") and "0,0,0,1: class" in text
 
 
@@ -161,12 +174,24 @@ def test_kapps_serve_cli(testdata, tmp_path):
 
     copy_model(HALF_PLUS_TWO, tmp_path / "half_plus_two")
     rest_port = free_port()  # (--rest_api_port=0 turns REST off, as in TF Serving)
-    command = [sys.executable, "-m", "kapps", "serve", "--port", "0", "--rest_api_port", str(rest_port),
-               "--model_name", "half_plus_two", "--model_base_path", str(tmp_path / "half_plus_two"),
-               "--file_system_poll_wait_seconds", "0"]
+    command = [
+        sys.executable,
+        "-m",
+        "kapps",
+        "serve",
+        "--port",
+        "0",
+        "--rest_api_port",
+        str(rest_port),
+        "--model_name",
+        "half_plus_two",
+        "--model_base_path",
+        str(tmp_path / "half_plus_two"),
+        "--file_system_poll_wait_seconds",
+        "0",
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         port, deadline = None, time.monotonic() + 120
         while port is None and time.monotonic() < deadline:
@@ -180,7 +205,9 @@ def test_kapps_serve_cli(testdata, tmp_path):
         assert port == rest_port, "the server did not start"
         rest = Http(port)
         assert rest("POST", "/v1/models/half_plus_two:predict", {"instances": [1.0, 2.0, 5.0]}) == (
-            200, {"predictions": [2.5, 3.0, 4.5]})
+            200,
+            {"predictions": [2.5, 3.0, 4.5]},
+        )
         assert rest("GET", "/ui/api/models") == (200, {"models": ["half_plus_two"]})  # the pages are on by default
         rest.close()
     finally:

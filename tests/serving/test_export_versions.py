@@ -7,8 +7,15 @@ import time
 
 import pytest
 
-from serving.export import (STALE_STAGING_SECONDS, VERSIONS_FILE, check_version,
-                            clean_stale_staging, next_version, record_version, staging_name)
+from serving.export import (
+    STALE_STAGING_SECONDS,
+    VERSIONS_FILE,
+    check_version,
+    clean_stale_staging,
+    next_version,
+    record_version,
+    staging_name,
+)
 
 
 def issue(model_dir, version=None):

@@ -7,22 +7,29 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, types_pb2
-from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
-                                     model_management_pb2, model_service_pb2_grpc, predict_pb2,
-                                     prediction_service_pb2_grpc, regression_pb2)
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_management_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    regression_pb2,
+)
 
 
 @pytest.fixture(scope="module")
 def stubs(server):
     channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
-    yield (prediction_service_pb2_grpc.PredictionServiceStub(channel),
-           model_service_pb2_grpc.ModelServiceStub(channel))
+    yield (prediction_service_pb2_grpc.PredictionServiceStub(channel), model_service_pb2_grpc.ModelServiceStub(channel))
     channel.close()
 
 
 def example(x):
-    return tf.train.Example(features=tf.train.Features(feature={
-        "x": tf.train.Feature(float_list=tf.train.FloatList(value=[x]))}))
+    return tf.train.Example(
+        features=tf.train.Features(feature={"x": tf.train.Feature(float_list=tf.train.FloatList(value=[x]))})
+    )
 
 
 def test_predict(stubs):
@@ -64,12 +71,15 @@ def test_metadata_and_status(stubs):
     assert [(s.version, s.state) for s in status] == [(123, get_model_status_pb2.ModelVersionStatus.AVAILABLE)]
 
 
-@pytest.mark.parametrize("name, version, signature, code", [
-    ("nope", None, "", grpc.StatusCode.NOT_FOUND),
-    ("half_plus_two", 5, "", grpc.StatusCode.NOT_FOUND),
-    ("half_plus_two", None, "nope", grpc.StatusCode.FAILED_PRECONDITION),
-    ("../etc", None, "", grpc.StatusCode.INVALID_ARGUMENT),
-])
+@pytest.mark.parametrize(
+    "name, version, signature, code",
+    [
+        ("nope", None, "", grpc.StatusCode.NOT_FOUND),
+        ("half_plus_two", 5, "", grpc.StatusCode.NOT_FOUND),
+        ("half_plus_two", None, "nope", grpc.StatusCode.FAILED_PRECONDITION),
+        ("../etc", None, "", grpc.StatusCode.INVALID_ARGUMENT),
+    ],
+)
 def test_predict_errors(stubs, name, version, signature, code):
     request = predict_pb2.PredictRequest()
     request.model_spec.name = name
@@ -91,15 +101,24 @@ def test_wrong_dtype_is_invalid_argument(stubs):
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-@pytest.mark.parametrize("inputs, message", [
-    ({"features": np.ones((2, 4))},
-     "Input 'features' of signature 'serving_default' expects float32 [?, 4]; got float64 [2, 4]."),
-    ({"features": np.ones((1, 784), np.float32)},
-     "Input 'features' of signature 'serving_default' expects float32 [?, 4]; got float32 [1, 784]."),
-    ({"feature": np.ones((1, 4), np.float32)},
-     "Signature 'serving_default': input 'features' (float32 [?, 4]) is missing; 'feature' is not "
-     "one of its inputs. It takes 'features' (float32 [?, 4])."),
-])
+@pytest.mark.parametrize(
+    "inputs, message",
+    [
+        (
+            {"features": np.ones((2, 4))},
+            "Input 'features' of signature 'serving_default' expects float32 [?, 4]; got float64 [2, 4].",
+        ),
+        (
+            {"features": np.ones((1, 784), np.float32)},
+            "Input 'features' of signature 'serving_default' expects float32 [?, 4]; got float32 [1, 784].",
+        ),
+        (
+            {"feature": np.ones((1, 4), np.float32)},
+            "Signature 'serving_default': input 'features' (float32 [?, 4]) is missing; 'feature' is not "
+            "one of its inputs. It takes 'features' (float32 [?, 4]).",
+        ),
+    ],
+)
 def test_bad_inputs_are_named_with_what_was_expected(tiny_keras_running, inputs, message):
     """Checked against the signature before the graph runs: no graph node in the message."""
     channel = grpc.insecure_channel(f"127.0.0.1:{tiny_keras_running[0].grpc_port}")
@@ -117,8 +136,8 @@ def test_bad_inputs_are_named_with_what_was_expected(tiny_keras_running, inputs,
 
 
 def test_reload_config(testdata, tmp_path):
-    from tests.serving.serving_helpers import HALF_PLUS_THREE, HALF_PLUS_TWO, copy_model, start_server
     from serving.model_config import ModelEntry, build_config
+    from tests.serving.serving_helpers import HALF_PLUS_THREE, HALF_PLUS_TWO, copy_model, start_server
 
     copy_model(HALF_PLUS_TWO, tmp_path / "a")
     copy_model(HALF_PLUS_THREE, tmp_path / "b")
@@ -158,17 +177,21 @@ def declared(shape, dtype="DT_FLOAT", **values):
     return proto
 
 
-@pytest.mark.parametrize("proto, fragment", [
-    (declared([200000, 28, 28], float_val=[1.0, 2.0]),
-     "tensor_shape [200000, 28, 28] holds 156800000 float values but float_val has 2"),
-    (declared([3, 1], tensor_content=b"\0" * 8),
-     "holds 3 float values (12 bytes) but tensor_content has 8 bytes"),
-    (declared([2, 1]), "tensor_shape [2, 1] holds 2 float values but float_val has 0"),
-    (declared([-1, 1], float_val=[1.0]), "has a negative dimension"),
-    (declared([2], "DT_COMPLEX64", scomplex_val=[1.0, 2.0, 3.0]), "a complex64 value takes 2"),
-    (declared([1], "DT_STRING", tensor_content=b"ab"), "string tensor sends its values in string_val"),
-    (declared([1], "DT_RESOURCE"), "unsupported dtype resource"),
-])
+@pytest.mark.parametrize(
+    "proto, fragment",
+    [
+        (
+            declared([200000, 28, 28], float_val=[1.0, 2.0]),
+            "tensor_shape [200000, 28, 28] holds 156800000 float values but float_val has 2",
+        ),
+        (declared([3, 1], tensor_content=b"\0" * 8), "holds 3 float values (12 bytes) but tensor_content has 8 bytes"),
+        (declared([2, 1]), "tensor_shape [2, 1] holds 2 float values but float_val has 0"),
+        (declared([-1, 1], float_val=[1.0]), "has a negative dimension"),
+        (declared([2], "DT_COMPLEX64", scomplex_val=[1.0, 2.0, 3.0]), "a complex64 value takes 2"),
+        (declared([1], "DT_STRING", tensor_content=b"ab"), "string tensor sends its values in string_val"),
+        (declared([1], "DT_RESOURCE"), "unsupported dtype resource"),
+    ],
+)
 def test_tensor_whose_values_do_not_match_its_shape_is_refused(stubs, proto, fragment):
     started = time.monotonic()
     with pytest.raises(grpc.RpcError) as caught:
@@ -252,8 +275,11 @@ def test_still_wanted_tells_a_passed_deadline_from_a_cancelled_call():
     from serving.grpc_service import still_wanted
 
     still_wanted(FakeContext(True, 0.5))()
-    for remaining, code in ((0, grpc.StatusCode.DEADLINE_EXCEEDED), (3.0, grpc.StatusCode.CANCELLED),
-                            (None, grpc.StatusCode.CANCELLED)):
+    for remaining, code in (
+        (0, grpc.StatusCode.DEADLINE_EXCEEDED),
+        (3.0, grpc.StatusCode.CANCELLED),
+        (None, grpc.StatusCode.CANCELLED),
+    ):
         with pytest.raises(ServingError) as caught:
             still_wanted(FakeContext(False, remaining))()
         assert caught.value.code == code

@@ -10,18 +10,23 @@ from serving.errors import ServingError
 from tests.serving.serving_helpers import Http, reference_scores
 
 
-@pytest.mark.parametrize("shapes, rows, expected", [
-    ([(None, 4)], [1000], 256),
-    ([(None, 4)], [256], None),             # fits one chunk
-    ([None], [1000], None),                 # unknown rank (a TF1 model): run whole
-    ([(2, 4)], [1000], None),               # a fixed 0th dimension is not a batch
-    ([(None,), (None,)], [1000, 999], None),  # inputs disagree on the rows
-    ([(None, 1 << 20)], [100], 4),          # 4 MB a row: 16 MB of input a chunk
-])
+@pytest.mark.parametrize(
+    "shapes, rows, expected",
+    [
+        ([(None, 4)], [1000], 256),
+        ([(None, 4)], [256], None),  # fits one chunk
+        ([None], [1000], None),  # unknown rank (a TF1 model): run whole
+        ([(2, 4)], [1000], None),  # a fixed 0th dimension is not a batch
+        ([(None,), (None,)], [1000, 999], None),  # inputs disagree on the rows
+        ([(None, 1 << 20)], [100], 4),  # 4 MB a row: 16 MB of input a chunk
+    ],
+)
 def test_chunk_rows(shapes, rows, expected):
     specs = {f"x{index}": (np.dtype("float32"), shape) for index, shape in enumerate(shapes)}
-    inputs = {f"x{index}": np.zeros((count, *(shape or (0, 1))[1:]), np.float32)
-              for index, (shape, count) in enumerate(zip(shapes, rows))}
+    inputs = {
+        f"x{index}": np.zeros((count, *(shape or (0, 1))[1:]), np.float32)
+        for index, (shape, count) in enumerate(zip(shapes, rows))
+    }
     assert chunking.chunk_rows(specs, inputs, 256) == expected
 
 
@@ -51,15 +56,19 @@ def test_large_rest_request_runs_in_chunks(tiny_keras_running, monkeypatch):
     server, model = tiny_keras_running
     with server.manager.acquire("tiny") as entry:
         run, sizes = entry.servable.run_checked, []
-        monkeypatch.setattr(entry.servable, "run_checked", lambda name, signature, inputs, *rest: sizes.append(
-            len(inputs["features"])) or run(name, signature, inputs, *rest))
+        monkeypatch.setattr(
+            entry.servable,
+            "run_checked",
+            lambda name, signature, inputs, *rest: (
+                sizes.append(len(inputs["features"])) or run(name, signature, inputs, *rest)
+            ),
+        )
     rows = np.random.default_rng(3).normal(size=(600, 4)).astype(np.float32)
     client = Http(server.rest_api_port)
     status, body = client("POST", "/v1/models/tiny:predict", {"inputs": {"features": rows.tolist()}})
     client.close()
     assert status == 200 and sizes == [256, 256, 88]
-    np.testing.assert_allclose(body["outputs"]["scores"], reference_scores(model, rows),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(body["outputs"]["scores"], reference_scores(model, rows), rtol=1e-5, atol=1e-6)
 
 
 class FakeProcess:

@@ -34,8 +34,7 @@ def test_unknown_model_names_share_one_label(server):
     client = Http(server.rest_api_port)
     assert client("POST", "/v1/models/half_plus_two:predict", {"instances": [1.0]})[0] == 200
     client.close()
-    assert ':tensorflow:serving:request_count{model_name="half_plus_two",status="OK"}' in (
-        server.metrics.render())
+    assert ':tensorflow:serving:request_count{model_name="half_plus_two",status="OK"}' in (server.metrics.render())
 
 
 def test_nothing_is_recorded_with_monitoring_off(tiny_keras_running):

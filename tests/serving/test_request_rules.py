@@ -10,8 +10,7 @@ import pytest
 
 from serving.batching import BatchingOptions, BatchScheduler
 from serving.model_config import ModelEntry
-from tests.serving.serving_helpers import (RULES_MAX_ROWS, RULES_MAX_TOTAL, Http, export_rules_model,
-                                           start_server)
+from tests.serving.serving_helpers import RULES_MAX_ROWS, RULES_MAX_TOTAL, Http, export_rules_model, start_server
 
 CHUNK_ROWS = 4
 PATH = "/v1/models/rules:predict"
@@ -28,10 +27,12 @@ def rules_model(tmp_path_factory):
 def rules_server(request, rules_model):
     """The rules model served in chunks of `CHUNK_ROWS` rows, without and with batching (a
     batch waits 0.2 s for more requests, so that concurrent ones share it)."""
-    batching = BatchingOptions(max_batch_size=CHUNK_ROWS, batch_timeout_micros=200_000,
-                               num_batch_threads=2) if request.param == "batched" else None
-    server = start_server([ModelEntry("rules", str(rules_model[0]))], batching=batching,
-                          request_chunk_rows=CHUNK_ROWS)
+    batching = (
+        BatchingOptions(max_batch_size=CHUNK_ROWS, batch_timeout_micros=200_000, num_batch_threads=2)
+        if request.param == "batched"
+        else None
+    )
+    server = start_server([ModelEntry("rules", str(rules_model[0]))], batching=batching, request_chunk_rows=CHUNK_ROWS)
     yield server
     server.stop()
 
@@ -71,15 +72,18 @@ def test_chunks_with_different_widths_answer_as_one_call(rules_server, rules_mod
     status, body = predict(rules_server, "serve_chars", texts)
     assert status == 200, body
     expected = rules_model[1].serve_chars(np.array(texts, object))["chars"].numpy()
-    assert [row["chars"] for row in body["predictions"]] == [
-        [char.decode() for char in row] for row in expected]
+    assert [row["chars"] for row in body["predictions"]] == [[char.decode() for char in row] for row in expected]
 
 
 def test_concurrent_clients_get_their_own_answers(rules_server, rules_model):
     """A bad request fails alone, and a short text batched beside a long one is not padded
     to it."""
-    requests = [("serve_checked", [1.0, float("nan")]), ("serve_checked", [3.0]),
-                ("serve_chars", ["a"]), ("serve_chars", ["abcdefgh"])]
+    requests = [
+        ("serve_checked", [1.0, float("nan")]),
+        ("serve_checked", [3.0]),
+        ("serve_chars", ["a"]),
+        ("serve_chars", ["abcdefgh"]),
+    ]
     with concurrent.futures.ThreadPoolExecutor(len(requests)) as pool:
         answers = list(pool.map(lambda request: predict(rules_server, *request), requests))
     assert answers[0][0] == 400 and "row 1: not finite" in answers[0][1]["error"], answers[0]
@@ -92,8 +96,7 @@ def test_a_failed_batch_answers_each_request_alone(rules_model):
     from serving.servable import SavedModelServable
 
     servable = SavedModelServable("rules", 1, rules_model[0] / "1")
-    scheduler = BatchScheduler(servable.run, BatchingOptions(batch_timeout_micros=1_000_000,
-                                                             num_batch_threads=1))
+    scheduler = BatchScheduler(servable.run, BatchingOptions(batch_timeout_micros=1_000_000, num_batch_threads=1))
     try:
         bad = scheduler.submit("serve_checked", {"x": np.array([1.0, 2.0, np.inf], np.float32)})
         good = scheduler.submit("serve_checked", {"x": np.array([4.0], np.float32)})

@@ -9,9 +9,18 @@ from serving.errors import ServingError
 from serving.tensor_proto import STRING_VALUE_BYTES, arrays_from_tensor_protos, tensor_bytes
 
 
-@pytest.mark.parametrize("value", [np.ones((3, 2), np.float32), np.arange(6, dtype=np.int64).reshape(2, 3),
-                                   np.array([b"ab", b""], dtype=object), np.array(1.5), np.zeros((0, 4)),
-                                   np.array([1 + 2j], np.complex64), np.array([True, False])])
+@pytest.mark.parametrize(
+    "value",
+    [
+        np.ones((3, 2), np.float32),
+        np.arange(6, dtype=np.int64).reshape(2, 3),
+        np.array([b"ab", b""], dtype=object),
+        np.array(1.5),
+        np.zeros((0, 4)),
+        np.array([1 + 2j], np.complex64),
+        np.array([True, False]),
+    ],
+)
 def test_tensors_as_tensorflow_writes_them_round_trip(value):
     arrays = arrays_from_tensor_protos({"x": tf.make_tensor_proto(value)}, 1 << 20)
     np.testing.assert_array_equal(arrays["x"], value)
@@ -23,8 +32,7 @@ def test_string_bytes_count_each_value_and_its_object():
 
 
 def test_the_limit_counts_all_inputs_together():
-    protos = {"a": tf.make_tensor_proto(np.ones(200, np.float32)),
-              "b": tf.make_tensor_proto(np.ones(200, np.float32))}
+    protos = {"a": tf.make_tensor_proto(np.ones(200, np.float32)), "b": tf.make_tensor_proto(np.ones(200, np.float32))}
     assert set(arrays_from_tensor_protos(protos, 1600)) == {"a", "b"}
     with pytest.raises(ServingError) as caught:
         arrays_from_tensor_protos(protos, 1599)

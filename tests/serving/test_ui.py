@@ -9,11 +9,22 @@ from serving.server import build_parser
 from tests.serving.serving_helpers import HALF_PLUS_TWO, Http, copy_model, start_server
 
 STATIC_FILES = sorted(path.name for path in ui.STATIC_FOLDER.iterdir())
-TRAVERSALS = ["/ui/static/../rest.py", "/ui/static/..%2frest.py", "/ui/static/%2e%2e/rest.py",
-              "/ui/static/%2e%2e%2fui.py", "/ui/static//etc/passwd", "/ui/static/..\\ui.py",
-              "/ui/static/../../setup.cfg",
-              "/ui/static/ui.py", "/ui/static/", "/ui/static/index.html/", "/ui/static/index.html%00.js",
-              "/ui/static/INDEX.HTML", "/ui/../serving/rest.py", "/ui/api/../static/../rest.py"]
+TRAVERSALS = [
+    "/ui/static/../rest.py",
+    "/ui/static/..%2frest.py",
+    "/ui/static/%2e%2e/rest.py",
+    "/ui/static/%2e%2e%2fui.py",
+    "/ui/static//etc/passwd",
+    "/ui/static/..\\ui.py",
+    "/ui/static/../../setup.cfg",
+    "/ui/static/ui.py",
+    "/ui/static/",
+    "/ui/static/index.html/",
+    "/ui/static/index.html%00.js",
+    "/ui/static/INDEX.HTML",
+    "/ui/../serving/rest.py",
+    "/ui/api/../static/../rest.py",
+]
 
 
 def raw_get(server, path, method="GET"):
@@ -87,7 +98,9 @@ def test_model_list_and_info(server, rest):
     assert rest("GET", "/ui/api/models/half_plus_two/versions/123")[1]["version"] == 123
     assert rest("GET", "/ui/api/models/nope") == (404, {"error": "Servable not found for request: Latest(nope)"})
     assert rest("GET", "/ui/api/models/half_plus_two/versions/7") == (
-        404, {"error": "Servable not found for request: Specific(half_plus_two, 7)"})
+        404,
+        {"error": "Servable not found for request: Specific(half_plus_two, 7)"},
+    )
     assert rest("GET", "/ui/api/models/half_plus_two/metadata")[0] == 404
 
 
@@ -108,9 +121,17 @@ def test_a_version_s_descriptor_and_model_card_are_read_and_bounded(tmp_path):
     try:
         assert server.manager.wait_until_available("halves", 2)
         assert client("GET", "/ui/api/models/halves/versions/1")[1] == {
-            "model": "halves", "version": 1, "app": {"app": "digits", "page": "digits"}, "model_card": "# A card\n"}
+            "model": "halves",
+            "version": 1,
+            "app": {"app": "digits", "page": "digits"},
+            "model_card": "# A card\n",
+        }
         assert client("GET", "/ui/api/models/halves/versions/2")[1] == {
-            "model": "halves", "version": 2, "app": None, "model_card": None}
+            "model": "halves",
+            "version": 2,
+            "app": None,
+            "model_card": None,
+        }
     finally:
         client.close()
         server.stop()

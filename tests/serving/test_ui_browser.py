@@ -49,8 +49,9 @@ def pages_server(tmp_path_factory):
     from serving.model_config import ModelEntry
 
     registry = load_apps()
-    models = [ModelEntry(name, str(tiny_runs.exported(registry.get(name), tmp_path_factory)[0] / name))
-              for name in APPS]
+    models = [
+        ModelEntry(name, str(tiny_runs.exported(registry.get(name), tmp_path_factory)[0] / name)) for name in APPS
+    ]
     if not HALF_PLUS_TWO.exists():
         pytest.skip(f"{HALF_PLUS_TWO} is missing")
     halves = tmp_path_factory.mktemp("ui-models") / "halves"
@@ -116,8 +117,12 @@ def screenshot(page, name):
 
 
 def predict(rest, name, body, version=1):
-    return rest("POST", f"/v1/models/{name}/versions/{version}:predict", raw=body.encode(),
-                headers={"Content-Type": "application/json"})
+    return rest(
+        "POST",
+        f"/v1/models/{name}/versions/{version}:predict",
+        raw=body.encode(),
+        headers={"Content-Type": "application/json"},
+    )
 
 
 def png_bytes(array):
@@ -166,10 +171,13 @@ def test_index_lists_every_model_with_versions_signatures_and_card(page, rest):
     page.goto(f"{page.base}/ui/")
     page.wait_for_selector("body[data-ready=true]")
     assert page.locator("article[data-model]").evaluate_all("cards => cards.map(c => c.dataset.model)") == sorted(
-        [*APPS, "halves"])
+        [*APPS, "halves"]
+    )
     halves = page.locator("article[data-model=halves]")
     assert halves.locator(".versions span").evaluate_all("s => s.map(v => v.dataset.version + v.dataset.state)") == [
-        "2AVAILABLE", "1AVAILABLE"]
+        "2AVAILABLE",
+        "1AVAILABLE",
+    ]
     _, metadata = rest("GET", "/v1/models/detection/metadata")
     signatures = set(metadata["metadata"]["signature_def"]["signature_def"]) - {"__saved_model_init_op"}
     shown = page.locator("article[data-model=detection] table.signatures tr td:first-child").all_inner_texts()
@@ -202,8 +210,10 @@ def test_digits_drawn_with_the_mouse_and_a_file(page, rest, tmp_path):
     digit = tmp_path / "digit.png"
     digit.write_bytes(png_bytes(handwritten_one()))
     page.set_input_files("#file", str(digit))
-    assert json.loads(answered(page, 2))["instances"][0]["image_bytes"]["b64"] == base64.b64encode(
-        digit.read_bytes()).decode()
+    assert (
+        json.loads(answered(page, 2))["instances"][0]["image_bytes"]["b64"]
+        == base64.b64encode(digit.read_bytes()).decode()
+    )
     not_image = tmp_path / "notes.txt"
     not_image.write_text("not a picture")
     page.set_input_files("#file", str(not_image))
@@ -250,7 +260,8 @@ def test_detection_boxes_match_the_answer_and_the_slider_filters(page, rest, tmp
     boxes = page.locator(".answer .box")
     assert status == 200 and boxes.count() == count > 0
     assert boxes.evaluate_all("bs => bs.map(b => b.dataset.box)") == [
-        ",".join(f"{v:.4f}" for v in box) for box in row["detection_boxes"][:count]]
+        ",".join(f"{v:.4f}" for v in box) for box in row["detection_boxes"][:count]
+    ]
     assert boxes.evaluate_all("bs => bs.map(b => b.dataset.name)") == row["detection_class_names"][:count]
     image = page.locator(".answer img.photo").bounding_box()
     first = boxes.first.bounding_box()
@@ -352,8 +363,10 @@ def test_dcgan_grid_and_new_seed(page, rest):
     status, expected = predict(rest, "dcgan", body)
     grid = Image.open(io.BytesIO(base64.b64decode(expected["predictions"][0]["images_png_bytes"]["b64"])))
     page.wait_for_selector(".grid-size[data-width]")
-    assert status == 200 and (page.get_attribute(".grid-size", "data-width"),
-                              page.get_attribute(".grid-size", "data-height")) == tuple(map(str, grid.size))
+    assert status == 200 and (
+        page.get_attribute(".grid-size", "data-width"),
+        page.get_attribute(".grid-size", "data-height"),
+    ) == tuple(map(str, grid.size))
     screenshot(page, "dcgan")
     page.click("#new-seed")
     assert json.loads(answered(page, 2))["instances"][0]["seed"] == int(page.input_value("#seed"))
@@ -378,6 +391,7 @@ def test_generic_page_compares_two_versions_side_by_side(page, rest):
         assert shown == predict(rest, "halves", body, version)[1]
     assert shown == {"predictions": [2.5, 3.0]}
     assert page.text_content("#request-line") == (
-        "POST /v1/models/halves/versions/2:predict  and  POST /v1/models/halves/versions/1:predict")
+        "POST /v1/models/halves/versions/2:predict  and  POST /v1/models/halves/versions/1:predict"
+    )
     screenshot(page, "compare")
     page.console.check()

@@ -22,8 +22,9 @@ def add_version(base, source, version):
     staging.rmdir()
 
 
-@pytest.mark.parametrize("policy, expected", [
-    ("latest:1", [3]), ("latest:2", [2, 3]), ("all", [1, 2, 3]), ("specific:1,3", [1, 3])])
+@pytest.mark.parametrize(
+    "policy, expected", [("latest:1", [3]), ("latest:2", [2, 3]), ("all", [1, 2, 3]), ("specific:1,3", [1, 3])]
+)
 def test_version_policies(testdata, tmp_path, policy, expected):
     base = tmp_path / "m"
     for version, source in ((1, HALF_PLUS_TWO), (2, HALF_PLUS_THREE), (3, HALF_PLUS_TWO)):
@@ -40,8 +41,7 @@ def test_version_policies(testdata, tmp_path, policy, expected):
 def test_rollover_without_failed_requests(testdata, tmp_path):
     base = tmp_path / "m"
     copy_model(HALF_PLUS_TWO, base, 1)
-    srv = start_server([ModelEntry("m", str(base), "latest:1", {"canary": 2})],
-                       poll_wait_seconds=0.2)
+    srv = start_server([ModelEntry("m", str(base), "latest:1", {"canary": 2})], poll_wait_seconds=0.2)
     answers, failures, stop = [], [], threading.Event()
 
     def hammer():
@@ -74,15 +74,16 @@ def test_rollover_without_failed_requests(testdata, tmp_path):
         assert status == {2: State.AVAILABLE, 1: State.END}
         client = Http(srv.rest_api_port)
         assert client("POST", "/v1/models/m/labels/canary:predict", {"instances": [1.0]}) == (
-            200, {"predictions": [3.5]})
+            200,
+            {"predictions": [3.5]},
+        )
         # A broken new version does not replace the one serving.
         broken = base / ".tmp-3"
         broken.mkdir()
         (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
         os.rename(broken, base / "3")
         time.sleep(1.5)
-        assert client("POST", "/v1/models/m:predict", {"instances": [1.0]}) == (
-            200, {"predictions": [3.5]})
+        assert client("POST", "/v1/models/m:predict", {"instances": [1.0]}) == (200, {"predictions": [3.5]})
         status, body = client("GET", "/v1/models/m/versions/3")
         assert status == 200
         assert body["model_version_status"][0]["state"] == "END"
@@ -101,8 +102,7 @@ def test_missing_base_path_is_not_fatal(tmp_path, testdata):
         (tmp_path / "later").mkdir()
         os.rename(tmp_path / "stage" / "5", tmp_path / "later" / "5")
         assert srv.manager.wait_until_available("later", timeout=30)
-        assert client("POST", "/v1/models/later:predict", {"instances": [1.0]}) == (
-            200, {"predictions": [2.5]})
+        assert client("POST", "/v1/models/later:predict", {"instances": [1.0]}) == (200, {"predictions": [2.5]})
         client.close()
     finally:
         srv.stop()
@@ -112,7 +112,7 @@ def test_missing_base_path_is_not_fatal(tmp_path, testdata):
 def test_version_folders_that_are_not_int64_are_ignored(testdata, tmp_path):
     base = tmp_path / "m"
     copy_model(HALF_PLUS_TWO, base, 1)
-    for name in (str(2 ** 63), "99999999999999999999", "\u0661\u0662", "+3"):
+    for name in (str(2**63), "99999999999999999999", "\u0661\u0662", "+3"):
         shutil.copytree(base / "1", base / name)
     srv = start_server([ModelEntry("m", str(base))], enable_warmup=False)
     try:
@@ -127,10 +127,10 @@ def test_version_folders_that_are_not_int64_are_ignored(testdata, tmp_path):
 
 def test_largest_int64_version_folder_is_served(testdata, tmp_path):
     base = tmp_path / "m"
-    copy_model(HALF_PLUS_TWO, base, 2 ** 63 - 1)
+    copy_model(HALF_PLUS_TWO, base, 2**63 - 1)
     srv = start_server([ModelEntry("m", str(base))], enable_warmup=False)
     try:
-        assert [v for v, _, _ in srv.manager.version_status("m")] == [2 ** 63 - 1]
+        assert [v for v, _, _ in srv.manager.version_status("m")] == [2**63 - 1]
     finally:
         srv.stop()
 
@@ -150,8 +150,13 @@ def wait_for_load_error(manager, name, version, timeout=30):
 def test_version_copied_in_two_steps_loads_on_a_retry(testdata, tmp_path):
     base = tmp_path / "m"
     copy_model(HALF_PLUS_TWO, base, 1)
-    srv = start_server([ModelEntry("m", str(base))], poll_wait_seconds=0.1, enable_warmup=False,
-                       max_num_load_retries=5, load_retry_interval_micros=300_000)
+    srv = start_server(
+        [ModelEntry("m", str(base))],
+        poll_wait_seconds=0.1,
+        enable_warmup=False,
+        max_num_load_retries=5,
+        load_retry_interval_micros=300_000,
+    )
     try:
         (base / "2").mkdir()
         shutil.copy(next(HALF_PLUS_THREE.glob("*/saved_model.pb")), base / "2")
@@ -185,9 +190,14 @@ def test_failed_loads_are_retried_a_bounded_number_of_times(tmp_path, poll_wait_
         def close(self):
             pass
 
-    manager = ModelManager(build_config([ModelEntry("m", str(tmp_path), "latest:2")]), poll_wait_seconds,
-                           enable_warmup=False, servable_factory=Servable, max_num_load_retries=3,
-                           load_retry_interval_seconds=0.05).start()
+    manager = ModelManager(
+        build_config([ModelEntry("m", str(tmp_path), "latest:2")]),
+        poll_wait_seconds,
+        enable_warmup=False,
+        servable_factory=Servable,
+        max_num_load_retries=3,
+        load_retry_interval_seconds=0.05,
+    ).start()
     try:
         deadline = time.monotonic() + 10
         while tries.count(2) < 4 and time.monotonic() < deadline:

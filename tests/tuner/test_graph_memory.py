@@ -6,8 +6,7 @@ import pytest
 
 from tuner.graph_memory import GradientRegistryScope, custom_gradient_names
 
-pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                                reason="TensorFlow's gradient registry")
+pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's gradient registry")
 
 
 def _fit_tiny_model():

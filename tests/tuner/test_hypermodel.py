@@ -4,9 +4,8 @@ included) and trains with them through the app's own `App.train`."""
 import keras
 import keras_tuner
 import numpy as np
-import tensorflow as tf
-
 import pytest
+import tensorflow as tf
 
 from apps.core.app import App
 from apps.core.config import AppConfig
@@ -30,8 +29,7 @@ class TinyApp(App):
         import keras
 
         model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
-        model.compile(optimizer=config.optimizer, loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+        model.compile(optimizer=config.optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         model.built_with = config
         return model
 
@@ -74,12 +72,11 @@ def test_chosen_values_reach_the_config_and_build_model():
     model = hypermodel.build(hp)
     assert model.built_with.optimizer == "sgd" and model.built_with.model == "large"
     batch_sizes = []
-    record = keras.callbacks.LambdaCallback(
-        on_train_batch_begin=lambda batch, logs: batch_sizes.append(batch))
+    record = keras.callbacks.LambdaCallback(on_train_batch_begin=lambda batch, logs: batch_sizes.append(batch))
     history = hypermodel.fit(hp, model, verbose=0, callbacks=[record])
     assert len(history.history["loss"]) == 2
     assert batch_sizes == [0, 1, 2, 0, 1, 2]  # 40 examples in batches of 16, twice
-    (trained_config, run), = hypermodel.app.trained
+    ((trained_config, run),) = hypermodel.app.trained
     assert trained_config.batch_size == 16 and trained_config.epochs == 2 and run is None
 
 
@@ -121,6 +118,7 @@ def test_rebatch_keeps_every_example_and_pads_variable_lengths():
     assert int(rebatch(dataset, 4, examples_count=10).cardinality()) == 3
     assert rebatch(dataset, 4).options().autotune.enabled is False  # apps.core.data.prefetched says why
     ragged = tf.data.Dataset.from_generator(
-        lambda: iter([[1], [1, 2], [1, 2, 3]]), output_signature=tf.TensorSpec([None], tf.int64))
+        lambda: iter([[1], [1, 2], [1, 2, 3]]), output_signature=tf.TensorSpec([None], tf.int64)
+    )
     batches = list(rebatch(ragged.padded_batch(1), 3))
     assert batches[0].shape == (3, 3)

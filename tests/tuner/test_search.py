@@ -16,8 +16,10 @@ from tests.tuner.tuner_helpers import events, read_ledger, run_in_process, tune_
 def searched(tmp_path_factory):
     """Two random-search trials, searched once per session (`tests.once_per_session`):
     read-only, a test that continues the search works on a copy."""
-    return build_once(session_folder(tmp_path_factory) / "tuner-search",
-                      lambda tune_dir: run_in_process(tune_argv(tune_dir, max_trials=2)))
+    return build_once(
+        session_folder(tmp_path_factory) / "tuner-search",
+        lambda tune_dir: run_in_process(tune_argv(tune_dir, max_trials=2)),
+    )
 
 
 def _csv_rows(tune_dir):
@@ -29,8 +31,7 @@ def test_report_lists_every_trial(searched):
     rows = _csv_rows(searched)
     assert [row["trial"] for row in rows] == ["0", "1"]
     assert all(row["status"] == "COMPLETED" for row in rows)
-    assert {"model", "width", "optimizer", "learning_rate", "batch_size", "val_accuracy",
-            "seconds"} <= set(rows[0])
+    assert {"model", "width", "optimizer", "learning_rate", "batch_size", "val_accuracy", "seconds"} <= set(rows[0])
     assert all(float(row["seconds"]) > 0 for row in rows)
     summary = json.loads((searched / "trials.json").read_text())
     assert summary["objective"] == {"name": "val_accuracy", "direction": "max"}
@@ -44,8 +45,7 @@ def test_report_lists_every_trial(searched):
 
 def test_tensorboard_logs_per_trial_with_hparams(searched):
     for trial_id in ("0", "1"):
-        files = glob.glob(str(searched / "tensorboard" / trial_id / "execution0" / "**" / "events.*"),
-                          recursive=True)
+        files = glob.glob(str(searched / "tensorboard" / trial_id / "execution0" / "**" / "events.*"), recursive=True)
         assert files, f"no TensorBoard events for trial {trial_id}"
         assert any(b"hparams" in open(path, "rb").read() for path in files)
 
@@ -78,12 +78,20 @@ def test_missing_objective_fails_before_the_first_trial(tmp_path):
     assert not read_ledger(tune_dir)
 
 
-def test_more_trials_continue_the_search_then_the_best_is_retrained(searched, tmp_path,
-                                                                     monkeypatch):
+def test_more_trials_continue_the_search_then_the_best_is_retrained(searched, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     searched = shutil.copytree(searched, tmp_path / "search")
-    run_in_process(tune_argv(searched, "--retrain-best", "--retrain-max-examples", "300",
-                             "--model-base-path", str(tmp_path / "models"), max_trials=3))
+    run_in_process(
+        tune_argv(
+            searched,
+            "--retrain-best",
+            "--retrain-max-examples",
+            "300",
+            "--model-base-path",
+            str(tmp_path / "models"),
+            max_trials=3,
+        )
+    )
     starts = [record["trial_id"] for record in events(read_ledger(searched), "start")]
     assert starts == ["0", "1", "2"]
     assert [row["trial"] for row in _csv_rows(searched)] == ["0", "1", "2"]

@@ -8,23 +8,53 @@ import pytest
 
 from tuner import importance, plots, report
 from tuner.cli import parse_fixed
-from tuner.distributed import (ENV_ORACLE_IP, ENV_ORACLE_PORT, ENV_TUNER_ID, distributed_environment,
-                               parse_address, role_from_environment)
+from tuner.distributed import (
+    ENV_ORACLE_IP,
+    ENV_ORACLE_PORT,
+    ENV_TUNER_ID,
+    distributed_environment,
+    parse_address,
+    role_from_environment,
+)
 from tuner.objective import ObjectiveError, resolve_direction
 from tuner.search import SearchMismatchError, check_same_search
 from tuner.settings import TuneFolder, TuneSettings
 
 
 def _records():
-    rows = [("0", "cnn", 1e-3, 0.9), ("1", "resnet", 3e-3, 0.95), ("2", "cnn", 1e-2, 0.7),
-            ("3", "resnet", 5e-4, 0.96), ("4", "cnn", 2e-3, 0.85), ("5", "resnet", 8e-3, 0.93)]
-    records = [{"trial_id": trial_id, "status": "COMPLETED",
-                "hyperparameters": {"model": model, "learning_rate": rate, "batch_size": 64},
-                "objective": value, "seconds": 1.5, "metrics": {"val_accuracy": value},
-                "tuner_id": "tuner0", "starts": 1} for trial_id, model, rate, value in rows]
-    records.append({"trial_id": "6", "status": "FAILED", "hyperparameters": {"model": "cnn"},
-                    "objective": None, "seconds": None, "metrics": {}, "tuner_id": "tuner0",
-                    "starts": 1})
+    rows = [
+        ("0", "cnn", 1e-3, 0.9),
+        ("1", "resnet", 3e-3, 0.95),
+        ("2", "cnn", 1e-2, 0.7),
+        ("3", "resnet", 5e-4, 0.96),
+        ("4", "cnn", 2e-3, 0.85),
+        ("5", "resnet", 8e-3, 0.93),
+    ]
+    records = [
+        {
+            "trial_id": trial_id,
+            "status": "COMPLETED",
+            "hyperparameters": {"model": model, "learning_rate": rate, "batch_size": 64},
+            "objective": value,
+            "seconds": 1.5,
+            "metrics": {"val_accuracy": value},
+            "tuner_id": "tuner0",
+            "starts": 1,
+        }
+        for trial_id, model, rate, value in rows
+    ]
+    records.append(
+        {
+            "trial_id": "6",
+            "status": "FAILED",
+            "hyperparameters": {"model": "cnn"},
+            "objective": None,
+            "seconds": None,
+            "metrics": {},
+            "tuner_id": "tuner0",
+            "starts": 1,
+        }
+    )
     return records
 
 
@@ -43,8 +73,7 @@ def test_table_csv_and_json_list_every_trial(tmp_path):
     with open(tmp_path / "trials.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [row["trial"] for row in rows] == [str(index) for index in range(7)]
-    assert set(rows[0]) == {"trial", "status", "model", "learning_rate", "batch_size",
-                            "val_accuracy", "seconds"}
+    assert set(rows[0]) == {"trial", "status", "model", "learning_rate", "batch_size", "val_accuracy", "seconds"}
     report.write_json(records, {"objective": {"name": "val_accuracy"}}, tmp_path / "trials.json")
     assert len(json.loads((tmp_path / "trials.json").read_text())["trials"]) == 7
 
@@ -64,16 +93,14 @@ def test_plot_is_written_with_few_or_many_trials(tmp_path):
         path = tmp_path / f"plot{count}.png"
         records = _records()[:count]
         names = importance.most_important(records)
-        plots.plot_objective(records, names, objective, importance.hyperparameter_importance(records),
-                             path)
+        plots.plot_objective(records, names, objective, importance.hyperparameter_importance(records), path)
         assert path.stat().st_size > 1000
 
 
 def test_fixed_values_are_typed_like_the_config():
     from apps.digits.config import DigitsConfig
 
-    fixed = parse_fixed(["model=cnn", "width=8", "dropout=0.1", "augment=false", "other=[1, 2]"],
-                        DigitsConfig)
+    fixed = parse_fixed(["model=cnn", "width=8", "dropout=0.1", "augment=false", "other=[1, 2]"], DigitsConfig)
     assert fixed == {"model": "cnn", "width": 8, "dropout": 0.1, "augment": False, "other": [1, 2]}
     with pytest.raises(ValueError):
         parse_fixed(["width"], DigitsConfig)

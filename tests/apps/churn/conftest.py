@@ -2,7 +2,6 @@ import pytest
 
 from apps.churn.app import ChurnApp
 from apps.churn.builtin import generate_telco_table
-from tests.apps.churn.churn_helpers import tiny_config
 
 
 @pytest.fixture

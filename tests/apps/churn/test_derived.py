@@ -8,11 +8,18 @@ from apps.churn.data import load_builtin_table, make_splits
 from apps.churn.derived import telco_charge_features
 from apps.churn.preprocessing import derived_training_values
 from apps.churn.table import CATEGORICAL, Column
-
 from tests.apps.churn.churn_helpers import encode, rows, tiny_config
 
-SERVICES = ("PhoneService", "MultipleLines", "OnlineSecurity", "OnlineBackup", "DeviceProtection",
-            "TechSupport", "StreamingTV", "StreamingMovies")
+SERVICES = (
+    "PhoneService",
+    "MultipleLines",
+    "OnlineSecurity",
+    "OnlineBackup",
+    "DeviceProtection",
+    "TechSupport",
+    "StreamingTV",
+    "StreamingMovies",
+)
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +29,9 @@ def table():
 
 def expected_features(features):
     """The same features computed with numpy."""
-    tenure, monthly, total = (features[name].astype(np.float64) for name in ("tenure", "MonthlyCharges",
-                                                                             "TotalCharges"))
+    tenure, monthly, total = (
+        features[name].astype(np.float64) for name in ("tenure", "MonthlyCharges", "TotalCharges")
+    )
     services = sum((features[name] == "Yes").astype(int) for name in SERVICES)
     services = services + (features["InternetService"] != "No").astype(int)
     return {
@@ -62,8 +70,9 @@ def test_the_preprocessing_computes_them_from_raw_columns_fitted_on_training_row
     test = data.info.test_table
     encoded = encode(preprocessing, rows(test, range(5)))[:, preprocessing.encoded_names().index("charges_drift")]
     raw_drift = expected_features(rows(test, range(5)))["charges_drift"]
-    np.testing.assert_allclose(encoded, (np.where(np.isnan(raw_drift), drift.median, raw_drift) - drift.mean)
-                               / drift.std, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(
+        encoded, (np.where(np.isnan(raw_drift), drift.median, raw_drift) - drift.mean) / drift.std, rtol=1e-3, atol=1e-3
+    )
 
 
 def test_unknown_derived_choice_is_rejected():

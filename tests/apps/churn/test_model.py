@@ -16,7 +16,6 @@ from apps.churn.signatures import input_specs
 from apps.churn.table import ChurnDataError, parse_table
 from apps.core.classification import binary_metrics
 from serving.errors import ServingError
-
 from tests.apps.churn.churn_helpers import encode, rows, tiny_config
 
 
@@ -57,10 +56,19 @@ def test_unsupported_shared_flags_are_refused():
 
 def test_run_folder_holds_metrics_plots_and_the_threshold(trained_run):
     run, metrics = trained_run
-    for name in ("config.json", "model.keras", "metrics.json", "roc_curve.png", "pr_curve.png",
-                 "calibration.png", "confusion_matrix.png", "learning_curves_member_1.png",
-                 "learning_curves_member_2.png", "members/member_1/history.csv",
-                 "members/member_2/model.weights.h5"):
+    for name in (
+        "config.json",
+        "model.keras",
+        "metrics.json",
+        "roc_curve.png",
+        "pr_curve.png",
+        "calibration.png",
+        "confusion_matrix.png",
+        "learning_curves_member_1.png",
+        "learning_curves_member_2.png",
+        "members/member_1/history.csv",
+        "members/member_2/model.weights.h5",
+    ):
         assert (run.path / name).exists(), name
     assert any((run.path / "members" / "member_2" / "logs").rglob("events.out.tfevents.*"))
     saved = json.loads(run.metrics_path.read_text())
@@ -80,11 +88,12 @@ def test_a_run_reloads_and_exports_with_one_raw_input_per_column(app, trained_ru
     data = app.load_data(config)
     raw = rows(data.info.test_table, range(6))
     raw["PaymentMethod"][0] = "Bitcoin"  # unknown category
-    raw["TotalCharges"][1] = np.nan      # missing number
+    raw["TotalCharges"][1] = np.nan  # missing number
     test = data.info.test_table
     expected = decoded_predictions(model, test, app.decode_predictions)
     assert binary_metrics(test.labels, expected["churn_probability"], expected["churn"])["roc_auc"] == (
-        pytest.approx(metrics["roc_auc"]))  # the weights were saved and re-loaded
+        pytest.approx(metrics["roc_auc"])
+    )  # the weights were saved and re-loaded
     signature = tf.saved_model.load(str(exported)).signatures["serving_default"]
     specs = signature.structured_input_signature[1]
     assert set(specs) == {column.input_name for column in data.info.columns}
@@ -109,9 +118,11 @@ def bad_request(app, config):
 def test_the_signature_refuses_non_finite_numbers_and_empty_rows(app, exported):
     signature = tf.saved_model.load(str(exported)).signatures["serving_default"]
     raw = bad_request(app, tiny_config())
-    with pytest.raises(tf.errors.InvalidArgumentError,
-                       match=r"row 1, column MonthlyCharges: inf is not a finite number.*; "
-                             r"row 2, column TotalCharges: -inf is not a finite number") as error:
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=r"row 1, column MonthlyCharges: inf is not a finite number.*; "
+        r"row 2, column TotalCharges: -inf is not a finite number",
+    ) as error:
         signature(**{name: tf.constant(values) for name, values in raw.items()})
     assert "tenure" not in error.value.message
     empty = {name: values[:1].copy() for name, values in raw.items()}
@@ -121,8 +132,7 @@ def test_the_signature_refuses_non_finite_numbers_and_empty_rows(app, exported):
         signature(**{name: tf.constant(values) for name, values in empty.items()})
     many = {name: np.tile(values, 3) for name, values in raw.items()}
     many["MonthlyCharges"][:] = np.inf
-    with pytest.raises(tf.errors.InvalidArgumentError,
-                       match=r"row 3, column MonthlyCharges: inf [^;]*; and 7 more\]"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"row 3, column MonthlyCharges: inf [^;]*; and 7 more\]"):
         signature(**{name: tf.constant(values) for name, values in many.items()})
 
 
@@ -176,8 +186,11 @@ def test_cli_refuses_unknown_and_missing_columns_and_non_numbers_one_line_each(a
     with pytest.raises(ChurnDataError) as error:
         app.request_from_cli([json.dumps(row), json.dumps(row)])
     assert str(error.value).splitlines() == [
-        "row 0, column 'tenure': 'abc' is not a number", "row 1, column 'tenure': 'abc' is not a number",
-        "row 0, column 'TotalCharges': '12,5' is not a number", "row 1, column 'TotalCharges': '12,5' is not a number"]
+        "row 0, column 'tenure': 'abc' is not a number",
+        "row 1, column 'tenure': 'abc' is not a number",
+        "row 0, column 'TotalCharges': '12,5' is not a number",
+        "row 1, column 'TotalCharges': '12,5' is not a number",
+    ]
 
 
 BAD_CSV_FILES = {
@@ -198,11 +211,14 @@ def test_cli_refuses_files_that_are_not_utf8_csv_tables_naming_them(app, tmp_pat
     assert expected in str(error.value) and len(str(error.value).splitlines()) == 1
 
 
-@pytest.mark.parametrize("item, expected", [
-    ('{"tenure": ' * 50_000, "input 1 is not a JSON row: it is nested too deeply"),
-    ("[" * 50_000, "input 1 ('[[[["),
-    ("no\0such.csv", "input 1 ('no\\x00such.csv') is neither a CSV file nor a JSON object."),
-])
+@pytest.mark.parametrize(
+    "item, expected",
+    [
+        ('{"tenure": ' * 50_000, "input 1 is not a JSON row: it is nested too deeply"),
+        ("[" * 50_000, "input 1 ('[[[["),
+        ("no\0such.csv", "input 1 ('no\\x00such.csv') is neither a CSV file nor a JSON object."),
+    ],
+)
 def test_cli_refuses_arguments_no_file_system_or_json_parser_takes_in_one_line(app, item, expected):
     with pytest.raises(ChurnDataError) as error:
         app.request_from_cli([item])

@@ -9,7 +9,6 @@ import pytest
 from apps.churn.data import load_builtin_table, make_splits
 from apps.churn.preprocessing import ChurnPreprocessing
 from layers import PiecewiseLinearEncoding
-
 from tests.apps.churn.churn_helpers import encode, encoded_columns, rows, tiny_config
 
 
@@ -29,8 +28,9 @@ def test_preprocessing_is_fitted_on_the_training_split_only(splits):
     payment = next(encoding for encoding in preprocessing.categories if encoding.name == "PaymentMethod")
     assert payment.vocabulary == sorted(set(train["PaymentMethod"]))
     assert number(preprocessing, "tenure").mean == pytest.approx(float(np.mean(train["tenure"])), rel=1e-5)
-    assert number(preprocessing, "MonthlyCharges").std == pytest.approx(float(np.std(train["MonthlyCharges"])),
-                                                                        rel=1e-5)
+    assert number(preprocessing, "MonthlyCharges").std == pytest.approx(
+        float(np.std(train["MonthlyCharges"])), rel=1e-5
+    )
 
 
 @pytest.mark.parametrize("encoding", ["piecewise_linear", "one_hot"])
@@ -60,7 +60,7 @@ def test_unknown_categories_and_missing_numbers_are_encoded(splits):
     row = rows(data.info.test_table, [0])
     row["Contract"][0] = "Three year"  # never seen: the out-of-vocabulary bucket
     row["gender"][0] = ""
-    row["TotalCharges"][0] = np.nan   # missing: the training median, flagged
+    row["TotalCharges"][0] = np.nan  # missing: the training median, flagged
     encoded = encode(preprocessing, row)[0]
     names = preprocessing.encoded_names()
     assert encoded.shape == (preprocessing.output_size,) == (len(names),) and np.isfinite(encoded).all()
@@ -91,10 +91,12 @@ def test_categories_and_crosses_encode_as_the_keras_preprocessing_layers(splits)
     encoded = encode(preprocessing, test)
     contract = next(encoding for encoding in preprocessing.categories if encoding.name == "Contract")
     lookup = keras.layers.StringLookup(vocabulary=contract.vocabulary, num_oov_indices=1, output_mode="one_hot")
-    np.testing.assert_array_equal(encoded[:, encoded_columns(preprocessing, "Contract=")],
-                                  keras.ops.convert_to_numpy(lookup(test["Contract"])))
+    np.testing.assert_array_equal(
+        encoded[:, encoded_columns(preprocessing, "Contract=")], keras.ops.convert_to_numpy(lookup(test["Contract"]))
+    )
     cross = preprocessing.crosses[0]
     crossing = keras.layers.HashedCrossing(cross.bins, output_mode="one_hot")
     expected = keras.ops.convert_to_numpy(crossing((test[cross.first], test[cross.second])))
-    np.testing.assert_array_equal(encoded[:, encoded_columns(preprocessing, f"{cross.first}*{cross.second}#")],
-                                  expected)
+    np.testing.assert_array_equal(
+        encoded[:, encoded_columns(preprocessing, f"{cross.first}*{cross.second}#")], expected
+    )

@@ -6,9 +6,16 @@ import pytest
 from apps.churn.builtin import TELCO_COLUMNS, TELCO_NUMERIC_COLUMNS, generate_telco_frame
 from apps.churn.config import ChurnConfig
 from apps.churn.data import load_builtin_table, load_csv_table, make_splits, split_table
-from apps.churn.table import (CATEGORICAL, NUMERIC, ChurnDataError, cross_fit_indices, parse_column_types,
-                              parse_table, sanitize_input_name, stratified_split_indices)
-
+from apps.churn.table import (
+    CATEGORICAL,
+    NUMERIC,
+    ChurnDataError,
+    cross_fit_indices,
+    parse_column_types,
+    parse_table,
+    sanitize_input_name,
+    stratified_split_indices,
+)
 from tests.apps.churn.churn_helpers import tiny_config, write_csv
 
 
@@ -155,8 +162,9 @@ def test_builtin_generator_has_the_telco_schema_and_real_signal():
     assert 0.2 < (frame["Churn"] == "Yes").mean() < 0.33
     assert (frame["TotalCharges"].isna() == (frame["tenure"] == 0)).all()
     assert generate_telco_frame(50, seed=4).equals(generate_telco_frame(50, seed=4))
-    features = np.column_stack([frame["tenure"], frame["Contract"] == "Month-to-month",
-                                frame["InternetService"] == "Fiber optic"]).astype(float)
+    features = np.column_stack(
+        [frame["tenure"], frame["Contract"] == "Month-to-month", frame["InternetService"] == "Fiber optic"]
+    ).astype(float)
     labels = frame["Churn"] == "Yes"
     model = LogisticRegression().fit(features[:2000], labels[:2000])
     assert roc_auc_score(labels[2000:], model.predict_proba(features[2000:])[:, 1]) > 0.7

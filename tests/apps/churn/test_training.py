@@ -58,9 +58,11 @@ def test_ensemble_training_resumes_at_the_member_it_was_on(app, trained_run, tmp
     data = app.load_data(config)
     fitted = []
     original = training.fit_with_early_stopping
-    monkeypatch.setattr(training, "fit_with_early_stopping",
-                        lambda member, *args, **kwargs: fitted.append(member.name) or original(member, *args,
-                                                                                                **kwargs))
+    monkeypatch.setattr(
+        training,
+        "fit_with_early_stopping",
+        lambda member, *args, **kwargs: fitted.append(member.name) or original(member, *args, **kwargs),
+    )
     resumed = app.build_model(config, data)
     seen = EpochRecorder()
     history = app.train(resumed, data, config, run, callbacks=[seen])
@@ -72,8 +74,10 @@ def test_ensemble_training_resumes_at_the_member_it_was_on(app, trained_run, tmp
     assert seen.epochs == [(0, {name: values[0] for name, values in history.history.items()})]
     assert seen.models == [resumed]
     trained = keras.saving.load_model(trained_path.model_path)
-    np.testing.assert_allclose(resumed.network.get_layer("member1_deep_logit").get_weights()[0],
-                               trained.network.get_layer("member1_deep_logit").get_weights()[0])
+    np.testing.assert_allclose(
+        resumed.network.get_layer("member1_deep_logit").get_weights()[0],
+        trained.network.get_layer("member1_deep_logit").get_weights()[0],
+    )
 
 
 @pytest.mark.slow

@@ -65,5 +65,12 @@ class ScriptedApp(App):
 def data_splits():
     features = np.arange(40, dtype="float32").reshape(20, 2) / 40
     dataset = tf.data.Dataset.from_tensor_slices((features, features[:, :1])).batch(4)
-    return DataSplits(train=dataset, validation=dataset, test=dataset, train_examples=20, validation_examples=20,
-                      test_examples=20, source="scripted")
+    return DataSplits(
+        train=dataset,
+        validation=dataset,
+        test=dataset,
+        train_examples=20,
+        validation_examples=20,
+        test_examples=20,
+        source="scripted",
+    )

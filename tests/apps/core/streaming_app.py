@@ -36,8 +36,9 @@ def _index(folder):
 
 def _raw(paths, labels):
     index = tf.data.Dataset.from_tensor_slices((paths, labels))
-    return index.map(lambda path, label: {"image": tf.io.read_file(path), "label": label,
-                                          "name": tf.strings.split(path, "/")[-1]})
+    return index.map(
+        lambda path, label: {"image": tf.io.read_file(path), "label": label, "name": tf.strings.split(path, "/")[-1]}
+    )
 
 
 class StreamingApp(App):
@@ -47,20 +48,26 @@ class StreamingApp(App):
     record_features = {"image": (tf.string, ()), "label": (tf.int64, ()), "name": (tf.string, ())}
 
     def default_config(self):
-        return AppConfig(data="files:missing", epochs=1, batch_size=8, validation_fraction=0.25,
-                         learning_rate=0.05)
+        return AppConfig(data="files:missing", epochs=1, batch_size=8, validation_fraction=0.25, learning_rate=0.05)
 
     def load_files(self, path, config):
         paths, labels = _index(Path(path) / "train")
         order = np.random.default_rng(config.seed).permutation(len(paths))
         held = int(round(len(paths) * config.validation_fraction))
         test_paths, test_labels = _index(Path(path) / "test")
-        splits = {"train": _raw(paths[order[held:]], labels[order[held:]]),
-                  "validation": _raw(paths[order[:held]], labels[order[:held]]),
-                  "test": _raw(test_paths, test_labels)}
+        splits = {
+            "train": _raw(paths[order[held:]], labels[order[held:]]),
+            "validation": _raw(paths[order[:held]], labels[order[:held]]),
+            "test": _raw(test_paths, test_labels),
+        }
         counts = {"train": len(paths) - held, "validation": held, "test": len(test_paths)}
-        return RawSplits(splits, counts, CLASS_NAMES, f"files:{path}",
-                         {"validation_fraction": config.validation_fraction, "seed": config.seed})
+        return RawSplits(
+            splits,
+            counts,
+            CLASS_NAMES,
+            f"files:{path}",
+            {"validation_fraction": config.validation_fraction, "seed": config.seed},
+        )
 
     def load_tfds(self, name, config):
         raise NotImplementedError
@@ -79,13 +86,26 @@ class StreamingApp(App):
                 dataset = dataset.shuffle(256, seed=config.seed)
             return prefetched(dataset.batch(config.batch_size))
 
-        return DataSplits(pipeline("train", True), pipeline("validation", False), pipeline("test", False),
-                          raw.class_names, raw.counts["train"], raw.counts["validation"], raw.counts["test"],
-                          raw.source, {"details": raw.details})
+        return DataSplits(
+            pipeline("train", True),
+            pipeline("validation", False),
+            pipeline("test", False),
+            raw.class_names,
+            raw.counts["train"],
+            raw.counts["validation"],
+            raw.counts["test"],
+            raw.source,
+            {"details": raw.details},
+        )
 
     def build_model(self, config, data):
-        model = keras.Sequential([keras.Input((SIZE, SIZE, 1)), keras.layers.Flatten(),
-                                  keras.layers.Dense(len(CLASS_NAMES), activation="softmax")])
+        model = keras.Sequential(
+            [
+                keras.Input((SIZE, SIZE, 1)),
+                keras.layers.Flatten(),
+                keras.layers.Dense(len(CLASS_NAMES), activation="softmax"),
+            ]
+        )
         model.compile(keras.optimizers.Adam(config.learning_rate), "categorical_crossentropy")
         return model
 

@@ -30,9 +30,14 @@ def _examples():
 
 
 def _dataset():
-    signature = (tf.TensorSpec((SIZE, SIZE, 3), tf.float32),
-                 {"boxes": tf.TensorSpec((None, 4), tf.float32), "classes": tf.TensorSpec((None,), tf.int32),
-                  "mask": tf.TensorSpec((SIZE, SIZE, 1), tf.int32)})
+    signature = (
+        tf.TensorSpec((SIZE, SIZE, 3), tf.float32),
+        {
+            "boxes": tf.TensorSpec((None, 4), tf.float32),
+            "classes": tf.TensorSpec((None,), tf.int32),
+            "mask": tf.TensorSpec((SIZE, SIZE, 1), tf.int32),
+        },
+    )
     return tf.data.Dataset.from_generator(_examples, output_signature=signature)
 
 
@@ -55,8 +60,9 @@ def _augmented_batches(flip, keys):
     padding = (0.0, {key: padding[1][key] for key in keys})
     for seed in range(3):
         tf.random.set_seed(seed)
-        images, targets = next(iter(batched_pipeline(dataset, 2, training=True, seed=seed,
-                                                     augment=augment, padding_values=padding)))
+        images, targets = next(
+            iter(batched_pipeline(dataset, 2, training=True, seed=seed, augment=augment, padding_values=padding))
+        )
         yield images.numpy(), {key: value.numpy() for key, value in targets.items()}
 
 
@@ -90,14 +96,20 @@ def test_boxes_and_masks_together_on_tensorflow():
         for index in range(2):
             assert _box_of(targets["mask"][index, ..., 0]) == _box_of(images[index, ..., 0])
             first = np.round(targets["boxes"][index][0]).astype(int)
-            assert targets["mask"][index, first[1]:first[3], first[0]:first[2]].min() == 1
+            assert targets["mask"][index, first[1] : first[3], first[0] : first[2]].min() == 1
 
 
 def test_zoom_and_translation_keep_boxes_on_their_pixels():
     augment = GeometricAugmentation(geometric_layers("xyxy", flip=None, zoom=0.2, translation=0.1, seed=5))
     image, mask = _scene([(8, 8, 24, 24)])
-    images, targets = augment(tf.constant(image[None]), {"boxes": tf.constant([[[8.0, 8.0, 24.0, 24.0]]]),
-                                                          "classes": tf.constant([[1]]), "mask": tf.constant(mask[None])})
+    images, targets = augment(
+        tf.constant(image[None]),
+        {
+            "boxes": tf.constant([[[8.0, 8.0, 24.0, 24.0]]]),
+            "classes": tf.constant([[1]]),
+            "mask": tf.constant(mask[None]),
+        },
+    )
     x0, y0, x1, y1 = targets["boxes"].numpy()[0, 0]
     pixels = _box_of(images.numpy()[0, ..., 0] > 0.5)
     assert np.allclose([x0, y0, x1, y1], pixels, atol=1.5)

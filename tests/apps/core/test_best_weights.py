@@ -62,8 +62,9 @@ def test_a_resumed_run_restores_a_best_epoch_from_before_the_interruption(tmp_pa
     config, run_dir = AppConfig(epochs=5), tmp_path / "run"
     original = ScriptedApp.training_callbacks
     with monkeypatch.context() as patch:
-        patch.setattr(ScriptedApp, "training_callbacks",
-                      lambda *args, **kwargs: [*original(*args, **kwargs), CrashAfterEpoch(2)])
+        patch.setattr(
+            ScriptedApp, "training_callbacks", lambda *args, **kwargs: [*original(*args, **kwargs), CrashAfterEpoch(2)]
+        )
         with pytest.raises(Crash):
             workflow.train(first, config, run_dir, verbose=False)
     best_before_the_crash = first.kernel_sums.by_epoch[1]

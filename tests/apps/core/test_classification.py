@@ -15,9 +15,11 @@ def test_multiclass_metrics_by_hand():
     assert metrics["accuracy"] == pytest.approx(4 / 6)
     assert metrics["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
     assert metrics["per_class"]["dog"] == pytest.approx(
-        {"precision": 2 / 3, "recall": 1.0, "f1-score": 0.8, "support": 2.0})
+        {"precision": 2 / 3, "recall": 1.0, "f1-score": 0.8, "support": 2.0}
+    )
     assert metrics["per_class"]["eel"] == pytest.approx(
-        {"precision": 1.0, "recall": 0.5, "f1-score": 2 / 3, "support": 2.0})
+        {"precision": 1.0, "recall": 0.5, "f1-score": 2 / 3, "support": 2.0}
+    )
     f1s = [metrics["per_class"][name]["f1-score"] for name in ("cat", "dog", "eel")]
     assert metrics["macro_f1"] == pytest.approx(np.mean(f1s))
 

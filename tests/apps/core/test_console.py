@@ -11,8 +11,11 @@ from apps.core.backend import import_tensorflow_quietly
 from apps.core.console import fit_verbosity
 
 # C++ log lines (I0000, W0000, E0000...), absl's preamble, TensorFlow's Python warnings.
-TENSORFLOW_NOISE = re.compile(r"^([IWEF]\d{4} |WARNING: All log messages|WARNING:tensorflow|INFO:tensorflow)"
-                              r"|retracing|oneDNN", re.MULTILINE)
+TENSORFLOW_NOISE = re.compile(
+    r"^([IWEF]\d{4} |WARNING: All log messages|WARNING:tensorflow|INFO:tensorflow)"
+    r"|retracing|oneDNN",
+    re.MULTILINE,
+)
 EPOCH_LINE = re.compile(r"^\d+/\d+ - \d+m?s - .*loss", re.MULTILINE)
 
 
@@ -49,9 +52,31 @@ def kapps_env(**extra):
 def test_a_captured_training_prints_a_line_per_epoch_and_no_tensorflow_logs(tmp_path):
     """Churn trains a cross-fitted ensemble: five members of two epochs each, one `fit`
     and one Keras predict function per member (which TensorFlow counts as retracing)."""
-    command = [sys.executable, "-m", "apps", "churn", "train", "--data", "builtin", "--builtin-rows", "400",
-               "--ensemble", "5", "--epochs", "2", "--patience", "2", "--width", "8", "--numeric-bins", "4",
-               "--batch-size", "80", "--run-dir", str(tmp_path / "run")]
+    command = [
+        sys.executable,
+        "-m",
+        "apps",
+        "churn",
+        "train",
+        "--data",
+        "builtin",
+        "--builtin-rows",
+        "400",
+        "--ensemble",
+        "5",
+        "--epochs",
+        "2",
+        "--patience",
+        "2",
+        "--width",
+        "8",
+        "--numeric-bins",
+        "4",
+        "--batch-size",
+        "80",
+        "--run-dir",
+        str(tmp_path / "run"),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, env=kapps_env(), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "\r" not in result.stdout and "\x1b" not in result.stdout
@@ -62,8 +87,10 @@ def test_a_captured_training_prints_a_line_per_epoch_and_no_tensorflow_logs(tmp_
 def test_tensorflow_cpp_lines_are_hidden():
     """Start-up lines and the ERROR line of oneDNN falling back on a uint8 transpose (on CPUs
     without full AVX-512; DCGAN's sample grids do it)."""
-    probe = ("from apps.core.backend import import_tensorflow_quietly\nimport_tensorflow_quietly()\n"
-             "import tensorflow as tf\ntf.transpose(tf.zeros([2, 3, 4], tf.uint8), [1, 0, 2])\n")
+    probe = (
+        "from apps.core.backend import import_tensorflow_quietly\nimport_tensorflow_quietly()\n"
+        "import tensorflow as tf\ntf.transpose(tf.zeros([2, 3, 4], tf.uint8), [1, 0, 2])\n"
+    )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=kapps_env(), timeout=300)
     assert result.returncode == 0 and result.stderr == "", result.stderr
 

@@ -10,8 +10,12 @@ from apps.core.data import DataSource, DataSourceError, batched_pipeline
 
 @pytest.mark.parametrize(
     "text, expected",
-    [("tfds", DataSource("tfds", "")), ("tfds:mnist", DataSource("tfds", "mnist")),
-     ("files:/a/b:c", DataSource("files", "/a/b:c")), ("builtin", DataSource("builtin", ""))],
+    [
+        ("tfds", DataSource("tfds", "")),
+        ("tfds:mnist", DataSource("tfds", "mnist")),
+        ("files:/a/b:c", DataSource("files", "/a/b:c")),
+        ("builtin", DataSource("builtin", "")),
+    ],
 )
 def test_parse_sources(text, expected):
     assert DataSource.parse(text) == expected

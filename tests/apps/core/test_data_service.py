@@ -12,7 +12,6 @@ import threading
 import time
 
 import keras
-import numpy as np
 import pytest
 
 from apps import cli
@@ -42,8 +41,11 @@ def app_and_config(tmp_path_factory):
 
 def _epoch(dataset):
     """The examples of one pass, as sorted (class, rounded pixel sum) pairs: order-free."""
-    return sorted((int(label.argmax()), round(float(image.sum()), 3))
-                  for images, labels in dataset.as_numpy_iterator() for image, label in zip(images, labels))
+    return sorted(
+        (int(label.argmax()), round(float(image.sum()), 3))
+        for images, labels in dataset.as_numpy_iterator()
+        for image, label in zip(images, labels)
+    )
 
 
 def test_every_training_example_comes_once_per_epoch_from_the_workers(service, app_and_config):
@@ -150,14 +152,22 @@ def test_each_command_says_where_it_listens_and_stops_on_ctrl_c(role, own_dispat
     assert cli.main(["data-service", role, *arguments]) == 0
     line, stopped = capsys.readouterr().out.splitlines()
     address = r"grpc://localhost:\d+"
-    expected = (rf"tf.data dispatcher listening on {address} \(trainers: --data-service {address}\)"
-                if role == "dispatcher" else rf"tf.data worker listening on port \d+, serving {service[7:]}")
+    expected = (
+        rf"tf.data dispatcher listening on {address} \(trainers: --data-service {address}\)"
+        if role == "dispatcher"
+        else rf"tf.data worker listening on port \d+, serving {service[7:]}"
+    )
     assert re.fullmatch(expected, line) and stopped == "Stopped."
 
 
 def _start(*arguments):
-    process = subprocess.Popen([sys.executable, "-m", "kapps", "data-service", *arguments], stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kapps", "data-service", *arguments],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     return process, process.stdout.readline().strip()
 
 

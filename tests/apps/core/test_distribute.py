@@ -27,8 +27,7 @@ def _dense_model():
     one device's whole batch."""
     import keras
 
-    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="tanh"),
-                              keras.layers.Dense(1)])
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="tanh"), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="mse")
     return model
 
@@ -83,12 +82,15 @@ def test_each_engine_names_its_backend():
     check_distribute(AppConfig(), "torch")  # one device runs everywhere
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"distribute": "horovod"}, "must be one of"),
-    ({"replicas": 2}, "needs --distribute"),
-    ({"distribute": "mirrored", "replicas": 3, "batch_size": 128}, "split evenly"),
-    ({"distribute": "mirrored", "replicas": -1}, "0 \\(every device\\)"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"distribute": "horovod"}, "must be one of"),
+        ({"replicas": 2}, "needs --distribute"),
+        ({"distribute": "mirrored", "replicas": 3, "batch_size": 128}, "split evenly"),
+        ({"distribute": "mirrored", "replicas": -1}, "0 \\(every device\\)"),
+    ],
+)
 def test_bad_distribution_flags_are_config_errors(changes, message):
     with pytest.raises(ConfigError, match=message):
         AppConfig(**changes).validate()
@@ -108,8 +110,9 @@ def test_multi_worker_needs_a_cluster_spec(monkeypatch):
 
 def test_workers_write_beside_the_chief(tmp_path):
     assert Distribution("multi-worker", 2, worker_index=0).run_dir(tmp_path) == tmp_path
-    assert Distribution("multi-worker", 2, worker_index=1, is_chief=False).run_dir(tmp_path) == \
-        str(tmp_path / "worker-1")
+    assert Distribution("multi-worker", 2, worker_index=1, is_chief=False).run_dir(tmp_path) == str(
+        tmp_path / "worker-1"
+    )
 
 
 def test_a_search_refuses_to_distribute_trials(tmp_path):

@@ -54,7 +54,8 @@ def test_lower_is_better_for_a_minimised_metric(tmp_path):
 def test_force_exports_anyway_and_says_so(tmp_path):
     exported(tmp_path, 1, {"accuracy": 0.99})
     assert check_candidate(Accuracy(), {"accuracy": 0.5}, tmp_path, force=True).startswith(
-        "Export gate skipped (--force)")
+        "Export gate skipped (--force)"
+    )
 
 
 def test_a_newest_version_without_stored_metrics_passes(tmp_path):

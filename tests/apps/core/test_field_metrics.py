@@ -113,7 +113,11 @@ def test_tensorboard_shows_measured_epochs_only(tmp_path):
     data = _data()
     run = Run(app.name, tmp_path / "run")
     app.train(app.build_model(config, data), data, config, run=run)
-    steps = [event.step for path in (run.log_dir / "validation").glob("events.*")
-             for event in tf.compat.v1.train.summary_iterator(str(path))
-             for value in event.summary.value if value.tag == "epoch_score"]
+    steps = [
+        event.step
+        for path in (run.log_dir / "validation").glob("events.*")
+        for event in tf.compat.v1.train.summary_iterator(str(path))
+        for value in event.summary.value
+        if value.tag == "epoch_score"
+    ]
     assert sorted(steps) == [0, 1, 3, 5]

@@ -25,6 +25,7 @@ def encoded(pixels, image_format, mode=None, **options):
 
 def png_header_only(width, height):
     """A valid PNG signature and IHDR announcing `width`×`height`, with a few rows of data."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -48,8 +49,9 @@ def decode():
     def run(data, channels=1, max_pixels=LIMIT):
         key = (channels, max_pixels)
         if key not in functions:
-            functions[key] = tf.function(lambda value: images.decode_image(value, channels, max_pixels, "x"),
-                                         autograph=False)
+            functions[key] = tf.function(
+                lambda value: images.decode_image(value, channels, max_pixels, "x"), autograph=False
+            )
         return functions[key](tf.constant(data)).numpy()
 
     return run
@@ -65,9 +67,16 @@ RGB = np.random.default_rng(0).integers(0, 256, (6, 9, 3), dtype=np.uint8)
 GRAY = RGB[..., 0]
 
 
-@pytest.mark.parametrize("pixels, image_format, mode", [
-    (GRAY, "PNG", None), (RGB, "PNG", None), (GRAY, "BMP", None), (RGB, "BMP", None), (GRAY, "GIF", None),
-])
+@pytest.mark.parametrize(
+    "pixels, image_format, mode",
+    [
+        (GRAY, "PNG", None),
+        (RGB, "PNG", None),
+        (GRAY, "BMP", None),
+        (RGB, "BMP", None),
+        (GRAY, "GIF", None),
+    ],
+)
 def test_lossless_formats_decode_to_their_pixels(decode, pixels, image_format, mode):
     data = encoded(pixels, image_format, mode)
     expected_rgb = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
@@ -118,7 +127,7 @@ def first_frame_offset(data):
 def test_gif_frame_larger_than_its_screen_is_refused(decode):
     data = bytearray(encoded(GRAY, "GIF"))
     frame = first_frame_offset(data)
-    data[frame + 5:frame + 9] = struct.pack("<HH", 5000, 4000)
+    data[frame + 5 : frame + 9] = struct.pack("<HH", 5000, 4000)
     assert "a 5000x4000 image (20000000 pixels) is over the limit of 1000 pixels" in error_of(decode, bytes(data))
 
 
@@ -127,8 +136,7 @@ def test_a_png_bomb_is_refused_from_its_header_without_decoding(decode):
     assert len(bomb) < 1000
     message = error_of(decode, bomb, 1, images.DEFAULT_MAX_PIXELS)
     # A decoder would fail on the missing pixel data instead: the header alone was read.
-    assert ("x: a 20000x20000 image (400000000 pixels) is over the limit of 16777216 pixels per image"
-            in message)
+    assert "x: a 20000x20000 image (400000000 pixels) is over the limit of 16777216 pixels per image" in message
 
 
 @pytest.mark.parametrize("image_format", ["PNG", "JPEG", "GIF", "BMP"])
@@ -138,36 +146,54 @@ def test_every_format_is_measured_from_its_header(decode, image_format):
     assert "x: a 26x40 image (1040 pixels) is over the limit of 1000 pixels per image" in error_of(decode, over)
 
 
-@pytest.mark.parametrize("data, expected", [
-    (b"hello world", "x: not a PNG, JPEG, GIF or BMP image (11 bytes)"),
-    (b"", "x: not a PNG, JPEG, GIF or BMP image (0 bytes)"),
-    (png_header_only(0, 5), "x: the image is empty (0x5 pixels)"),
-    (encoded(GRAY, "PNG")[:40], "Invalid PNG"),
-    (encoded(GRAY, "JPEG")[:30], "Invalid JPEG data"),
-])
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        (b"hello world", "x: not a PNG, JPEG, GIF or BMP image (11 bytes)"),
+        (b"", "x: not a PNG, JPEG, GIF or BMP image (0 bytes)"),
+        (png_header_only(0, 5), "x: the image is empty (0x5 pixels)"),
+        (encoded(GRAY, "PNG")[:40], "Invalid PNG"),
+        (encoded(GRAY, "JPEG")[:30], "Invalid JPEG data"),
+    ],
+)
 def test_bad_bytes_get_clear_errors(decode, data, expected):
     assert expected in error_of(decode, data)
 
 
 def test_signatures_name_the_image_and_decode_examples_like_bytes():
-    signatures = ImageSignatures(lambda batch: {"mean": tf.reduce_mean(batch, axis=[1, 2])}, channels=1,
-                                 max_pixels=LIMIT)
+    signatures = ImageSignatures(
+        lambda batch: {"mean": tf.reduce_mean(batch, axis=[1, 2])}, channels=1, max_pixels=LIMIT
+    )
 
     def prepare(image):
         return tf.image.resize(tf.cast(image, tf.float32), (4, 4))[..., 0]
 
     from_bytes, from_examples = signatures.from_bytes(prepare), signatures.from_examples(prepare)
     files = [encoded(GRAY, "PNG"), encoded(255 - GRAY, "BMP")]
-    examples = [tf.train.Example(features=tf.train.Features(feature={
-        EXAMPLE_FEATURE: tf.train.Feature(bytes_list=tf.train.BytesList(value=[data]))})).SerializeToString()
-        for data in files]
+    examples = [
+        tf.train.Example(
+            features=tf.train.Features(
+                feature={EXAMPLE_FEATURE: tf.train.Feature(bytes_list=tf.train.BytesList(value=[data]))}
+            )
+        ).SerializeToString()
+        for data in files
+    ]
     by_bytes = from_bytes(tf.constant(files))["mean"].numpy()
     np.testing.assert_allclose(from_examples(tf.constant(examples))["mean"].numpy(), by_bytes)
     np.testing.assert_allclose(by_bytes[0] + by_bytes[1], 255.0, atol=1.0)
     assert "image_bytes[1]: not a PNG" in error_of(from_bytes, tf.constant([files[0], b"junk"]))
-    assert "examples[0] (image/encoded): not a PNG" in error_of(from_examples, tf.constant(
-        [tf.train.Example(features=tf.train.Features(feature={EXAMPLE_FEATURE: tf.train.Feature(
-            bytes_list=tf.train.BytesList(value=[b"junk"]))})).SerializeToString()]))
+    assert "examples[0] (image/encoded): not a PNG" in error_of(
+        from_examples,
+        tf.constant(
+            [
+                tf.train.Example(
+                    features=tf.train.Features(
+                        feature={EXAMPLE_FEATURE: tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"junk"]))}
+                    )
+                ).SerializeToString()
+            ]
+        ),
+    )
     assert "image/encoded" in error_of(from_examples, tf.constant([tf.train.Example().SerializeToString()]))
 
 
@@ -176,7 +202,8 @@ def test_tensor_signature_refuses_images_over_the_limit():
     serve = signatures.from_tensors(lambda batch: tf.cast(batch[..., 0], tf.int32), shape=(None, None, 3))
     assert serve(tf.ones([2, 10, 100, 3], tf.uint8))["sum"].numpy().tolist() == [1000, 1000]
     assert "images: images of 101x10 pixels are over the limit of 1000" in error_of(
-        serve, tf.ones([1, 10, 101, 3], tf.uint8))
+        serve, tf.ones([1, 10, 101, 3], tf.uint8)
+    )
 
 
 def test_shape_checks_hold_where_tf_serving_runs_them(tmp_path):
@@ -198,8 +225,7 @@ def test_shape_checks_hold_where_tf_serving_runs_them(tmp_path):
             signature = meta_graph.signature_def[name]
             (feed,), (fetch,) = signature.inputs.values(), signature.outputs.values()
             # As TF Serving runs a signature: no shape check in front of the graph.
-            run = session._make_callable_from_options(config_pb2.CallableOptions(
-                feed=[feed.name], fetch=[fetch.name]))
+            run = session._make_callable_from_options(config_pb2.CallableOptions(feed=[feed.name], fetch=[fetch.name]))
             with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(expected)):
                 run(value)
 
@@ -244,8 +270,10 @@ def test_jpegs_are_turned_as_their_exif_orientation_says_as_viewers_show_them(de
 def test_big_endian_exif_right_after_the_start_of_image_is_read(decode):
     plain = encoded(ARROW, "JPEG", quality=100, subsampling=0)
     turned = plain[:2] + exif_segment(6, b"MM") + plain[2:]
-    np.testing.assert_array_equal(decode(turned, channels=3, max_pixels=images.DEFAULT_MAX_PIXELS),
-                                  np.rot90(decode(plain, channels=3, max_pixels=images.DEFAULT_MAX_PIXELS), -1))
+    np.testing.assert_array_equal(
+        decode(turned, channels=3, max_pixels=images.DEFAULT_MAX_PIXELS),
+        np.rot90(decode(plain, channels=3, max_pixels=images.DEFAULT_MAX_PIXELS), -1),
+    )
 
 
 def test_answers_are_drawn_on_the_image_as_the_signatures_see_it(tmp_path):
@@ -258,11 +286,13 @@ def test_answers_are_drawn_on_the_image_as_the_signatures_see_it(tmp_path):
 def test_a_jpeg_too_small_for_the_size_it_declares_is_refused_before_decoding(decode):
     data = bytearray(encoded(np.full((16, 16), 128, np.uint8), "JPEG"))
     frame = data.index(b"\xff\xc0")
-    data[frame + 5:frame + 9] = struct.pack(">HH", 4000, 4000)
+    data[frame + 5 : frame + 9] = struct.pack(">HH", 4000, 4000)
     data += bytes(4300 - len(data))
     message = error_of(decode, bytes(data), 1, images.DEFAULT_MAX_PIXELS)
-    assert ("x: a 4300-byte JPEG cannot hold the 4000x4000 pixels its header declares (a JPEG takes at least "
-            "1 byte per 2048 pixels): the file is cut short or forged") in message
+    assert (
+        "x: a 4300-byte JPEG cannot hold the 4000x4000 pixels its header declares (a JPEG takes at least "
+        "1 byte per 2048 pixels): the file is cut short or forged"
+    ) in message
 
 
 @pytest.mark.parametrize("mode, bits", [("1", 1), ("P", 8)])
@@ -270,8 +300,10 @@ def test_bmps_read_wrongly_or_not_at_all_are_refused_naming_the_input(decode, mo
     image = Image.fromarray(RGB).convert(mode) if mode == "1" else Image.fromarray(RGB).quantize(8)
     buffer = io.BytesIO()
     image.save(buffer, format="BMP")
-    assert (f"x: a BMP of {bits} bits per pixel (compression 0); BMPs are read with 24 or 32 bits per pixel, "
-            "or 8 with a gray palette, uncompressed") in error_of(decode, buffer.getvalue())
+    assert (
+        f"x: a BMP of {bits} bits per pixel (compression 0); BMPs are read with 24 or 32 bits per pixel, "
+        "or 8 with a gray palette, uncompressed"
+    ) in error_of(decode, buffer.getvalue())
 
 
 def test_float_tensors_must_be_finite():
@@ -281,5 +313,4 @@ def test_float_tensors_must_be_finite():
     assert serve(tf.constant(batch))["sum"].numpy().tolist() == [0, 0, 0]
     for value in (np.inf, -np.inf, np.nan):
         batch[1, 2, 3] = value
-        assert ("images[1]: holds a value that is not finite (NaN or Infinity)"
-                in error_of(serve, tf.constant(batch)))
+        assert "images[1]: holds a value that is not finite (NaN or Infinity)" in error_of(serve, tf.constant(batch))

@@ -31,13 +31,37 @@ def _free_ports(count):
 
 def _start_workers(run_dir, tmp_path, epochs, ports):
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
-    command = [sys.executable, "-m", "kapps", "--backend", "tensorflow", "digits", "train", "--data", "builtin",
-               "--epochs", str(epochs), "--max-examples", "256", "--batch-size", "64", "--width", "4",
-               "--distribute", "multi-worker", "--run-dir", str(run_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "kapps",
+        "--backend",
+        "tensorflow",
+        "digits",
+        "train",
+        "--data",
+        "builtin",
+        "--epochs",
+        str(epochs),
+        "--max-examples",
+        "256",
+        "--batch-size",
+        "64",
+        "--width",
+        "4",
+        "--distribute",
+        "multi-worker",
+        "--run-dir",
+        str(run_dir),
+    ]
     processes = []
     for index in range(WORKERS):
-        env = {**os.environ, "PYTHONPATH": REPO_ROOT, "KERAS_BACKEND": "tensorflow",
-               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        env = {
+            **os.environ,
+            "PYTHONPATH": REPO_ROOT,
+            "KERAS_BACKEND": "tensorflow",
+            "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+        }
         log = open(tmp_path / f"worker{index}.log", "a")
         processes.append(subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT))
     return processes

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from apps.core.config import AppConfig
-from apps.core.optimizers import (WarmupCosineRestarts, learning_rate_schedule, make_optimizer,
-                                  scheduled_optimizer)
+from apps.core.optimizers import WarmupCosineRestarts, learning_rate_schedule, make_optimizer, scheduled_optimizer
 
 
 def _rates(schedule, steps):
@@ -34,8 +33,10 @@ def test_two_cycles_anneal_then_restart_at_the_peak():
 def test_a_training_too_short_for_two_cycles_is_one():
     config = AppConfig(epochs=4, warmup_epochs=1.0, first_cycle_epochs=3.0)
     one = AppConfig(epochs=4, warmup_epochs=1.0)
-    np.testing.assert_allclose(_rates(learning_rate_schedule(config, steps=10), range(40)),
-                               _rates(learning_rate_schedule(one, steps=10), range(40)))
+    np.testing.assert_allclose(
+        _rates(learning_rate_schedule(config, steps=10), range(40)),
+        _rates(learning_rate_schedule(one, steps=10), range(40)),
+    )
 
 
 def test_restarts_schedule_serializes():

@@ -8,9 +8,14 @@ import numpy as np
 from apps.core.plots import learning_curve_panels, measured_points, plot_learning_curves
 
 NAN = math.nan
-DETECTION_HISTORY = {"loss": [3.0, 2.0, 1.5], "val_loss": [3.1, 2.2, 1.9], "learning_rate": [0.1, 0.1, 0.01],
-                     "val_map50": [0.08, NAN, 0.3], "val_map": [0.02, NAN, 0.1],
-                     "field_metrics_seconds": [4.0, NAN, 4.2]}
+DETECTION_HISTORY = {
+    "loss": [3.0, 2.0, 1.5],
+    "val_loss": [3.1, 2.2, 1.9],
+    "learning_rate": [0.1, 0.1, 0.01],
+    "val_map50": [0.08, NAN, 0.3],
+    "val_map": [0.02, NAN, 0.1],
+    "field_metrics_seconds": [4.0, NAN, 4.2],
+}
 
 
 def test_panels_hold_the_field_metrics_and_no_bookkeeping():

@@ -5,15 +5,21 @@ import hashlib
 import json
 
 import numpy as np
-
 import pytest
 import tensorflow as tf
 
 from apps import catalog, cli
 from apps.core.config import ConfigError
 from apps.core.data import DataSource, DataSourceError
-from apps.core.records import (MANIFEST, RecordsError, read_records, records_dataset, serialize_example,
-                               verify_records, write_records)
+from apps.core.records import (
+    MANIFEST,
+    RecordsError,
+    read_records,
+    records_dataset,
+    serialize_example,
+    verify_records,
+    write_records,
+)
 from apps.core.registry import AppRegistry
 from tests.apps.core.streaming_app import CLASS_NAMES, StreamingApp, write_png_folder
 
@@ -74,7 +80,8 @@ def test_records_source_trains_like_the_files_and_shards_training_by_file(app_an
 
 
 def test_multi_worker_training_needs_a_shard_file_per_worker_and_says_it_shards_by_file(
-        app_and_config, records, monkeypatch):
+    app_and_config, records, monkeypatch
+):
     app, config = app_and_config
     config = config.replace(distribute="multi-worker")
     files = len(json.loads((records / MANIFEST).read_text())["shards"]["train"])
@@ -87,8 +94,10 @@ def test_multi_worker_training_needs_a_shard_file_per_worker_and_says_it_shards_
         else:
             with pytest.raises(RecordsError, match=f"{files} shard file\\(s\\) for {files + 1} workers"):
                 read_records(records, app, config, log=lines.append)
-    assert lines == [f"Records: multi-worker training shards the training split by file ({files} shard files; "
-                     "each worker reads its own)."]
+    assert lines == [
+        f"Records: multi-worker training shards the training split by file ({files} shard files; "
+        "each worker reads its own)."
+    ]
 
 
 def test_sharding_by_file_gives_each_worker_whole_shard_files(app_and_config, records):
@@ -98,26 +107,49 @@ def test_sharding_by_file_gives_each_worker_whole_shard_files(app_and_config, re
 
     app, _ = app_and_config
     train = read_records(records, app).splits["train"]
-    names = [[example["name"] for example in auto_shard_dataset(train, 2, worker).as_numpy_iterator()]
-             for worker in range(2)]
+    names = [
+        [example["name"] for example in auto_shard_dataset(train, 2, worker).as_numpy_iterator()] for worker in range(2)
+    ]
     assert sorted(names[0] + names[1]) == sorted(example["name"] for example in train.as_numpy_iterator())
     files = json.loads((records / MANIFEST).read_text())["shards"]["train"]
-    per_file = [[record for record in tf.data.TFRecordDataset(str(records / shard["file"])).as_numpy_iterator()]
-                for shard in files]
-    assert [len(worker_names) for worker_names in names] == [sum(len(records_) for records_ in per_file[worker::2])
-                                                            for worker in range(2)]
+    per_file = [
+        [record for record in tf.data.TFRecordDataset(str(records / shard["file"])).as_numpy_iterator()]
+        for shard in files
+    ]
+    assert [len(worker_names) for worker_names in names] == [
+        sum(len(records_) for records_ in per_file[worker::2]) for worker in range(2)
+    ]
 
 
-DETECTION_LIKE = {"image": (tf.string, ()), "boxes": (tf.float32, (None, 4)), "classes": (tf.int64, (None,)),
-                  "size": (tf.int64, (2,)), "crowd": (tf.bool, (None,)), "palette": (tf.uint8, (3,))}
+DETECTION_LIKE = {
+    "image": (tf.string, ()),
+    "boxes": (tf.float32, (None, 4)),
+    "classes": (tf.int64, (None,)),
+    "size": (tf.int64, (2,)),
+    "crowd": (tf.bool, (None,)),
+    "palette": (tf.uint8, (3,)),
+}
 
 
 def test_every_kind_of_feature_comes_back_with_its_dtype_and_shape(tmp_path):
-    examples = [{"image": b"\xff\xd8jpeg", "boxes": np.array([[0.1, 0.2, 0.5, 0.6], [0, 0, 1, 1]], np.float32),
-                 "classes": np.array([3, 0]), "size": np.array([360, 480]), "crowd": np.array([False, True]),
-                 "palette": np.array([0, 128, 255], np.uint8)},
-                {"image": b"", "boxes": np.zeros((0, 4), np.float32), "classes": np.zeros(0, np.int64),
-                 "size": np.array([1, 2]), "crowd": np.zeros(0, bool), "palette": np.array([1, 2, 3], np.uint8)}]
+    examples = [
+        {
+            "image": b"\xff\xd8jpeg",
+            "boxes": np.array([[0.1, 0.2, 0.5, 0.6], [0, 0, 1, 1]], np.float32),
+            "classes": np.array([3, 0]),
+            "size": np.array([360, 480]),
+            "crowd": np.array([False, True]),
+            "palette": np.array([0, 128, 255], np.uint8),
+        },
+        {
+            "image": b"",
+            "boxes": np.zeros((0, 4), np.float32),
+            "classes": np.zeros(0, np.int64),
+            "size": np.array([1, 2]),
+            "crowd": np.zeros(0, bool),
+            "palette": np.array([1, 2, 3], np.uint8),
+        },
+    ]
     path = str(tmp_path / "shard.tfrecord")
     with tf.io.TFRecordWriter(path) as writer:
         for example in examples:
@@ -217,8 +249,12 @@ def registry_with_stand_in(monkeypatch):
 
 def test_prepare_data_command_writes_verifies_and_refuses(pngs, tmp_path, capsys, registry_with_stand_in):
     output = tmp_path / "records"
-    assert cli.main(["stand-in", "prepare-data", "--data", f"files:{pngs}", "--output", str(output),
-                     "--shard-mb", "0.004"]) == 0
+    assert (
+        cli.main(
+            ["stand-in", "prepare-data", "--data", f"files:{pngs}", "--output", str(output), "--shard-mb", "0.004"]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "train: 27 examples in" in printed and f"and manifest.json to {output}" in printed
     assert cli.main(["stand-in", "prepare-data", "--verify", "--output", str(output)]) == 0

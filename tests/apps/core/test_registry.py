@@ -68,7 +68,11 @@ def test_an_entry_reads_its_class_from_the_source_without_importing_it(tmp_path,
     registry = AppRegistry()
     registry.add(entry)
     assert (entry.name, entry.title, entry.objective, entry.config_class) == (
-        "lazy", "Read from the source", "val_score", AppConfig)
+        "lazy",
+        "Read from the source",
+        "val_score",
+        AppConfig,
+    )
     with pytest.raises(RuntimeError, match="imported the app's module"):
         registry.get("lazy")
 
@@ -77,7 +81,7 @@ def test_an_entry_names_what_its_class_does_not_declare(tmp_path, monkeypatch):
     (tmp_path / "bare_app.py").write_text("class BareApp:\n    name = 'bare'\n    title = f'{1}'\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(ValueError, match="must assign title, objective, config_class"):
-        AppEntry("bare_app:BareApp").name
+        _ = AppEntry("bare_app:BareApp").name
 
 
 def test_catalog_registers_every_app_lazily():

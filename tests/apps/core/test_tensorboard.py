@@ -12,10 +12,21 @@ from tests.apps.app_checks import read_events
 
 
 def test_scalar_metrics_flatten_dicts_and_keep_only_finite_numbers():
-    metrics = {"accuracy": 0.5, "examples": 10, "app": "digits", "ok": True, "nan": float("nan"),
-               "per_class": {"7": {"recall": 0.25}}, "plots": ["a.png"], "confusion_matrix": [[1]]}
-    assert tensorboard.scalar_metrics(metrics) == {"test/accuracy": 0.5, "test/examples": 10.0,
-                                                   "test/per_class/7/recall": 0.25}
+    metrics = {
+        "accuracy": 0.5,
+        "examples": 10,
+        "app": "digits",
+        "ok": True,
+        "nan": float("nan"),
+        "per_class": {"7": {"recall": 0.25}},
+        "plots": ["a.png"],
+        "confusion_matrix": [[1]],
+    }
+    assert tensorboard.scalar_metrics(metrics) == {
+        "test/accuracy": 0.5,
+        "test/examples": 10.0,
+        "test/per_class/7/recall": 0.25,
+    }
 
 
 @pytest.fixture
@@ -56,6 +67,9 @@ def test_the_run_config_is_an_hparams_session_with_the_test_metrics(evaluated):
     session = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info
     assert session.hparams["width"].number_value == 24 and session.hparams["model"].string_value == config.model
     experiment = plugin_data_pb2.HParamsPluginData.FromString(
-        events.accumulator.SummaryMetadata(metadata.EXPERIMENT_TAG).plugin_data.content).experiment
+        events.accumulator.SummaryMetadata(metadata.EXPERIMENT_TAG).plugin_data.content
+    ).experiment
     assert {(info.name.group, info.name.tag) for info in experiment.metric_infos} == {
-        ("evaluation", "test/accuracy"), ("evaluation", "test/per_class/3/f1-score")}
+        ("evaluation", "test/accuracy"),
+        ("evaluation", "test/per_class/3/f1-score"),
+    }

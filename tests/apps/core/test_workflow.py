@@ -22,8 +22,11 @@ class MaskApp:
 
     def answer_files(self, outputs, items):
         """A client-side drawing per answer that holds a mask."""
-        return {f"{output_stem(item, index)}.drawn.txt": b"drawn"
-                for index, item in enumerate(items) if "mask_png_bytes" in outputs}
+        return {
+            f"{output_stem(item, index)}.drawn.txt": b"drawn"
+            for index, item in enumerate(items)
+            if "mask_png_bytes" in outputs
+        }
 
 
 def test_binary_outputs_are_written_and_named(tmp_path, monkeypatch):

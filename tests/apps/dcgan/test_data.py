@@ -54,7 +54,7 @@ def _reference(image, size):
     new_size = (max(size, round(height * scale)), max(size, round(width * scale)))
     resized = tf.image.resize(image, new_size, method="area", antialias=True).numpy()
     top, left = (new_size[0] - size) // 2, (new_size[1] - size) // 2
-    return np.clip(np.round(resized[top:top + size, left:left + size]), 0, 255).astype(np.uint8)
+    return np.clip(np.round(resized[top : top + size, left : left + size]), 0, 255).astype(np.uint8)
 
 
 def test_a_folder_of_images_is_resized_centre_cropped_and_labelled_by_sub_folder(tmp_path):
@@ -132,8 +132,10 @@ def test_pipelines_hold_labels_and_images_in_the_tanh_range(app):
     splits = app.load_data(tiny_config())
     inputs, images = next(iter(splits.train))
     assert set(inputs) == {"labels"} and images.shape == (64, 28, 28, 1)
-    assert splits.train.element_spec == ({"labels": tf.TensorSpec((64,), tf.int64)},
-                                         tf.TensorSpec((64, 28, 28, 1), tf.float32))
+    assert splits.train.element_spec == (
+        {"labels": tf.TensorSpec((64,), tf.int64)},
+        tf.TensorSpec((64, 28, 28, 1), tf.float32),
+    )
     assert -1.0 <= float(np.min(images)) < float(np.max(images)) <= 1.0
     assert splits.train_examples == 192 and splits.validation_examples == 64 and splits.test_examples == 1000
     assert splits.class_names == tuple("0123456789")
@@ -152,7 +154,8 @@ def test_tfds_images_stay_encoded_and_validation_is_held_out_of_train(monkeypatc
         assert raw.counts == {"train": 9, "validation": 3, "test": 12} and raw.class_names == tuple("0123456789")
         example = next(iter(raw.splits["train"]))
         assert example["image"].dtype == tf.string and tf.io.is_jpeg(example["image"]) | (
-            example["image"].numpy()[:4] == b"\x89PNG")
+            example["image"].numpy()[:4] == b"\x89PNG"
+        )
         splits = data.splits_from_raw(raw, config)
         assert sum(len(images) for _, images in splits.validation) == 3
         assert sum(len(images) for _, images in splits.train) == 8  # whole batches of 4

@@ -25,16 +25,27 @@ def test_streamed_fid_equals_the_whole_array_fid():
     dataset = tf.data.Dataset.from_tensor_slices(({"labels": labels}, images)).batch(64)
     scores = split_scores(model, dataset, 100)  # stops inside the second batch
     noise = np.random.default_rng(model.seed)
-    generated = np.concatenate([
-        keras.ops.convert_to_numpy(model({"latent": noise.standard_normal((count, model.latent_dim)).astype("float32"),
-                                          "labels": labels[start:start + count]}, training=False))
-        for start, count in ((0, 64), (64, 64))])[:100]
+    generated = np.concatenate(
+        [
+            keras.ops.convert_to_numpy(
+                model(
+                    {
+                        "latent": noise.standard_normal((count, model.latent_dim)).astype("float32"),
+                        "labels": labels[start : start + count],
+                    },
+                    training=False,
+                )
+            )
+            for start, count in ((0, 64), (64, 64))
+        ]
+    )[:100]
     generated_features, generated_probabilities = fid_lib.classify(model.classifier, generated)
     real_features, real_probabilities = fid_lib.classify(model.classifier, images[:100])
     assert scores.count == 100
     np.testing.assert_allclose(scores.fid(), fid_lib.fid(generated_features, real_features), rtol=1e-6)
-    np.testing.assert_array_equal(scores.generated_counts,
-                                  np.bincount(np.argmax(generated_probabilities, -1), minlength=10))
+    np.testing.assert_array_equal(
+        scores.generated_counts, np.bincount(np.argmax(generated_probabilities, -1), minlength=10)
+    )
     assert scores.real_right == np.sum(np.argmax(real_probabilities, -1) == labels[:100])
     assert scores.generated_right == np.sum(np.argmax(generated_probabilities, -1) == labels[:100])
 

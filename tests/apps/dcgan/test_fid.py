@@ -19,7 +19,7 @@ def test_gaussians_with_equal_covariance_differ_by_the_squared_mean_shift():
 def test_isotropic_gaussians_add_the_squared_difference_of_their_deviations():
     # Tr(a²I + b²I - 2abI) = D (a - b)²
     dims, a, b = 4, 1.0, 3.0
-    value = fid.frechet_distance(np.zeros(dims), a ** 2 * np.eye(dims), np.ones(dims), b ** 2 * np.eye(dims))
+    value = fid.frechet_distance(np.zeros(dims), a**2 * np.eye(dims), np.ones(dims), b**2 * np.eye(dims))
     assert value == pytest.approx(dims * 1.0 + dims * (a - b) ** 2)
 
 
@@ -44,7 +44,7 @@ def test_moments_accumulated_batch_by_batch_equal_the_whole_array_ones():
     features = np.random.default_rng(3).gamma(2.0, 3.0, (1001, 6))
     moments = fid.FeatureMoments()
     for start in range(0, len(features), 128):
-        moments.update(features[start:start + 128])
+        moments.update(features[start : start + 128])
     mean, covariance = moments.gaussian()
     np.testing.assert_allclose(mean, features.mean(axis=0), rtol=1e-12)
     np.testing.assert_allclose(covariance, np.cov(features, rowvar=False), rtol=1e-10)

@@ -71,10 +71,15 @@ def test_the_saved_model_reloads_with_weights_optimizers_and_fixed_noise(tmp_pat
     model.fit(_batches(config), epochs=1, verbose=0)
     model.save(tmp_path / "gan.keras")
     reloaded = keras.saving.load_model(tmp_path / "gan.keras")
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(reloaded.fixed_samples()),
-                               keras.ops.convert_to_numpy(model.fixed_samples()), atol=1e-5)
-    for original, restored in ((model.generator_optimizer, reloaded.generator_optimizer),
-                               (model.discriminator_optimizer, reloaded.discriminator_optimizer)):
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(reloaded.fixed_samples()),
+        keras.ops.convert_to_numpy(model.fixed_samples()),
+        atol=1e-5,
+    )
+    for original, restored in (
+        (model.generator_optimizer, reloaded.generator_optimizer),
+        (model.discriminator_optimizer, reloaded.discriminator_optimizer),
+    ):
         assert int(restored.iterations) == int(original.iterations) == 2
         for a, b in zip(_values(original.variables), _values(restored.variables)):
             np.testing.assert_allclose(a, b)
@@ -94,8 +99,11 @@ def test_the_moving_average_of_the_generator_follows_each_step_and_generates():
         np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6)
     assert not np.allclose(average[0], _values(model.generator.weights)[0])
     latent = np.random.default_rng(0).standard_normal((2, config.latent_dim)).astype("float32")
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(model({"latent": latent}, training=False)),
-                               keras.ops.convert_to_numpy(model.ema_generator(latent, training=False)), atol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model({"latent": latent}, training=False)),
+        keras.ops.convert_to_numpy(model.ema_generator(latent, training=False)),
+        atol=1e-6,
+    )
 
 
 def test_without_the_moving_average_the_trained_generator_generates():

@@ -17,13 +17,41 @@ STEPS_PER_EPOCH = int(EXAMPLES * 0.9) // BATCH_SIZE
 
 
 def train_command(run_dir, seed):
-    return [sys.executable, "-m", "kapps", "dcgan", "train", "--data", "builtin", "--max-examples", str(EXAMPLES),
-            "--batch-size", str(BATCH_SIZE), "--epochs", str(EPOCHS), "--generator-width", "8",
-            "--discriminator-width", "8", "--latent-dim", "16", "--sample-images", "16",
-            "--fid-classifier-width", "8", "--fid-classifier-epochs", "1", "--field-metrics-examples", "64",
-            "--fid-examples", "64", "--seed", str(seed), "--run-dir", str(run_dir)]
-
-
+    return [
+        sys.executable,
+        "-m",
+        "kapps",
+        "dcgan",
+        "train",
+        "--data",
+        "builtin",
+        "--max-examples",
+        str(EXAMPLES),
+        "--batch-size",
+        str(BATCH_SIZE),
+        "--epochs",
+        str(EPOCHS),
+        "--generator-width",
+        "8",
+        "--discriminator-width",
+        "8",
+        "--latent-dim",
+        "16",
+        "--sample-images",
+        "16",
+        "--fid-classifier-width",
+        "8",
+        "--fid-classifier-epochs",
+        "1",
+        "--field-metrics-examples",
+        "64",
+        "--fid-examples",
+        "64",
+        "--seed",
+        str(seed),
+        "--run-dir",
+        str(run_dir),
+    ]
 
 
 @pytest.mark.slow  # two training processes: about 40 s on 2 cores
@@ -44,4 +72,5 @@ def test_kill_9_then_rerun_restores_networks_optimizers_and_fixed_noise(tmp_path
     assert int(model.discriminator_optimizer.iterations) == EPOCHS * STEPS_PER_EPOCH
     np.testing.assert_array_equal(model.fixed_latent.numpy(), first_grid_noise)
     assert sorted(path.name for path in (run_dir / "samples").glob("*.png")) == [
-        f"epoch_{epoch:03d}.png" for epoch in range(1, EPOCHS + 1)]
+        f"epoch_{epoch:03d}.png" for epoch in range(1, EPOCHS + 1)
+    ]

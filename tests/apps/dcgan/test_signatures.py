@@ -26,8 +26,11 @@ def signatures():
 
 def _seed_request(signatures, seed, count, label=-1):
     rows = len(seed)
-    return signatures["serve_seed"](seed=tf.constant(seed, tf.int64), count=tf.constant([count] * rows, tf.int32),
-                                    label=tf.constant([label] * rows, tf.int64))
+    return signatures["serve_seed"](
+        seed=tf.constant(seed, tf.int64),
+        count=tf.constant([count] * rows, tf.int32),
+        label=tf.constant([label] * rows, tf.int64),
+    )
 
 
 def test_the_same_seed_gives_the_same_images_and_a_png_grid_of_them(signatures):
@@ -54,13 +57,16 @@ def test_a_conditional_generator_takes_labels(conditional_signatures):
     assert tuple(_seed_request(conditional_signatures, [3], 4, label=7)["images"].shape) == (1, 4, 28, 28, 1)
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda s: _seed_request(s, [1], 0), "count: must be from 1 to 10 images, got 0"),
-    (lambda s: _seed_request(s, [1], 11), "count: must be from 1 to 10 images, got 11"),
-    (lambda s: _seed_request(s, [1, 2, 3], 4), "count: 12 images in all is over the limit of 10"),
-    (lambda s: _seed_request(s, [1], 2, label=3), "this generator is not class-conditional"),
-    (lambda s: s["serving_default"](latent=tf.zeros((11, 16))), "11 rows is over the limit of 10"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda s: _seed_request(s, [1], 0), "count: must be from 1 to 10 images, got 0"),
+        (lambda s: _seed_request(s, [1], 11), "count: must be from 1 to 10 images, got 11"),
+        (lambda s: _seed_request(s, [1, 2, 3], 4), "count: 12 images in all is over the limit of 10"),
+        (lambda s: _seed_request(s, [1], 2, label=3), "this generator is not class-conditional"),
+        (lambda s: s["serving_default"](latent=tf.zeros((11, 16))), "11 rows is over the limit of 10"),
+    ],
+)
 def test_bad_inputs_are_refused_with_a_message(signatures, call, message):
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
         call(signatures)
@@ -76,8 +82,7 @@ def test_unknown_labels_are_refused(conditional_signatures):
 def test_cli_items_become_a_serve_seed_request(app):
     request = app.request_from_cli(["seed=3", "count=4", "label=7"])
     assert request.signature_name == "serve_seed"
-    assert {name: value.tolist() for name, value in request.inputs.items()} == {
-        "seed": [3], "count": [4], "label": [7]}
+    assert {name: value.tolist() for name, value in request.inputs.items()} == {"seed": [3], "count": [4], "label": [7]}
     from apps.core.errors import InputError
 
     with pytest.raises(InputError, match="takes seed=N, count=N and label=N"):
@@ -86,8 +91,8 @@ def test_cli_items_become_a_serve_seed_request(app):
 
 def test_the_server_runtime_answers_bad_requests_with_400(app, tmp_path):
     """The session runtime behind `kapps serve`'s REST and gRPC APIs, on an exported generator."""
-    from serving.errors import ServingError
     from apps.core.workflow import export_app_model
+    from serving.errors import ServingError
     from serving.servable import SavedModelServable
 
     config = tiny_config()
@@ -95,8 +100,11 @@ def test_the_server_runtime_answers_bad_requests_with_400(app, tmp_path):
     servable = SavedModelServable("dcgan", 1, exported)
     bad_requests = [
         ("serving_default", {"latent": np.zeros((1, 5), np.float32)}, "latent"),
-        ("serve_seed", {"seed": np.array([1]), "count": np.array([0], np.int32), "label": np.array([-1])},
-         "count: must be from 1 to 64 images, got 0"),
+        (
+            "serve_seed",
+            {"seed": np.array([1]), "count": np.array([0], np.int32), "label": np.array([-1])},
+            "count: must be from 1 to 64 images, got 0",
+        ),
     ]
     try:
         good = servable.run("serve_seed", app.request_from_cli(["seed=1", "count=2"]).inputs)
@@ -118,19 +126,26 @@ def test_the_server_checks_the_image_limit_on_the_whole_request(app, tmp_path):
 
     config = tiny_config()
     export_app_model(app, _gan(config), config, tmp_path)
-    server = start_server([ModelEntry("dcgan", str(tmp_path / "dcgan"))], request_chunk_rows=16,
-                          enable_warmup=False)
+    server = start_server([ModelEntry("dcgan", str(tmp_path / "dcgan"))], request_chunk_rows=16, enable_warmup=False)
     client = Http(server.rest_api_port)
     limit = config.max_images
     try:
-        status, body = client("POST", "/v1/models/dcgan:predict",
-                              {"instances": [{"latent": [0.0] * config.latent_dim}] * (limit + 1)})
+        status, body = client(
+            "POST", "/v1/models/dcgan:predict", {"instances": [{"latent": [0.0] * config.latent_dim}] * (limit + 1)}
+        )
         assert status == 400 and f"{limit + 1} rows is over the limit of {limit}" in body["error"], body
-        status, body = client("POST", "/v1/models/dcgan:predict", {"signature_name": "serve_seed", "inputs": {
-            "seed": [1, 2], "count": [limit // 2 + 1] * 2, "label": [-1, -1]}})
+        status, body = client(
+            "POST",
+            "/v1/models/dcgan:predict",
+            {
+                "signature_name": "serve_seed",
+                "inputs": {"seed": [1, 2], "count": [limit // 2 + 1] * 2, "label": [-1, -1]},
+            },
+        )
         assert status == 400 and f"over the limit of {limit}" in body["error"], body
-        status, body = client("POST", "/v1/models/dcgan:predict",
-                              {"instances": [{"latent": [0.0] * config.latent_dim}] * limit})
+        status, body = client(
+            "POST", "/v1/models/dcgan:predict", {"instances": [{"latent": [0.0] * config.latent_dim}] * limit}
+        )
         assert status == 200 and len(body["predictions"]) == limit
     finally:
         client.close()

@@ -20,8 +20,14 @@ def test_conditional_run_writes_its_figures_and_answers_predict_with_a_png_grid(
     assert "(the floor)" in app.report(metrics) and metrics["fid_warning"] in app.report(metrics)
     assert sum(metrics["generated_class_counts"].values()) == 128
     assert len(run.load_history()["val_fid"]) == 2
-    for name in ("sample_grid.png", "interpolation.png", "loss_curves.png", "samples.gif",
-                 "samples/epoch_001.png", "samples/epoch_002.png"):
+    for name in (
+        "sample_grid.png",
+        "interpolation.png",
+        "loss_curves.png",
+        "samples.gif",
+        "samples/epoch_001.png",
+        "samples/epoch_002.png",
+    ):
         assert (run.path / name).exists(), name
     with Image.open(run.path / "sample_grid.png") as grid:  # one row per digit class, one column, scaled ×3
         assert grid.size == (CAPTION_MIN_WIDTH, 10 * 30 * GRID_SCALE + CAPTION_HEIGHT)
@@ -31,8 +37,9 @@ def test_conditional_run_writes_its_figures_and_answers_predict_with_a_png_grid(
         assert gif.n_frames == 2
 
     workflow.export(app, run.path, tmp_path / "models")
-    text = workflow.predict(app, ["seed=1", "count=4", "label=3"], tmp_path / "models",
-                            output_dir=tmp_path / "predictions")
+    text = workflow.predict(
+        app, ["seed=1", "count=4", "label=3"], tmp_path / "models", output_dir=tmp_path / "predictions"
+    )
     assert "Generated 4 images of 28x28 pixels (seed 1, class 3)" in text
     (written,) = (tmp_path / "predictions").glob("*.png")
     assert f"Wrote {written}" in text

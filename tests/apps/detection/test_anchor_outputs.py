@@ -13,22 +13,21 @@ def test_anchor_shapes_span_an_octave_at_each_ratio():
     shapes = np.array(anchor_shapes(4.0, 2, (0.5, 2.0)))
     heights, widths = shapes[:, 0], shapes[:, 1]
     np.testing.assert_allclose(heights / widths, [0.5, 2.0, 0.5, 2.0])
-    np.testing.assert_allclose(np.sqrt(heights * widths), [4.0, 4.0, 4 * 2 ** 0.5, 4 * 2 ** 0.5])
+    np.testing.assert_allclose(np.sqrt(heights * widths), [4.0, 4.0, 4 * 2**0.5, 4 * 2**0.5])
 
 
 def test_anchors_follow_the_outputs_order_level_position_then_anchor():
     anchors = anchor_boxes(32, (8, 16), 4.0, 1, (1.0, 4.0))
     assert anchors.shape == ((16 + 4) * 2, 4)
     np.testing.assert_allclose(anchors[0], [4 - 16, 4 - 16, 4 + 16, 4 + 16])  # first position, square
-    np.testing.assert_allclose(anchors[1], [4 - 32, 4 - 8, 4 + 32, 4 + 8])    # then the tall one
-    np.testing.assert_allclose(anchors[2, :2], [4 - 16, 12 - 16])               # next column
-    np.testing.assert_allclose(anchors[32], [8 - 32, 8 - 32, 8 + 32, 8 + 32])   # the stride-16 level
+    np.testing.assert_allclose(anchors[1], [4 - 32, 4 - 8, 4 + 32, 4 + 8])  # then the tall one
+    np.testing.assert_allclose(anchors[2, :2], [4 - 16, 12 - 16])  # next column
+    np.testing.assert_allclose(anchors[32], [8 - 32, 8 - 32, 8 + 32, 8 + 32])  # the stride-16 level
 
 
 @pytest.mark.multibackend
 def test_zero_deltas_answer_the_anchors_and_the_layer_round_trips():
-    layer = AnchorOutputs(32, (8, 16), anchor_size=4.0, anchor_scales=1, anchor_ratios=(1.0, 4.0),
-                          class_names=("a",))
+    layer = AnchorOutputs(32, (8, 16), anchor_size=4.0, anchor_scales=1, anchor_ratios=(1.0, 4.0), class_names=("a",))
     inputs = [np.zeros((1, size, size, 2 * channels), np.float32) for size in (4, 2) for channels in (1, 4)]
     out = keras.ops.convert_to_numpy(layer(inputs))
     assert out.shape == tuple(layer.compute_output_shape([value.shape for value in inputs])) == (1, 40, 6)

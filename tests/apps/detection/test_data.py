@@ -53,7 +53,7 @@ def test_augmentation_moves_boxes_with_the_image(app):
     augment = detection_data.make_augmenter(config)
     images, boxes, classes = builtin_split("test", 64)
     row = next(index for index, item in enumerate(boxes) if len(item) == 1)
-    image = images[row:row + 1].astype(np.float32)
+    image = images[row : row + 1].astype(np.float32)
     padded = np.zeros((1, 8, 4), np.float32)
     padded[0, 0] = boxes[row][0]
     labels = np.full((1, 8), -1, np.int32)
@@ -76,8 +76,9 @@ def test_augmentation_moves_boxes_with_the_image(app):
 def _jpeg(height, width, value=120):
     """A JPEG of a gradient (so resizing and decoding show), brightness shifted by `value`."""
     rows, columns = np.mgrid[0:height, 0:width]
-    pixels = np.stack([rows * 255 // max(1, height - 1), columns * 255 // max(1, width - 1),
-                       np.full_like(rows, value)], axis=-1)
+    pixels = np.stack(
+        [rows * 255 // max(1, height - 1), columns * 255 // max(1, width - 1), np.full_like(rows, value)], axis=-1
+    )
     buffer = io.BytesIO()
     Image.fromarray(pixels.astype(np.uint8)).save(buffer, format="JPEG")
     return buffer.getvalue()
@@ -86,10 +87,14 @@ def _jpeg(height, width, value=120):
 def _coco(tmp_path, annotations, images=None, as_tar=False, sizes=None):
     """A COCO folder: `instances.json` and its JPEGs (in `images/` or `images.tar`), each of its
     JSON size or of `sizes` (height, width)."""
-    images = images or [{"id": index + 1, "file_name": f"img{index}.jpg", "height": 40, "width": 60}
-                        for index in range(5)]
-    document = {"images": images, "annotations": annotations,
-                "categories": [{"id": 1, "name": "person"}, {"id": 3, "name": "bike"}]}
+    images = images or [
+        {"id": index + 1, "file_name": f"img{index}.jpg", "height": 40, "width": 60} for index in range(5)
+    ]
+    document = {
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": 1, "name": "person"}, {"id": 3, "name": "bike"}],
+    }
     (tmp_path / "instances.json").write_text(json.dumps(document))
     contents = {image["file_name"]: _jpeg(*(sizes or (image["height"], image["width"]))) for image in images}
     if as_tar:
@@ -148,10 +153,13 @@ def test_pipelines_decode_and_resize_as_before_and_keep_the_format(tmp_path):
     """What the loaders did before streaming (PIL decoding, Keras' antialiased resize rounded to
     uint8, boxes scaled with it) is what the pipelines give, batched as `(float32 images, [batch,
     max_boxes, 5] targets)`."""
-    images = [{"id": index + 1, "file_name": f"img{index}.jpg", "height": 30 + 7 * index, "width": 50 - 5 * index}
-              for index in range(5)]
-    annotations = [_annotation(index + 1, index + 1, [3, 2, 20, 15 + index], category=(1, 3)[index % 2])
-                   for index in range(5)]
+    images = [
+        {"id": index + 1, "file_name": f"img{index}.jpg", "height": 30 + 7 * index, "width": 50 - 5 * index}
+        for index in range(5)
+    ]
+    annotations = [
+        _annotation(index + 1, index + 1, [3, 2, 20, 15 + index], category=(1, 3)[index % 2]) for index in range(5)
+    ]
     root = _coco(tmp_path, annotations, images=images)
     config = tiny_config(image_size=24, test_split="last:3", batch_size=2, max_boxes=4)
     data = splits_from_raw(detection_data.load_files(root, config), config)
@@ -166,7 +174,7 @@ def test_pipelines_decode_and_resize_as_before_and_keep_the_format(tmp_path):
         np.testing.assert_array_equal(streamed[row], tf.round(tf.clip_by_value(expected, 0, 255)).numpy())
         scale = np.array([24 / image["height"], 24 / image["width"]] * 2)
         x, y, width, height = annotations[row + 2]["bbox"]
-        (boxes, classes), = unpack(np.concatenate([batch[1] for batch in batches])[row:row + 1])
+        ((boxes, classes),) = unpack(np.concatenate([batch[1] for batch in batches])[row : row + 1])
         np.testing.assert_allclose(boxes, [np.array([y, x, y + height, x + width]) * scale], rtol=1e-6)
         np.testing.assert_array_equal(classes, [(0, 1)[(row + 2) % 2]])
 
@@ -176,12 +184,12 @@ def test_a_few_hundred_images_are_indexed_without_opening_one(tmp_path, monkeypa
     it: a corrupt file fails there, naming it, while a missing one fails the loading."""
     count = 300
     images = [{"id": index + 1, "file_name": f"img{index:03d}.jpg", "height": 8, "width": 8} for index in range(count)]
-    root = _coco(tmp_path, [_annotation(index + 1, index + 1, [1, 1, 4, 4]) for index in range(count)],
-                 images=images)
+    root = _coco(tmp_path, [_annotation(index + 1, index + 1, [1, 1, 4, 4]) for index in range(count)], images=images)
     (root / "images" / "img150.jpg").write_bytes(b"not an image at all")
     monkeypatch.setattr(Image, "open", lambda *_: pytest.fail("the loader opened an image"))
-    config = tiny_config(image_size=8, test_split="0.5", validation_fraction=0.0, batch_size=50, augment=False,
-                         max_examples=0)
+    config = tiny_config(
+        image_size=8, test_split="0.5", validation_fraction=0.0, batch_size=50, augment=False, max_examples=0
+    )
     started = time.perf_counter()
     raw = detection_data.load_files(root, config)
     assert time.perf_counter() - started < 5 and raw.counts["test"] + raw.counts["train"] == count
@@ -200,8 +208,9 @@ def test_an_image_whose_size_disagrees_with_the_json_fails_when_decoded_naming_i
     (root / "images" / "img4.jpg").write_bytes(_jpeg(30, 20))
     config = tiny_config(test_split="last:1")
     data = splits_from_raw(detection_data.load_files(root, config), config)
-    with pytest.raises(tf.errors.InvalidArgumentError,
-                       match="img4.jpg: the annotations say 60x40 pixels, the file holds 20x30"):
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match="img4.jpg: the annotations say 60x40 pixels, the file holds 20x30"
+    ):
         list(data.test)
 
 
@@ -225,12 +234,15 @@ def test_a_coco_json_without_annotations_is_refused_naming_it(tmp_path, annotati
         detection_data.load_files(root, tiny_config(test_split="last:1"))
 
 
-@pytest.mark.parametrize("annotation, fragment", [
-    (_annotation(7, 2, [10, 10, 0, 5]), r"img1.jpg: annotation id 7 has a box of zero or negative size"),
-    (_annotation(8, 3, [70, 5, 10, 10]), r"img2.jpg: annotation id 8 lies outside the 60x40 image"),
-    (_annotation(9, 1, [1, 1, 5, 5], category=2), r"img0.jpg: annotation id 9 has category id 2, not one of"),
-    (_annotation(10, 9, [1, 1, 5, 5]), r"annotation id 10 refers to image id 9"),
-])
+@pytest.mark.parametrize(
+    "annotation, fragment",
+    [
+        (_annotation(7, 2, [10, 10, 0, 5]), r"img1.jpg: annotation id 7 has a box of zero or negative size"),
+        (_annotation(8, 3, [70, 5, 10, 10]), r"img2.jpg: annotation id 8 lies outside the 60x40 image"),
+        (_annotation(9, 1, [1, 1, 5, 5], category=2), r"img0.jpg: annotation id 9 has category id 2, not one of"),
+        (_annotation(10, 9, [1, 1, 5, 5]), r"annotation id 10 refers to image id 9"),
+    ],
+)
 def test_bad_coco_annotations_name_the_image_and_annotation(tmp_path, annotation, fragment):
     root = _coco(tmp_path, [annotation])
     with pytest.raises(AnnotationError, match=fragment):
@@ -267,8 +279,11 @@ def test_test_split_by_fraction_and_by_names(tmp_path):
 
 
 def test_validation_is_held_out_of_the_index_by_seed(tmp_path):
-    root = _coco(tmp_path, [_annotation(1, 1, [1, 1, 5, 5])], images=[
-        {"id": index + 1, "file_name": f"img{index}.jpg", "height": 8, "width": 8} for index in range(20)])
+    root = _coco(
+        tmp_path,
+        [_annotation(1, 1, [1, 1, 5, 5])],
+        images=[{"id": index + 1, "file_name": f"img{index}.jpg", "height": 8, "width": 8} for index in range(20)],
+    )
 
     def held(seed):
         raw = detection_data.load_files(root, tiny_config(test_split="last:4", validation_fraction=0.25, seed=seed))
@@ -283,12 +298,15 @@ def _voc(tmp_path, objects, file_name="a.jpg", sizes=True):
     (tmp_path / "JPEGImages").mkdir(exist_ok=True)
     for index in range(3):
         name = f"{index}.jpg" if index else file_name
-        items = "".join(f"<object><name>{label}</name><difficult>0</difficult><bndbox><xmin>{box[0]}</xmin>"
-                        f"<ymin>{box[1]}</ymin><xmax>{box[2]}</xmax><ymax>{box[3]}</ymax></bndbox></object>"
-                        for label, box in (objects if index == 0 else [("dog", (1, 1, 10, 10))]))
+        items = "".join(
+            f"<object><name>{label}</name><difficult>0</difficult><bndbox><xmin>{box[0]}</xmin>"
+            f"<ymin>{box[1]}</ymin><xmax>{box[2]}</xmax><ymax>{box[3]}</ymax></bndbox></object>"
+            for label, box in (objects if index == 0 else [("dog", (1, 1, 10, 10))])
+        )
         size = "<size><width>30</width><height>20</height><depth>3</depth></size>" if sizes else ""
         (tmp_path / "Annotations" / f"{index}.xml").write_text(
-            f"<annotation><filename>{name}</filename>{size}{items}</annotation>")
+            f"<annotation><filename>{name}</filename>{size}{items}</annotation>"
+        )
         (tmp_path / "JPEGImages" / name).write_bytes(_jpeg(20, 30))
     return tmp_path
 
@@ -313,8 +331,9 @@ def test_bad_voc_box_names_the_file(tmp_path):
 
 
 def test_too_many_boxes_keep_the_largest_and_say_so(tmp_path, caplog):
-    boxes, classes = detection_data.largest_boxes(tf.constant([[0, 0, 1, 1], [0, 0, 4, 4], [0, 0, 2, 2]], tf.float32),
-                                                  tf.constant([0, 1, 2], tf.int64), 2)
+    boxes, classes = detection_data.largest_boxes(
+        tf.constant([[0, 0, 1, 1], [0, 0, 4, 4], [0, 0, 2, 2]], tf.float32), tf.constant([0, 1, 2], tf.int64), 2
+    )
     np.testing.assert_array_equal(classes, [1, 2])
     np.testing.assert_array_equal(boxes.numpy()[:, 2], [4, 2])
     boxes, classes = detection_data.largest_boxes(tf.zeros([0, 4]), tf.zeros([0], tf.int64), 2)
@@ -335,29 +354,49 @@ class _FakeTfds:
     def __init__(self, test_labelled):
         self.test_labelled = test_labelled
         self.requested = []
-        self.info = type("Info", (), {
-            "splits": {name: type("Split", (), {"num_examples": count}) for name, count in self.counts.items()},
-            "features": {"objects": {"label": type("Label", (), {"names": ["cat", "dog"]})}}})
+        self.info = type(
+            "Info",
+            (),
+            {
+                "splits": {name: type("Split", (), {"num_examples": count}) for name, count in self.counts.items()},
+                "features": {"objects": {"label": type("Label", (), {"names": ["cat", "dog"]})}},
+            },
+        )
 
     def load(self, name, split, *, as_supervised, decoders):
         assert name == "coco/2017" and not as_supervised and set(decoders) == {"image"}
         self.requested.append(split)
-        count = sum(int(end or self.counts[part]) - int(start or 0) if bracket else self.counts[part]
-                    for part, bracket, start, end in re.findall(r"(\w+)(\[(\d*):(\d*)\])?", split))
+        count = sum(
+            int(end or self.counts[part]) - int(start or 0) if bracket else self.counts[part]
+            for part, bracket, start, end in re.findall(r"(\w+)(\[(\d*):(\d*)\])?", split)
+        )
         labelled = split != "test" or self.test_labelled
 
         def examples():
             for index in range(count):
                 objects = 2 if labelled else 0
-                yield {"image": _jpeg(20, 30), "image/filename": f"{split}-{index}.jpg",
-                       "objects": {"bbox": np.tile([[0.5, 0.0, 1.0, 0.5]], (objects, 1)).astype(np.float32),
-                                   "label": np.arange(objects, dtype=np.int64) % 2,
-                                   "is_crowd": np.array([False, True][:objects])}}
+                yield {
+                    "image": _jpeg(20, 30),
+                    "image/filename": f"{split}-{index}.jpg",
+                    "objects": {
+                        "bbox": np.tile([[0.5, 0.0, 1.0, 0.5]], (objects, 1)).astype(np.float32),
+                        "label": np.arange(objects, dtype=np.int64) % 2,
+                        "is_crowd": np.array([False, True][:objects]),
+                    },
+                }
 
-        return tf.data.Dataset.from_generator(examples, output_signature={
-            "image": tf.TensorSpec([], tf.string), "image/filename": tf.TensorSpec([], tf.string),
-            "objects": {"bbox": tf.TensorSpec([None, 4], tf.float32), "label": tf.TensorSpec([None], tf.int64),
-                        "is_crowd": tf.TensorSpec([None], tf.bool)}})
+        return tf.data.Dataset.from_generator(
+            examples,
+            output_signature={
+                "image": tf.TensorSpec([], tf.string),
+                "image/filename": tf.TensorSpec([], tf.string),
+                "objects": {
+                    "bbox": tf.TensorSpec([None, 4], tf.float32),
+                    "label": tf.TensorSpec([None], tf.int64),
+                    "is_crowd": tf.TensorSpec([None], tf.bool),
+                },
+            },
+        )
 
 
 @pytest.mark.parametrize("test_labelled", [False, True])
@@ -402,13 +441,18 @@ def test_decoded_images_are_cached_within_one_budget_and_never_for_the_test_spli
 def test_every_training_image_comes_once_an_epoch_cached_or_streamed(tmp_path, monkeypatch, cache_bytes):
     monkeypatch.setattr(detection_data, "DECODED_CACHE_BYTES", cache_bytes)
     images = [{"id": index + 1, "file_name": f"img{index:02d}.jpg", "height": 8, "width": 8} for index in range(30)]
-    root = _coco(tmp_path, [_annotation(index + 1, index + 1, [0, 0, 1 + index % 7, 1 + index // 7])
-                            for index in range(30)], images=images)
+    root = _coco(
+        tmp_path,
+        [_annotation(index + 1, index + 1, [0, 0, 1 + index % 7, 1 + index // 7]) for index in range(30)],
+        images=images,
+    )
     config = tiny_config(image_size=8, test_split="last:5", validation_fraction=0.2, max_examples=0, batch_size=4)
     data = splits_from_raw(detection_data.load_files(root, config), config.replace(augment=False))
     assert (data.train_examples, data.validation_examples) == (20, 5)
-    epochs = [[tuple(boxes[0]) for _, targets in data.train.as_numpy_iterator() for boxes, _ in unpack(targets)]
-              for _ in range(2)]
+    epochs = [
+        [tuple(boxes[0]) for _, targets in data.train.as_numpy_iterator() for boxes, _ in unpack(targets)]
+        for _ in range(2)
+    ]
     assert len(epochs[0]) == 20 and sorted(epochs[0]) == sorted(epochs[1]) and epochs[0] != epochs[1]
 
 

@@ -16,12 +16,16 @@ RECALL_POINTS = 101  # COCO interpolates precision at recall 0, 0.01, ..., 1
 
 
 def coco_evaluate(truths, detections, class_names, image_size=100, sizes=None, batch_size=None):
-    """The metrics and precision array of `CocoAccumulator` fed `batch_size` images at a time (all at once by default)."""
+    """The metrics and precision array of `CocoAccumulator` fed `batch_size` images at a time (all at
+    once by default)."""
     accumulator = CocoAccumulator(class_names, image_size)
     batch_size = batch_size or len(truths)
     for start in range(0, len(truths), batch_size):
-        accumulator.add(truths[start:start + batch_size], detections[start:start + batch_size],
-                        None if sizes is None else sizes[start:start + batch_size])
+        accumulator.add(
+            truths[start : start + batch_size],
+            detections[start : start + batch_size],
+            None if sizes is None else sizes[start : start + batch_size],
+        )
     return accumulator.result()
 
 
@@ -43,19 +47,27 @@ def whole_split_evaluation(truths, detections, class_names, image_size, sizes):
 
 
 def _found(boxes, scores, classes):
-    return {"detection_boxes": np.array(boxes, np.float32).reshape(-1, 4),
-            "detection_scores": np.array(scores, np.float32), "detection_classes": np.array(classes, np.float32)}
+    return {
+        "detection_boxes": np.array(boxes, np.float32).reshape(-1, 4),
+        "detection_scores": np.array(scores, np.float32),
+        "detection_classes": np.array(classes, np.float32),
+    }
 
 
 def test_one_hit_one_false_alarm_one_miss():
     """Image 1: its object found at IoU 0.625 (score 0.9) and a false alarm (0.8); image 2: its
     object missed. Recall reaches 1/2 at precision 1, so AP50 = 51/101; at IoU 0.75 the hit is a miss."""
-    truths = [(np.array([[10, 10, 50, 50]], np.float32), np.array([0])),
-              (np.array([[0, 0, 20, 20]], np.float32), np.array([0]))]
+    truths = [
+        (np.array([[10, 10, 50, 50]], np.float32), np.array([0])),
+        (np.array([[0, 0, 20, 20]], np.float32), np.array([0])),
+    ]
     # A 40×25 detection inside the 40×40 truth: IoU 0.625.
-    detections = [_found([[10 / 100, 10 / 100, 50 / 100, 35 / 100], [60 / 100, 60 / 100, 90 / 100, 90 / 100]],
-                         [0.9, 0.8], [1, 1]),
-                  _found([], [], [])]
+    detections = [
+        _found(
+            [[10 / 100, 10 / 100, 50 / 100, 35 / 100], [60 / 100, 60 / 100, 90 / 100, 90 / 100]], [0.9, 0.8], [1, 1]
+        ),
+        _found([], [], []),
+    ]
     metrics, precision = coco_evaluate(truths, detections, ("person",))
     assert metrics["map50"] == pytest.approx(51 / RECALL_POINTS)
     assert metrics["map75"] == 0.0
@@ -128,13 +140,20 @@ def test_the_streamed_test_split_scores_as_the_whole_split_in_memory(app):
     streamed, _, first = score_split(model, data.info.test_described, decode, data.class_names, config.image_size)
 
     images, boxes, classes = builtin_split("test", config.image_size)
-    decoded = {name: keras.ops.convert_to_numpy(value)
-               for name, value in decode(model.predict(images.astype(np.float32), batch_size=12, verbose=0)).items()}
-    detections = [{name: decoded[name][row][:int(decoded["num_detections"][row])]
-                   for name in ("detection_boxes", "detection_scores", "detection_classes")}
-                  for row in range(len(images))]
-    direct, _ = whole_split_evaluation(list(zip(boxes, classes)), detections, data.class_names, config.image_size,
-                                       [(64, 64)] * len(images))
+    decoded = {
+        name: keras.ops.convert_to_numpy(value)
+        for name, value in decode(model.predict(images.astype(np.float32), batch_size=12, verbose=0)).items()
+    }
+    detections = [
+        {
+            name: decoded[name][row][: int(decoded["num_detections"][row])]
+            for name in ("detection_boxes", "detection_scores", "detection_classes")
+        }
+        for row in range(len(images))
+    ]
+    direct, _ = whole_split_evaluation(
+        list(zip(boxes, classes)), detections, data.class_names, config.image_size, [(64, 64)] * len(images)
+    )
     assert streamed["map50"] > 0
     assert {name: streamed[name] for name in STATS} == pytest.approx(direct, abs=1e-9)
     shown = len(first["images"])

@@ -28,7 +28,7 @@ def _predictions(rows, classes=2):
     for index, (box, label, score) in enumerate(rows):
         out[0, index, :4] = box
         out[0, index, 4] = 30.0
-        out[0, index, 5 + label] = np.log(score ** 2 / (1 - score ** 2))
+        out[0, index, 5 + label] = np.log(score**2 / (1 - score**2))
     return out
 
 
@@ -38,19 +38,24 @@ def _numpy(decoded):
 
 @pytest.mark.multibackend
 def test_decode_thresholds_suppresses_per_class_and_pads():
-    rows = [([10, 10, 50, 50], 0, 0.6),    # kept
-            ([12, 12, 52, 52], 0, 0.8),    # best: kept
-            ([11, 11, 51, 51], 1, 0.7),    # same place, other class: kept
-            ([60, 60, 90, 90], 0, 0.5),    # elsewhere: kept
-            ([13, 13, 53, 53], 0, 0.2),    # under the score threshold
-            ([10, 14, 50, 54], 0, 0.75)]   # overlaps the best by IoU > 0.5: suppressed
+    rows = [
+        ([10, 10, 50, 50], 0, 0.6),  # kept
+        ([12, 12, 52, 52], 0, 0.8),  # best: kept
+        ([11, 11, 51, 51], 1, 0.7),  # same place, other class: kept
+        ([60, 60, 90, 90], 0, 0.5),  # elsewhere: kept
+        ([13, 13, 53, 53], 0, 0.2),  # under the score threshold
+        ([10, 14, 50, 54], 0, 0.75),
+    ]  # overlaps the best by IoU > 0.5: suppressed
     rows[0] = ([0, 0, 20, 20], 0, 0.6)
     decoded = _numpy(decode(_predictions(rows), _Model(score_threshold=0.3, iou_threshold=0.5, max_detections=6)))
     assert decoded["num_detections"].tolist() == [4.0]
     np.testing.assert_allclose(decoded["detection_scores"][0], [0.8, 0.7, 0.6, 0.5, 0, 0], atol=1e-5)
     np.testing.assert_array_equal(decoded["detection_classes"][0], [1, 2, 1, 1, 0, 0])
-    np.testing.assert_allclose(decoded["detection_boxes"][0, :4], np.array(
-        [[12, 12, 52, 52], [11, 11, 51, 51], [0, 0, 20, 20], [60, 60, 90, 90]]) / 100, atol=1e-6)
+    np.testing.assert_allclose(
+        decoded["detection_boxes"][0, :4],
+        np.array([[12, 12, 52, 52], [11, 11, 51, 51], [0, 0, 20, 20], [60, 60, 90, 90]]) / 100,
+        atol=1e-6,
+    )
     assert not decoded["detection_boxes"][0, 4:].any()
 
 
@@ -77,8 +82,8 @@ def test_no_detection_gives_empty_answers_and_a_lower_threshold_finds_more():
 def test_assignment_centre_sampling_smallest_box_and_padding():
     loss = FcosLoss(32, (8, 16), num_classes=2, center_radius=1.0, size_per_stride=8.0)
     targets = np.zeros((1, 3, 5), np.float32)
-    targets[0, 0] = [0, 0, 32, 32, 1]    # the whole image, class 0
-    targets[0, 1] = [0, 0, 12, 12, 2]    # a small box in the corner, class 1
+    targets[0, 0] = [0, 0, 32, 32, 1]  # the whole image, class 0
+    targets[0, 1] = [0, 0, 12, 12, 2]  # a small box in the corner, class 1
     positive, boxes, classes = (keras.ops.convert_to_numpy(value) for value in loss.assign(targets))
     centres, strides = positions(32, (8, 16))
     assert len(centres) == 16 + 4

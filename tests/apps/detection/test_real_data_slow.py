@@ -23,8 +23,9 @@ def test_penn_fudan_first_120_train_last_50_test(shared_dataset):
     described = list(data.info.test_described.as_numpy_iterator())
     assert [name.decode() for _, _, info in described for name in info["name"]] == names[-50:]
     sizes = {image["file_name"]: (image["height"], image["width"]) for image in document["images"]}
-    np.testing.assert_array_equal(np.concatenate([info["size"] for _, _, info in described]),
-                                  [sizes[name] for name in names[-50:]])
+    np.testing.assert_array_equal(
+        np.concatenate([info["size"] for _, _, info in described]), [sizes[name] for name in names[-50:]]
+    )
     boxes = [rows[rows[:, 4] > 0, :4] for _, targets, _ in described for rows in targets]
     test_ids = {image["id"] for image in document["images"] if image["file_name"] in set(names[-50:])}
     expected = sum(1 for annotation in document["annotations"] if annotation["image_id"] in test_ids)

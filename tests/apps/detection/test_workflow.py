@@ -42,8 +42,15 @@ def _encoded(image, format_name):
 
 def test_run_folder_holds_coco_metrics_and_plots(trained_run):
     run, metrics = trained_run
-    for name in ("model.keras", "metrics.json", "history.csv", "learning_curves.png", "precision_recall.png",
-                 "detections.png", "checkpoints/best.keras"):
+    for name in (
+        "model.keras",
+        "metrics.json",
+        "history.csv",
+        "learning_curves.png",
+        "precision_recall.png",
+        "detections.png",
+        "checkpoints/best.keras",
+    ):
         assert (run.path / name).exists(), name
     saved = json.loads(run.metrics_path.read_text())
     assert saved["split"] == "test" and saved["examples"] == 96
@@ -58,8 +65,9 @@ def test_run_folder_holds_coco_metrics_and_plots(trained_run):
 def test_mixed_size_png_and_jpeg_answered_as_the_decode_step_does(trained_run, loaded):
     images, _, _ = builtin_split("test", 64)
     wide = np.asarray(Image.fromarray(images[2]).resize((150, 60)))
-    outputs = loaded.signatures["serving_default"](image_bytes=tf.constant(
-        [_encoded(images[0], "PNG"), _encoded(wide, "JPEG"), _encoded(images[1], "BMP")]))
+    outputs = loaded.signatures["serving_default"](
+        image_bytes=tf.constant([_encoded(images[0], "PNG"), _encoded(wide, "JPEG"), _encoded(images[1], "BMP")])
+    )
     outputs = {name: value.numpy() for name, value in outputs.items()}
     assert set(outputs) == OUTPUTS
     assert outputs["detection_boxes"].shape == (3, 20, 4) and outputs["num_detections"].shape == (3,)
@@ -72,19 +80,23 @@ def test_mixed_size_png_and_jpeg_answered_as_the_decode_step_does(trained_run, l
     app = DetectionApp()
     expected = app.decode_predictions(model(images[:2].astype(np.float32), training=False), model)
     for index, row in ((0, 0), (1, 2)):
-        np.testing.assert_allclose(outputs["detection_scores"][row],
-                                   keras.ops.convert_to_numpy(expected["detection_scores"])[index], atol=1e-5)
-        np.testing.assert_allclose(outputs["detection_boxes"][row],
-                                   keras.ops.convert_to_numpy(expected["detection_boxes"])[index], atol=1e-5)
+        np.testing.assert_allclose(
+            outputs["detection_scores"][row], keras.ops.convert_to_numpy(expected["detection_scores"])[index], atol=1e-5
+        )
+        np.testing.assert_allclose(
+            outputs["detection_boxes"][row], keras.ops.convert_to_numpy(expected["detection_boxes"])[index], atol=1e-5
+        )
     uint8 = loaded.signatures["serve_uint8"](input_tensor=tf.constant(images[:2]))
     np.testing.assert_allclose(uint8["detection_scores"].numpy(), outputs["detection_scores"][[0, 2]], atol=1e-5)
 
 
 def test_non_image_bytes_are_refused_with_a_clear_message(loaded):
-    with pytest.raises(tf.errors.InvalidArgumentError,
-                       match=r"image_bytes\[1\]: not a PNG, JPEG, GIF or BMP image \(17 bytes\)"):
-        loaded.signatures["serving_default"](image_bytes=tf.constant([
-            _encoded(np.zeros((8, 8, 3), np.uint8), "PNG"), b"this is no image!"]))
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match=r"image_bytes\[1\]: not a PNG, JPEG, GIF or BMP image \(17 bytes\)"
+    ):
+        loaded.signatures["serving_default"](
+            image_bytes=tf.constant([_encoded(np.zeros((8, 8, 3), np.uint8), "PNG"), b"this is no image!"])
+        )
     with pytest.raises(tf.errors.InvalidArgumentError, match="input_tensor: expected shape"):
         loaded.signatures["serve_uint8"](input_tensor=tf.zeros([1, 8, 8, 4], tf.uint8))
 

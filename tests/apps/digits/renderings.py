@@ -23,7 +23,7 @@ def _resized(digit, side):
 def _on(canvas_shape, digit, top, left):
     """`digit` (ink 0–1) pasted onto a zero canvas at (top, left)."""
     ink = np.zeros(canvas_shape, np.float32)
-    ink[top:top + digit.shape[0], left:left + digit.shape[1]] = digit
+    ink[top : top + digit.shape[0], left : left + digit.shape[1]] = digit
     return ink
 
 
@@ -41,8 +41,12 @@ def paper(digit, rng):
     """Black ink on light-gray paper that is uneven (a lighting gradient) and grainy."""
     height, width = PAPER_SIZE
     side = int(rng.integers(56, 80))
-    ink = _on(PAPER_SIZE, _resized(digit, side) / 255.0, int(rng.integers(0, height - side)),
-              int(rng.integers(0, width - side)))
+    ink = _on(
+        PAPER_SIZE,
+        _resized(digit, side) / 255.0,
+        int(rng.integers(0, height - side)),
+        int(rng.integers(0, width - side)),
+    )
     rows, columns = np.mgrid[0:height, 0:width]
     light = 0.68 + 0.2 * columns / width + 0.08 * rows / height
     grain = rng.normal(0.0, 0.03, PAPER_SIZE)
@@ -117,8 +121,9 @@ def thin(digit, rng):
     return _encoded(((1.0 - ink) * 255).astype(np.uint8), "PNG")
 
 
-RENDERINGS = {function.__name__: function for function in
-              (mnist_png, upscaled, paper, off_centre_rgb, rgba, gif, bmp, jpeg, thin)}
+RENDERINGS = {
+    function.__name__: function for function in (mnist_png, upscaled, paper, off_centre_rgb, rgba, gif, bmp, jpeg, thin)
+}
 
 
 def rendered(digits, name, seed=0):
@@ -136,7 +141,7 @@ def best_shift_correlation(images, references):
     for shift in ((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)):
         shifted = np.roll(images, shift, axis=(1, 2)).reshape(len(images), -1)
         shifted = shifted - shifted.mean(1, keepdims=True)
-        norms = np.sqrt((shifted ** 2).sum(1) * (references ** 2).sum(1)) + 1e-12
+        norms = np.sqrt((shifted**2).sum(1) * (references**2).sum(1)) + 1e-12
         best = np.maximum(best, (shifted * references).sum(1) / norms)
     return best
 

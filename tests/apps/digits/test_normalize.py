@@ -23,18 +23,19 @@ THIN_SAMPLE = 100  # the 300×300 thin-pen drawings cost ten times more to make 
 @functools.lru_cache(maxsize=1)
 def signatures():
     """The digits signatures answering the normalised images (`{"images": [n, 28, 28]}`)."""
-    return make_signatures(lambda images, training: images[..., 0],
-                           lambda images, model: {"images": images}, DEFAULT_MAX_PIXELS)
+    return make_signatures(
+        lambda images, training: images[..., 0], lambda images, model: {"images": images}, DEFAULT_MAX_PIXELS
+    )
 
 
 def normalised(files):
     return signatures()["serve_image_bytes"](tf.constant(files))["images"].numpy()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def digits_and_normalised(kind):
     (_, _), (digits, _) = digits_data.builtin_arrays()
-    digits = digits[:THIN_SAMPLE if kind == "thin" else SAMPLE]
+    digits = digits[: THIN_SAMPLE if kind == "thin" else SAMPLE]
     return digits, normalised(rendered(digits, kind))
 
 
@@ -65,8 +66,14 @@ def test_thin_pen_drawings_are_thickened_to_mnist_strokes():
 def test_examples_signature_reads_like_the_bytes_signature():
     digits, images = digits_and_normalised("jpeg")
     files = rendered(digits[:10], "jpeg")
-    examples = [tf.train.Example(features=tf.train.Features(feature={"image/encoded": tf.train.Feature(
-        bytes_list=tf.train.BytesList(value=[data]))})).SerializeToString() for data in files]
+    examples = [
+        tf.train.Example(
+            features=tf.train.Features(
+                feature={"image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[data]))}
+            )
+        ).SerializeToString()
+        for data in files
+    ]
     answered = signatures()["serve_tf_example"](tf.constant(examples))["images"].numpy()
     np.testing.assert_allclose(answered, images[:10], atol=1e-6)
 

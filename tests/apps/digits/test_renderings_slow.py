@@ -37,8 +37,12 @@ def test_every_rendering_is_read_right_through_the_export(shared_dataset, tmp_pa
     accuracy = {}
     for kind in RENDERINGS:
         files = rendered(images, kind)
-        classes = np.concatenate([serve(image_bytes=tf.constant(files[start:start + BATCH]))["classes"].numpy()
-                                  for start in range(0, DIGITS, BATCH)])
+        classes = np.concatenate(
+            [
+                serve(image_bytes=tf.constant(files[start : start + BATCH]))["classes"].numpy()
+                for start in range(0, DIGITS, BATCH)
+            ]
+        )
         accuracy[kind] = float(np.mean(classes == labels))
     print("accuracy per rendering:", {kind: round(value, 4) for kind, value in accuracy.items()})
     assert all(value >= REQUIRED for value in accuracy.values()), accuracy

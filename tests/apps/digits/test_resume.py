@@ -18,10 +18,25 @@ EPOCHS = 6
 
 
 def train_command(run_dir):
-    return [sys.executable, "-m", "kapps", "digits", "train", "--data", "builtin", "--max-examples", "512",
-            "--width", "4", "--batch-size", "32", "--epochs", str(EPOCHS), "--run-dir", str(run_dir)]
-
-
+    return [
+        sys.executable,
+        "-m",
+        "kapps",
+        "digits",
+        "train",
+        "--data",
+        "builtin",
+        "--max-examples",
+        "512",
+        "--width",
+        "4",
+        "--batch-size",
+        "32",
+        "--epochs",
+        str(EPOCHS),
+        "--run-dir",
+        str(run_dir),
+    ]
 
 
 class Crash(Exception):
@@ -44,8 +59,9 @@ def test_a_training_stopped_after_an_epoch_resumes_at_the_next(tmp_path, monkeyp
     app, config, run_dir, epochs = DigitsApp(), tiny_config(max_examples=128, epochs=3), tmp_path / "run", 3
     original = App.training_callbacks
     with monkeypatch.context() as patch:
-        patch.setattr(App, "training_callbacks", lambda *args, **kwargs: [*original(*args, **kwargs),
-                                                                          CrashAfterEpoch(1)])
+        patch.setattr(
+            App, "training_callbacks", lambda *args, **kwargs: [*original(*args, **kwargs), CrashAfterEpoch(1)]
+        )
         with pytest.raises(Crash):
             workflow.train(app, config, run_dir, verbose=False)
     assert finished_epochs(run_dir / "history.csv") == [0, 1]

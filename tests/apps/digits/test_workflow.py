@@ -19,8 +19,16 @@ from tests.apps.digits.conftest import tiny_config
 
 def test_run_folder_holds_every_artifact(trained_run):
     run, metrics = trained_run
-    for name in ("config.json", "model.keras", "metrics.json", "history.csv", "learning_curves.png",
-                 "confusion_matrix.png", "misclassified.png", "checkpoints/best.keras"):
+    for name in (
+        "config.json",
+        "model.keras",
+        "metrics.json",
+        "history.csv",
+        "learning_curves.png",
+        "confusion_matrix.png",
+        "misclassified.png",
+        "checkpoints/best.keras",
+    ):
         assert (run.path / name).exists(), name
     assert list((run.path / "logs").rglob("events.out.tfevents.*")), "no TensorBoard logs"
     saved = json.loads(run.metrics_path.read_text())
@@ -57,8 +65,14 @@ def test_export_signatures_equal_model_predict(trained_run, exported, loaded):
     as_uint8 = loaded.signatures["serve_uint8"](images=tf.constant(images))
     pngs = [tf.io.encode_png(image[..., None]).numpy() for image in images]
     as_png = loaded.signatures["serve_image_bytes"](image_bytes=tf.constant(pngs))
-    examples = [tf.train.Example(features=tf.train.Features(feature={"image/encoded": tf.train.Feature(
-        bytes_list=tf.train.BytesList(value=[png]))})).SerializeToString() for png in pngs]
+    examples = [
+        tf.train.Example(
+            features=tf.train.Features(
+                feature={"image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[png]))}
+            )
+        ).SerializeToString()
+        for png in pngs
+    ]
     as_examples = loaded.signatures["serve_tf_example"](examples=tf.constant(examples))
     for outputs in (as_floats, as_0_255, as_uint8, as_png, as_examples):
         assert outputs["classes"].dtype == tf.int64

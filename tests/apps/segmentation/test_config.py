@@ -7,16 +7,19 @@ from apps.segmentation.app import SegmentationApp, search_space
 from apps.segmentation.config import SegmentationConfig
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"model": "fcn"}, "--model must be one of unet, deeplab"),
-    ({"image_size": 100, "depth": 4}, r"--image-size 100 must be divisible by 2\*\*depth = 16"),
-    ({"model": "deeplab", "depth": 1, "image_size": 32}, "--model deeplab needs --depth 2 or more"),
-    ({"dice_weight": 1.5}, r"--dice-weight must be in \[0, 1\]"),
-    ({"ignore_class": 300}, "--ignore-class must be a mask value in 0..255"),
-    ({"class_names": ("a", "b"), "ignore_class": 1}, "--ignore-class 1 is one of the 2 --class-names"),
-    ({"dilation_rates": (2, 0)}, "--dilation-rates must be positive"),
-    ({"width": 0}, "--width must be positive"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"model": "fcn"}, "--model must be one of unet, deeplab"),
+        ({"image_size": 100, "depth": 4}, r"--image-size 100 must be divisible by 2\*\*depth = 16"),
+        ({"model": "deeplab", "depth": 1, "image_size": 32}, "--model deeplab needs --depth 2 or more"),
+        ({"dice_weight": 1.5}, r"--dice-weight must be in \[0, 1\]"),
+        ({"ignore_class": 300}, "--ignore-class must be a mask value in 0..255"),
+        ({"class_names": ("a", "b"), "ignore_class": 1}, "--ignore-class 1 is one of the 2 --class-names"),
+        ({"dilation_rates": (2, 0)}, "--dilation-rates must be positive"),
+        ({"width": 0}, "--width must be positive"),
+    ],
+)
 def test_refuses_values_it_cannot_honour(changes, message):
     with pytest.raises(ConfigError, match=message):
         SegmentationConfig(**changes).validate()

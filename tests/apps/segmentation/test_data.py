@@ -99,8 +99,9 @@ def test_class_ids_past_the_declared_classes_stop_the_stream_with_one_line_namin
     path = _npz(tmp_path / "data.npz", masks=masks)
     config = tiny_config(image_size=SIZE, class_names=("a", "b", "c"))
     splits = _splits(segmentation_data.load_files(path, config), config)  # nothing decoded yet
-    with pytest.raises(DataSourceError, match=r"data.npz\[7\] holds class id\(s\) \[5\], but there are 3 classes") \
-            as caught:
+    with pytest.raises(
+        DataSourceError, match=r"data.npz\[7\] holds class id\(s\) \[5\], but there are 3 classes"
+    ) as caught:
         _read_all(splits.train.concatenate(splits.validation))
     assert "\n" not in str(caught.value)
 
@@ -134,25 +135,34 @@ def test_folders_with_split_files_resize_images_and_masks_as_before(tmp_path):
     (tmp_path / "test.txt").write_text("item3\n")
     config = tiny_config(image_size=SIZE, batch_size=2)
     raw = segmentation_data.load_files(tmp_path, config)
-    assert (raw.counts["train"] + raw.counts.get("validation", 0), raw.counts["test"], raw.class_names) == \
-        (3, 1, ("class_0", "class_1"))
+    assert (raw.counts["train"] + raw.counts.get("validation", 0), raw.counts["test"], raw.class_names) == (
+        3,
+        1,
+        ("class_0", "class_1"),
+    )
     splits = _splits(raw, config)
     for dataset in (splits.train, splits.test):
-        assert dataset.element_spec == (tf.TensorSpec((None, SIZE, SIZE, 3), tf.float32),
-                                        tf.TensorSpec((None, SIZE, SIZE, 1), tf.int32))
+        assert dataset.element_spec == (
+            tf.TensorSpec((None, SIZE, SIZE, 3), tf.float32),
+            tf.TensorSpec((None, SIZE, SIZE, 1), tf.int32),
+        )
     test_images, test_masks = _arrays(splits.test)
     resized = tf.image.resize(images[3], (SIZE, SIZE), antialias=True)
     np.testing.assert_array_equal(test_images[0], tf.cast(tf.round(tf.clip_by_value(resized, 0, 255)), tf.uint8))
-    np.testing.assert_array_equal(test_masks[0, :, :SIZE // 2], 0)
-    np.testing.assert_array_equal(test_masks[0, :, SIZE // 2:], 1)
+    np.testing.assert_array_equal(test_masks[0, :, : SIZE // 2], 0)
+    np.testing.assert_array_equal(test_masks[0, :, SIZE // 2 :], 1)
 
 
 def test_a_folder_of_hundreds_of_images_is_indexed_not_decoded(tmp_path):
     """Loading lists the files; they are read as the pipeline runs: a file changed after
     loading is seen changed, and a broken one only fails (naming it) when it is read."""
     for index in range(300):
-        _write_pair(tmp_path, f"item{index:03d}", np.full((6, 6, 3), index % 200, np.uint8),
-                    np.full((6, 6), index % 2, np.uint8))
+        _write_pair(
+            tmp_path,
+            f"item{index:03d}",
+            np.full((6, 6, 3), index % 200, np.uint8),
+            np.full((6, 6), index % 2, np.uint8),
+        )
     config = tiny_config(image_size=8, class_names=("a", "b"), validation_fraction=0.0, max_examples=0)
     (tmp_path / "images" / "item299.png").write_bytes(b"not an image")
     splits = _splits(segmentation_data.load_files(tmp_path, config), config)
@@ -166,8 +176,13 @@ def test_a_folder_of_hundreds_of_images_is_indexed_not_decoded(tmp_path):
 
 def test_a_mask_of_another_size_than_its_image_names_the_file(tmp_path):
     for stem in ("good", "bad"):
-        _write_pair(tmp_path, stem, np.zeros((20, 30, 3), np.uint8), np.zeros((20, 30 if stem == "good" else 20),
-                                                                              np.uint8), ".jpg")
+        _write_pair(
+            tmp_path,
+            stem,
+            np.zeros((20, 30, 3), np.uint8),
+            np.zeros((20, 30 if stem == "good" else 20), np.uint8),
+            ".jpg",
+        )
     config = tiny_config(image_size=SIZE, test_size=1, validation_fraction=0.0)
     splits = _splits(segmentation_data.load_files(tmp_path, config), config)
     with pytest.raises(DataSourceError, match=r"bad.png: the mask is 20x20 pixels but the image is 30x20"):
@@ -249,7 +264,6 @@ def test_tfds_offline_fails_fast_naming_the_other_sources(monkeypatch):
     monkeypatch.setattr(core_data, "network_reachable", lambda *args, **kwargs: False)
     with pytest.raises(DataSourceError, match="--data files:PATH or the offline sample with --data builtin"):
         segmentation_data.load_tfds_pets("oxford_iiit_pet", tiny_config())
-
 
 
 def test_training_on_a_bad_folder_stops_with_the_one_line_error(tmp_path, app):

@@ -8,9 +8,7 @@ from apps.segmentation.evaluation import confusion_matrix, first_examples, score
 
 
 def test_scores_of_a_known_confusion_matrix():
-    matrix = np.array([[8, 2, 0],
-                       [1, 3, 0],
-                       [0, 0, 0]])  # class 2 never occurs nor is predicted
+    matrix = np.array([[8, 2, 0], [1, 3, 0], [0, 0, 0]])  # class 2 never occurs nor is predicted
     values = scores(matrix, ("a", "b", "c"))
     assert values["per_class_iou"] == pytest.approx({"a": 8 / 11, "b": 3 / 6, "c": 0.0})
     assert values["mean_iou"] == pytest.approx((8 / 11 + 3 / 6) / 2)  # absent classes do not count

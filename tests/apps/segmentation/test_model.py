@@ -59,8 +59,7 @@ def test_models_answer_probabilities_per_pixel_and_reload(model, tmp_path):
     np.testing.assert_allclose(probabilities.sum(-1), 1.0, atol=1e-5)
     network.save(tmp_path / "model.keras")
     reloaded = keras.saving.load_model(tmp_path / "model.keras")
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(reloaded(images, training=False)), probabilities,
-                               atol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(reloaded(images, training=False)), probabilities, atol=1e-5)
     assert reloaded.loss.get_config()["ignore_class"] == 255
 
 

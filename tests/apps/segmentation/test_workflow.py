@@ -43,8 +43,15 @@ def _png(image):
 
 def test_run_folder_holds_metrics_and_plots(trained_run):
     run, metrics = trained_run
-    for name in ("model.keras", "metrics.json", "history.csv", "learning_curves.png", "class_iou.png",
-                 "overlays.png", "checkpoints/best.keras"):
+    for name in (
+        "model.keras",
+        "metrics.json",
+        "history.csv",
+        "learning_curves.png",
+        "class_iou.png",
+        "overlays.png",
+        "checkpoints/best.keras",
+    ):
         assert (run.path / name).exists(), name
     saved = json.loads(run.metrics_path.read_text())
     assert saved["split"] == "test" and saved["examples"] == 80
@@ -61,8 +68,9 @@ def test_masks_come_back_at_each_image_size(trained_run, loaded):
     images, _ = builtin_split("test", 32)
     expected = np.argmax(model.predict(images[:2].astype(np.float32), verbose=0), axis=-1)
     wide = np.asarray(Image.fromarray(images[2]).resize((48, 24)))
-    outputs = loaded.signatures["serving_default"](image_bytes=tf.constant([_png(images[0]), _png(wide),
-                                                                            _png(images[1])]))
+    outputs = loaded.signatures["serving_default"](
+        image_bytes=tf.constant([_png(images[0]), _png(wide), _png(images[1])])
+    )
     masks, pngs = outputs["mask"].numpy(), outputs["mask_png_bytes"].numpy()
     assert masks.shape == (3, 32, 48) and masks.dtype == np.uint8
     np.testing.assert_array_equal(masks[0, :, :32], expected[0])  # the network's own size: no resizing
@@ -77,18 +85,23 @@ def test_masks_come_back_at_each_image_size(trained_run, loaded):
 
 
 def test_bad_images_are_refused_naming_the_input(loaded):
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"image_bytes\[1\]: a 200x100 image \(20000 pixels\) "
-                                                             "is over the limit of 10000 pixels"):
-        loaded.signatures["serving_default"](image_bytes=tf.constant([_png(np.zeros((8, 8, 3), np.uint8)),
-                                                                       png_header_only(200, 100)]))
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=r"image_bytes\[1\]: a 200x100 image \(20000 pixels\) "
+        "is over the limit of 10000 pixels",
+    ):
+        loaded.signatures["serving_default"](
+            image_bytes=tf.constant([_png(np.zeros((8, 8, 3), np.uint8)), png_header_only(200, 100)])
+        )
     with pytest.raises(tf.errors.InvalidArgumentError, match="images: expected shape"):
         loaded.signatures["serve_uint8"](images=tf.zeros([1, 8, 8, 4], tf.uint8))
 
 
 def served_masks(exported, *paths):
     """The served `mask_png_bytes` of image files, decoded: the class ids of each pixel."""
-    outputs = workflow.local_outputs(SegmentationApp(), SegmentationApp().request_from_cli([str(p) for p in paths]),
-                                     exported[0])
+    outputs = workflow.local_outputs(
+        SegmentationApp(), SegmentationApp().request_from_cli([str(p) for p in paths]), exported[0]
+    )
     return [tf.io.decode_png(png).numpy()[..., 0] for png in outputs["mask_png_bytes"]]
 
 
@@ -103,7 +116,7 @@ def test_predict_writes_the_mask_png_of_each_file(exported, tmp_path):
     written = tmp_path / "out" / "pet.mask.png"
     assert text.count(f"Wrote {written}\n") == 1
     with Image.open(written) as mask:  # a palette PNG, as Pascal VOC's: class ids coloured by the palette
-        assert mask.mode == "P" and mask.getpalette()[:3 * 256] == PALETTE.ravel().tolist()
+        assert mask.mode == "P" and mask.getpalette()[: 3 * 256] == PALETTE.ravel().tolist()
         ids = np.asarray(mask)
     assert ids.shape == (30, 40)
     (served,) = served_masks(exported, path)
@@ -128,10 +141,14 @@ def test_masks_come_back_in_the_orientation_the_user_sees(exported, loaded, tmp_
     assert text.startswith(f"{path}: 30x40 mask, ")
     mask = np.asarray(Image.open(tmp_path / "out" / "phone.mask.png"))
     assert mask.shape == (40, 30) and np.asarray(Image.open(tmp_path / "out" / "phone.overlay.png")).shape == (
-        40, 30, 3)
+        40,
+        30,
+        3,
+    )
     upright = np.rot90(tf.io.decode_jpeg(plain).numpy(), -1)
     (expected,) = loaded.signatures["serving_default"](image_bytes=tf.constant([_png(upright)]))[
-        "mask_png_bytes"].numpy()
+        "mask_png_bytes"
+    ].numpy()
     np.testing.assert_array_equal(mask, np.asarray(Image.open(io.BytesIO(expected))))
 
 
@@ -149,15 +166,21 @@ def test_the_server_answers_each_request_at_its_own_sizes(exported, loaded):
     wide = np.asarray(Image.fromarray(images[2]).resize((48, 24)))
     small = np.asarray(Image.fromarray(images[3]).resize((5, 4)))
     files = [_png(images[0]), _png(wide), _png(images[1])]  # chunks of two: 32x48, then 32x32
-    server = start_server([ModelEntry("segmentation", str(exported[0] / "segmentation"))],
-                          batching=BatchingOptions(batch_timeout_micros=200_000, num_batch_threads=2),
-                          request_chunk_rows=2, enable_warmup=False)
+    server = start_server(
+        [ModelEntry("segmentation", str(exported[0] / "segmentation"))],
+        batching=BatchingOptions(batch_timeout_micros=200_000, num_batch_threads=2),
+        request_chunk_rows=2,
+        enable_warmup=False,
+    )
 
     def masks(encoded):
         client = Http(server.rest_api_port)
         try:
-            status, body = client("POST", "/v1/models/segmentation:predict", {"instances": [
-                {"b64": base64.b64encode(data).decode()} for data in encoded]})
+            status, body = client(
+                "POST",
+                "/v1/models/segmentation:predict",
+                {"instances": [{"b64": base64.b64encode(data).decode()} for data in encoded]},
+            )
         finally:
             client.close()
         assert status == 200, body

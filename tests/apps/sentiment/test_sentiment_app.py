@@ -48,15 +48,17 @@ def test_export_answers_raw_strings_with_the_decoded_stacked_model(app, trained_
     texts = ["the plot was not good", "", LONG_REVIEW]
     outputs = {name: value.numpy() for name, value in signature(text=tf.constant(texts)).items()}
     assert {name: value.dtype for name, value in outputs.items()} == {
-        "probability": np.float32, "label": np.int64, "sentiment": object}
+        "probability": np.float32,
+        "label": np.int64,
+        "sentiment": object,
+    }
     assert outputs["probability"].shape == (3,) and np.isfinite(outputs["probability"]).all()
     model = keras.saving.load_model(run.model_path)
     combination = model.classifier.get_layer("probability")
     assert not np.allclose(keras.ops.convert_to_numpy(combination.member_weights), 0.5)  # stacked in train
     probabilities = model(model.vectorize(np.array(texts)), training=False)
     expected = app.decode_predictions(probabilities, model)
-    np.testing.assert_allclose(outputs["probability"], keras.ops.convert_to_numpy(expected["probability"]),
-                               atol=1e-5)
+    np.testing.assert_allclose(outputs["probability"], keras.ops.convert_to_numpy(expected["probability"]), atol=1e-5)
     assert outputs["label"].tolist() == keras.ops.convert_to_numpy(expected["label"]).tolist()
     assert outputs["sentiment"].tolist() == [[b"negative", b"positive"][label] for label in outputs["label"]]
     answer = app.format_response(outputs, texts).splitlines()
@@ -139,8 +141,17 @@ def test_the_catalog_lists_the_app():
 
 @pytest.mark.slow
 def test_a_short_imdb_run_learns(app, shared_dataset, tmp_path):
-    config = tiny_config(data=f"files:{shared_dataset('imdb')}", max_examples=3000, epochs=3,
-                         sequence_length=200, vocabulary_size=8000, bigram_vocabulary_size=20000,
-                         embedding_dim=32, pool_size=4, learning_rate=5e-3, dropout=0.25)
+    config = tiny_config(
+        data=f"files:{shared_dataset('imdb')}",
+        max_examples=3000,
+        epochs=3,
+        sequence_length=200,
+        vocabulary_size=8000,
+        bigram_vocabulary_size=20000,
+        embedding_dim=32,
+        pool_size=4,
+        learning_rate=5e-3,
+        dropout=0.25,
+    )
     _, metrics = workflow.train(app, config, tmp_path / "imdb", verbose=False)
     assert metrics["accuracy"] > 0.7

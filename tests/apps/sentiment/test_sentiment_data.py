@@ -47,8 +47,7 @@ def test_negation_and_order_decide_the_label():
     rng = __import__("random").Random(0)
     for _ in range(50):
         text = corpus._contrast_review(rng, 1)
-        main, other = (text.split(" but ")[1], text.split(" but ")[0]) if " but " in text else \
-            text.split(" although ")
+        main, other = (text.split(" but ")[1], text.split(" but ")[0]) if " but " in text else text.split(" although ")
         assert " but " in text or " although " in text
         assert main and other
 
@@ -121,8 +120,7 @@ def test_missing_path_is_reported(tmp_path):
 
 
 def test_splits_adapt_on_training_texts_only():
-    train = (np.array(["good film", "bad film", "good plot", "bad plot"] * 5, dtype=object),
-             np.array([1, 0, 1, 0] * 5))
+    train = (np.array(["good film", "bad film", "good plot", "bad plot"] * 5, dtype=object), np.array([1, 0, 1, 0] * 5))
     test = (np.array(["unseenword film"], dtype=object), np.array([1]))
     config = tiny_config(validation_fraction=0.2, sequence_length=8)
     splits = sentiment_data.make_splits(train, test, config, "test")

@@ -75,15 +75,24 @@ def test_limit_token_ids_truncates_and_maps_rare_ids_to_unknown():
     assert keras.ops.convert_to_numpy(limited).tolist() == [[3, 1, 9, 0]]
 
 
-@pytest.mark.parametrize("name,config", [
-    ("MaskedMeanMaxPooling", {}), ("MaskedChunkPooling", {"pool_size": 3}),
-    ("BigramEmbedding", {"vocabulary_size": 9, "embedding_dim": 4, "table_dim": 2}),
-])
+@pytest.mark.parametrize(
+    "name,config",
+    [
+        ("MaskedMeanMaxPooling", {}),
+        ("MaskedChunkPooling", {"pool_size": 3}),
+        ("BigramEmbedding", {"vocabulary_size": 9, "embedding_dim": 4, "table_dim": 2}),
+    ],
+)
 def test_models_saved_before_the_layers_moved_still_load_them(name, config):
     """`.keras` files name these layers by their registration in `apps.sentiment.blocks`."""
-    revived = keras.saving.deserialize_keras_object({
-        "module": "apps.sentiment.blocks", "class_name": name, "registered_name": f"kapps_sentiment>{name}",
-        "config": {"name": "old", "trainable": True, "dtype": "float32", **config}})
+    revived = keras.saving.deserialize_keras_object(
+        {
+            "module": "apps.sentiment.blocks",
+            "class_name": name,
+            "registered_name": f"kapps_sentiment>{name}",
+            "config": {"name": "old", "trainable": True, "dtype": "float32", **config},
+        }
+    )
     assert type(revived) is getattr(layers, name) and revived.name == "old"
     assert keras.saving.get_registered_name(type(revived)) == f"kapps>{name}"  # new files use the new name
 
@@ -114,12 +123,15 @@ def test_saved_model_keeps_its_vocabularies_and_idf(tmp_path):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(reloaded), keras.ops.convert_to_numpy(saved))
 
 
-@pytest.mark.parametrize("changes,message", [
-    ({"model": "cnn"}, "model must be"),
-    ({"embedding_dim": 30, "num_heads": 4}, "divisible"),
-    ({"rnn_cell": "elman"}, "--rnn-cell must be one of gru, lstm"),
-    ({"sequence_length": 0}, "positive"),
-])
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        ({"model": "cnn"}, "model must be"),
+        ({"embedding_dim": 30, "num_heads": 4}, "divisible"),
+        ({"rnn_cell": "elman"}, "--rnn-cell must be one of gru, lstm"),
+        ({"sequence_length": 0}, "positive"),
+    ],
+)
 def test_invalid_configs_are_refused(changes, message):
     with pytest.raises(ConfigError, match=message):
         tiny_config(**changes).validate()
@@ -159,8 +171,15 @@ def test_the_bag_reads_the_whole_text_beyond_the_sequence_length():
     scale = np.ones(config.bag_vocabulary_size, "float32")
     model = build_model(config, vectorizers, train_examples=12, bag_term_scale=scale)
     model.classifier.get_layer(BAG_LAYER).set_term_weights(
-        np.where(np.array(vectorizers["ngram_bag"].get_vocabulary() + [""] * config.bag_vocabulary_size)
-                 [: config.bag_vocabulary_size] == "dull", -5.0, 0.0))
+        np.where(
+            np.array(vectorizers["ngram_bag"].get_vocabulary() + [""] * config.bag_vocabulary_size)[
+                : config.bag_vocabulary_size
+            ]
+            == "dull",
+            -5.0,
+            0.0,
+        )
+    )
     texts = np.array(["a fine film a fine film", "a fine film a fine film dull"])
     inputs = model.vectorize(texts)
     assert inputs[TOKEN_IDS].shape[1] == 4 and inputs[BAG_IDS].shape == (2, config.bag_max_terms)
@@ -179,7 +198,10 @@ def test_decode_thresholds_at_one_half_on_every_backend():
     assert keras.ops.convert_to_numpy(decoded["label"]).tolist() == [0, 1, 1]
     names = keras.ops.convert_to_numpy(decoded["sentiment"]).tolist()
     assert [name.decode() if isinstance(name, bytes) else name for name in names] == [
-        "negative", "positive", "positive"]
+        "negative",
+        "positive",
+        "positive",
+    ]
 
 
 def test_the_vectorizers_kept_for_export_do_not_switch_xla_off(tmp_path):
@@ -187,8 +209,12 @@ def test_the_vectorizers_kept_for_export_do_not_switch_xla_off(tmp_path):
     means XLA, the steps compile (eager JAX runs op by op, ~6x slower), also after a reload;
     elsewhere `auto` keeps Keras' answer, and `--jit-compile on|off` is obeyed."""
     config = tiny_config()
-    model = build_model(config, _adapted_vectorizers(config), train_examples=12,
-                        bag_term_scale=np.ones(config.bag_vocabulary_size, "float32"))
+    model = build_model(
+        config,
+        _adapted_vectorizers(config),
+        train_examples=12,
+        bag_term_scale=np.ones(config.bag_vocabulary_size, "float32"),
+    )
     on_jax = keras.backend.backend() == "jax"
     assert model.jit_compile is on_jax
     model.save(tmp_path / "model.keras")
@@ -201,14 +227,22 @@ def test_the_vectorizers_kept_for_export_do_not_switch_xla_off(tmp_path):
 
 def test_member_combination_is_fitted_on_held_out_data():
     config = tiny_config(dropout=0.0)
-    model = build_model(config, _adapted_vectorizers(config), train_examples=12,
-                        bag_term_scale=np.ones(config.bag_vocabulary_size, "float32"))
+    model = build_model(
+        config,
+        _adapted_vectorizers(config),
+        train_examples=12,
+        bag_term_scale=np.ones(config.bag_vocabulary_size, "float32"),
+    )
     texts = np.array(["a fine film", "a dull film", "not a fine plot", "fine acting"] * 8)
     labels = np.array([1, 0, 0, 1] * 8, "float32")[:, None]
     bag = model.classifier.get_layer(BAG_LAYER)
     vocabulary = model.bag_vectorizer.get_vocabulary()
-    bag.set_term_weights(np.array([{"fine": 2.0, "dull": -2.0, "not": -3.0}.get(word, 0.0) for word in vocabulary]
-                                  + [0.0] * (config.bag_vocabulary_size - len(vocabulary))))
+    bag.set_term_weights(
+        np.array(
+            [{"fine": 2.0, "dull": -2.0, "not": -3.0}.get(word, 0.0) for word in vocabulary]
+            + [0.0] * (config.bag_vocabulary_size - len(vocabulary))
+        )
+    )
     dataset = [(model.vectorize(texts), labels)]
     combination = fit_member_combination(model, dataset)
     assert combination["weights"][1] > abs(combination["weights"][0])  # the bag separates the classes
@@ -222,8 +256,12 @@ def test_member_combination_is_fitted_on_held_out_data():
 @pytest.mark.parametrize("smoothing", [0.0, 0.2])
 def test_training_call_returns_each_member_and_the_loss_scores_both(smoothing):
     config = tiny_config(dropout=0.0, label_smoothing=smoothing)
-    model = build_model(config, _adapted_vectorizers(config), train_examples=12,
-                        bag_term_scale=np.ones(config.bag_vocabulary_size, "float32"))
+    model = build_model(
+        config,
+        _adapted_vectorizers(config),
+        train_examples=12,
+        bag_term_scale=np.ones(config.bag_vocabulary_size, "float32"),
+    )
     inputs = model.vectorize(np.array(["a fine film", "a dull film"]))
     outputs = model(inputs, training=True)
     members = keras.ops.convert_to_numpy(outputs).astype("float64")
@@ -235,8 +273,9 @@ def test_training_call_returns_each_member_and_the_loss_scores_both(smoothing):
         return -(target * np.log(p) + (1 - target) * np.log(1 - p))
 
     network_targets = labels[:, 0] * (1 - smoothing) + 0.5 * smoothing  # the bag learns from hard labels
-    expected = np.mean([cross_entropy(network_targets, members[:, 0]).mean(),
-                        cross_entropy(labels[:, 0], members[:, 1]).mean()])
+    expected = np.mean(
+        [cross_entropy(network_targets, members[:, 0]).mean(), cross_entropy(labels[:, 0], members[:, 1]).mean()]
+    )
     np.testing.assert_allclose(loss, expected, rtol=1e-4)
 
 
