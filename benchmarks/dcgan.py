@@ -151,7 +151,8 @@ def test_scores(model, data, config):
     """The test FID, the real floor on as many real training images, and what the classifier
     makes of the generated images."""
     from apps.dcgan import fid as fid_lib
-    from apps.dcgan.evaluation import real_moments, split_scores
+    from apps.dcgan.evaluation import split_scores
+    from apps.dcgan.fid import real_moments
 
     scores = split_scores(model, data.test, config.fid_examples)
     floor = real_moments(model.classifier, data.info.train, scores.count)

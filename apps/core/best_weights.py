@@ -16,7 +16,7 @@ import math
 
 import keras
 
-from apps.core.runs import write_whole
+from apps.core.atomic_write import write_whole
 
 
 class BestWeights(keras.callbacks.Callback):

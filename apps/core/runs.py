@@ -7,19 +7,13 @@ import os
 import platform
 from pathlib import Path
 
+from apps.core.atomic_write import write_whole
+
 DEFAULT_RUNS_ROOT = "runs"
 
 
 def new_run_id():
     return datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-
-
-def write_whole(path, text):
-    """Writes `text` to `path` in one step (a temporary file renamed over it): a crash, or a
-    reader in another process, never sees half a file."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
 
 
 class Run:

@@ -146,16 +146,6 @@ def split_fid(model, dataset, examples):
     return split_scores(model, dataset, examples).fid()
 
 
-def real_moments(classifier, examples, count, batch_size=256):
-    """`FeatureMoments` of the first `count` of the unbatched uint8 `(image, label)` `examples`."""
-    from apps.dcgan.data import to_unit_range
-
-    moments = fid_lib.FeatureMoments()
-    for images, _ in examples.take(count).batch(batch_size):
-        moments.update(fid_lib.classify(classifier, keras.ops.convert_to_numpy(to_unit_range(images)))[0])
-    return moments
-
-
 def evaluate_gan(model, data, config, run, decode):
     """FID of generated images against the test split (validation if there is none), the
     floor (real training images against the same real images), the classifier's accuracy on
@@ -163,7 +153,7 @@ def evaluate_gan(model, data, config, run, decode):
     the generated images, and the figures; accumulated batch by batch."""
     split_name, split = data.evaluation_split()
     scores = split_scores(model, split, config.fid_examples)
-    floor = real_moments(model.classifier, data.info.train, scores.count)
+    floor = fid_lib.real_moments(model.classifier, data.info.train, scores.count)
     counts = scores.generated_counts
     metrics = {
         "split": split_name,

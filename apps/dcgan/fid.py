@@ -106,3 +106,13 @@ def frechet_distance(mean_a, covariance_a, mean_b, covariance_b):
 def fid(features_a, features_b):
     """FID between two `[N, D]` feature arrays."""
     return frechet_distance(*gaussian(features_a), *gaussian(features_b))
+
+
+def real_moments(classifier, examples, count, batch_size=256):
+    """`FeatureMoments` of the first `count` of the unbatched uint8 `(image, label)` `examples`."""
+    from apps.dcgan.data import to_unit_range
+
+    moments = FeatureMoments()
+    for images, _ in examples.take(count).batch(batch_size):
+        moments.update(classify(classifier, keras.ops.convert_to_numpy(to_unit_range(images)))[0])
+    return moments

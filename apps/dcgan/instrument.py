@@ -168,7 +168,6 @@ def train_classifier(examples, count, num_classes, config):
 def measure(classifier, train_examples, test_examples, count):
     """`(test accuracy, real-vs-real floor, images per side)`: the floor on the first `count` of each."""
     from apps.dcgan.data import to_unit_range
-    from apps.dcgan.evaluation import real_moments
 
     right = seen = 0
     test = fid_lib.FeatureMoments()
@@ -178,7 +177,7 @@ def measure(classifier, train_examples, test_examples, count):
         if test.count < count:
             test.update(features[: count - test.count])
         seen += len(features)
-    train = real_moments(classifier, train_examples, test.count)
+    train = fid_lib.real_moments(classifier, train_examples, test.count)
     return right / seen, fid_lib.frechet_distance(*train.gaussian(), *test.gaussian()), test.count
 
 

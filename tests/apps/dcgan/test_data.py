@@ -69,7 +69,7 @@ def test_a_folder_of_images_is_resized_centre_cropped_and_labelled_by_sub_folder
     raw = data.load_files(tmp_path, config)
     assert raw.class_names == ("cats", "dogs") and raw.counts == {"train": 9, "test": 1}
     splits = data.splits_from_raw(raw, config)
-    examples = list(splits.info["train"].as_numpy_iterator())
+    examples = list(splits.info.train.as_numpy_iterator())
     images, labels = np.stack([image for image, _ in examples]), np.array([label for _, label in examples])
     assert images.shape[1:] == (16, 16, 3)
     assert np.all(images[labels == 0][..., 0] > 200) and np.all(images[labels == 0][..., 2] < 50)
@@ -124,7 +124,7 @@ def test_validation_is_held_out_at_index_level_as_before():
     images, labels = _arrays(splits.validation)
     np.testing.assert_array_equal(images[..., 0], held)
     np.testing.assert_array_equal(labels, held_labels)
-    first = [image for image, _ in splits.info["train"].take(3).as_numpy_iterator()]
+    first = [image for image, _ in splits.info.train.take(3).as_numpy_iterator()]
     np.testing.assert_array_equal(np.stack(first)[..., 0], kept[:3])
 
 

@@ -5,7 +5,8 @@ import numpy as np
 import tensorflow as tf
 
 from apps.dcgan import fid as fid_lib
-from apps.dcgan.evaluation import real_moments, split_scores
+from apps.dcgan.evaluation import split_scores
+from apps.dcgan.fid import real_moments
 from apps.dcgan.model import build_gan
 from tests.apps.dcgan.conftest import tiny_config
 
