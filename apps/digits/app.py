@@ -9,6 +9,7 @@ from apps.core.images import read_image_files, serialized_example
 from apps.digits import data as digits_data
 from apps.digits.config import DigitsConfig
 from apps.digits.evaluation import evaluate_classifier
+from apps.digits.idx import load_mnist_idx
 from apps.digits.model import build_model
 from apps.digits.signatures import make_signatures
 
@@ -48,7 +49,7 @@ class DigitsApp(App):
         return digits_data.make_splits(train, test, config, f"tfds:{name}")
 
     def load_files(self, path, config):
-        train, test = digits_data.load_mnist_idx(path)
+        train, test = load_mnist_idx(path)
         return digits_data.make_splits(train, test, config, f"files:{path}")
 
     def load_builtin(self, config):

@@ -55,7 +55,7 @@ def test_a_captured_training_prints_a_line_per_epoch_and_no_tensorflow_logs(tmp_
     command = [
         sys.executable,
         "-m",
-        "apps",
+        "kapps",
         "churn",
         "train",
         "--data",
