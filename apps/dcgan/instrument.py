@@ -129,7 +129,8 @@ def instrument_key(source, config):
 
 def _augmenter():
     layers = keras.layers
-    return keras.Sequential(
+    # A Pipeline, not a Sequential: in tf.data it runs on TensorFlow whatever the Keras backend.
+    return keras.layers.Pipeline(
         [
             layers.RandomTranslation(TRANSLATION, TRANSLATION, fill_mode="constant", fill_value=-1.0, seed=SEED),
             layers.RandomRotation(ROTATION, fill_mode="constant", fill_value=-1.0, seed=SEED + 1),
