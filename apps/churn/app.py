@@ -83,8 +83,7 @@ class ChurnApp(App):
     def build_model(self, config, data):
         return build_model(config, data)
 
-    def search_space(self, hp, config):
-        return search_space(hp, config)
+    search_space = staticmethod(search_space)
 
     def train(self, model, data, config, run=None, callbacks=(), initial_epoch=0):
         """Fits with early stopping on validation ROC-AUC (each member of a cross-fitted

@@ -131,8 +131,7 @@ class DcganApp(App):
     def build_model(self, config, data):
         return build_gan(config, max(len(data.class_names), 1), self.fid_classifier(config, data))
 
-    def search_space(self, hp, config):
-        return search_space(hp, config)
+    search_space = staticmethod(search_space)
 
     def train(self, model, data, config, run=None, callbacks=(), initial_epoch=0):
         """`fit` with the GAN's own `train_step` (no validation losses: the validation split

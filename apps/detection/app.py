@@ -107,8 +107,7 @@ class DetectionApp(App):
     def build_model(self, config, data):
         return build_model(config, data.class_names, data.train_examples)
 
-    def search_space(self, hp, config):
-        return search_space(hp, config)
+    search_space = staticmethod(search_space)
 
     def field_metrics(self, model, dataset, config):
         """COCO AP50 and AP@[.5:.95] over the whole (validation) `dataset`."""

@@ -59,8 +59,7 @@ class DigitsApp(App):
     def build_model(self, config, data):
         return build_model(config, data.train_examples)
 
-    def search_space(self, hp, config):
-        return search_space(hp, config)
+    search_space = staticmethod(search_space)
 
     def decode_predictions(self, predictions, model):
         """Class probabilities `(batch, 10)` → `probabilities` (as they are) and `classes`,

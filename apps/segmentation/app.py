@@ -85,8 +85,7 @@ class SegmentationApp(App):
     def build_model(self, config, data):
         return build_model(config, len(data.class_names), data.train_examples)
 
-    def search_space(self, hp, config):
-        return search_space(hp, config)
+    search_space = staticmethod(search_space)
 
     def train(self, model, data, config, run=None, callbacks=(), initial_epoch=0):
         """`App.train`, a bad example met in the stream raised as a one-line `DataSourceError`."""

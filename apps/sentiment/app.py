@@ -122,8 +122,7 @@ class SentimentApp(App):
     def build_model(self, config, data):
         return build_model(config, data.info.vectorizers, data.train_examples, bag_term_scale=data.info.bag_term_scale)
 
-    def search_space(self, hp, config):
-        return search_space(hp, config)
+    search_space = staticmethod(search_space)
 
     def train(self, model, data, config, run=None, callbacks=(), initial_epoch=0):
         """Fits (the base class's `fit` with `training_callbacks`), then weights the ensemble
