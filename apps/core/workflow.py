@@ -244,12 +244,11 @@ def predict(app, items, model_base_path=DEFAULT_MODEL_BASE_PATH, server=None, ou
 
 def exported_class_names(app, model_base_path=DEFAULT_MODEL_BASE_PATH):
     """The class names the newest export's `kapps_app.json` lists (none without one)."""
-    from serving.export import existing_versions
-
-    model_dir = Path(model_base_path) / app.name
-    versions = existing_versions(model_dir)
-    path = model_dir / str(versions[-1]) / "assets.extra" / APP_DESCRIPTOR_ASSET if versions else None
-    return json.loads(path.read_text()).get("class_names", []) if path and path.exists() else []
+    try:
+        descriptor = latest_export(app, model_base_path) / "assets.extra" / APP_DESCRIPTOR_ASSET
+    except FileNotFoundError:
+        return []
+    return json.loads(descriptor.read_text()).get("class_names", []) if descriptor.exists() else []
 
 
 def write_binary_outputs(outputs, items, output_dir):
